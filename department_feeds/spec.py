@@ -1,0 +1,141 @@
+"""Feed specifications: the data contract as data.
+
+Each feed module declares a :class:`FeedSpec`; the warehouse DDL, header
+detection, alias mapping, type coercion and the pandera schema all derive from it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+Kind = Literal["text", "int", "money", "decimal", "date", "bool", "enum", "id"]
+
+SQL_TYPES: dict[str, str] = {
+    "text": "VARCHAR",
+    "enum": "VARCHAR",
+    "id": "VARCHAR",
+    "int": "INTEGER",
+    "money": "DECIMAL(14,2)",
+    "decimal": "DOUBLE",
+    "date": "DATE",
+    "bool": "BOOLEAN",
+}
+
+METADATA_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("load_id", "VARCHAR"),
+    ("source_file", "VARCHAR"),
+    ("sheet", "VARCHAR"),
+    ("row_number", "INTEGER"),
+)
+
+
+def normalise_header(text: object) -> str:
+    """Fold the spelling differences headers arrive with.
+
+    Full-width brackets and spaces, line breaks inside cells and a trailing unit
+    in brackets are not meaningful: ``家庭纯收入（元）`` ≡ ``家庭纯收入(元)``.
+    """
+    s = "" if text is None else str(text)
+    s = s.replace("（", "(").replace("）", ")").replace("、", "、")
+    return re.sub(r"[\s\u3000]+", "", s)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a feed: canonical header, field name, type, aliases."""
+
+    field: str
+    header: str
+    kind: Kind = "text"
+    aliases: tuple[str, ...] = ()
+    required: bool = False
+    """A row without a usable value here cannot be placed and is rejected."""
+    header_required: bool = True
+    """The header must be found in the file; a file missing it fails to load."""
+    values: tuple[str, ...] = ()
+    """Canonical values of an enum column."""
+    value_aliases: dict[str, str] = field(default_factory=dict)
+    """Enum spellings seen in practice → canonical value."""
+    inverted_aliases: tuple[str, ...] = ()
+    """Header aliases whose yes/no meaning is the opposite of the field's."""
+    default: str | None = None
+    sql_type: str | None = None
+
+    @property
+    def all_headers(self) -> tuple[str, ...]:
+        return (self.header, *self.aliases, *self.inverted_aliases)
+
+    @property
+    def duckdb_type(self) -> str:
+        return self.sql_type or SQL_TYPES[self.kind]
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """A feed: its folder under the inbox, department and columns."""
+
+    name: str
+    title_zh: str
+    department_zh: str
+    columns: tuple[Column, ...]
+    natural_key: tuple[str, ...] = ()
+    """Fields that identify a record; uniqueness is a feed-quality check."""
+
+    def column(self, field_name: str) -> Column:
+        for c in self.columns:
+            if c.field == field_name:
+                return c
+        raise KeyError(f"{self.name} has no column {field_name!r}")
+
+    @property
+    def id_columns(self) -> tuple[Column, ...]:
+        return tuple(c for c in self.columns if c.kind == "id")
+
+    @property
+    def header_index(self) -> dict[str, Column]:
+        """Normalised header text → column, over canonical headers and aliases."""
+        index: dict[str, Column] = {}
+        for c in self.columns:
+            for h in c.all_headers:
+                index.setdefault(normalise_header(h), c)
+        return index
+
+    def normalised_columns(self) -> list[tuple[str, str]]:
+        """(name, DuckDB type) of the typed table, metadata first."""
+        cols: list[tuple[str, str]] = list(METADATA_COLUMNS)
+        for c in self.columns:
+            cols.append((c.field, c.duckdb_type))
+            if c.kind == "id":
+                cols += [(f"{c.field}_raw", "VARCHAR"), (f"{c.field}_problem", "VARCHAR")]
+        return cols
+
+    def raw_columns(self) -> list[tuple[str, str]]:
+        """(name, type) of the raw table: every field as text, plus unmapped columns."""
+        cols: list[tuple[str, str]] = list(METADATA_COLUMNS)
+        cols += [(c.field, "VARCHAR") for c in self.columns]
+        cols.append(("extra_columns", "JSON"))
+        return cols
+
+
+YES_NO_VALUES = {
+    "是": True,
+    "否": False,
+    "Y": True,
+    "N": False,
+    "y": True,
+    "n": False,
+    "1": True,
+    "0": False,
+    "√": True,
+    "✓": True,
+    "×": False,
+    "有": True,
+    "无": False,
+    "TRUE": True,
+    "FALSE": False,
+    "True": True,
+    "False": False,
+}
+"""Yes/no spellings. A blank cell is *unknown* except in √/blank columns (see loader)."""
