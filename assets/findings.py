@@ -1,0 +1,89 @@
+"""The rule engine as an asset: every rule of the catalogue, one check per rule."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from checks import ALL_RULES
+from department_feeds import SPECS
+from pipelines.resources import BiduiResource
+
+RULE_CHECK_SPECS = [
+    dg.AssetCheckSpec(name=rule.code, asset="findings", description=rule.name_zh)
+    for rule in ALL_RULES
+]
+
+
+@dg.asset(
+    deps=list(SPECS),
+    group_name="rules",
+    check_specs=RULE_CHECK_SPECS,
+    kinds={"duckdb"},
+)
+def findings(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.MaterializeResult:
+    """Findings of the working year (the latest register year): every rule of the
+    catalogue run as set-based DuckDB SQL against the warehouse. Writes `findings`
+    (one row per finding, stable `problem_id`), `finding_history` and `rule_runs`.
+    A rule whose feed is missing or failed to load is recorded as *not run* — never
+    as "0 findings". Each rule is an asset check named by its code."""
+    from checks.engine import rule_summary, run_rules
+    from checks.thresholds import load_thresholds
+
+    thresholds = load_thresholds(bidui.thresholds or None)
+    with bidui.connect() as con:
+        run = run_rules(con, bidui.run_day, thresholds)
+        summaries = {rule.code: rule_summary(con, rule.code) for rule in ALL_RULES}
+        totals = con.execute(
+            "SELECT count(*), count(*) FILTER (status = 'new'), "
+            "count(*) FILTER (status = 'reopened') FROM findings"
+        ).fetchone()
+
+    check_results = []
+    not_run = []
+    for rule in ALL_RULES:
+        summary = summaries[rule.code]
+        ran = bool(summary.get("ran"))
+        count = int(summary.get("count") or 0)
+        metadata = {
+            "ran": ran,
+            "findings": count,
+            "category": rule.category,
+            "severity_zh": rule.severity,
+            "department": rule.department,
+            "thresholds": dg.MetadataValue.json(summary.get("thresholds") or {}),
+            "sample": dg.MetadataValue.json(summary.get("sample") or []),
+        }
+        if not ran:
+            not_run.append(rule.code)
+            metadata["not_run_reason"] = summary.get("reason") or ""
+        check_results.append(
+            dg.AssetCheckResult(
+                check_name=rule.code,
+                passed=ran and count == 0,
+                severity=dg.AssetCheckSeverity.WARN,
+                description=(
+                    f"{rule.name_zh}：{count} 条"
+                    if ran
+                    else f"{rule.name_zh}：未运行（{summary.get('reason') or '缺少数据源'}）"
+                ),
+                metadata=metadata,
+            )
+        )
+    context.log.info(
+        "rules: %d ran, %d not run %s; %d findings",
+        len(ALL_RULES) - len(not_run),
+        len(not_run),
+        not_run,
+        totals[0],
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": totals[0],
+            "new": totals[1],
+            "reopened": totals[2],
+            "rules_ran": len(ALL_RULES) - len(not_run),
+            "rules_not_run": dg.MetadataValue.json(not_run),
+            "working_year": getattr(run, "working_year", None),
+        },
+        check_results=check_results,
+    )

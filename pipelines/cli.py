@@ -1,0 +1,195 @@
+"""``bidui`` — the command line: generate a county, run the nightly graph, demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+from datetime import date
+from pathlib import Path
+
+from bidui.config import LOCAL_DIR, PROJECT_ROOT, Settings
+
+log = logging.getLogger("bidui")
+
+
+def dagster_home() -> Path:
+    """$DAGSTER_HOME (default .local/dagster_home) holding a copy of dagster.yaml."""
+    home = Path(os.environ.get("DAGSTER_HOME") or LOCAL_DIR / "dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    src = PROJECT_ROOT / "dagster.yaml"
+    dst = home / "dagster.yaml"
+    if src.exists() and (not dst.exists() or dst.read_bytes() != src.read_bytes()):
+        shutil.copyfile(src, dst)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from bidui.generator import generate
+
+    out = Path(args.out_dir)
+    summary = generate(
+        out,
+        households=args.households,
+        seed=args.seed,
+        problems_per_rule=args.problems_per_rule,
+    )
+    print(f"generated county in {out}: {summary}")
+    print(f"  inbox:  {out / 'inbox'}")
+    print(f"  truth:  {out / 'truth.csv'}")
+    return 0
+
+
+def run_pipeline(
+    inbox: Path, outbox: Path, warehouse: Path, run_date: date | None, thresholds: str = ""
+) -> tuple[bool, str]:
+    """Run the nightly job once, in process, recorded in the Dagster instance."""
+    import dagster as dg
+
+    from pipelines.definitions import defs
+    from pipelines.jobs import NIGHTLY_JOB_NAME
+
+    dagster_home()
+    config = {
+        "inbox": str(inbox),
+        "outbox": str(outbox),
+        "warehouse": str(warehouse),
+        "run_date": run_date.isoformat() if run_date else "",
+        "thresholds": thresholds,
+    }
+    job = defs.resolve_job_def(NIGHTLY_JOB_NAME)
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            run_config={"resources": {"bidui": {"config": config}}},
+            instance=instance,
+            raise_on_error=False,
+            tags={"bidui/trigger": "cli"},
+        )
+        failed_checks = [
+            f"{e.asset_check_evaluation_data.asset_key.to_user_string()}:"
+            f"{e.asset_check_evaluation_data.check_name}"
+            for e in result.all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION"
+            and not e.asset_check_evaluation_data.passed
+            and e.asset_check_evaluation_data.severity.value == "ERROR"
+        ]
+        if result.success:
+            return True, result.run_id
+        errors = [
+            f"{e.step_key}: {e.event_specific_data.error.message.strip()}"
+            for e in result.all_events
+            if e.event_type_value == "STEP_FAILURE"
+        ]
+        msg = "; ".join(errors + [f"blocking check failed: {c}" for c in failed_checks])
+        return False, msg or f"run {result.run_id} failed"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(args.inbox, args.outbox, args.warehouse)
+    if not settings.inbox.is_dir():
+        print(f"error: inbox {settings.inbox} does not exist", file=sys.stderr)
+        return 2
+    run_date = date.fromisoformat(args.run_date) if args.run_date else None
+    ok, info = run_pipeline(
+        settings.inbox, settings.outbox, settings.warehouse, run_date, args.thresholds or ""
+    )
+    if not ok:
+        print(f"error: bidui run failed: {info}", file=sys.stderr)
+        return 1
+    day = (run_date or _today()).isoformat()
+    print(f"run {info} succeeded")
+    print(f"  outputs:   {settings.outbox / day}")
+    print(f"  warehouse: {settings.warehouse}")
+    return 0
+
+
+def _today() -> date:
+    from pipelines.resources import BiduiResource
+
+    return BiduiResource().run_day
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bidui.generator import generate
+
+    demo = LOCAL_DIR / "demo"
+    if args.fresh or not (demo / "inbox").is_dir():
+        shutil.rmtree(demo, ignore_errors=True)
+        print(f"generating a demo county of {args.households} households in {demo} …")
+        generate(demo, households=args.households, seed=args.seed)
+    settings = Settings.from_env(
+        demo / "inbox", LOCAL_DIR / "outbox", LOCAL_DIR / "warehouse.duckdb"
+    )
+    ok, info = run_pipeline(settings.inbox, settings.outbox, settings.warehouse, None)
+    if not ok:
+        print(f"error: demo run failed: {info}", file=sys.stderr)
+        return 1
+    day = _today().isoformat()
+    out = settings.outbox / day
+    print(f"\ndemo run {info} succeeded.")
+    print(f"  problem lists, problems.csv, rejects.csv, report: {out}")
+    report = out / "report.html"
+    if report.exists():
+        print(f"  open the report:  {report}")
+    print(f"  warehouse:        {settings.warehouse}")
+    print("  Dagster UI:       .venv/bin/bidui ui   (then open http://127.0.0.1:3000)")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    home = dagster_home()
+    exe = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
+    argv = [exe, "dev", "-m", "pipelines.definitions", "-h", args.host, "-p", str(args.port)]
+    print(f"DAGSTER_HOME={home}\n$ {' '.join(argv)}")
+    os.chdir(PROJECT_ROOT)
+    os.execv(exe, argv)
+    return 0  # pragma: no cover
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bidui", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="write a synthetic county (inbox + truth.csv)")
+    g.add_argument("out_dir")
+    g.add_argument("--households", type=int, default=2000)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--problems-per-rule", type=int, default=3)
+    g.set_defaults(func=cmd_generate)
+
+    r = sub.add_parser("run", help="run the nightly graph once through Dagster")
+    r.add_argument("--inbox", help="default $BIDUI_INBOX or .local/demo/inbox")
+    r.add_argument("--outbox", help="default $BIDUI_OUTBOX or .local/outbox")
+    r.add_argument("--warehouse", help="default $BIDUI_WAREHOUSE or .local/warehouse.duckdb")
+    r.add_argument("--run-date", help="YYYY-MM-DD (default: today in Asia/Shanghai)")
+    r.add_argument("--thresholds", help="thresholds TOML (default $BIDUI_THRESHOLDS or built-in)")
+    r.set_defaults(func=cmd_run)
+
+    d = sub.add_parser("demo", help="generate a demo county (once) and run on it")
+    d.add_argument("--households", type=int, default=2000)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--fresh", action="store_true", help="regenerate the demo county")
+    d.set_defaults(func=cmd_demo)
+
+    u = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on this project")
+    u.add_argument("--host", default="127.0.0.1")
+    u.add_argument("--port", type=int, default=3000)
+    u.set_defaults(func=cmd_ui)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
