@@ -65,11 +65,15 @@ def build_feed_asset(spec: FeedSpec) -> dg.AssetsDefinition:
         kinds={"duckdb", "excel"},
     )
     def _feed(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.MaterializeResult:
+        from assets.feed_quality import record_feed_run
         from warehouse import load_feed
 
         settings = bidui.settings
+        folder = settings.inbox / spec.name
+        mtimes = [p.stat().st_mtime for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
         with bidui.connect() as con:
             load_feed(con, spec.name, settings.inbox)
+            record_feed_run(con, context.run_id, bidui.run_day, spec.name, max(mtimes, default=0.0))
             files = feed_load_summary(con, spec.name)
             preview = masked_preview(con, spec)
             table_rows = con.execute(f'SELECT count(*) FROM "{spec.name}"').fetchone()[0]
