@@ -149,6 +149,40 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return 0  # pragma: no cover
 
 
+def cmd_waive(args: argparse.Namespace) -> int:
+    """List pending waiver candidates, or accept some (the office's explicit approval)."""
+    import duckdb
+
+    from bidui.lifecycle import accept_waivers, pending_waivers
+    from pipelines.resources import run_lock
+
+    settings = Settings.from_env(warehouse=args.warehouse)
+    if not settings.warehouse.exists():
+        print(f"error: no warehouse at {settings.warehouse}; run bidui first", file=sys.stderr)
+        return 2
+    with run_lock(settings.warehouse, timeout_s=30), duckdb.connect(str(settings.warehouse)) as con:
+        if args.action == "list":
+            rows = pending_waivers(con)
+            if not rows:
+                print("没有待审核的核销申请 (no pending waivers)")
+            for r in rows:
+                print(
+                    f"{r['problem_id']}\t{r['rule_code']}\t{r['township']}\t{r['village']}"
+                    f"\t{r['verifier'] or ''}\t{r['note']}"
+                )
+            return 0
+        if not args.problem_ids:
+            print("error: give the problem ids to accept", file=sys.stderr)
+            return 2
+        try:
+            done = accept_waivers(con, args.problem_ids, args.by, _today(), args.reason or "")
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    print(f"accepted {len(done)} waiver(s); they leave the lists from the next run on")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bidui", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -174,6 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--fresh", action="store_true", help="regenerate the demo county")
     d.set_defaults(func=cmd_demo)
+
+    w = sub.add_parser("waive", help="review and accept township 不属实 answers (waivers)")
+    w.add_argument("action", choices=["list", "accept"])
+    w.add_argument("problem_ids", nargs="*")
+    w.add_argument("--by", default=os.environ.get("USER", "office"), help="who accepts")
+    w.add_argument("--reason", help="the office's note")
+    w.add_argument("--warehouse", help="default $BIDUI_WAREHOUSE or .local/warehouse.duckdb")
+    w.set_defaults(func=cmd_waive)
 
     u = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on this project")
     u.add_argument("--host", default="127.0.0.1")
