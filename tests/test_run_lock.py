@@ -1,0 +1,39 @@
+"""The in-code warehouse lock: a second writer waits, then fails clearly."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from pipelines.resources import WarehouseBusy, run_lock
+
+
+def test_second_process_cannot_take_the_lock(tmp_path):
+    wh = tmp_path / "w.duckdb"
+    with run_lock(wh):
+        code = textwrap.dedent(
+            f"""
+            from pathlib import Path
+            from pipelines.resources import WarehouseBusy, run_lock
+            try:
+                with run_lock(Path({str(wh)!r}), timeout_s=1):
+                    print("acquired")
+            except WarehouseBusy as exc:
+                print("busy:", exc)
+            """
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "busy:" in out.stdout and "locked by another bidui run" in out.stdout
+
+
+def test_lock_is_released_after_use(tmp_path):
+    wh = tmp_path / "w.duckdb"
+    with run_lock(wh):
+        pass
+    with run_lock(wh, timeout_s=1):
+        pass
+    with pytest.raises(WarehouseBusy), run_lock(wh), run_lock(wh, timeout_s=0.6):
+        pass
