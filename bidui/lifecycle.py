@@ -7,15 +7,15 @@ same answer:
   A waiver candidate is a problem whose latest response is 不属实 with a non-empty
   整改说明; the office accepts it explicitly (``bidui waive accept``).
 - ``reopened``: the rule engine's own "it disappeared and came back", or the
-  latest response says 已整改 and was received before this run, yet the rule
-  still finds the problem.
+  latest response says 已整改 yet this run still finds the problem (including
+  the run that first reads that response: the data did not change).
 - otherwise what the engine said (``new`` / ``open``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 import duckdb
 
@@ -105,9 +105,7 @@ def accept_waivers(
     return problem_ids
 
 
-def apply_lifecycle(
-    con: duckdb.DuckDBPyConnection, run_date: date, run_started: datetime
-) -> LifecycleResult:
+def apply_lifecycle(con: duckdb.DuckDBPyConnection) -> LifecycleResult:
     """Set ``findings.status`` and ``finding_history.status`` from responses and waivers."""
     ensure_tables(con)
     con.execute(
@@ -121,9 +119,8 @@ def apply_lifecycle(
         UPDATE findings f SET status = 'reopened'
         FROM ({LATEST_RESPONSES_SQL}) r
         WHERE f.problem_id = r.problem_id AND f.status IN ('open', 'new')
-          AND r.rectification = '已整改' AND r.received_at < ?
-        """,
-        [run_started],
+          AND r.rectification = '已整改'
+        """
     ).fetchone()[0]
     con.execute(
         """
