@@ -70,7 +70,9 @@ def build_feed_asset(spec: FeedSpec) -> dg.AssetsDefinition:
 
         settings = bidui.settings
         folder = settings.inbox / spec.name
-        mtimes = [p.stat().st_mtime for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+        mtimes = (
+            [p.stat().st_mtime for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+        )
         with bidui.connect() as con:
             load_feed(con, spec.name, settings.inbox)
             record_feed_run(con, context.run_id, bidui.run_day, spec.name, max(mtimes, default=0.0))

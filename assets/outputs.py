@@ -1,0 +1,163 @@
+"""What the night publishes: rectification, problem lists, files, report.
+
+Every output asset writes into the run's staging folder
+(``<outbox>/.staging/<run_id>/``); the last asset, ``published_outbox``, moves it
+to ``<outbox>/<run-date>/`` in one rename. A failed run never leaves half a set
+of workbooks beside good ones: its staging folder is swept by the next run.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import dagster as dg
+
+from pipelines.resources import BiduiResource
+
+REJECTS_COLUMNS = (
+    "feed",
+    "source_file",
+    "sheet",
+    "row_number",
+    "column_name",
+    "raw_value",
+    "reason_zh",
+    "reason_en",
+)
+
+
+@dg.asset(deps=["findings"], group_name="rectification", kinds={"duckdb", "excel"})
+def rectification(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.MaterializeResult:
+    """Township feedback in, lifecycle applied: reads the returned problem lists in
+    `inbox/feedback/` (matched by 问题编号; every response kept as history; edits to
+    locked columns ignored and reported; unknown ids and bad dropdown values
+    rejected), then sets statuses: `waived` for waivers the office accepted
+    (`bidui waive accept`), `reopened` for findings answered 已整改 that are still
+    found. Resolved findings were dated by the rule engine."""
+    from bidui.lifecycle import apply_lifecycle
+    from department_feeds.feedback import load_feedback
+
+    with bidui.connect() as con:
+        fb = load_feedback(con, bidui.settings.inbox / "feedback")
+        life = apply_lifecycle(con)
+        by_status = dict(
+            con.execute("SELECT status, count(*) FROM findings GROUP BY ALL").fetchall()
+        )
+    context.log.info("feedback %s; lifecycle %s", fb, life)
+    return dg.MaterializeResult(
+        metadata={
+            "feedback_files": fb.files_read,
+            "feedback_rows_read": fb.rows_read,
+            "feedback_accepted": fb.accepted,
+            "feedback_rejected": fb.rejected,
+            "locked_edits_ignored": fb.edits_ignored,
+            "waived": life.waived,
+            "reopened_after_rectified": life.reopened_after_rectified,
+            "pending_waivers": life.pending_waivers,
+            "findings_by_status": dg.MetadataValue.json(by_status),
+        }
+    )
+
+
+@dg.asset(deps=["rectification"], group_name="outputs", kinds={"excel"})
+def problem_lists(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.MaterializeResult:
+    """问题清单: one workbook per township (only that township's rows, built from a
+    query filtered by township), 汇总 sheet first, then one sheet per 行政村;
+    pipeline columns locked, the five township columns open with dropdowns.
+    Waived findings are left off."""
+    from bidui.workbooks import write_township_workbooks
+    from checks.thresholds import load_thresholds
+
+    due_days = load_thresholds(bidui.thresholds or None).due_days
+    staging = bidui.staging_dir(context.run_id)
+    with bidui.connect(read_only=True) as con:
+        infos = write_township_workbooks(con, bidui.run_day, staging, due_days)
+    rows = {i.township: i.rows for i in infos}
+    return dg.MaterializeResult(
+        metadata={
+            "workbooks": len(infos),
+            "rows_per_township": dg.MetadataValue.json(rows),
+            "dagster/row_count": sum(rows.values()),
+        }
+    )
+
+
+@dg.asset(deps=["rectification"], group_name="outputs", kinds={"csv"})
+def problem_files(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.MaterializeResult:
+    """`problems.csv` (one row per finding of the run, the columns of outputs.md §2
+    first, UTF-8 with BOM) and `rejects.csv` (every input row that could not be
+    loaded, with the reason in Chinese and English)."""
+    from checks.engine import write_problems_csv
+
+    staging = bidui.staging_dir(context.run_id)
+    with bidui.connect(read_only=True) as con:
+        problems = write_problems_csv(con, staging / "problems.csv")
+        rejects = con.execute(
+            f"SELECT {', '.join(REJECTS_COLUMNS)} FROM rejects "
+            "ORDER BY feed, source_file, sheet, row_number"
+        ).pl()
+    with open(staging / "rejects.csv", "wb") as fh:
+        fh.write("\ufeff".encode())
+        rejects.write_csv(fh)
+    by_feed = rejects.group_by("feed").len().sort("feed").to_dicts() if rejects.height else []
+    return dg.MaterializeResult(
+        metadata={
+            "problems_rows": problems,
+            "rejects_rows": rejects.height,
+            "rejects_by_feed": dg.MetadataValue.json(by_feed),
+        }
+    )
+
+
+@dg.asset(deps=["problem_lists", "problem_files"], group_name="outputs", kinds={"html"})
+def report(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.MaterializeResult:
+    """`report.html`: the morning report for people who never open Dagster —
+    headline numbers, findings by township and category, per-rule counts with
+    their trend, rectification progress, feed health, links to the workbooks and
+    Data Docs. Self-contained (opens offline); ID numbers masked."""
+    from bidui.report import render_report
+
+    staging = bidui.staging_dir(context.run_id)
+    links = {
+        p.parent.name: p.relative_to(staging).as_posix()
+        for p in sorted(staging.glob("*/问题清单_*.xlsx"))
+    }
+    if (staging / "data_docs" / "index.html").exists():
+        links["数据质量报告 (Data Docs)"] = "data_docs/index.html"
+    links["problems.csv"] = "problems.csv"
+    links["rejects.csv"] = "rejects.csv"
+    with bidui.connect(read_only=True) as con:
+        summary = render_report(con, bidui.run_day, staging / "report.html", links)
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(bidui.published_dir() / "report.html")),
+            **{k: v for k, v in vars(summary).items() if isinstance(v, int | float | str)},
+        }
+    )
+
+
+@dg.asset(deps=["report"], group_name="outputs")
+def published_outbox(
+    context: dg.AssetExecutionContext, bidui: BiduiResource
+) -> dg.MaterializeResult:
+    """Publishes the run's staging folder as `<outbox>/<run-date>/` in one rename
+    (an earlier folder of the same date is replaced only after the new one is in
+    place) and sweeps staging folders left by failed runs."""
+    from bidui.publish import promote
+
+    staging = bidui.staging_dir(context.run_id)
+    target = bidui.published_dir()
+    promote(staging, target)
+    for leftover in (bidui.settings.outbox / ".staging").glob("*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    files = sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file())
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(target)),
+            "files": len(files),
+            "listing": dg.MetadataValue.json(files[:200]),
+        }
+    )
+
+
+OUTPUT_ASSETS = [rectification, problem_lists, problem_files, report, published_outbox]
