@@ -1,0 +1,314 @@
+"""A tiny hand-made warehouse for the problem-list and feedback tests.
+
+Nine townships of one county, two or three villages each, with ``findings`` and
+``finding_history`` created exactly as docs/warehouse.md describes. Every
+township uses its own surname, area code and plate prefix, so a name, ID number
+or household id seen in another township's workbook is a leak, never a
+coincidence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+
+from bidui.idcard import check_digit
+
+RUN_DATE = date(2024, 6, 10)
+PREV_RUN = date(2024, 6, 3)
+OLDER_RUN = date(2024, 5, 27)
+DUE_DAYS = {"high": 15, "medium": 30, "low": 60}
+COUNTY = "云岭县"
+
+TOWNSHIPS = [
+    "东风镇",
+    "红旗乡",
+    "龙泉镇",
+    "白沙乡",
+    "青山镇",
+    "石门乡",
+    "清水镇",
+    "金川乡",
+    "松林乡",
+]
+SURNAMES = "赵钱孙李周吴郑王冯"
+GIVEN = [
+    "秀英",
+    "桂兰",
+    "建国",
+    "志强",
+    "玉梅",
+    "永福",
+    "德明",
+    "春花",
+    "海燕",
+    "国庆",
+    "丽华",
+    "文斌",
+]
+GROUPS = ["1组", "2组", "10组"]
+
+# code, Chinese name, category, severity, department, person-level?, requirement
+RULES = [
+    (
+        "owns_car",
+        "家庭成员名下有车辆",
+        "疑似错评",
+        "high",
+        "公安",
+        True,
+        "核实车辆情况，不符合条件的按程序退出",
+    ),
+    (
+        "owns_urban_property",
+        "家庭成员在城镇有商品房",
+        "疑似错评",
+        "high",
+        "住建",
+        True,
+        "核实房产情况",
+    ),
+    (
+        "medical_insurance_missing",
+        "未参加基本医疗保险",
+        "保障缺失",
+        "high",
+        "本系统",
+        True,
+        "动员参保并更新系统",
+    ),
+    (
+        "income_unchanged",
+        "收入连续年度无变化",
+        "需更新",
+        "medium",
+        "本系统",
+        False,
+        "入户核实收入并更新",
+    ),
+    ("id_invalid", "证件号码错误", "信息不准", "high", "本系统", True, "核对身份证原件并更正"),
+    (
+        "exited_below_income_line",
+        "已脱贫户收入低于标准",
+        "疑似错退",
+        "high",
+        "本系统",
+        False,
+        "核实收入，必要时纳入监测",
+    ),
+    (
+        "phone_invalid",
+        "联系电话错误或共用",
+        "信息不准",
+        "low",
+        "本系统",
+        False,
+        "核实并更正联系电话",
+    ),
+]
+
+FINDINGS_DDL = """
+CREATE TABLE findings (
+    problem_id VARCHAR, rule_code VARCHAR, category VARCHAR, severity VARCHAR,
+    year INTEGER, county VARCHAR, township VARCHAR, village VARCHAR,
+    village_group VARCHAR, household_id VARCHAR, id_number VARCHAR, name VARCHAR,
+    department VARCHAR, description VARCHAR, evidence VARCHAR, first_seen DATE,
+    status VARCHAR, head_name VARCHAR, rule_name_zh VARCHAR, requirement_zh VARCHAR,
+    due_date DATE, run_date DATE
+)
+"""
+HISTORY_DDL = """
+CREATE TABLE finding_history (
+    problem_id VARCHAR, rule_code VARCHAR, township VARCHAR, village VARCHAR,
+    household_id VARCHAR, id_number VARCHAR, first_seen DATE, last_seen DATE,
+    resolved_on DATE, times_reopened INTEGER, status VARCHAR
+)
+"""
+
+
+@dataclass
+class Person:
+    township: str
+    village: str
+    group: str
+    household_id: str
+    name: str
+    id_number: str
+    head_name: str
+
+
+def make_id(area: str, birth: date, seq: int) -> str:
+    """A valid 18-digit number for area code, birth date and sequence."""
+    body = f"{area}{birth:%Y%m%d}{seq:03d}"
+    return body + check_digit(body)
+
+
+def problem_id(*parts: object) -> str:
+    """Stable-looking problem id, as the rule engine would make one."""
+    return "WT" + hashlib.sha1("|".join(map(str, parts)).encode()).hexdigest()[:10].upper()
+
+
+def build_people(ti: int, township: str) -> list[Person]:
+    surname = SURNAMES[ti]
+    area = f"5323{ti + 10:02d}"
+    people = []
+    k = 0
+    villages = [f"{township[:2]}{x}村" for x in ("上", "中", "下")[: 2 + ti % 2]]
+    for vi, village in enumerate(villages):
+        for hi in range(3):
+            household = f"5323{ti + 10:02d}{vi:02d}{hi + 1:04d}"
+            head = surname + GIVEN[(vi * 3 + hi) % len(GIVEN)]
+            group = GROUPS[(hi + vi) % len(GROUPS)]
+            for mi in range(2):
+                name = (
+                    head if mi == 0 else surname + GIVEN[(vi * 3 + hi + 5 + mi) % len(GIVEN)] + "儿"
+                )
+                birth = date(1950, 1, 1) + timedelta(days=k * 397 + ti)
+                people.append(
+                    Person(
+                        township, village, group, household, name, make_id(area, birth, k + 1), head
+                    )
+                )
+                k += 1
+    return people
+
+
+def build_warehouse(path: Path, townships: list[str] | None = None) -> duckdb.DuckDBPyConnection:
+    """Create the warehouse at ``path`` and return an open connection."""
+    con = duckdb.connect(str(path))
+    con.execute(FINDINGS_DDL)
+    con.execute(HISTORY_DDL)
+    findings, history = [], []
+    for ti, township in enumerate(townships or TOWNSHIPS):
+        people = build_people(ti, township)
+        statuses = ["new", "open", "reopened", "open", "new", "waived"]
+        for pi, p in enumerate(people):
+            # Each person gets one or two findings; rotate rules and statuses.
+            for ri in [pi % len(RULES)] + ([(pi + 3) % len(RULES)] if pi % 3 == 0 else []):
+                code, zh, cat, sev, dept, person_level, req = RULES[ri]
+                if not person_level and p.name != p.head_name:
+                    continue
+                status = statuses[(pi + ri) % len(statuses)]
+                pid = problem_id(
+                    township, p.household_id, p.id_number if person_level else "", code
+                )
+                first = {
+                    "new": RUN_DATE,
+                    "open": PREV_RUN,
+                    "reopened": OLDER_RUN,
+                    "waived": OLDER_RUN,
+                }[status]
+                evidence = (
+                    f"车管：云{chr(65 + ti)}·{ti}{pi:04d} 小型轿车 2022-05-10 登记"
+                    if code == "owns_car"
+                    else f"系统记录：{p.household_id}"
+                )
+                findings.append(
+                    (
+                        pid,
+                        code,
+                        cat,
+                        sev,
+                        2024,
+                        COUNTY,
+                        township,
+                        p.village,
+                        p.group,
+                        p.household_id,
+                        p.id_number,
+                        p.name if person_level else None,
+                        dept,
+                        f"{zh}：年人均纯收入 2023年与2024年均为 5,{230 + pi} 元"
+                        if code == "income_unchanged"
+                        else f"{zh}（{p.name}）",
+                        evidence,
+                        first,
+                        status,
+                        p.head_name,
+                        zh,
+                        req,
+                        RUN_DATE + timedelta(days=99),
+                        RUN_DATE,
+                    )
+                )
+                history.append(
+                    (
+                        pid,
+                        code,
+                        township,
+                        p.village,
+                        p.household_id,
+                        p.id_number,
+                        first,
+                        RUN_DATE,
+                        None,
+                        1 if status == "reopened" else 0,
+                        status,
+                    )
+                )
+        # Resolved findings: one per village resolved tonight (counts as 已整改 since
+        # last list), one resolved at the previous run (must not count).
+        villages = sorted({p.village for p in people})
+        for vi, village in enumerate(villages):
+            p = next(x for x in people if x.village == village)
+            for n, resolved in enumerate([RUN_DATE] * (vi + 1) + [PREV_RUN]):
+                history.append(
+                    (
+                        problem_id(township, village, "resolved", n),
+                        "owns_car",
+                        township,
+                        village,
+                        p.household_id,
+                        p.id_number,
+                        OLDER_RUN,
+                        PREV_RUN if resolved == RUN_DATE else OLDER_RUN,
+                        resolved,
+                        0,
+                        "resolved",
+                    )
+                )
+    con.executemany(f"INSERT INTO findings VALUES ({', '.join('?' * 22)})", findings)
+    con.executemany(f"INSERT INTO finding_history VALUES ({', '.join('?' * 11)})", history)
+    return con
+
+
+def add_bulk_findings(con: duckdb.DuckDBPyConnection, total: int, townships: int = 10) -> None:
+    """Replace findings with ``total`` synthetic rows over ``townships`` (timing runs)."""
+    con.execute("DELETE FROM findings")
+    rows = []
+    for i in range(total):
+        ti = i % townships
+        code, zh, cat, sev, dept, person_level, req = RULES[i % len(RULES)]
+        birth = date(1950, 1, 1) + timedelta(days=i % 20000)
+        idn = make_id(f"5324{ti:02d}", birth, i % 1000)
+        rows.append(
+            (
+                f"BULK{i:06d}",
+                code,
+                cat,
+                sev,
+                2024,
+                COUNTY,
+                f"乡镇{ti:02d}",
+                f"村{(i // townships) % 12:02d}",
+                f"{i % 9 + 1}组",
+                f"H{ti:02d}{i % 400:05d}",
+                idn,
+                f"姓名{i}",
+                dept,
+                f"{zh}：年人均纯收入 2023年与2024年均为 5,{i % 1000:03d} 元，连续两年无变化",
+                "车管：云A·12345 小型轿车 2022-05-10 登记",
+                PREV_RUN,
+                "open",
+                f"户主{i}",
+                zh,
+                req,
+                None,
+                RUN_DATE,
+            )
+        )
+    con.executemany(f"INSERT INTO findings VALUES ({', '.join('?' * 22)})", rows)
