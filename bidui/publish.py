@@ -9,6 +9,10 @@ rename within one filesystem is atomic on POSIX):
         write_township_workbooks(con, run_date, folder, due_days)
         ...
 
+``promote(src, final)`` is the rename step alone, for callers that stage
+elsewhere on the same filesystem (the Dagster assets stage in
+``<outbox>/.staging/<run id>/``).
+
 - On success: the temp folder becomes ``<outbox>/<run date>``. If that folder
   already exists (a re-run of the same date), it is renamed aside to
   ``.<run date>.old-<random>``, the new one renamed in, then the old one deleted.
@@ -80,21 +84,34 @@ def publish_run(outbox: Path, run_date: date) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
+    promote(tmp, final)
+
+
+def promote(src: Path, final: Path) -> None:
+    """Rename the finished folder ``src`` to ``final``, replacing ``final`` safely.
+
+    ``src`` must be on the same filesystem as ``final``. An existing ``final`` is
+    renamed aside first and deleted only once ``src`` is in place; if the second
+    rename fails, it is put back and ``src`` is removed.
+    """
+    src, final = Path(src), Path(final)
+    parent = final.parent
+    parent.mkdir(parents=True, exist_ok=True)
     if not final.exists():
-        os.rename(tmp, final)
-        _fsync_dir(outbox)
+        os.rename(src, final)
+        _fsync_dir(parent)
         log.info("published %s", final)
         return
 
-    old = outbox / f".{stem}.old-{secrets.token_hex(4)}"
+    old = parent / f".{final.name}.old-{secrets.token_hex(4)}"
     os.rename(final, old)
     try:
-        os.rename(tmp, final)
+        os.rename(src, final)
     except BaseException:
         os.rename(old, final)  # put the good folder back
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(src, ignore_errors=True)
         raise
-    _fsync_dir(outbox)
+    _fsync_dir(parent)
     shutil.rmtree(old, ignore_errors=True)
     log.info("published %s (replaced the earlier folder of the same date)", final)
 

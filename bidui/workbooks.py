@@ -112,7 +112,7 @@ class WorkbookInfo:
     path: Path
     villages: list[str] = field(default_factory=list)
     sheets: list[str] = field(default_factory=list)
-    findings: int = 0
+    rows: int = 0  # findings listed (all village sheets)
     new: int = 0
     reopened: int = 0
     rectified_since_last: int = 0
@@ -366,7 +366,7 @@ def _write_one(con, run_date, prev_run, out_dir, due_days, county, township) -> 
 
     info = WorkbookInfo(county=county, township=township, path=path)
     info.villages = [v or "" for v in villages]
-    info.findings = len(rows)
+    info.rows = len(rows)
     info.new = sum(r["status"] == "new" for r in rows)
     info.reopened = sum(r["status"] == "reopened" for r in rows)
     info.rectified_since_last = sum(rectified.values())

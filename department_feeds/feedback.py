@@ -70,8 +70,9 @@ CREATE TABLE IF NOT EXISTS feedback_files (
     status VARCHAR,            -- loaded | failed
     error VARCHAR
 );
+-- Same columns as bidui.lifecycle.FEEDBACK_DDL (either module may create it first);
+-- checksum links a response to its file in feedback_files.
 CREATE TABLE IF NOT EXISTS feedback_responses (
-    load_id VARCHAR,
     problem_id VARCHAR,
     township VARCHAR,
     village VARCHAR,
@@ -115,7 +116,7 @@ CREATE TABLE IF NOT EXISTS rejects (
 CREATE OR REPLACE VIEW feedback_latest AS
 SELECT * FROM feedback_responses
 QUALIFY row_number() OVER (
-    PARTITION BY problem_id ORDER BY received_at DESC, load_id DESC, row_number DESC
+    PARTITION BY problem_id ORDER BY received_at DESC, source_file DESC, row_number DESC
 ) = 1;
 """
 
@@ -322,27 +323,28 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_feedback(
+def load_feedback(
     con: duckdb.DuckDBPyConnection,
-    inbox: Path,
+    folder: Path,
     *,
     received_at: datetime | None = None,
 ) -> FeedbackResult:
-    """Read every workbook under ``<inbox>/feedback/`` not read before.
+    """Read every workbook under ``folder`` (``<inbox>/feedback``) not read before.
 
-    ``source_file`` is stored relative to the inbox (``feedback/…``). Each file is
-    written in one transaction. ``received_at`` defaults to now (local time).
+    ``source_file`` is stored relative to the inbox (``feedback/…``, the folder's
+    own name first). Each file is written in one transaction. ``received_at``
+    defaults to now (local time).
     """
     ensure_tables(con)
     received_at = received_at or datetime.now().replace(microsecond=0)
-    folder = Path(inbox) / FEED
+    folder = Path(folder)
     result = FeedbackResult()
     if not folder.is_dir():
         log.info("no feedback folder at %s", folder)
         return result
     seen = {r[0] for r in con.execute("SELECT checksum FROM feedback_files").fetchall()}
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(inbox).as_posix()
+        rel = f"{folder.name}/{path.relative_to(folder).as_posix()}"
         if path.name.startswith(("~$", ".")):
             continue  # Excel lock files, hidden files
         if path.suffix.lower() not in READABLE_SUFFIXES:
@@ -425,9 +427,9 @@ def _read_file(
         )
         if responses:
             con.executemany(
-                "INSERT INTO feedback_responses (load_id, problem_id, township, village, "
+                "INSERT INTO feedback_responses (problem_id, township, village, "
                 "verification, rectification, note, verifier, verified_on, source_file, sheet, "
-                "row_number, checksum, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "row_number, checksum, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 responses,
             )
         if issues:
@@ -612,7 +614,6 @@ def _read_rows(
             counts["rows_accepted"] += 1
             responses.append(
                 (
-                    load_id,
                     pid,
                     rec["township"],
                     rec["village"],
