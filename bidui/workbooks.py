@@ -30,6 +30,7 @@ setup are written at close. Everything round-trips through openpyxl's reader.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import unicodedata
 from collections import Counter, defaultdict
@@ -50,6 +51,7 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 log = logging.getLogger(__name__)
 
 SUMMARY_SHEET = "汇总"
+COUNT_WIDTH = 12  # width of the count columns of 汇总
 REOPENED_PREFIX = "【重新出现】"
 CATEGORIES = ("疑似错评", "疑似漏评", "疑似错退", "信息不准", "保障缺失", "需更新")
 VERIFICATION_VALUES = ("属实", "不属实", "部分属实")
@@ -78,16 +80,16 @@ COLUMNS: tuple[Column, ...] = (
     Column("姓名", "name", "text", 8, 12),
     Column("证件号码", "id_number", "id", 21, 24),
     Column("问题类别", "category", "text", 10, 10),
-    Column("问题代码", "rule_code", "text", 12, 30),
-    Column("问题描述", "description", "wrap", 30, 50),
+    Column("问题代码", "rule_code", "text", 12, 22),
+    Column("问题描述", "description", "wrap", 30, 40),
     Column("比对部门", "department", "text", 10, 10),
-    Column("比对依据", "evidence", "wrap", 24, 40),
-    Column("整改要求", "requirement_zh", "wrap", 20, 30),
+    Column("比对依据", "evidence", "wrap", 20, 32),
+    Column("整改要求", "requirement_zh", "wrap", 16, 24),
     Column("整改时限", "due", "date", 12, 12),
     Column("首次发现日期", "first_seen", "date", 14, 14),
     Column("核实结果", None, "text", 10, 10, fill_in=True),
     Column("整改情况", None, "text", 10, 10, fill_in=True),
-    Column("整改说明", None, "wrap", 24, 24, fill_in=True),
+    Column("整改说明", None, "wrap", 20, 20, fill_in=True),
     Column("核实人", None, "text", 10, 10, fill_in=True),
     Column("核实日期", None, "date", 12, 12, fill_in=True),
 )
@@ -132,6 +134,17 @@ def natural_key(value: str | None) -> tuple:
 def display_width(text: str) -> int:
     """Approximate column width units: CJK and full-width characters count 2."""
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def wrapped_lines(text: str, width: float) -> int:
+    """Lines ``text`` takes in a wrapping column of ``width`` units (estimate)."""
+    usable = max(width - 1.5, 1)
+    return sum(max(1, math.ceil(display_width(p) / usable)) for p in text.split("\n"))
+
+
+def row_height(lines: int) -> float:
+    """Points for ``lines`` lines of 11-pt text (CJK fonts run a little taller)."""
+    return 15.0 * lines + 2.0
 
 
 def safe_path_part(name: str | None, default: str) -> str:
@@ -260,9 +273,13 @@ def _protect(ws) -> None:
 
 
 def _page_setup(ws, header_rows: str | None) -> None:
-    """Landscape A4, fit to page width, header row repeated: lists get printed."""
+    """Landscape A3, fit to page width, header row repeated: lists get printed.
+
+    Twenty columns on A4 would print at about 40 %; A3 (common in township
+    offices) gives about 60 %. The paper can still be changed when printing.
+    """
     ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = 9  # A4
+    ws.page_setup.paperSize = 8  # A3
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
@@ -395,7 +412,7 @@ def _write_summary(
     # Other columns hold counts; long headers wrap. The last column of table 2
     # (问题代码) overflows into the empty cells to its right.
     for i in range(2, max(len(CATEGORIES) + 6, len(villages) + 4) + 1):
-        ws.column_dimensions[get_column_letter(i)].width = 11
+        ws.column_dimensions[get_column_letter(i)].width = COUNT_WIDTH
     _protect(ws)
     _page_setup(ws, None)
 
@@ -415,6 +432,7 @@ def _write_summary(
         ]
     )
     ws.append([])
+    row_idx = 5  # next row to be appended (title, date, note, blank above)
 
     # Table 1: villages × categories.
     header = [
@@ -425,12 +443,16 @@ def _write_summary(
         "其中：重新出现",
         "上次清单以来已整改",
     ]
+    ws.row_dimensions[row_idx].height = row_height(
+        max(wrapped_lines(h, COUNT_WIDTH) for h in header[1:])
+    )
     ws.append(
         [
             make(ws, h, font=S.header_font, fill=S.header_fill, alignment=S.header_align)
             for h in header
         ]
     )
+    row_idx += 1
     totals = Counter()
     for v in villages:
         rs = by_village.get(v, [])
@@ -452,6 +474,7 @@ def _write_summary(
             )
             name.font = Font(color="0563C1", underline="single")
         ws.append([name, *(make(ws, x) for x in values)])
+        row_idx += 1
     ws.append(
         [
             make(ws, "合计", font=S.header_font, fill=S.total_fill),
@@ -463,10 +486,15 @@ def _write_summary(
     )
     ws.append([])
     ws.append([])
+    row_idx += 3
 
     # Table 2: rules × villages, only rules present in this township.
     listed = [v for v in villages if by_village.get(v)]
     ws.append([make(ws, "按问题类型统计", font=S.header_font, border=False)])
+    row_idx += 1
+    ws.row_dimensions[row_idx].height = row_height(
+        max([1, *(wrapped_lines(v or "（未填行政村）", COUNT_WIDTH) for v in listed)])
+    )
     ws.append(
         [
             make(ws, h, font=S.header_font, fill=S.header_fill, alignment=S.header_align)
@@ -513,6 +541,7 @@ def _write_village(wb, make, title: str, rows: list[dict]) -> None:
     last = n + 1
 
     # Widths and frozen header must exist before the first append (write-only mode).
+    widths: list[float] = []
     for idx, col in enumerate(COLUMNS, 1):
         if col.field and col.kind != "date":
             longest = max((display_width(str(r.get(col.field) or "")) for r in rows), default=0)
@@ -522,6 +551,7 @@ def _write_village(wb, make, title: str, rows: list[dict]) -> None:
             longest = 0
         width = min(max(col.min_width, display_width(col.header) + 2, longest + 2), col.max_width)
         ws.column_dimensions[get_column_letter(idx)].width = width
+        widths.append(width)
     ws.freeze_panes = "C2"  # header row and 序号/问题编号 stay visible
     _protect(ws)
     _page_setup(ws, "1:1")
@@ -543,6 +573,7 @@ def _write_village(wb, make, title: str, rows: list[dict]) -> None:
         r["seq"] = seq
         reopened = r["status"] == "reopened"
         out = []
+        lines = 1
         for c in COLUMNS:
             value = r.get(c.field) if c.field else None
             kw: dict[str, Any] = {}
@@ -565,6 +596,12 @@ def _write_village(wb, make, title: str, rows: list[dict]) -> None:
                 if c.kind == "text" and "number_format" not in kw:
                     kw["number_format"] = "@"
             out.append(make(ws, value, **kw))
+            if c.kind == "wrap" and value:
+                lines = max(lines, wrapped_lines(str(value), widths[len(out) - 1]))
+        if lines > 1:
+            # Explicit height: LibreOffice does not grow rows for wrapped text on
+            # import, and Excel/WPS then show the same layout.
+            ws.row_dimensions[seq + 1].height = row_height(lines)
         ws.append(out)
 
     if n:

@@ -13,7 +13,7 @@ SPEC = FeedSpec(
         Column(
             "id_number", "证件号码", "id", aliases=("身份证号", "投资人证件号码"), required=True
         ),
-        Column("name", "姓名", aliases=("投资人姓名",)),
+        Column("name", "姓名", aliases=("投资人姓名",), compact=True),
         Column("entity_name", "主体名称", aliases=("企业名称",), required=True),
         Column("credit_code", "统一社会信用代码"),
         Column(

@@ -11,7 +11,7 @@ SPEC = FeedSpec(
     natural_key=("head_id_number", "appraised_on"),
     columns=(
         Column("head_id_number", "户主证件号码", "id", aliases=("证件号码",), required=True),
-        Column("head_name", "户主姓名", aliases=("姓名",)),
+        Column("head_name", "户主姓名", aliases=("姓名",), compact=True),
         Column(
             "grade",
             "鉴定等级",

@@ -11,7 +11,7 @@ SPEC = FeedSpec(
     natural_key=("id_number",),
     columns=(
         Column("id_number", "公民身份号码", "id", aliases=("身份证号", "证件号码"), required=True),
-        Column("name", "姓名", required=True),
+        Column("name", "姓名", required=True, compact=True),
         Column("gender", "性别", "enum", values=("男", "女")),
         Column("birth_date", "出生日期", "date"),
         Column("hukou_household_no", "户号", header_required=False),

@@ -17,7 +17,7 @@ SPEC = FeedSpec(
             aliases=("证件号码", "身份证号"),
             required=True,
         ),
-        Column("owner_name", "权利人", aliases=("权利人姓名",)),
+        Column("owner_name", "权利人", aliases=("权利人姓名",), compact=True),
         Column("location", "坐落", aliases=("房屋坐落",), required=True),
         Column(
             "floor_area_m2", "建筑面积", "decimal", aliases=("建筑面积(㎡)", "建筑面积(平方米)")

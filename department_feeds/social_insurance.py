@@ -16,7 +16,7 @@ SPEC = FeedSpec(
     natural_key=("id_number", "insurance_kind", "year", "employer"),
     columns=(
         Column("id_number", "证件号码", "id", aliases=("公民身份号码", "身份证号"), required=True),
-        Column("name", "姓名"),
+        Column("name", "姓名", compact=True),
         Column(
             "insurance_kind",
             "险种",
@@ -40,6 +40,6 @@ SPEC = FeedSpec(
             header_required=False,
         ),
         Column("monthly_wage_base", "缴费基数(元/月)", "money", aliases=("月缴费基数", "缴费基数")),
-        Column("year", "年度", "int", required=True),
+        Column("year", "年度", "int", required=True, parse="year"),
     ),
 )

@@ -7,8 +7,12 @@ detection, alias mapping, type coercion and the pandera schema all derive from i
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import polars as pl
 
 Kind = Literal["text", "int", "money", "decimal", "date", "bool", "enum", "id"]
 
@@ -62,6 +66,11 @@ class Column:
     """Header aliases whose yes/no meaning is the opposite of the field's."""
     default: str | None = None
     sql_type: str | None = None
+    parse: Literal["year"] | None = None
+    """``year``: take a four-digit year out of texts like ``2024年`` or
+    ``2024-01至2024-12`` (税款所属期) instead of requiring a bare integer."""
+    compact: bool = False
+    """Remove every space inside the value (person names: ``张  三`` → ``张三``)."""
 
     @property
     def all_headers(self) -> tuple[str, ...]:
@@ -82,6 +91,17 @@ class FeedSpec:
     columns: tuple[Column, ...]
     natural_key: tuple[str, ...] = ()
     """Fields that identify a record; uniqueness is a feed-quality check."""
+    year_from_file_name: str | None = None
+    """Field filled from a four-digit year 20xx in the file name when the column
+    is absent or blank (the register and village statistics, one file per year)."""
+    summary_row: Callable[[dict[str, pl.Expr]], pl.Expr] | None = None
+    """Feed-specific test for a 合计/总计 row, given an expression per field that
+    tells whether the cell is blank or a total word; default: any cell is one."""
+    finish: Callable[[pl.DataFrame], pl.DataFrame] | None = None
+    """Feed-specific derivation on the typed frame before validation."""
+    ids_block_rows: bool = True
+    """A row whose ID number has a problem cannot be joined and is rejected
+    (department feeds); the register loads it for the ``id_invalid`` rule."""
 
     def column(self, field_name: str) -> Column:
         for c in self.columns:

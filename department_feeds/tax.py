@@ -17,9 +17,16 @@ SPEC = FeedSpec(
             aliases=("纳税人识别号", "身份证件号码"),
             required=True,
         ),
-        Column("name", "纳税人姓名", aliases=("姓名",)),
+        Column("name", "纳税人姓名", aliases=("姓名",), compact=True),
         # 税款所属期 may read "2024-01至2024-12": the loader takes the year.
-        Column("tax_year", "所属年度", "int", aliases=("年度", "税款所属期"), required=True),
+        Column(
+            "tax_year",
+            "所属年度",
+            "int",
+            aliases=("年度", "税款所属期"),
+            required=True,
+            parse="year",
+        ),
         Column(
             "income", "收入额", "money", aliases=("年度收入额", "综合所得收入额"), required=True
         ),

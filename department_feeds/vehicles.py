@@ -17,7 +17,7 @@ SPEC = FeedSpec(
             aliases=("证件号码", "身份证明号码"),
             required=True,
         ),
-        Column("owner_name", "所有人", aliases=("机动车所有人", "姓名")),
+        Column("owner_name", "所有人", aliases=("机动车所有人", "姓名"), compact=True),
         Column("plate", "号牌号码", required=True),
         Column("vehicle_type", "车辆类型", required=True),
         Column("use_nature", "使用性质", header_required=False),

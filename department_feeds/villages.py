@@ -6,11 +6,34 @@ or ``合计``: the village total (``is_total``).
 
 from __future__ import annotations
 
+import polars as pl
+
 from department_feeds.spec import Column, FeedSpec
+
+TOTAL_WORDS = ("合计", "总计", "小计")
 
 
 def _count(field: str, header: str, *aliases: str) -> Column:
     return Column(field, header, "int", aliases=aliases)
+
+
+def summary_row(blank_or_total: dict[str, pl.Expr]) -> pl.Expr:
+    """A summary row here has no place: 乡(镇) and 行政村 both blank or 合计.
+
+    A row with 自然村(组) blank or 合计 is *data* (the village total).
+    """
+    false = pl.lit(False)
+    return blank_or_total.get("township", false) & blank_or_total.get("village", false)
+
+
+def finish(frame: pl.DataFrame) -> pl.DataFrame:
+    """Mark village totals: 自然村(组) blank or a total word → ``is_total``, group NULL."""
+    group = pl.col("village_group")
+    total = group.is_null() | group.str.replace_all(r"\s", "").is_in(list(TOTAL_WORDS))
+    return frame.with_columns(
+        is_total=total,
+        village_group=pl.when(total).then(pl.lit(None, dtype=pl.String)).otherwise(group),
+    )
 
 
 SPEC = FeedSpec(
@@ -18,12 +41,24 @@ SPEC = FeedSpec(
     title_zh="村组统计信息",
     department_zh="本系统",
     natural_key=("year", "township", "village", "village_group"),
+    year_from_file_name="year",
+    summary_row=summary_row,
+    finish=finish,
     columns=(
-        Column("year", "年度", "int", aliases=("统计年度",), header_required=False),
+        Column(
+            "year",
+            "年度",
+            "int",
+            aliases=("统计年度",),
+            header_required=False,
+            required=True,
+            parse="year",
+        ),
         Column("county", "县(市、区)", aliases=("县", "区县", "县区")),
         Column("township", "乡(镇)", aliases=("乡镇", "乡镇(街道)", "乡(镇、街道)"), required=True),
         Column("village", "行政村", aliases=("村", "村(社区)", "行政村(社区)"), required=True),
         Column("village_group", "自然村(组)", aliases=("组", "村民小组", "自然村")),
+        # Derived by ``finish`` from 自然村(组); a column of that name in the file is ignored.
         Column("is_total", "是否合计行", "bool", header_required=False),
         _count("households_total", "总户数"),
         _count("persons_total", "总人口数"),

@@ -1,0 +1,257 @@
+"""In-memory model of the demo county: people, households, register rows.
+
+The model holds *semantic* values (canonical enums, ints, booleans, dates);
+messiness is added only when files are rendered. The truth oracle reads the
+model, so what the files say after normalisation is exactly what the oracle saw.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+CURRENT = ("未脱贫", "返贫", "脱贫不稳定户", "边缘易致贫户", "突发严重困难户")
+EXITED = ("已脱贫", "风险已消除")
+
+INCOME_LINES = {
+    2013: 2736,
+    2014: 2800,
+    2015: 2855,
+    2016: 3000,
+    2017: 3335,
+    2018: 3500,
+    2019: 3750,
+    2020: 4000,
+    2021: 6000,
+}
+
+CN_NUM = "一二三四五六"
+JUNIOR = ("七年级", "八年级", "九年级")
+MIGRANT_WORK = ("乡(镇)内务工", "乡(镇)外县内务工", "县外省内务工", "省外务工")
+
+
+def income_line(year: int) -> int:
+    """The year's line: the latest configured year not after ``year``."""
+    return INCOME_LINES[max(y for y in INCOME_LINES if y <= year)] if year >= 2013 else 2736
+
+
+def age_at(birth: dt.date, on: dt.date) -> int:
+    """Completed years (周岁) on a date; a birthday on that date counts."""
+    return on.year - birth.year - ((birth.month, birth.day) > (on.month, on.day))
+
+
+def age_sep1(birth: dt.date, year: int) -> int:
+    """Age at 1 September of ``year`` (school rules)."""
+    return age_at(birth, dt.date(year, 9, 1))
+
+
+def age_dec31(birth: dt.date, year: int) -> int:
+    """Age at 31 December of ``year`` (all other rules)."""
+    return year - birth.year
+
+
+def grade_name(g: int, track: str) -> str:
+    """School status for grade index ``g`` (1 = 小学一年级) on a track."""
+    if 1 <= g <= 6:
+        return f"小学{CN_NUM[g - 1]}年级"
+    if 7 <= g <= 9:
+        return JUNIOR[g - 7]
+    if 10 <= g <= 12:
+        return f"{'中职' if track in ('vocational', 'highvoc') else '高中'}{CN_NUM[g - 10]}年级"
+    if 13 <= g <= 15 and track in ("college", "highvoc"):
+        return f"{'高职' if track == 'highvoc' else '大专'}{CN_NUM[g - 13]}年级"
+    if 13 <= g <= 16 and track in ("bachelor", "master"):
+        return f"本科{CN_NUM[g - 13]}年级"
+    if 17 <= g <= 19 and track == "master":
+        return "研究生"
+    raise ValueError(f"grade {g} not on track {track}")
+
+
+TRACK_MAX = {
+    "none": 0,
+    "primary": 6,
+    "junior": 9,
+    "senior": 12,
+    "vocational": 12,
+    "college": 15,
+    "highvoc": 15,
+    "bachelor": 16,
+    "master": 19,
+}
+TRACK_EDUCATION = {
+    "none": "文盲或半文盲",
+    "primary": "小学",
+    "junior": "初中",
+    "senior": "高中",
+    "vocational": "中专",
+    "college": "大专及以上",
+    "highvoc": "大专及以上",
+    "bachelor": "大专及以上",
+    "master": "大专及以上",
+}
+
+
+def typical_age(status: str) -> tuple[int, int] | None:
+    """Typical age range of a school status (rules.md, age_school_mismatch)."""
+    if status == "学前教育":
+        return (3, 6)
+    if status.startswith("小学"):
+        a = 5 + CN_NUM.index(status[2]) + 1
+        return (a, a)
+    if status in JUNIOR:
+        a = 12 + JUNIOR.index(status)
+        return (a, a)
+    for prefix, base in (("高中", 15), ("中职", 15), ("高职", 18), ("大专", 18), ("本科", 18)):
+        if status.startswith(prefix):
+            a = base + CN_NUM.index(status[2])
+            return (a, a)
+    return None
+
+
+@dataclass(slots=True, eq=False)
+class Person:
+    """A resident of the district (register member or background)."""
+
+    pid: int
+    id: str
+    name: str
+    gender: str
+    birth: dt.date
+    ethnicity: str
+    hukou_no: str = ""
+    address: str = ""
+    status: str = "正常"
+    dereg: dt.date | None = None
+    in_hukou: bool = True
+    hukou_name: str | None = None  # None: same as name
+    # schooling: the highest stage reached, start offset, a repeated year
+    track: str = "junior"
+    offset: int = 0
+    repeat_year: int | None = None
+    preschool: bool = True
+    health: str = "健康"
+    skill_roll: float = 0.5
+    register: bool = False
+    urban: bool = False
+
+    def school(self, year: int) -> tuple[str, str]:
+        """(文化程度, 在校生状况) in ``year``, from age at 1 Sep and the track."""
+        a = age_sep1(self.birth, year)
+        g = a - 5 - self.offset - (1 if self.repeat_year and year >= self.repeat_year else 0)
+        if g < 1:
+            if a >= 6 or (a >= 3 and self.preschool):
+                return "学龄前儿童", "学前教育"
+            return "学龄前儿童", "非在校生"
+        if g <= TRACK_MAX[self.track]:
+            status = grade_name(g, self.track)
+            if g <= 6:
+                edu = "小学"
+            elif g <= 9:
+                edu = "初中"
+            elif g <= 12:
+                edu = "中专" if status.startswith("中职") else "高中"
+            else:
+                edu = "大专及以上"
+            return edu, status
+        return TRACK_EDUCATION[self.track], "非在校生"
+
+
+@dataclass(slots=True, eq=False)
+class Member:
+    """One register row: a person in a household in one year."""
+
+    person: Person
+    relation: str
+    name: str
+    id_number: str  # normalised value (or the cleaned invalid value)
+    id_raw: object  # what the file holds: str, or int for an Excel number
+    id_problem: str | None
+    id_type: str
+    gender: str
+    person_id: str
+    education: str
+    school_status: str
+    health: str
+    labour_skill: str
+    work_status: str
+    work_months: int
+    med: bool
+    crit: bool
+    pension: bool
+    overrides: dict | None = None  # household-level columns that disagree on this row
+
+
+@dataclass(slots=True, eq=False)
+class HouseholdYear:
+    """A household in one register year (household-level columns)."""
+
+    hid: str
+    year: int
+    township: str
+    village: str
+    group: str
+    household_type: str
+    status: str
+    exit_year: int | None
+    cause: str
+    phone: str
+    dangerous: bool
+    safe_water: bool
+    members: list[Member] = field(default_factory=list)
+    size: int = 0
+    wage: int = 0
+    business: int = 0
+    property: int = 0
+    transfer: int = 0
+    expense: int = 0
+    dibao: int = 0
+    destitute: int = 0
+    pension_pay: int = 0
+    net: int = 0
+    per_capita: int = 0
+
+    @property
+    def exited(self) -> bool:
+        return self.status in EXITED
+
+    @property
+    def current(self) -> bool:
+        return self.status in CURRENT
+
+    def head(self) -> Member | None:
+        heads = [m for m in self.members if m.relation == "户主"]
+        return heads[0] if len(heads) == 1 else None
+
+    def recompute_totals(self) -> None:
+        """net and per-capita from the components and the stated size."""
+        self.net = self.wage + self.business + self.property + self.transfer - self.expense
+        self.per_capita = half_up(self.net, self.size)
+
+
+def half_up(a: int, b: int) -> int:
+    """round(a / b) with halves away from zero, on ints (b > 0)."""
+    if a >= 0:
+        return (2 * a + b) // (2 * b)
+    return -((2 * -a + b) // (2 * b))
+
+
+@dataclass(slots=True)
+class Finding:
+    """A row of truth.csv or near_misses.csv."""
+
+    rule_code: str
+    level: str
+    township: str
+    village: str
+    village_group: str = ""
+    household_id: str = ""
+    id_number: str = ""
+    name: str = ""
+    note: str = ""
+
+    def key(self) -> tuple:
+        if self.level == "person":
+            return (self.rule_code, self.household_id, self.name)
+        if self.level == "household":
+            return (self.rule_code, self.household_id)
+        return (self.rule_code, self.township, self.village)

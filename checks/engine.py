@@ -1,0 +1,558 @@
+"""The rule engine: run the catalogue against the warehouse, keep the findings' history.
+
+``run_rules`` works in four steps:
+
+1. **Feeds.** A feed is available when its table has rows and no file of it
+   failed on its latest load (``loads``). A rule whose feeds are not all
+   available, whose year-bound feed (tax, 人社, 村组统计) has no rows of the
+   working year, or which needs a threshold not configured for that year, does
+   not run: ``rule_runs`` says why, and it produces no findings (never "0").
+2. **Rules.** The working set of :mod:`checks.prelude` is built for the working
+   year (the latest register year); each rule's SELECT runs set-based in DuckDB
+   with its thresholds bound as named parameters, into a staging table.
+3. **Problem ids.** ``<prefix>-<10 hex>`` from md5(rule code + natural key);
+   the natural key never holds the year, so a finding keeps its id night after
+   night and across years. Distinct keys must give distinct ids (checked).
+4. **History.** ``finding_history`` gets first/last seen, ``resolved_on`` when a
+   finding of a rule that ran is gone, ``reopened`` when it comes back; findings
+   of rules that did not run are left untouched. Running the same date again
+   starts from the state before that date's first run (kept in
+   ``finding_history_before``), so a re-run is idempotent. ``waived`` (set by
+   :mod:`bidui.lifecycle`) is sticky.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from bidui.config import FEEDS
+from bidui.idcard import mask
+from checks.prelude import prepare
+from checks.rules import ALL_RULES, RULES_BY_CODE, Rule
+from checks.rules.base import OUTPUT_COLUMNS
+from checks.thresholds import Thresholds, load_thresholds
+from department_feeds import SPECS
+from warehouse.schema import create_all
+
+log = logging.getLogger("bidui.checks")
+
+# outputs.md §2 first, then what the problem lists need (docs/warehouse.md).
+FINDINGS_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("problem_id", "VARCHAR"),
+    ("rule_code", "VARCHAR"),
+    ("category", "VARCHAR"),
+    ("severity", "VARCHAR"),
+    ("year", "INTEGER"),
+    ("county", "VARCHAR"),
+    ("township", "VARCHAR"),
+    ("village", "VARCHAR"),
+    ("village_group", "VARCHAR"),
+    ("household_id", "VARCHAR"),
+    ("id_number", "VARCHAR"),
+    ("name", "VARCHAR"),
+    ("department", "VARCHAR"),
+    ("description", "VARCHAR"),
+    ("evidence", "VARCHAR"),
+    ("first_seen", "DATE"),
+    ("status", "VARCHAR"),
+    ("head_name", "VARCHAR"),
+    ("rule_name_zh", "VARCHAR"),
+    ("requirement_zh", "VARCHAR"),
+    ("due_date", "DATE"),
+    ("run_date", "DATE"),
+)
+PROBLEMS_CSV_COLUMNS = tuple(c for c, _ in FINDINGS_COLUMNS[:17])
+
+HISTORY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("problem_id", "VARCHAR"),
+    ("rule_code", "VARCHAR"),
+    ("township", "VARCHAR"),
+    ("village", "VARCHAR"),
+    ("household_id", "VARCHAR"),
+    ("id_number", "VARCHAR"),
+    ("first_seen", "DATE"),
+    ("last_seen", "DATE"),
+    ("resolved_on", "DATE"),
+    ("times_reopened", "INTEGER"),
+    ("status", "VARCHAR"),
+)
+
+
+def _ddl(name: str, cols: tuple[tuple[str, str], ...]) -> str:
+    return f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(f'{c} {t}' for c, t in cols)})"
+
+
+ENGINE_DDL = [
+    _ddl("findings", FINDINGS_COLUMNS),
+    _ddl("finding_history", HISTORY_COLUMNS),
+    _ddl("finding_history_before", (("before_run", "DATE"), *HISTORY_COLUMNS)),
+    """CREATE TABLE IF NOT EXISTS rule_runs (
+        run_date DATE, rule_code VARCHAR, ran BOOLEAN, reason VARCHAR,
+        finding_count INTEGER, duration_ms DOUBLE)""",
+]
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the feed tables and the engine's tables if they do not exist (idempotent)."""
+    create_all(con)
+    for stmt in ENGINE_DDL:
+        con.execute(stmt)
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """What happened to one rule in one run."""
+
+    code: str
+    ran: bool
+    reason: str | None = None
+    finding_count: int | None = None
+    duration_ms: float = 0.0
+    duplicates: int = 0
+    """Rows the rule returned for a natural key it had already returned (collapsed)."""
+
+
+@dataclass
+class RulesRun:
+    """The outcome of :func:`run_rules`."""
+
+    run_date: date
+    working_year: int | None
+    results: list[RuleResult] = field(default_factory=list)
+    feeds_missing: dict[str, str] = field(default_factory=dict)
+    findings: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def result(self, code: str) -> RuleResult:
+        return next(r for r in self.results if r.code == code)
+
+    @property
+    def not_run(self) -> list[str]:
+        return [r.code for r in self.results if not r.ran]
+
+
+# --- feeds ---------------------------------------------------------------------------
+
+
+def _feed_label(feed: str) -> str:
+    spec = SPECS.get(feed)
+    return f"{spec.title_zh}（{feed}）" if spec else feed
+
+
+def feed_availability(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
+    """Feed → None when usable, else why not (Chinese, for the dashboard)."""
+    failed: dict[str, str] = {}
+    try:
+        rows = con.execute(
+            """
+            SELECT feed, source_file, coalesce(error, '') FROM loads
+            QUALIFY row_number() OVER (PARTITION BY feed, source_file
+                                       ORDER BY loaded_at DESC NULLS LAST) = 1
+                AND status = 'failed'
+            ORDER BY feed, source_file
+            """
+        ).fetchall()
+    except duckdb.CatalogException:
+        rows = []
+    for feed, source_file, error in rows:
+        failed.setdefault(feed, f"{source_file} {error}".strip())
+    out: dict[str, str | None] = {}
+    for feed in FEEDS:
+        try:
+            n = con.execute(f'SELECT count(*) FROM "{feed}"').fetchone()[0]
+        except duckdb.CatalogException:
+            n = 0
+        if feed in failed:
+            out[feed] = f"{_feed_label(feed)}最近一次加载失败：{failed[feed]}"
+        elif n == 0:
+            out[feed] = f"未收到{_feed_label(feed)}数据"
+        else:
+            out[feed] = None
+    return out
+
+
+def _why_not(
+    con: duckdb.DuckDBPyConnection,
+    rule: Rule,
+    feeds: dict[str, str | None],
+    year: int | None,
+    params: dict[str, Any],
+) -> str | None:
+    """None if the rule can run, else the reason it cannot (Chinese)."""
+    missing = [feeds.get(f) or f"未知数据源 {f}" for f in rule.feeds if feeds.get(f, "x")]
+    if missing:
+        return "；".join(missing)
+    if year is None:
+        return "登记数据中没有年度"
+    for feed, col in rule.year_feeds:
+        n = con.execute(f'SELECT count(*) FROM "{feed}" WHERE "{col}" = ?', [year]).fetchone()[0]
+        if n == 0:
+            return f"{_feed_label(feed)}没有{year}年度的记录"
+    unset = [n for n in rule.param_names if params.get(n) is None]
+    if unset:
+        return f"阈值配置中没有适用于{year}年的 {', '.join(unset)}"
+    return None
+
+
+# --- running -------------------------------------------------------------------------
+
+_STAGE_DDL = (
+    "CREATE OR REPLACE TEMP TABLE bd_stage (rule_code VARCHAR, category VARCHAR, "
+    "year INTEGER, county VARCHAR, township VARCHAR, village VARCHAR, village_group VARCHAR, "
+    "household_id VARCHAR, id_number VARCHAR, name VARCHAR, head_name VARCHAR, "
+    "description VARCHAR, evidence VARCHAR, nkey VARCHAR)"
+)
+assert all(c in _STAGE_DDL for c in OUTPUT_COLUMNS)
+
+
+def _rule_meta(con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...], th: Thresholds) -> None:
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE bd_rule_meta (rule_code VARCHAR, prefix VARCHAR, "
+        "name_zh VARCHAR, category VARCHAR, severity VARCHAR, department VARCHAR, "
+        "requirement_zh VARCHAR, due_days INTEGER, ord INTEGER)"
+    )
+    con.executemany(
+        "INSERT INTO bd_rule_meta VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            [r.code, r.prefix, r.name_zh, r.category, r.severity, r.department,
+             r.requirement_zh, th.due_days[r.severity], i]
+            for i, r in enumerate(rules)
+        ],
+    )
+
+
+def _run_one(
+    con: duckdb.DuckDBPyConnection, rule: Rule, params: dict[str, Any]
+) -> tuple[int, int]:
+    """Stage one rule's findings; returns (rows, rows collapsed as duplicates)."""
+    bound = {n: params[n] for n in rule.param_names}
+    bound["bd_rule_code"] = rule.code
+    con.execute(
+        f"INSERT INTO bd_stage BY NAME SELECT $bd_rule_code AS rule_code, q.* FROM ({rule.sql}) q",
+        bound,
+    )
+    n, dup = con.execute(
+        "SELECT count(*), count(*) - count(DISTINCT coalesce(nkey, '')) "
+        "FROM bd_stage WHERE rule_code = ?",
+        [rule.code],
+    ).fetchone()
+    return int(n), int(dup)
+
+
+def _assign_ids(con: duckdb.DuckDBPyConnection) -> None:
+    """Problem ids; collapse repeated natural keys; refuse hash collisions."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE bd_new AS
+        SELECT s.*, m.prefix || '-' || upper(substr(md5(s.rule_code || chr(31)
+                    || coalesce(s.nkey, '')), 1, 10)) AS problem_id
+        FROM bd_stage s JOIN bd_rule_meta m USING (rule_code)
+        QUALIFY row_number() OVER (
+            PARTITION BY s.rule_code, coalesce(s.nkey, '')
+            ORDER BY s.township, s.village, s.village_group, s.household_id, s.id_number,
+                     s.name, s.description
+        ) = 1
+        """
+    )
+    ids, keys = con.execute(
+        "SELECT count(DISTINCT problem_id), count(*) FROM bd_new"
+    ).fetchone()
+    if ids != keys:
+        clash = con.execute(
+            "SELECT problem_id, list(rule_code || ':' || nkey) FROM bd_new "
+            "GROUP BY problem_id HAVING count(*) > 1 LIMIT 3"
+        ).fetchall()
+        raise RuntimeError(f"problem id collision between distinct findings: {clash}")
+
+
+def _apply_history(con: duckdb.DuckDBPyConnection, run_date: date) -> None:
+    """Fold this run's findings into ``finding_history`` (see module docstring)."""
+    before = con.execute("SELECT max(before_run) FROM finding_history_before").fetchone()[0]
+    if before is not None and run_date < before:
+        raise ValueError(
+            f"run_date {run_date} is earlier than the last run ({before}); "
+            "the finding history only moves forward"
+        )
+    if before == run_date:
+        # Same night again: restart from the state before that night's first run,
+        # keeping waivers the office recorded in between.
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE bd_waived AS
+            SELECT problem_id FROM finding_history WHERE status = 'waived';
+            DELETE FROM finding_history;
+            INSERT INTO finding_history SELECT * EXCLUDE (before_run) FROM finding_history_before;
+            UPDATE finding_history SET status = 'waived'
+            WHERE problem_id IN (SELECT problem_id FROM bd_waived);
+            """
+        )
+    else:
+        con.execute("DELETE FROM finding_history_before")
+        con.execute(
+            "INSERT INTO finding_history_before SELECT ?, * FROM finding_history", [run_date]
+        )
+    d = {"d": run_date}
+    con.execute(
+        """
+        UPDATE finding_history h SET
+            last_seen = $d,
+            rule_code = n.rule_code, township = n.township, village = n.village,
+            household_id = n.household_id, id_number = n.id_number,
+            times_reopened = h.times_reopened
+                + CASE WHEN h.resolved_on IS NOT NULL AND h.status <> 'waived' THEN 1 ELSE 0 END,
+            status = CASE WHEN h.status = 'waived' THEN 'waived'
+                          WHEN h.resolved_on IS NOT NULL THEN 'reopened'
+                          ELSE 'open' END,
+            resolved_on = NULL
+        FROM bd_new n WHERE n.problem_id = h.problem_id
+        """,
+        d,
+    )
+    con.execute(
+        """
+        INSERT INTO finding_history
+        SELECT problem_id, rule_code, township, village, household_id, id_number,
+               $d, $d, NULL, 0, 'new'
+        FROM bd_new WHERE problem_id NOT IN (SELECT problem_id FROM finding_history)
+        """,
+        d,
+    )
+    # Gone: only for rules that ran tonight (a rule that did not run proves nothing).
+    con.execute(
+        """
+        UPDATE finding_history SET resolved_on = $d,
+            status = CASE WHEN status = 'waived' THEN 'waived' ELSE 'resolved' END
+        WHERE resolved_on IS NULL
+          AND rule_code IN (SELECT rule_code FROM bd_ran)
+          AND problem_id NOT IN (SELECT problem_id FROM bd_new)
+        """,
+        d,
+    )
+
+
+def _write_findings(con: duckdb.DuckDBPyConnection, run_date: date) -> int:
+    con.execute("DELETE FROM findings")
+    con.execute(
+        """
+        INSERT INTO findings
+        SELECT n.problem_id, n.rule_code, coalesce(n.category, m.category), m.severity, n.year,
+               n.county, n.township, n.village, n.village_group, n.household_id, n.id_number,
+               n.name, m.department, n.description, n.evidence, h.first_seen, h.status,
+               n.head_name, m.name_zh, m.requirement_zh,
+               h.first_seen + m.due_days, $d
+        FROM bd_new n
+        JOIN bd_rule_meta m USING (rule_code)
+        JOIN finding_history h USING (problem_id)
+        ORDER BY n.township, n.village, n.village_group, n.household_id, m.ord, n.problem_id
+        """,
+        {"d": run_date},
+    )
+    return con.execute("SELECT count(*) FROM findings").fetchone()[0]
+
+
+def _cleanup(con: duckdb.DuckDBPyConnection) -> None:
+    for name in ("bd_stage", "bd_new", "bd_rule_meta", "bd_ran", "bd_waived", "bd_reg",
+                 "bd_hh", "bd_grade_age"):
+        con.execute(f"DROP TABLE IF EXISTS temp.{name}")
+
+
+def run_rules(
+    con: duckdb.DuckDBPyConnection,
+    run_date: date,
+    thresholds: Thresholds | None = None,
+    rules: tuple[Rule, ...] | list[Rule] = ALL_RULES,
+) -> RulesRun:
+    """Run ``rules`` for ``run_date``; write ``findings``, ``finding_history``, ``rule_runs``."""
+    th = thresholds or load_thresholds()
+    rules = tuple(rules)
+    ensure_tables(con)
+    feeds = feed_availability(con)
+    year = None
+    if feeds.get("register") is None:
+        year = con.execute("SELECT max(year) FROM register").fetchone()[0]
+    run = RulesRun(run_date=run_date, working_year=year,
+                   feeds_missing={f: why for f, why in feeds.items() if why})
+    params = th.sql_params(year) if year is not None else {}
+
+    con.execute(_STAGE_DDL)
+    _rule_meta(con, rules, th)
+    if year is not None:
+        prepare(con, year)
+    for rule in rules:
+        why = _why_not(con, rule, feeds, year, params)
+        if why:
+            run.results.append(RuleResult(rule.code, ran=False, reason=why))
+            log.info("rule %s not run: %s", rule.code, why)
+            continue
+        t0 = time.perf_counter()
+        try:
+            n, dup = _run_one(con, rule, params)
+        except duckdb.Error as exc:
+            # One broken rule must not hide the others; it is recorded as not run.
+            log.exception("rule %s failed", rule.code)
+            run.errors[rule.code] = str(exc)
+            run.results.append(
+                RuleResult(rule.code, ran=False, reason=f"规则执行出错：{exc}".splitlines()[0])
+            )
+            continue
+        ms = (time.perf_counter() - t0) * 1000
+        if dup:
+            log.warning("rule %s returned %d rows for repeated natural keys", rule.code, dup)
+        run.results.append(RuleResult(rule.code, True, None, n - dup, ms, dup))
+
+    con.execute("CREATE OR REPLACE TEMP TABLE bd_ran (rule_code VARCHAR)")
+    ran = [[r.code] for r in run.results if r.ran]
+    if ran:
+        con.executemany("INSERT INTO bd_ran VALUES (?)", ran)
+    _assign_ids(con)
+
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _apply_history(con, run_date)
+        run.findings = _write_findings(con, run_date)
+        con.execute("DELETE FROM rule_runs WHERE run_date = ?", [run_date])
+        con.executemany(
+            "INSERT INTO rule_runs VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                [run_date, r.code, r.ran, r.reason, r.finding_count, round(r.duration_ms, 3)]
+                for r in run.results
+            ],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        _cleanup(con)
+    log.info(
+        "rules for %s (working year %s): %d ran, %d not run, %d findings",
+        run_date, year, len(run.results) - len(run.not_run), len(run.not_run), run.findings,
+    )
+    return run
+
+
+# --- outputs -------------------------------------------------------------------------
+
+
+def write_problems_csv(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
+    """``problems.csv`` (outputs.md §2): UTF-8 with BOM, the contract columns first.
+
+    Every row of ``findings`` (this run), including ``waived`` ones: the status
+    column tells consumers; the township lists leave waived rows out.
+    """
+    ensure_tables(con)
+    cur = con.execute(
+        f"""
+        SELECT {", ".join(c for c, _ in FINDINGS_COLUMNS)} FROM findings
+        ORDER BY township, village, village_group, household_id, rule_code, problem_id
+        """
+    )
+    header = [d[0] for d in cur.description]
+    rows = cur.fetchall()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow(["" if v is None else v.isoformat() if isinstance(v, date) else v
+                             for v in row])
+    return len(rows)
+
+
+_ID_IN_TEXT = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9])|(?<![0-9])[0-9]{15}(?![0-9])")
+
+
+def _mask_text(text: str | None) -> str:
+    return _ID_IN_TEXT.sub(lambda m: mask(m.group(0)), text or "")
+
+
+def _mask_name(name: str | None) -> str:
+    return (name[0] + "*" * (len(name) - 1)) if name else ""
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def rule_summary(
+    con: duckdb.DuckDBPyConnection,
+    code: str,
+    thresholds: Thresholds | None = None,
+    sample_size: int = 5,
+) -> dict[str, Any]:
+    """Metadata of one rule's latest run for its Dagster asset check.
+
+    ``ran``/``reason``/``count`` come from ``rule_runs`` (latest run date); the
+    sample is masked (``530102********1234``, ``张*``); ``thresholds`` are the
+    values the rule binds.
+    """
+    rule = RULES_BY_CODE[code]
+    ensure_tables(con)
+    row = con.execute(
+        "SELECT run_date, ran, reason, finding_count, duration_ms FROM rule_runs "
+        "WHERE rule_code = ? ORDER BY run_date DESC LIMIT 1",
+        [code],
+    ).fetchone()
+    out: dict[str, Any] = {
+        "code": code,
+        "name_zh": rule.name_zh,
+        "category": rule.category,
+        "severity": rule.severity,
+        "department": rule.department,
+        "level": rule.level,
+        "ran": False,
+        "reason": "尚未运行",
+        "count": None,
+        "run_date": None,
+        "duration_ms": None,
+        "sample": [],
+        "thresholds": {},
+    }
+    if row is not None:
+        run_date, ran, reason, count, ms = row
+        out.update(
+            run_date=run_date.isoformat(), ran=bool(ran), reason=reason,
+            count=int(count) if ran and count is not None else None, duration_ms=ms,
+        )
+    if out["ran"]:
+        cur = con.execute(
+            "SELECT problem_id, township, village, household_id, name, id_number, description, "
+            "status FROM findings WHERE rule_code = ? "
+            "ORDER BY township, village, household_id, problem_id LIMIT ?",
+            [code, sample_size],
+        )
+        out["sample"] = [
+            {
+                "problem_id": pid, "township": town, "village": vil, "household_id": hh,
+                "name": _mask_name(name), "id_number": mask(idn),
+                "description": _mask_text(desc), "status": status,
+            }
+            for pid, town, vil, hh, name, idn, desc, status in cur.fetchall()
+        ]
+    try:
+        th = thresholds or load_thresholds()
+        year = con.execute("SELECT max(year) FROM findings").fetchone()[0]
+        if year is None:
+            year = con.execute("SELECT max(year) FROM register").fetchone()[0]
+        params = th.sql_params(int(year)) if year is not None else {}
+        out["thresholds"] = {
+            n: _jsonable(params.get(n)) for n in rule.param_names if n != "year"
+        }
+        if year is not None:
+            out["working_year"] = int(year)
+    except (duckdb.Error, ValueError) as exc:
+        out["thresholds"] = {"error": str(exc)}
+    return out

@@ -1,0 +1,948 @@
+"""Great Expectations suites for the feeds, and their Data Docs (rules.md §C).
+
+One expectation suite per feed, derived from its :class:`FeedSpec` so the data
+contract stays in one place: completeness of required columns, allowed values of
+enum columns, the ID format on IDs the normaliser accepted, uniqueness of the
+natural key, and ranges (years, ages, money, months, areas, dates).
+
+GX runs in pandas mode on frames read from DuckDB: its SQL path on DuckDB does not
+work (stack-notes.md). Results are masked *before* anything is stored or rendered,
+so neither :class:`FeedValidation` nor the Data Docs ever hold a full ID number.
+
+Data Docs pages load Bootstrap, jQuery, bootstrap-table and Font Awesome from
+CDNs, and GX does not ship those files. After building, :func:`make_docs_offline`
+removes every remote ``<link>``/``<script>``/``<img>`` and points the pages at two
+small local files under ``static/bidui/`` (a Bootstrap-subset stylesheet and a
+~100-line jQuery/bootstrap-table stand-in, both written from this module), so the
+pages render, their tables fill and their tabs switch without network.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from bidui.idcard import mask
+from department_feeds import SPECS
+from department_feeds.spec import Column, FeedSpec
+
+log = logging.getLogger(__name__)
+
+ID_REGEX = r"^\d{17}[\dX]$"
+MAX_ROWS = 600_000
+"""Above this many rows a feed is validated on a random sample (see :func:`_read_frame`)."""
+SAMPLE_SEED = 20240901
+PARTIAL_UNEXPECTED = 10
+"""How many unexpected values GX keeps per expectation (masked afterwards)."""
+SITE_NAME = "bidui"
+OFFLINE_DIR = "static/bidui"
+
+# Lower bounds of year columns: 建档立卡 starts with the 2013 line; department
+# records can be older.
+YEAR_MIN = {("register", "year"): 2013, ("villages", "year"): 2013, ("register", "exit_year"): 2013}
+YEAR_MIN_DEFAULT = 1990
+YEAR_FIELDS = ("year", "tax_year", "exit_year")
+BIRTH_DATE_MIN = dt.date(1900, 1, 1)
+# Plausible bounds of a few integer columns (inclusive).
+INT_RANGES: dict[str, tuple[int, int]] = {
+    "work_months": (0, 12),
+    "household_size": (1, 30),
+}
+# Later-than pairs (A ≥ B) worth a check: both dates of one record.
+DATE_PAIRS: dict[str, tuple[tuple[str, str], ...]] = {
+    "house_safety": (("renovated_on", "appraised_on"),),
+    "hukou": (("deregistered_on", "birth_date"),),
+}
+AGE_COLUMN = "age_from_id"
+"""Derived register column: age at the register year's end from the ID's birth date."""
+
+# Matches an ID-like run of digits anywhere in a string (safety net for masking).
+_ID_LIKE = re.compile(r"(?<![0-9])\d{14,17}[\dXx](?![0-9Xx])")
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    """One expectation's result, reduced to what dashboards show (IDs masked)."""
+
+    expectation_type: str
+    column: str
+    """Column name, or key columns joined by ``", "`` for a compound expectation."""
+    description_zh: str
+    success: bool
+    unexpected_count: int | None = None
+    unexpected_percent: float | None = None
+    unexpected_sample: tuple[str, ...] = ()
+    """A few unexpected values as text, ID numbers masked (``530102********1234``)."""
+    error: str | None = None
+    """Exception message when GX could not evaluate the expectation."""
+
+
+@dataclass(frozen=True)
+class FeedValidation:
+    """The validation of one feed's table against its suite."""
+
+    feed: str
+    title_zh: str
+    validated: bool
+    """False when the feed had no rows (or no table): never reported as passed."""
+    success: bool | None
+    """None when not validated."""
+    rows: int
+    rows_validated: int
+    sampled: bool
+    statistics: dict[str, float] = field(default_factory=dict)
+    """evaluated / successful / unsuccessful expectations and success_percent."""
+    results: tuple[ExpectationOutcome, ...] = ()
+    reason: str | None = None
+    """Why the feed was not validated, in Chinese."""
+    note: str | None = None
+    """Sampling or other caveat, in Chinese."""
+    duration_ms: int = 0
+    docs_page: str | None = None
+    """The validation page, relative to the Data Docs directory."""
+
+    @property
+    def passed(self) -> bool:
+        """True only for a validated feed whose every expectation held."""
+        return bool(self.validated and self.success)
+
+    @property
+    def failed(self) -> tuple[ExpectationOutcome, ...]:
+        return tuple(r for r in self.results if not r.success)
+
+    def to_metadata(self) -> dict[str, Any]:
+        """Plain JSON-able values for Dagster ``AssetCheckResult`` metadata."""
+        return {
+            "validated": self.validated,
+            "success": self.success,
+            "reason": self.reason or "",
+            "note": self.note or "",
+            "rows": self.rows,
+            "rows_validated": self.rows_validated,
+            "sampled": self.sampled,
+            "evaluated_expectations": int(self.statistics.get("evaluated_expectations", 0)),
+            "successful_expectations": int(self.statistics.get("successful_expectations", 0)),
+            "unsuccessful_expectations": int(self.statistics.get("unsuccessful_expectations", 0)),
+            "duration_ms": self.duration_ms,
+            "docs_page": self.docs_page or "",
+            "failed_expectations": [asdict(r) for r in self.failed],
+            "results": [
+                {
+                    "type": r.expectation_type,
+                    "column": r.column,
+                    "success": r.success,
+                    "unexpected_count": r.unexpected_count,
+                    "unexpected_percent": r.unexpected_percent,
+                }
+                for r in self.results
+            ],
+        }
+
+
+# --------------------------------------------------------------------------- suites
+
+
+@dataclass(frozen=True)
+class PlannedExpectation:
+    """An expectation to build, with the columns it reads and a Chinese description."""
+
+    kind: str
+    kwargs: dict[str, Any]
+    columns: tuple[str, ...]
+    description_zh: str
+
+
+def _zh(spec: FeedSpec, name: str) -> str:
+    if name == AGE_COLUMN:
+        return "年龄(由证件号码推算)"
+    try:
+        return spec.column(name).header
+    except KeyError:
+        return name
+
+
+def plan_suite(spec: FeedSpec, run_date: dt.date) -> list[PlannedExpectation]:
+    """The expectations of a feed, derived from its spec (pure: no GX objects)."""
+    plan: list[PlannedExpectation] = []
+    required = [c.field for c in spec.columns if c.required]
+    if spec.name == "register" and "year" not in required:
+        required.insert(0, "year")  # docs/warehouse.md: year is required in register
+    for f in required:
+        plan.append(
+            PlannedExpectation(
+                "not_null", {"column": f}, (f,), f"必填项完整：{_zh(spec, f)} 不得为空"
+            )
+        )
+    for c in spec.columns:
+        if c.kind == "enum" and c.values:
+            plan.append(
+                PlannedExpectation(
+                    "in_set",
+                    {"column": c.field, "value_set": list(c.values)},
+                    (c.field,),
+                    f"取值合规：{c.header} 只能是 {'、'.join(c.values[:8])}"
+                    + ("等" if len(c.values) > 8 else ""),
+                )
+            )
+    for c in spec.id_columns:
+        plan.append(
+            PlannedExpectation(
+                "id_format",
+                {"column": c.field, "regex": ID_REGEX, "problem_column": f"{c.field}_problem"},
+                (c.field, f"{c.field}_problem"),
+                f"证件号码格式：校验通过的 {c.header} 应为17位数字加1位数字或X",
+            )
+        )
+    if spec.natural_key:
+        key = list(spec.natural_key)
+        names = "+".join(_zh(spec, k) for k in key)
+        if len(key) == 1:
+            plan.append(
+                PlannedExpectation(
+                    "unique", {"column": key[0]}, tuple(key), f"唯一性：{names} 不重复"
+                )
+            )
+        else:
+            # A villages total row has no group (NULL) and must still be unique;
+            # elsewhere a key with a blank part cannot identify a record.
+            ignore = "never" if spec.name == "villages" else "any_value_is_missing"
+            plan.append(
+                PlannedExpectation(
+                    "compound_unique",
+                    {"column_list": key, "ignore_row_if": ignore},
+                    tuple(key),
+                    f"自然键唯一：{names} 组合不重复"
+                    + ("（含空值的行不参与）" if ignore != "never" else ""),
+                )
+            )
+    plan += _range_plan(spec, run_date)
+    return plan
+
+
+def _range_plan(spec: FeedSpec, run_date: dt.date) -> list[PlannedExpectation]:
+    plan: list[PlannedExpectation] = []
+
+    def between(c: Column | str, lo: Any, hi: Any, text: str, strict_min: bool = False) -> None:
+        name = c if isinstance(c, str) else c.field
+        kwargs: dict[str, Any] = {"column": name}
+        if lo is not None:
+            kwargs["min_value"] = lo
+        if hi is not None:
+            kwargs["max_value"] = hi
+        if strict_min:
+            kwargs["strict_min"] = True
+        plan.append(PlannedExpectation("between", kwargs, (name,), text))
+
+    for c in spec.columns:
+        if c.kind == "int" and c.field in YEAR_FIELDS:
+            lo = YEAR_MIN.get((spec.name, c.field), YEAR_MIN_DEFAULT)
+            between(c, lo, run_date.year, f"年份合理：{c.header} 在 {lo}–{run_date.year} 之间")
+        elif c.kind == "int" and c.field in INT_RANGES:
+            lo, hi = INT_RANGES[c.field]
+            between(c, lo, hi, f"取值范围：{c.header} 在 {lo}–{hi} 之间")
+        elif c.kind == "int":
+            between(c, 0, None, f"数量不为负：{c.header} ≥ 0")
+        elif c.kind == "money" or (c.kind == "decimal" and c.field != "floor_area_m2"):
+            between(c, 0, None, f"金额不为负：{c.header} ≥ 0")
+        elif c.field == "floor_area_m2":
+            between(c, 0, None, f"面积为正：{c.header} > 0", strict_min=True)
+        elif c.kind == "date":
+            lo = BIRTH_DATE_MIN if c.field == "birth_date" else None
+            text = f"日期合理：{c.header} 不晚于运行日 {run_date.isoformat()}"
+            if lo:
+                text += f"，不早于 {lo.isoformat()}"
+            between(c, lo, run_date, text)
+    if spec.name == "register":
+        between(AGE_COLUMN, 0, 120, "年龄合理：由证件号码出生日期推算的年末年龄在 0–120 岁之间")
+    for a, b in DATE_PAIRS.get(spec.name, ()):
+        plan.append(
+            PlannedExpectation(
+                "a_ge_b",
+                {"column_A": a, "column_B": b},
+                (a, b),
+                f"日期先后：{_zh(spec, a)} 不早于 {_zh(spec, b)}",
+            )
+        )
+    return plan
+
+
+def _gx_expectation(p: PlannedExpectation) -> Any:
+    """The GX 1.x expectation object for a planned expectation."""
+    import great_expectations.expectations as gxe
+    from great_expectations.expectations.row_conditions import Column as RowColumn
+
+    common = {"description": p.description_zh, "meta": {"description_zh": p.description_zh}}
+    k = p.kwargs
+    if p.kind == "not_null":
+        return gxe.ExpectColumnValuesToNotBeNull(column=k["column"], **common)
+    if p.kind == "in_set":
+        return gxe.ExpectColumnValuesToBeInSet(
+            column=k["column"], value_set=k["value_set"], **common
+        )
+    if p.kind == "id_format":
+        # Only numbers the normaliser accepted: invalid ones are the id_invalid rule's job.
+        return gxe.ExpectColumnValuesToMatchRegex(
+            column=k["column"],
+            regex=k["regex"],
+            row_condition=RowColumn(k["problem_column"]).is_null(),
+            **common,
+        )
+    if p.kind == "unique":
+        return gxe.ExpectColumnValuesToBeUnique(column=k["column"], **common)
+    if p.kind == "compound_unique":
+        return gxe.ExpectCompoundColumnsToBeUnique(
+            column_list=k["column_list"], ignore_row_if=k["ignore_row_if"], **common
+        )
+    if p.kind == "between":
+        return gxe.ExpectColumnValuesToBeBetween(**k, **common)
+    if p.kind == "a_ge_b":
+        return gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A=k["column_A"],
+            column_B=k["column_B"],
+            or_equal=True,
+            ignore_row_if="either_value_is_missing",
+            **common,
+        )
+    raise ValueError(f"unknown expectation kind {p.kind!r}")
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+        ).fetchone()[0]
+    )
+
+
+def _read_frame(
+    con: duckdb.DuckDBPyConnection,
+    spec: FeedSpec,
+    plan: list[PlannedExpectation],
+    rows: int,
+    max_rows: int | None,
+) -> tuple[pd.DataFrame, bool]:
+    """The columns the suite reads, as pandas; a sample when the table is large.
+
+    A sample keeps every row whose natural key occurs more than once in the full
+    table, so the uniqueness expectation still sees every duplicate.
+    """
+    table_cols = {c for c, _ in spec.normalised_columns()}
+    needed: list[str] = []
+    for p in plan:
+        for c in p.columns:
+            if c in table_cols and c not in needed:
+                needed.append(c)
+    select = [f'"{c}"' for c in needed]
+    if spec.name == "register":
+        # Age at 31 December of the register year: every birthday has passed by then.
+        select.append(
+            "CASE WHEN id_number_problem IS NULL AND length(id_number) = 18 "
+            "THEN year - TRY_CAST(substr(id_number, 7, 4) AS INTEGER) END "
+            f'AS "{AGE_COLUMN}"'
+        )
+    cols = ", ".join(select)
+    table = f'"{spec.name}"'
+    sampled = max_rows is not None and rows > max_rows
+    if not sampled:
+        df = con.execute(f"SELECT {cols} FROM {table}").df()
+    else:
+        key = ", ".join(f'"{k}"' for k in spec.natural_key)
+        dup = (
+            f"SELECT {cols} FROM {table} WHERE ({key}) IN "
+            f"(SELECT ({key}) FROM {table} GROUP BY ALL HAVING count(*) > 1)"
+            if spec.natural_key
+            else None
+        )
+        rest = f"SELECT {cols} FROM {table} USING SAMPLE reservoir({int(max_rows)} ROWS) REPEATABLE ({SAMPLE_SEED})"
+        df = con.execute(f"({rest}) UNION ALL ({dup})" if dup else rest).df()
+        if spec.natural_key:
+            # The sample may also have drawn duplicate rows: keep each row once.
+            df = df.drop_duplicates()
+    for c in df.columns:
+        # GX compares python dates quickly; datetime64 against a date bound is ~4x slower.
+        if pd.api.types.is_datetime64_any_dtype(df[c]):
+            df[c] = pd.Series(df[c].dt.date, index=df.index, dtype=object).where(
+                df[c].notna(), None
+            )
+    return df, sampled
+
+
+# --------------------------------------------------------------------------- masking
+
+
+def _mask_text(value: str) -> str:
+    return _ID_LIKE.sub(lambda m: mask(m.group(0)), value)
+
+
+def mask_value(value: Any, is_id: bool = False) -> Any:
+    """Mask one value: the whole string for ID columns, ID-like runs in any other string.
+
+    Numbers, dates and None pass unchanged (ID columns are text in the warehouse).
+    """
+    if isinstance(value, str):
+        return mask(value) if is_id else _mask_text(value)
+    return value
+
+
+def _mask_tree(obj: Any, id_columns: frozenset[str], is_id: bool = False) -> Any:
+    """Recursively mask a GX result structure.
+
+    Value lists of an ID column are masked whole; dicts keyed by column name (the
+    rows of a compound expectation) are masked per key; ``{"value", "count"}``
+    pairs inherit the list's ID-ness.
+    """
+    if isinstance(obj, dict):
+        return {
+            k: _mask_tree(v, id_columns, k in id_columns or (is_id and k == "value"))
+            for k, v in obj.items()
+        }
+    if isinstance(obj, list | tuple):
+        return [_mask_tree(v, id_columns, is_id) for v in obj]
+    return mask_value(obj, is_id)
+
+
+def _mask_result(
+    result: dict[str, Any], columns: Iterable[str], id_columns: frozenset[str]
+) -> dict[str, Any]:
+    """Mask every value list of one expectation result."""
+    cols = list(columns)
+    column_is_id = len(cols) == 1 and cols[0] in id_columns
+    return {k: _mask_tree(v, id_columns, column_is_id) for k, v in result.items()}
+
+
+# --------------------------------------------------------------------------- validate
+
+
+def _columns_of(config_kwargs: Mapping[str, Any]) -> tuple[str, ...]:
+    if "column_list" in config_kwargs:
+        return tuple(config_kwargs["column_list"])
+    if "column_A" in config_kwargs:
+        return (config_kwargs["column_A"], config_kwargs["column_B"])
+    if "column" in config_kwargs:
+        return (config_kwargs["column"],)
+    return ()
+
+
+def _sample_text(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={'' if v is None else v}" for k, v in value.items())
+    return "（空）" if value is None else str(value)
+
+
+def _not_validated(
+    spec: FeedSpec, reason: str, rows: int = 0, duration_ms: int = 0
+) -> FeedValidation:
+    return FeedValidation(
+        feed=spec.name,
+        title_zh=spec.title_zh,
+        validated=False,
+        success=None,
+        rows=rows,
+        rows_validated=0,
+        sampled=False,
+        reason=reason,
+        duration_ms=duration_ms,
+    )
+
+
+def _new_context(data_docs_dir: Path | None) -> Any:
+    import great_expectations as gx
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False, "metric_calculations": False}
+    # The ephemeral context comes with a site in a temp dir; replace it by ours.
+    for name in list(context.variables.data_docs_sites or {}):
+        context.delete_data_docs_site(name)
+    if data_docs_dir is not None:
+        context.add_data_docs_site(
+            SITE_NAME,
+            {
+                "class_name": "SiteBuilder",
+                "show_how_to_buttons": False,
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(data_docs_dir),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+    return context
+
+
+def validate_feeds(
+    con: duckdb.DuckDBPyConnection,
+    run_date: dt.date,
+    data_docs_dir: Path | None = None,
+    feeds: Iterable[str] | None = None,
+    max_rows: int | None = MAX_ROWS,
+) -> dict[str, FeedValidation]:
+    """Validate every feed table against its suite; build Data Docs if asked.
+
+    ``data_docs_dir`` (e.g. ``<outbox>/<run date>/data_docs``) is rebuilt from
+    scratch, so it only shows this run; its ``index.html`` opens without network.
+    A feed with no rows (or no table) is reported as not validated.
+    """
+    import great_expectations as gx
+
+    names = list(feeds) if feeds is not None else list(SPECS)
+    data_docs_dir = Path(data_docs_dir).resolve() if data_docs_dir is not None else None
+    if data_docs_dir is not None:
+        _reset_docs_dir(data_docs_dir)
+    context = _new_context(data_docs_dir)
+    source = context.data_sources.add_pandas("bidui_warehouse")
+    out: dict[str, FeedValidation] = {}
+    keys: dict[str, Any] = {}
+
+    for name in names:
+        spec = SPECS[name]
+        started = time.perf_counter()
+        if not _table_exists(con, name):
+            out[name] = _not_validated(spec, "数据表不存在，未校验")
+            continue
+        rows = int(con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0])
+        if rows == 0:
+            out[name] = _not_validated(spec, "未收到数据（0 行），未校验")
+            continue
+        plan = plan_suite(spec, run_date)
+        frame, sampled = _read_frame(con, spec, plan, rows, max_rows)
+        plan = [p for p in plan if all(c in frame.columns for c in p.columns)]
+
+        suite = context.suites.add(
+            gx.ExpectationSuite(
+                name=name,
+                meta={
+                    "notes": {
+                        "format": "markdown",
+                        "content": [f"**{spec.title_zh}**（{spec.department_zh}）"],
+                    }
+                },
+            )
+        )
+        for p in plan:
+            suite.add_expectation(_gx_expectation(p))
+        batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("whole_table")
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"{name}_{run_date.isoformat()}", data=batch, suite=suite)
+        )
+        run_id = gx.RunIdentifier(run_name=run_date.isoformat())
+        result = definition.run(
+            batch_parameters={"dataframe": frame},
+            result_format={
+                "result_format": "SUMMARY",
+                "partial_unexpected_count": PARTIAL_UNEXPECTED,
+            },
+            run_id=run_id,
+        )
+        outcomes = _mask_in_place(result, spec)
+        # Overwrite the stored (unmasked) result with the masked one before any rendering.
+        key = _result_key(context, name, run_id)
+        if key is not None:
+            context.validation_results_store.set(key, result)
+            keys[name] = key
+        stats = {k: float(v) for k, v in dict(result.statistics).items() if v is not None}
+        note = None
+        if sampled:
+            note = (
+                f"表共 {rows:,} 行，超过 {max_rows:,} 行，按随机抽样 {len(frame):,} 行校验"
+                "（自然键重复的行全部纳入）；不合规数量与比例以抽样为准"
+            )
+        out[name] = FeedValidation(
+            feed=name,
+            title_zh=spec.title_zh,
+            validated=True,
+            success=bool(result.success),
+            rows=rows,
+            rows_validated=len(frame),
+            sampled=sampled,
+            statistics=stats,
+            results=tuple(outcomes),
+            note=note,
+            duration_ms=int((time.perf_counter() - started) * 1000),
+        )
+        log.info(
+            "gx %s: %d rows%s, %s, %.1fs",
+            name,
+            len(frame),
+            " (sampled)" if sampled else "",
+            "passed" if result.success else "FAILED",
+            time.perf_counter() - started,
+        )
+
+    if data_docs_dir is not None:
+        context.build_data_docs(site_names=[SITE_NAME])
+        make_docs_offline(data_docs_dir)
+        for name, key in keys.items():
+            page = _docs_page(data_docs_dir, key)
+            if page:
+                out[name] = _replace(out[name], docs_page=page)
+    return out
+
+
+def _replace(v: FeedValidation, **changes: Any) -> FeedValidation:
+    from dataclasses import replace
+
+    return replace(v, **changes)
+
+
+def _mask_in_place(result: Any, spec: FeedSpec) -> list[ExpectationOutcome]:
+    """Mask every expectation result of a suite run; return the dashboard view."""
+    id_columns = frozenset(
+        [c.field for c in spec.id_columns] + [f"{c.field}_raw" for c in spec.id_columns]
+    )
+    outcomes: list[ExpectationOutcome] = []
+    for er in result.results:
+        config = er.expectation_config
+        columns = _columns_of(config.kwargs)
+        er.result = _mask_result(dict(er.result or {}), columns, id_columns)
+        error = None
+        info = er.exception_info or {}
+        if info.get("raised_exception"):
+            error = _mask_text(str(info.get("exception_message") or "error"))
+        sample = tuple(
+            _sample_text(v) for v in (er.result.get("partial_unexpected_list") or [])[:5]
+        )
+        pct = er.result.get("unexpected_percent")
+        outcomes.append(
+            ExpectationOutcome(
+                expectation_type=config.type,
+                column=", ".join(columns),
+                description_zh=(config.meta or {}).get("description_zh") or config.type,
+                success=bool(er.success),
+                unexpected_count=er.result.get("unexpected_count"),
+                unexpected_percent=None if pct is None else round(float(pct), 4),
+                unexpected_sample=sample,
+                error=error,
+            )
+        )
+    return outcomes
+
+
+def _result_key(context: Any, suite_name: str, run_id: Any) -> Any:
+    for key in context.validation_results_store.list_keys():
+        if (
+            key.expectation_suite_identifier.name == suite_name
+            and key.run_id.run_name == run_id.run_name
+            and key.run_id.run_time == run_id.run_time
+        ):
+            return key
+    return None
+
+
+def _docs_page(site: Path, key: Any) -> str | None:
+    """Relative path of a validation result's page inside the site."""
+    root = site / "validations" / key.expectation_suite_identifier.name
+    for page in sorted(root.rglob("*.html")) if root.exists() else []:
+        if key.run_id.run_name in page.parts:
+            return page.relative_to(site).as_posix()
+    return None
+
+
+def _reset_docs_dir(path: Path) -> None:
+    """Empty a previous build; refuse to wipe a folder that is not a Data Docs site."""
+    if path.exists() and any(path.iterdir()):
+        if not (path / "index.html").exists() and not (path / "static").exists():
+            raise FileExistsError(f"{path} is not empty and does not look like Data Docs")
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+
+
+# --------------------------------------------------------------------------- offline docs
+
+_REMOTE_LINK = re.compile(r"<link\b[^>]*\bhref=[\"']https?://[^>]*>\s*", re.I)
+_REMOTE_SCRIPT = re.compile(r"<script\b[^>]*\bsrc=[\"']https?://[^>]*>\s*</script>\s*", re.I)
+_REMOTE_IMG = re.compile(
+    r"(<img\b[^>]*\bsrc=)[\"']https?://[^\"']*/([\w.-]+?)(\?[^\"']*)?[\"']", re.I
+)
+_REMOTE_CSS_URL = re.compile(r"url\(['\"]?https?://[^)]*\)", re.I)
+_NEWSLETTER = re.compile(r"<footer>\s*<p>Stay current.*?</footer>", re.S)
+
+
+def make_docs_offline(site: Path) -> int:
+    """Rewrite every page of a Data Docs site to work without network.
+
+    Remote stylesheets and scripts are dropped and replaced by the local
+    ``static/bidui/offline.css`` and ``offline.js`` (written here); remote logo
+    images point to the copies GX ships under ``static/images``; CSS ``url()`` to
+    remote hosts is removed from pages and stylesheets; GX's newsletter footer goes. Returns the page count.
+    """
+    site = Path(site)
+    assets = site / OFFLINE_DIR
+    assets.mkdir(parents=True, exist_ok=True)
+    (assets / "offline.css").write_text(OFFLINE_CSS, encoding="utf-8")
+    (assets / "offline.js").write_text(OFFLINE_JS, encoding="utf-8")
+    for sheet in site.rglob("*.css"):
+        css = sheet.read_text(encoding="utf-8")
+        if _REMOTE_CSS_URL.search(css):
+            sheet.write_text(_REMOTE_CSS_URL.sub("none", css), encoding="utf-8")
+    pages = 0
+    for page in site.rglob("*.html"):
+        rel = os.path.relpath(site, page.parent).replace(os.sep, "/")
+        prefix = "" if rel == "." else rel + "/"
+        html = page.read_text(encoding="utf-8")
+        html = _REMOTE_LINK.sub("", html)
+        html = _REMOTE_SCRIPT.sub("", html)
+        html = _REMOTE_IMG.sub(
+            lambda m, prefix=prefix: (
+                f'{m.group(1)}"{prefix}static/images/{_local_image(m.group(2))}"'
+            ),
+            html,
+        )
+        html = _REMOTE_CSS_URL.sub("none", html)
+        html = _NEWSLETTER.sub("", html)
+        inject = (
+            f'<link rel="stylesheet" href="{prefix}{OFFLINE_DIR}/offline.css">\n'
+            f'<script src="{prefix}{OFFLINE_DIR}/offline.js"></script>\n'
+        )
+        html = html.replace(
+            "<title>Data Docs created by Great Expectations</title>",
+            "<title>数据质量校验 Data Docs</title>",
+        )
+        html = (
+            html.replace("</head>", inject + "</head>", 1) if "</head>" in html else inject + html
+        )
+        # The inline scripts in <head> call $(...) too: move ours before the first script.
+        first_script = html.find("<script")
+        if first_script != -1 and first_script < html.find(inject):
+            html = html.replace(inject, "", 1)
+            html = html[:first_script] + inject + html[first_script:]
+        page.write_text(html, encoding="utf-8")
+        pages += 1
+    return pages
+
+
+def _local_image(name: str) -> str:
+    """Map a remote GX logo name to one GX ships locally."""
+    return name if name in {"logo-long.png", "short-logo.png", "favicon.ico"} else "logo-long.png"
+
+
+OFFLINE_CSS = """/* bidui: offline stand-in for the CDN Bootstrap 4 / bootstrap-table / Font Awesome
+   that GX Data Docs reference. Only the classes the pages use. */
+*,*::before,*::after{box-sizing:border-box}
+body{margin:0;font-family:"PingFang SC","Microsoft YaHei","Noto Sans CJK SC","Source Han Sans SC",
+ "WenQuanYi Micro Hei",system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;font-size:14px;
+ line-height:1.5;color:#212529;background:#f6f7f9}
+a{color:#0b5cad;text-decoration:none}a:hover{text-decoration:underline}
+h1,h2,h3,h4,h5,h6,.h6{margin:.4em 0 .5em;font-weight:600;line-height:1.25}
+h1{font-size:1.8rem}h2{font-size:1.5rem}h3{font-size:1.25rem}h4{font-size:1.1rem}h5,h6,.h6{font-size:1rem}
+.lead{font-size:1.1rem}p{margin:0 0 .75rem}
+.container,.container-fluid{width:100%;padding-right:15px;padding-left:15px;margin:0 auto}
+.row{display:flex;flex-wrap:wrap;margin-right:-15px;margin-left:-15px}
+[class*="col-"]{position:relative;width:100%;padding-right:15px;padding-left:15px}
+.col-12{flex:0 0 100%;max-width:100%}
+@media(min-width:768px){.col-md-2{flex:0 0 16.66%;max-width:16.66%}.col-md-10{flex:0 0 83.33%;max-width:83.33%}
+ .col-md-3{flex:0 0 25%;max-width:25%}.col-md-9{flex:0 0 75%;max-width:75%}
+ .col-md-4{flex:0 0 33.33%;max-width:33.33%}.col-md-6{flex:0 0 50%;max-width:50%}.col-md-8{flex:0 0 66.66%;max-width:66.66%}
+ .d-md-block{display:block!important}.d-md-inline-flex{display:inline-flex!important}
+ .pl-md-4{padding-left:1.5rem!important}.pr-md-3{padding-right:1rem!important}}
+@media(min-width:992px){.col-lg-2{flex:0 0 16.66%;max-width:16.66%}.col-lg-10{flex:0 0 83.33%;max-width:83.33%}}
+@media(min-width:576px){.d-sm-block{display:block!important}.pl-sm-3{padding-left:1rem!important}}
+.d-none{display:none!important}.d-flex{display:flex!important}.d-block{display:block!important}
+.float-left{float:left}.float-right{float:right}.h-100{height:100%}.w-100{width:100%}
+.align-items-center{align-items:center}.justify-content-between{justify-content:space-between}
+.sticky,.sticky-top{position:sticky;top:0;z-index:10}
+.m-0{margin:0!important}.mr-auto{margin-right:auto!important}.ml-auto{margin-left:auto!important}
+.mt-0{margin-top:0!important}.mt-1{margin-top:.25rem!important}.mt-2{margin-top:.5rem!important}.mt-3{margin-top:1rem!important}
+.mb-0{margin-bottom:0!important}.mb-1{margin-bottom:.25rem!important}.mb-2{margin-bottom:.5rem!important}
+.mb-3{margin-bottom:1rem!important}.mb-4{margin-bottom:1.5rem!important}
+.ml-1{margin-left:.25rem!important}.ml-2{margin-left:.5rem!important}.mr-0{margin-right:0!important}
+.mr-2{margin-right:.5rem!important}.m-2{margin:.5rem!important}
+.p-0{padding:0!important}.p-1{padding:.25rem!important}.p-2{padding:.5rem!important}.p-3{padding:1rem!important}
+.px-0{padding-left:0!important;padding-right:0!important}.pt-0{padding-top:0!important}.pb-0{padding-bottom:0!important}
+.pt-4{padding-top:1.5rem!important}.pb-4{padding-bottom:1.5rem!important}.pb-1{padding-bottom:.25rem!important}
+.pl-5{padding-left:2rem!important}.pr-5{padding-right:2rem!important}.pr-3{padding-right:1rem!important}
+.border-bottom{border-bottom:1px solid #dee2e6!important}.rounded{border-radius:.3rem}
+.bg-light{background:#f8f9fa!important}.text-danger{color:#c0392b!important}.text-info{color:#17a2b8!important}
+.text-success{color:#1e8449!important}.text-muted{color:#6c757d!important}.text-right{text-align:right}
+.navbar{display:flex;align-items:center;padding:.5rem 1.5rem;background:#fff}
+.navbar-brand img{height:34px!important;width:auto}
+.nav{display:flex;flex-wrap:wrap;padding-left:0;margin:0;list-style:none}
+.nav-tabs{border-bottom:1px solid #dee2e6}.nav-tabs .nav-link{border:1px solid transparent;
+ border-top-left-radius:.25rem;border-top-right-radius:.25rem;margin-bottom:-1px}
+.nav-tabs .nav-link.active{background:#fff;border-color:#dee2e6 #dee2e6 #fff;color:#495057}
+.nav-link{display:block;padding:.5rem 1rem}.nav-pills .nav-link.active{background:#0b5cad;color:#fff;border-radius:.25rem}
+.nav-item{list-style:none}
+.tab-content>.tab-pane{display:none}.tab-content>.active{display:block}
+.collapse:not(.show){display:none}
+@media(min-width:768px){.navbar-expand-md .collapse{display:block!important}}
+.fade{transition:opacity .15s linear}
+.alert{position:relative;padding:.6rem 1rem;margin-bottom:1rem;border:1px solid transparent;border-radius:.25rem}
+.alert-secondary{color:#383d41;background:#e2e3e5;border-color:#d6d8db}
+.card{position:relative;display:flex;flex-direction:column;background:#fff;border:1px solid rgba(0,0,0,.125);border-radius:.25rem;margin-bottom:1rem}
+.card-header{padding:.6rem 1rem;background:rgba(0,0,0,.03);border-bottom:1px solid rgba(0,0,0,.125)}
+.card-body{padding:1rem}
+.badge{display:inline-block;padding:.2em .45em;font-size:80%;font-weight:600;border-radius:.25rem}
+.badge-secondary{color:#fff;background:#6c757d}.badge-info{color:#fff;background:#17a2b8}
+.btn{display:inline-block;padding:.3rem .7rem;border:1px solid transparent;border-radius:.25rem;cursor:pointer;font-size:.9rem}
+.btn-sm{padding:.15rem .5rem;font-size:.8rem}.btn-primary{color:#fff;background:#0b5cad}.btn-secondary{color:#fff;background:#6c757d}
+.breadcrumb{display:flex;flex-wrap:wrap;padding:.5rem 1rem;margin-bottom:1rem;list-style:none;background:#e9ecef;border-radius:.25rem}
+.breadcrumb-item+.breadcrumb-item::before{content:"/";padding:0 .5rem;color:#6c757d}
+.table{width:100%;margin-bottom:1rem;border-collapse:collapse;background:#fff}
+.table th,.table td,table.table-sm th,table.table-sm td{padding:.3rem .5rem;border-top:1px solid #dee2e6;vertical-align:top;text-align:left}
+.table-bordered th,.table-bordered td{border:1px solid #dee2e6}
+.table-responsive{display:block;width:100%;overflow-x:auto}
+table.bidui-table{width:100%;border-collapse:collapse;background:#fff;margin:.5rem 0 1rem}
+table.bidui-table th{cursor:pointer;background:#eef1f5;white-space:nowrap}
+table.bidui-table tr.clickable-row:hover td{background:#eef5ff}
+.bidui-search{margin:.3rem 0;padding:.25rem .5rem;border:1px solid #ced4da;border-radius:.25rem;width:16rem;max-width:100%}
+.cooltip .top{display:none}
+.fas,.fa{font-style:normal;font-weight:700}
+.fa-times::before{content:"\\2717";color:#c0392b}.fa-check-circle::before{content:"\\2714";color:#1e8449}
+.fa-question-circle::before{content:"?"}.fa-exclamation-triangle::before{content:"\\26A0"}
+.fa-comment::before{content:"\\1F4AC"}
+.show-scrollbars{overflow:auto}
+footer{display:none}
+@media print{.navbar,.sticky,.bidui-search,.btn{display:none!important}.tab-content>.tab-pane{display:block}}
+"""
+
+OFFLINE_JS = r"""/* bidui: offline stand-in for jQuery + Bootstrap + bootstrap-table in GX Data Docs.
+   Implements only what the generated pages call: $(fn), $(selector).on/each/parent/
+   fadeIn/fadeOut/prepend/data, .bootstrapTable(options) rendering a plain table,
+   and tab / collapse toggles. */
+(function () {
+  "use strict";
+  var handlers = new WeakMap();
+  function Wrap(nodes) { this.nodes = nodes; this.length = nodes.length; }
+  function $(x) {
+    if (typeof x === "function") {
+      if (document.readyState !== "loading") { setTimeout(x, 0); }
+      else { document.addEventListener("DOMContentLoaded", x); }
+      return new Wrap([document]);
+    }
+    if (typeof x === "string") {
+      var found = [];
+      try { found = Array.prototype.slice.call(document.querySelectorAll(x)); } catch (e) { found = []; }
+      return new Wrap(found);
+    }
+    return new Wrap(x ? [x] : []);
+  }
+  var P = Wrap.prototype;
+  P.each = function (fn) { this.nodes.forEach(function (el, i) { fn.call(el, i, el); }); return this; };
+  P.ready = function (fn) { return $(fn); };
+  P.parent = function () {
+    return new Wrap(this.nodes.map(function (n) { return n.parentNode; }).filter(Boolean));
+  };
+  P.fadeIn = P.show = function () { return this.each(function (i, el) { el.style.display = ""; }); };
+  P.fadeOut = P.hide = function () { return this.each(function (i, el) { el.style.display = "none"; }); };
+  P.addClass = function (c) { return this.each(function (i, el) { el.classList.add(c); }); };
+  P.removeClass = function (c) { return this.each(function (i, el) { el.classList.remove(c); }); };
+  P.prepend = function (html) {
+    return this.each(function (i, el) { el.insertAdjacentHTML("afterbegin", html); });
+  };
+  P.data = function (k) { var el = this.nodes[0]; return el && el.dataset ? el.dataset[k] : undefined; };
+  P.modal = P.tooltip = P.popover = function () { return this; };
+  P.on = function (evt, fn) {
+    return this.each(function (i, el) {
+      var list = handlers.get(el) || [];
+      list.push({ evt: String(evt).split(".")[0], fn: fn });
+      handlers.set(el, list);
+      if (evt.indexOf("click-row") !== 0 && el.addEventListener) { el.addEventListener(evt.split(".")[0], fn); }
+    });
+  };
+  function fire(el, evt, args) {
+    (handlers.get(el) || []).forEach(function (h) { if (h.evt === evt) { h.fn.apply(el, args); } });
+  }
+  function fn(name) { return typeof name === "function" ? name : window[name]; }
+  function text(html) { var d = document.createElement("div"); d.innerHTML = html == null ? "" : String(html); return d.textContent.trim(); }
+  P.bootstrapTable = function (opts) {
+    if (typeof opts === "string") {
+      if (opts === "resetSearch") { this.each(function (i, el) { var s = el.previousSibling; if (s && s.value !== undefined) { s.value = ""; filter(el, ""); } }); }
+      return this;
+    }
+    return this.each(function (i, table) { render(table, opts || {}); });
+  };
+  function filter(table, q) {
+    q = q.toLowerCase();
+    Array.prototype.forEach.call(table.tBodies[0].rows, function (tr) {
+      tr.style.display = tr.textContent.toLowerCase().indexOf(q) === -1 ? "none" : "";
+    });
+  }
+  function render(table, opts) {
+    var cols = opts.columns || [], data = (opts.data || []).slice();
+    table.classList.add("bidui-table");
+    table.innerHTML = "";
+    var sortKey = function (field) {
+      var c = cols.filter(function (c) { return c.field === field; })[0];
+      return (c && c.sortName) || field;
+    };
+    var order = { key: opts.sortName ? sortKey(opts.sortName) : null, desc: opts.sortOrder === "desc" };
+    var thead = table.createTHead(), hr = thead.insertRow(), tbody = table.createTBody();
+    cols.forEach(function (c) {
+      var th = document.createElement("th");
+      th.innerHTML = c.title || c.field;
+      th.addEventListener("click", function () {
+        var k = sortKey(c.field);
+        order = { key: k, desc: order.key === k ? !order.desc : false };
+        draw();
+      });
+      hr.appendChild(th);
+    });
+    function draw() {
+      if (order.key) {
+        data.sort(function (a, b) {
+          var x = a[order.key], y = b[order.key];
+          x = typeof x === "number" ? x : text(x); y = typeof y === "number" ? y : text(y);
+          return (x < y ? -1 : x > y ? 1 : 0) * (order.desc ? -1 : 1);
+        });
+      }
+      tbody.innerHTML = "";
+      data.forEach(function (row, idx) {
+        var tr = tbody.insertRow();
+        var attrs = opts.rowAttributes && fn(opts.rowAttributes) ? fn(opts.rowAttributes)(row, idx) : {};
+        Object.keys(attrs || {}).forEach(function (k) { if (attrs[k] != null) { tr.setAttribute(k, attrs[k]); } });
+        cols.forEach(function (c) { var td = tr.insertCell(); td.innerHTML = row[c.field] == null ? "" : row[c.field]; });
+        tr.addEventListener("click", function (e) {
+          var before = (handlers.get(table) || []).length;
+          fire(table, "click-row", [e, row, new Wrap([tr])]);
+          if (!before && tr.dataset.href) { window.location = tr.dataset.href; }
+        });
+      });
+    }
+    draw();
+    if (opts.search && String(opts.search) !== "false") {
+      var box = document.createElement("input");
+      box.className = "bidui-search"; box.placeholder = "筛选 / filter";
+      box.addEventListener("input", function () { filter(table, box.value); });
+      table.parentNode.insertBefore(box, table);
+    }
+  }
+  document.addEventListener("click", function (e) {
+    var a = e.target.closest ? e.target.closest("[data-toggle]") : null;
+    if (!a) { return; }
+    var kind = a.getAttribute("data-toggle");
+    var sel = a.getAttribute("data-target") || a.getAttribute("href");
+    if (kind === "tab" && sel && sel.charAt(0) === "#") {
+      e.preventDefault();
+      var nav = a.closest(".nav");
+      if (nav) { nav.querySelectorAll(".nav-link").forEach(function (l) { l.classList.remove("active"); }); }
+      a.classList.add("active");
+      var pane = document.querySelector(sel);
+      if (pane && pane.parentNode) {
+        Array.prototype.forEach.call(pane.parentNode.children, function (p) { p.classList.remove("active", "show"); });
+        pane.classList.add("active", "show");
+      }
+    } else if (kind === "collapse" && sel && sel.charAt(0) === "#") {
+      e.preventDefault();
+      var t = document.querySelector(sel);
+      if (t) { t.classList.toggle("show"); }
+    }
+  });
+  window.$ = window.jQuery = $;
+})();
+"""

@@ -1,0 +1,153 @@
+"""The working set every rule reads: macros, the working year's register, feed views.
+
+Prepared once per run on the engine's connection (temp objects, invisible to
+other connections):
+
+- macros ``bd_num`` (numbers, money as ``5,230`` / ``5,230.50``), ``bd_date``, ``bd_age``,
+  ``bd_name`` (names compared without spaces and full-/half-width differences),
+  ``bd_id_out`` (the ID to print: normalised when it could be, else the raw value);
+- ``bd_reg``: register rows of the working year with derived columns (``id_ok``,
+  ``birth_date``, ``age`` at 31 Dec, ``age_sep`` at 1 Sep, ``is_current``,
+  ``is_exited``, ``is_student``, ``pkey`` the person's natural key, ``head_name``,
+  ``hh_rank`` = 1 on the row that represents the household, the 户主's);
+- ``bd_hh``: one row per household of the working year (its representative row);
+- ``bd_hh_all``: the representative row of every household in every year;
+- ``bd_<feed>``: each department feed restricted to valid ID numbers;
+- ``bd_grade_age``: typical age range of each 在校生状况 grade.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from checks.rules.base import lit, lit_list
+from department_feeds.register import CURRENT_STATUSES, EXITED_STATUSES
+
+_CN = "一二三四五六"
+
+# rules.md age_school_mismatch: 小学一年级 = 6, +1 per grade; 七年级 = 12;
+# 高中/中职一年级 = 15; 高职/大专/本科一年级 = 18; 学前教育 = 3–6. 研究生: no typical age.
+GRADE_AGES: tuple[tuple[str, int, int], ...] = (
+    ("学前教育", 3, 6),
+    *((f"小学{c}年级", 6 + i, 6 + i) for i, c in enumerate(_CN)),
+    ("七年级", 12, 12),
+    ("八年级", 13, 13),
+    ("九年级", 14, 14),
+    *((f"{k}{c}年级", 15 + i, 15 + i) for k in ("高中", "中职") for i, c in enumerate(_CN[:3])),
+    *((f"{k}{c}年级", 18 + i, 18 + i) for k in ("高职", "大专") for i, c in enumerate(_CN[:3])),
+    *((f"本科{c}年级", 18 + i, 18 + i) for i, c in enumerate(_CN[:5])),
+)
+
+# Full-width ASCII (U+FF01–U+FF5E) → half-width; middle-dot variants → '·'.
+_FULL = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "・･•‧∙"
+_HALF = "".join(chr(c) for c in range(0x21, 0x7F)) + "·····"
+
+# Problems after which the cleaned value is still the 18-character number a person
+# typed (wrong, but readable); otherwise print the raw value as received.
+_READABLE_PROBLEMS = ("checksum", "birth_date", "province")
+
+# Department feeds and their ID column: rules join only rows with a valid number.
+FEED_ID_COLUMNS = {
+    "hukou": "id_number",
+    "vehicles": "owner_id_number",
+    "tax": "id_number",
+    "property": "owner_id_number",
+    "house_safety": "head_id_number",
+    "business": "id_number",
+    "social_insurance": "id_number",
+}
+
+MACROS = f"""
+CREATE OR REPLACE TEMP MACRO bd_num(x) AS
+    CASE WHEN x IS NULL THEN '（空）'
+         WHEN x = trunc(x) THEN format('{{:,}}', x::HUGEINT)
+         ELSE format('{{:,.2f}}', x::DOUBLE) END;
+CREATE OR REPLACE TEMP MACRO bd_date(d) AS coalesce(strftime(d, '%Y-%m-%d'), '（日期空）');
+CREATE OR REPLACE TEMP MACRO bd_age(b, d) AS
+    year(d) - year(b)
+    - CASE WHEN month(b) > month(d) OR (month(b) = month(d) AND day(b) > day(d))
+           THEN 1 ELSE 0 END;
+CREATE OR REPLACE TEMP MACRO bd_name(s) AS
+    translate(regexp_replace(s, '[\\s\u3000\u00a0]+', '', 'g'), {lit(_FULL)}, {lit(_HALF)});
+CREATE OR REPLACE TEMP MACRO bd_id_out(id, raw, problem) AS
+    CASE WHEN problem IS NULL OR problem IN {lit_list(_READABLE_PROBLEMS)} THEN id
+         ELSE coalesce(raw, id) END;
+"""
+
+REGISTER_SQL = f"""
+CREATE OR REPLACE TEMP TABLE bd_reg AS
+WITH base AS (
+    SELECT r.*,
+           r.id_number_problem IS NULL AND r.id_number IS NOT NULL AS id_ok,
+           CASE WHEN r.id_number_problem IS NULL
+                THEN try_strptime(substr(r.id_number, 7, 8), '%Y%m%d')::DATE END AS birth_raw,
+           bd_id_out(r.id_number, r.id_number_raw, r.id_number_problem) AS id_out,
+           r.household_status IN {lit_list(CURRENT_STATUSES)} AS is_current,
+           r.household_status IN {lit_list(EXITED_STATUSES)} AS is_exited,
+           -- A student: 在校生状况 other than 非在校生 (blank: not known to be one).
+           coalesce(r.school_status <> '非在校生', false) AS is_student
+    FROM register r
+    WHERE r.year = $year
+),
+derived AS (
+    SELECT base.*,
+           -- A birth date after the register year is id_invalid, not an age.
+           CASE WHEN birth_raw <= make_date(year, 12, 31) THEN birth_raw END AS birth_date,
+           household_id || chr(31) || CASE WHEN id_ok THEN id_number
+                ELSE 'raw:' || coalesce(id_number_raw, '') || chr(31) || coalesce(name, '') END
+               AS pkey,
+           row_number() OVER (
+               PARTITION BY household_id
+               ORDER BY coalesce(relation = '户主', false) DESC, source_file, sheet,
+                        row_number, name, id_number
+           ) AS hh_rank,
+           count(*) OVER (PARTITION BY household_id) AS n_members,
+           sum(CASE WHEN relation = '户主' THEN 1 ELSE 0 END)
+               OVER (PARTITION BY household_id) AS n_heads
+    FROM base
+)
+SELECT d.*,
+       bd_age(d.birth_date, make_date(d.year, 12, 31)) AS age,
+       bd_age(d.birth_date, make_date(d.year, 9, 1)) AS age_sep,
+       h.head_name
+FROM derived d
+LEFT JOIN (
+    SELECT household_id, CASE WHEN relation = '户主' THEN name END AS head_name
+    FROM derived WHERE hh_rank = 1
+) h USING (household_id)
+"""
+
+HOUSEHOLD_SQL = """
+CREATE OR REPLACE TEMP TABLE bd_hh AS SELECT * FROM bd_reg WHERE hh_rank = 1;
+CREATE OR REPLACE TEMP VIEW bd_hh_all AS
+SELECT * EXCLUDE (hh_rank) FROM (
+    SELECT r.*, row_number() OVER (
+        PARTITION BY r.year, r.household_id
+        ORDER BY coalesce(r.relation = '户主', false) DESC, r.source_file, r.sheet,
+                 r.row_number, r.name, r.id_number
+    ) AS hh_rank
+    FROM register r
+) WHERE hh_rank = 1;
+"""
+
+
+def feed_views_sql() -> str:
+    """``bd_<feed>``: the feed's rows whose ID number is valid (joinable)."""
+    return "\n".join(
+        f'CREATE OR REPLACE TEMP VIEW "bd_{feed}" AS SELECT * FROM "{feed}" '
+        f'WHERE "{col}_problem" IS NULL AND "{col}" IS NOT NULL;'
+        for feed, col in FEED_ID_COLUMNS.items()
+    )
+
+
+def prepare(con: duckdb.DuckDBPyConnection, year: int) -> None:
+    """Create the working set for ``year`` on this connection."""
+    con.execute(MACROS)
+    con.execute(REGISTER_SQL, {"year": year})
+    con.execute(HOUSEHOLD_SQL)
+    con.execute(feed_views_sql())
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE bd_grade_age "
+        "(school_status VARCHAR, age_min INTEGER, age_max INTEGER)"
+    )
+    con.executemany("INSERT INTO bd_grade_age VALUES (?, ?, ?)", [list(g) for g in GRADE_AGES])

@@ -1,0 +1,18 @@
+"""The rule catalogue: every rule of rules.md sections A and B, in its order.
+
+Adding a rule = one :class:`~checks.rules.base.Rule` entry in the section's
+``RULES`` tuple (with its SQL function) plus its tests; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from checks.rules import departments, register
+from checks.rules.base import Rule
+
+ALL_RULES: tuple[Rule, ...] = register.RULES + departments.RULES
+RULES_BY_CODE: dict[str, Rule] = {r.code: r for r in ALL_RULES}
+
+assert len(RULES_BY_CODE) == len(ALL_RULES), "duplicate rule code"
+assert len({r.prefix for r in ALL_RULES}) == len(ALL_RULES), "duplicate problem-id prefix"
+
+__all__ = ["ALL_RULES", "RULES_BY_CODE", "Rule"]

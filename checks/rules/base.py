@@ -1,0 +1,146 @@
+"""A rule as data, and the small pure functions its SQL is built from.
+
+Every rule's SQL is a single SELECT over the working-set tables the engine
+prepares (see :mod:`checks.prelude`) and returns one row per finding with the
+columns of :data:`OUTPUT_COLUMNS` (``category`` optional: rules whose category
+depends on the record, e.g. 疑似错退 for exited households, return it).
+
+Thresholds are bound by name (``$year``, ``$income_line``…, see
+``Thresholds.sql_params``); feed contents are only ever read by SQL, never
+pasted into it. The only literals built here are code constants (column names,
+Chinese labels), quoted by :func:`lit`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+Level = Literal["person", "household", "village"]
+Severity = Literal["high", "medium", "low"]
+
+CATEGORIES = ("疑似错评", "疑似漏评", "疑似错退", "信息不准", "保障缺失", "需更新")
+DEPARTMENTS = ("公安", "税务", "住建", "市场监管", "人社", "本系统")
+
+OUTPUT_COLUMNS = (
+    "year",
+    "county",
+    "township",
+    "village",
+    "village_group",
+    "household_id",
+    "id_number",
+    "name",
+    "head_name",
+    "description",
+    "evidence",
+    "nkey",
+)
+"""What a rule's SELECT returns. ``nkey`` is the natural key of the finding
+(record + discriminating evidence, never the year): problem ids hash it."""
+
+_PARAM = re.compile(r"\$([A-Za-z_]\w*)")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One entry of the rule catalogue (rules.md)."""
+
+    code: str
+    name_zh: str
+    category: str
+    severity: Severity
+    department: str
+    feeds: tuple[str, ...]
+    level: Level
+    prefix: str
+    """Short prefix of problem ids (``OC`` → ``OC-3F9A2B7C01``); unique per rule."""
+    sql: str
+    description_zh: str
+    """The description template in words (the SQL renders it with the values)."""
+    requirement_zh: str
+    """整改要求: what the village must do."""
+    year_feeds: tuple[tuple[str, str], ...] = ()
+    """(feed, year column) pairs that must hold rows of the working year, else the
+    rule cannot run: a tax feed of last year must not read as "no income"."""
+
+    def __post_init__(self) -> None:
+        assert self.category in CATEGORIES, self.category
+        assert self.department in DEPARTMENTS, self.department
+        assert self.severity in ("high", "medium", "low"), self.severity
+        assert re.fullmatch(r"[A-Z]{2,4}", self.prefix), self.prefix
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        """Named parameters the SQL binds, in first-use order."""
+        return tuple(dict.fromkeys(_PARAM.findall(self.sql)))
+
+
+# --- SQL building blocks ---------------------------------------------------------
+
+
+def lit(text: str) -> str:
+    """A SQL string literal for a code constant (never for feed contents)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def lit_list(values: tuple[str, ...] | list[str]) -> str:
+    """``('a', 'b')`` for ``IN`` over code constants."""
+    return "(" + ", ".join(lit(v) for v in values) + ")"
+
+
+def person_cols(a: str = "p", key_extra: str | None = None) -> str:
+    """Output columns of a person-level finding from a ``bd_reg`` row aliased ``a``.
+
+    ``key_extra`` is an SQL expression appended to the person's natural key
+    (plate number, credit code, property location…) so several findings of one
+    rule on one person stay distinct.
+    """
+    key = f"{a}.pkey" if key_extra is None else f"{a}.pkey || chr(31) || coalesce({key_extra}, '')"
+    return (
+        f"{a}.year, {a}.county, {a}.township, {a}.village, {a}.village_group, "
+        f"{a}.household_id, {a}.id_out AS id_number, {a}.name, {a}.head_name, {key} AS nkey"
+    )
+
+
+def household_cols(a: str = "h", named: str | None = None, named_id: str | None = None) -> str:
+    """Output columns of a household-level finding from a ``bd_hh`` row aliased ``a``.
+
+    Place and ID come from the 户主's row; 姓名 stays blank unless ``named`` (the
+    two summing income rules name the member with the largest amount).
+    """
+    name = "NULL::VARCHAR" if named is None else named
+    id_number = f"{a}.id_out" if named_id is None else named_id
+    return (
+        f"{a}.year, {a}.county, {a}.township, {a}.village, {a}.village_group, "
+        f"{a}.household_id, {id_number} AS id_number, {name} AS name, {a}.head_name, "
+        f"{a}.household_id AS nkey"
+    )
+
+
+def join_parts(*parts: str, sep: str = "；") -> str:
+    """``concat_ws`` over optional parts: a NULL part (condition not met) is skipped."""
+    return f"concat_ws({lit(sep)}, {', '.join(parts)})"
+
+
+def when(cond: str, text: str) -> str:
+    """``CASE WHEN cond THEN text END``: one optional part of a description."""
+    return f"CASE WHEN {cond} THEN {text} END"
+
+
+def text(expr: str, blank: str = "（空）") -> str:
+    """``expr`` as text for a description; NULL reads as ``blank`` (format() would
+    otherwise turn the whole sentence NULL)."""
+    return f"coalesce(CAST({expr} AS VARCHAR), {lit(blank)})"
+
+
+def fmt(template: str, *exprs: str) -> str:
+    """DuckDB ``format(template, …)`` with every argument NULL-safe.
+
+    ``template`` uses ``{}`` placeholders (a code constant); ``exprs`` are SQL
+    expressions, already rendered (money through ``bd_num``) where it matters.
+    """
+    assert template.count("{}") == len(exprs), template
+    args = "".join(f", {text(e)}" for e in exprs)
+    return f"format({lit(template)}{args})"

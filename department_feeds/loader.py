@@ -1,0 +1,626 @@
+"""Parse one feed file into the frames the warehouse stores.
+
+``parse_file`` does no database work: it returns the ``raw_<feed>`` rows, the
+typed ``<feed>`` rows, the rejects and the load warnings of one file, plus its
+``loads`` record. The warehouse layer (``warehouse.ingest``) decides which
+files to parse and writes the frames.
+
+Row fate, per file (rows read = rows loaded + rows rejected, always):
+
+- blank rows are skipped and not counted;
+- a summary row (合计/总计/小计; feed-specific in ``villages``) is read and
+  rejected with reason ``合计行``; a repeated header row likewise (``重复的表头行``);
+- a row failing the feed's pandera schema (``department_feeds.validation``) is
+  rejected, one ``rejects`` row per source row listing every failing column;
+- every other row is loaded; an optional value that cannot be read becomes
+  NULL and is written to ``load_warnings``.
+
+A file that cannot be used at all (unreadable, no sheet with the required
+headers, no year) fails: its ``loads`` row has ``status='failed'``, nothing of it
+is loaded, not even into ``raw_<feed>``, and one file-level ``rejects`` row
+(``row_number`` NULL) carries the reason. Its data rows (non-blank rows below
+the best header candidate, or every non-blank row when no header cell was
+recognised) count as read and rejected, so the balance still holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from bidui.idcard import PROBLEMS_EN, PROBLEMS_ZH, normalise_expr
+from department_feeds import normalise as nz
+from department_feeds.headers import HeaderMatch, find_header, lookup
+from department_feeds.reading import RawSheet, ReadError, read_csv, read_xlsx
+from department_feeds.spec import Column, FeedSpec
+from department_feeds.validation import failures
+
+log = logging.getLogger(__name__)
+
+LOADER_VERSION = "1"
+"""Part of every ``load_id``: bumping it makes the next run re-load unchanged files."""
+
+SUFFIXES = (".xlsx", ".csv")
+
+REASON_TOTAL = ("合计行", "summary (total) row, not a record")
+REASON_HEADER = ("重复的表头行", "repeated header row, not a record")
+
+REJECT_SCHEMA = {
+    "load_id": pl.String,
+    "feed": pl.String,
+    "source_file": pl.String,
+    "sheet": pl.String,
+    "row_number": pl.Int32,
+    "column_name": pl.String,
+    "raw_value": pl.String,
+    "reason_zh": pl.String,
+    "reason_en": pl.String,
+}
+
+_SHEET_WARNING_SCHEMA = {
+    k: v for k, v in REJECT_SCHEMA.items() if k not in ("load_id", "feed", "source_file")
+}
+
+_KIND_ZH = {
+    "int": "整数",
+    "money": "金额",
+    "decimal": "数值",
+    "date": "日期",
+    "bool": "是/否",
+    "enum": "规定取值",
+}
+
+
+@dataclass
+class SheetInfo:
+    """How one sheet of a file was used."""
+
+    name: str
+    status: str
+    """``loaded`` or ``skipped`` (no header row with the feed's required headers)."""
+    header_row: int | None = None
+    """1-based row number of the header (as Excel shows it)."""
+    missing_required: list[str] = field(default_factory=list)
+    rows_read: int = 0
+
+
+@dataclass
+class ParsedFile:
+    """Everything the warehouse stores for one file."""
+
+    feed: str
+    path: Path
+    source_file: str
+    checksum: str
+    size_bytes: int
+    modified_at: dt.datetime
+    load_id: str
+    encoding: str | None = None
+    status: str = "loaded"
+    error: str | None = None
+    sheets: list[SheetInfo] = field(default_factory=list)
+    header_row: int | None = None
+    header_mapping: dict[str, str] = field(default_factory=dict)
+    inverted: list[str] = field(default_factory=list)
+    missing_required: list[str] = field(default_factory=list)
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    raw: pl.DataFrame | None = None
+    typed: pl.DataFrame | None = None
+    rejects: pl.DataFrame | None = None
+    warnings: pl.DataFrame | None = None
+
+    def loads_record(self, loaded_at: dt.datetime) -> dict[str, object]:
+        """The row of the ``loads`` table."""
+        return {
+            "load_id": self.load_id,
+            "feed": self.feed,
+            "source_file": self.source_file,
+            "checksum": self.checksum,
+            "size_bytes": self.size_bytes,
+            "modified_at": self.modified_at,
+            "loaded_at": loaded_at,
+            "encoding": self.encoding,
+            "sheets": json.dumps(
+                [s.name for s in self.sheets if s.status == "loaded"], ensure_ascii=False
+            ),
+            "header_row": self.header_row,
+            "header_mapping": json.dumps(self.header_mapping, ensure_ascii=False),
+            "missing_required": json.dumps(self.missing_required, ensure_ascii=False),
+            "rows_read": self.rows_read,
+            "rows_loaded": self.rows_loaded,
+            "rows_rejected": self.rows_rejected,
+            "status": self.status,
+            "error": self.error,
+        }
+
+
+def file_checksum(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def make_load_id(feed: str, source_file: str, checksum: str) -> str:
+    """Deterministic: same loader version, file and bytes → same id."""
+    key = f"{LOADER_VERSION}\0{feed}\0{source_file}\0{checksum}"
+    return hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+def year_from_path(source_file: str) -> int | None:
+    """A four-digit year 20xx in the file name, else in its folders under the feed."""
+    parts = source_file.split("/")[1:] or [source_file]
+    for part in reversed(parts):
+        m = re.search(r"(?<!\d)(20\d{2})(?!\d)", part)
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def _column_letter(j: int) -> str:
+    s = ""
+    j += 1
+    while j:
+        j, r = divmod(j - 1, 26)
+        s = chr(65 + r) + s
+    return s
+
+
+# --------------------------------------------------------------------------- sheets
+
+
+def _sheet_frame(spec: FeedSpec, sheet: RawSheet, match: HeaderMatch) -> pl.DataFrame:
+    """The non-blank rows of one sheet: fields as raw text, flags, extras as JSON."""
+    id_fields = {c.field for c in spec.id_columns}
+    id_positions = {j for j, f in match.fields.items() if f in id_fields}
+    cols, flags = sheet.columns(match.data_start, id_positions)
+    if not cols:
+        return pl.DataFrame()
+    frame = pl.DataFrame(cols)
+    names = frame.columns
+    frame = frame.with_columns(pl.col(n).replace("", None) for n in names)
+    blank = pl.all_horizontal(nz.blank_to_null(pl.col(n)).is_null() for n in names)
+    total_any = pl.any_horizontal(nz.is_total_word(pl.col(n)) for n in names)
+
+    headers = lookup(spec)
+    mapped = sorted(match.fields)
+    header_hits = [
+        nz.squeeze(pl.col(f"c{j}"))
+        .is_in([k for k, e in headers.items() if e.field == match.fields[j]])
+        .fill_null(False)
+        .cast(pl.Int32)
+        for j in mapped
+    ]
+    header_again = pl.sum_horizontal(header_hits) >= max(2, (len(mapped) + 1) // 2)
+
+    extras = [
+        j
+        for j in range(len(names))
+        if j not in match.fields
+        and (j in match.headers or frame[f"c{j}"].null_count() < len(frame))
+    ]
+    extra_names: list[str] = []
+    for j in extras:
+        base = match.headers.get(j) or f"列{_column_letter(j)}"
+        name, k = base, 2
+        while name in extra_names:
+            name, k = f"{base}_{k}", k + 1
+        extra_names.append(name)
+    extra_json = (
+        pl.struct(
+            [pl.col(f"c{j}").alias(n) for j, n in zip(extras, extra_names, strict=True)]
+        ).struct.json_encode()
+        if extras
+        else pl.lit(None, dtype=pl.String)
+    )
+
+    out = [
+        pl.lit(sheet.name).alias("sheet"),
+        (pl.int_range(pl.len(), dtype=pl.Int32) + match.data_start + 1).alias("row_number"),
+        *[pl.col(f"c{j}").alias(f) for j, f in match.fields.items()],
+        *[pl.lit(True).alias(f"__inv_{f}") for f in match.inverted],
+        extra_json.alias("extra_columns"),
+        total_any.alias("__total_any"),
+        header_again.alias("__header_again"),
+        blank.alias("__blank"),
+    ]
+    frame = frame.with_columns(
+        pl.Series(f"__num_{match.fields[j]}", flags[j]) for j in id_positions
+    )
+    out += [pl.col(f"__num_{match.fields[j]}") for j in id_positions]
+    return frame.select(out).filter(~pl.col("__blank")).drop("__blank")
+
+
+def _count_rows_below(sheet: RawSheet, match: HeaderMatch) -> int:
+    """Non-blank rows under the best header candidate (all rows if there is none)."""
+    start = match.data_start if match.row >= 0 else 0
+    cols, _ = sheet.columns(start, set())
+    if not cols:
+        return 0
+    frame = pl.DataFrame(cols)
+    blank = pl.all_horizontal(nz.blank_to_null(pl.col(n)).is_null() for n in frame.columns)
+    return int(frame.select((~blank).sum()).item())
+
+
+# --------------------------------------------------------------------------- typing
+
+
+def _typed_columns(spec: FeedSpec, frame: pl.DataFrame, file_year: int | None) -> list[pl.Expr]:
+    """Expressions for the typed columns (and ``X_raw``/``X_problem`` of IDs)."""
+    bool_fields = [c.field for c in spec.columns if c.kind == "bool"]
+    tick_columns: set[str] = set()
+    if bool_fields:
+        any_tick = frame.select(
+            nz.squeeze(pl.col(f"__raw_{f}")).is_in(list(nz.TICKS)).any().alias(f)
+            for f in bool_fields
+        ).row(0, named=True)
+        tick_columns = {f for f, v in any_tick.items() if v}
+
+    exprs: list[pl.Expr] = []
+    for col in spec.columns:
+        r = pl.col(f"__raw_{col.field}")
+        if col.kind == "id":
+            st = normalise_expr(r, pl.col(f"__num_{col.field}"))
+            exprs += [
+                st.struct.field("id_number").alias(col.field),
+                r.alias(f"{col.field}_raw"),
+                st.struct.field("problem").alias(f"{col.field}_problem"),
+            ]
+            continue
+        v = _parse(col, r, col.field in tick_columns, frame)
+        if col.field == spec.year_from_file_name and file_year is not None:
+            v = v.fill_null(pl.lit(file_year, dtype=pl.Int32))
+        exprs.append(v.alias(col.field))
+    return exprs
+
+
+def _parse(col: Column, r: pl.Expr, ticks: bool, frame: pl.DataFrame) -> pl.Expr:
+    if col.kind == "int":
+        return nz.parse_year(r) if col.parse == "year" else nz.parse_int(r)
+    if col.kind == "money":
+        return nz.parse_money(r)
+    if col.kind == "decimal":
+        return nz.parse_decimal(r, col)
+    if col.kind == "date":
+        return nz.parse_date(r)
+    if col.kind == "bool":
+        inv = f"__inv_{col.field}"
+        return nz.parse_bool(r, ticks, pl.col(inv) if inv in frame.columns else None)
+    if col.kind == "enum":
+        return nz.parse_enum(r, col)
+    return nz.parse_text(r, compact=col.compact)
+
+
+def _value_reason(
+    spec: FeedSpec, col: Column, required: bool, file_year: int | None
+) -> tuple[pl.Expr, pl.Expr]:
+    """(zh, en) for a value that is blank or unreadable, as expressions of the raw text."""
+    raw = pl.col(f"__raw_{col.field}")
+    blank = nz.blank_to_null(raw).is_null()
+    hint_zh = ""
+    if col.kind == "enum":
+        shown = "、".join(col.values[:8]) + ("等" if len(col.values) > 8 else "")
+        hint_zh = f"（应为：{shown}）"
+    kind_zh = _KIND_ZH.get(col.kind, "文本")
+    if required:
+        empty_zh, empty_en = (
+            f"必填项“{col.header}”为空",
+            f"required {col.field} ({col.header}) is empty",
+        )
+        if col.field == spec.year_from_file_name and file_year is None:
+            empty_zh += "，文件名中也没有年份"
+            empty_en += " and the file name holds no year"
+        bad_zh = f"必填项“{col.header}”的值无法识别为{kind_zh}{hint_zh}"
+        bad_en = f"required {col.field} ({col.header}) cannot be read as {col.kind}"
+    else:
+        empty_zh = empty_en = ""
+        bad_zh = f"“{col.header}”的值无法识别为{kind_zh}{hint_zh}，已置为空"
+        bad_en = f"{col.field} ({col.header}) cannot be read as {col.kind}; set to NULL"
+    zh = pl.when(blank).then(pl.lit(empty_zh)).otherwise(pl.lit(bad_zh))
+    en = pl.when(blank).then(pl.lit(empty_en)).otherwise(pl.lit(bad_en))
+    return zh, en
+
+
+# --------------------------------------------------------------------------- file
+
+
+def parse_file(spec: FeedSpec, path: Path, inbox: Path, data: bytes | None = None) -> ParsedFile:
+    """Read, map, type and validate one file of ``spec``'s feed."""
+    data = path.read_bytes() if data is None else data
+    stat = path.stat()
+    source_file = path.relative_to(inbox).as_posix()
+    checksum = file_checksum(data)
+    pf = ParsedFile(
+        feed=spec.name,
+        path=path,
+        source_file=source_file,
+        checksum=checksum,
+        size_bytes=len(data),
+        modified_at=dt.datetime.fromtimestamp(stat.st_mtime),
+        load_id=make_load_id(spec.name, source_file, checksum),
+    )
+    try:
+        if path.suffix.lower() == ".csv":
+            sheet, pf.encoding = read_csv(data)
+            sheets = [sheet]
+        else:
+            sheets = read_xlsx(data)
+    except ReadError as exc:
+        log.warning("%s: %s", source_file, exc.message_en)
+        return _fail(pf, exc.message_en, exc.message_zh, rows=0)
+
+    frames: list[pl.DataFrame] = []
+    best_skipped: tuple[SheetInfo, int] | None = None
+    for sheet in sheets:
+        match = find_header(spec, sheet.head_text())
+        if match.missing:
+            rows = _count_rows_below(sheet, match)
+            info = SheetInfo(sheet.name, "skipped", None, match.missing, rows)
+            pf.sheets.append(info)
+            key = (len(match.fields), -len(match.missing))
+            if best_skipped is None or key > best_skipped[1:]:
+                best_skipped = (info, *key)  # type: ignore[assignment]
+            continue
+        frame = _sheet_frame(spec, sheet, match)
+        pf.sheets.append(SheetInfo(sheet.name, "loaded", match.row + 1, [], frame.height))
+        if pf.header_row is None:
+            pf.header_row = match.row + 1
+        for header, f in match.mapping.items():
+            pf.header_mapping.setdefault(header, f)
+        pf.inverted = sorted(set(pf.inverted) | match.inverted)
+        if frame.height:
+            frames.append(frame)
+
+    loaded_sheets = [s for s in pf.sheets if s.status == "loaded"]
+    if not loaded_sheets:
+        info = best_skipped[0] if best_skipped else SheetInfo("", "skipped", None, [], 0)
+        missing = info.missing_required or [spec.column(f).header for f in _required(spec)]
+        pf.missing_required = missing
+        rows = sum(s.rows_read for s in pf.sheets)
+        return _fail(
+            pf,
+            f"missing required headers: {', '.join(missing)} (no sheet has them all within "
+            f"the first 20 rows)",
+            f"文件缺少必需的表头：{'、'.join(missing)}（前20行内没有找到包含全部必需表头的行），"
+            "整个文件未导入，请核对表头后重新报送",
+            rows=rows,
+        )
+
+    source_year = year_from_path(source_file) if spec.year_from_file_name else None
+    year_field = spec.year_from_file_name
+    if year_field and year_field not in pf.header_mapping.values() and source_year is None:
+        year_col = spec.column(year_field)
+        pf.missing_required = [year_col.header]
+        rows = sum(s.rows_read for s in loaded_sheets)
+        return _fail(
+            pf,
+            f"no year: the file has no {year_col.header} column and its name holds no year",
+            f"无法确定年度：文件中没有“{year_col.header}”列，文件名中也没有年份（如2024）",
+            rows=rows,
+        )
+
+    for s in pf.sheets:
+        if s.status == "skipped":
+            log.info("%s: sheet %r skipped (missing %s)", source_file, s.name, s.missing_required)
+
+    frame = pl.concat(frames, how="diagonal_relaxed") if frames else _empty_frame(spec)
+    _finish(spec, pf, frame, source_year)
+    return pf
+
+
+def _required(spec: FeedSpec) -> list[str]:
+    return [c.field for c in spec.columns if c.header_required]
+
+
+def _empty_frame(spec: FeedSpec) -> pl.DataFrame:
+    schema = {"sheet": pl.String, "row_number": pl.Int32, "extra_columns": pl.String}
+    schema |= {"__total_any": pl.Boolean, "__header_again": pl.Boolean}
+    return pl.DataFrame(schema=schema)
+
+
+def _fail(pf: ParsedFile, message_en: str, message_zh: str, rows: int) -> ParsedFile:
+    pf.status = "failed"
+    pf.error = f"{message_en} / {message_zh}"
+    pf.rows_read = pf.rows_rejected = rows
+    pf.rows_loaded = 0
+    pf.rejects = pl.DataFrame(
+        [
+            {
+                "load_id": pf.load_id,
+                "feed": pf.feed,
+                "source_file": pf.source_file,
+                "sheet": None,
+                "row_number": None,
+                "column_name": None,
+                "raw_value": None,
+                "reason_zh": message_zh + (f"（共{rows}行未导入）" if rows else ""),
+                "reason_en": message_en + (f" ({rows} rows not loaded)" if rows else ""),
+            }
+        ],
+        schema=REJECT_SCHEMA,
+    )
+    log.warning("%s: load failed: %s", pf.source_file, message_en)
+    return pf
+
+
+def _finish(spec: FeedSpec, pf: ParsedFile, frame: pl.DataFrame, file_year: int | None) -> None:
+    """Type, validate and split the rows of a readable file."""
+    for col in spec.columns:
+        if col.field not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(col.field))
+        if col.kind == "id" and f"__num_{col.field}" not in frame.columns:
+            frame = frame.with_columns(pl.lit(False).alias(f"__num_{col.field}"))
+    for flag in [c for c in frame.columns if c.startswith(("__num_", "__inv_"))]:
+        frame = frame.with_columns(pl.col(flag).fill_null(False))
+
+    # Summary rows: feed-specific rule, else any cell saying 合计/总计/小计.
+    if spec.summary_row is not None:
+        blank_or_total = {
+            c.field: nz.blank_to_null(pl.col(c.field)).is_null() | nz.is_total_word(pl.col(c.field))
+            for c in spec.columns
+        }
+        summary = spec.summary_row(blank_or_total)
+    else:
+        summary = pl.col("__total_any")
+    frame = frame.with_columns(
+        pl.when(summary)
+        .then(pl.lit("summary"))
+        .when(pl.col("__header_again"))
+        .then(pl.lit("header"))
+        .otherwise(pl.lit("data"))
+        .alias("__kind")
+    )
+
+    meta = {
+        "load_id": pl.lit(pf.load_id),
+        "source_file": pl.lit(pf.source_file),
+    }
+    raw_cols = [c for c, _ in spec.raw_columns()]
+    pf.raw = frame.with_columns(**meta).select(raw_cols)
+
+    # Raw text stays beside the typed values (``__raw_<field>``) for the reasons.
+    frame = frame.rename({c.field: f"__raw_{c.field}" for c in spec.columns})
+    typed = frame.with_columns(_typed_columns(spec, frame, file_year))
+    if spec.finish is not None:
+        typed = spec.finish(typed)
+    typed = typed.with_row_index("__idx")
+    data = typed.filter(pl.col("__kind") == "data")
+
+    # --- rejects: summary/header rows, then rows failing the pandera schema.
+    special = typed.filter(pl.col("__kind") != "data").select(
+        "__idx",
+        "sheet",
+        "row_number",
+        pl.lit(None, dtype=pl.String).alias("column_name"),
+        pl.lit(None, dtype=pl.String).alias("raw_value"),
+        pl.when(pl.col("__kind") == "summary")
+        .then(pl.lit(REASON_TOTAL[0]))
+        .otherwise(pl.lit(REASON_HEADER[0]))
+        .alias("reason_zh"),
+        pl.when(pl.col("__kind") == "summary")
+        .then(pl.lit(REASON_TOTAL[1]))
+        .otherwise(pl.lit(REASON_HEADER[1]))
+        .alias("reason_en"),
+    )
+    failed = failures(spec, data)
+    parts = [special]
+    order = {c.field: i for i, c in enumerate(spec.columns)}
+    for column in sorted(failed["column"].unique().to_list(), key=lambda c: order.get(c, 999)):
+        positions = failed.filter(pl.col("column") == column)["index"]
+        rows = data[positions]
+        parts.append(rows.select(_reject_exprs(spec, column, file_year)))
+    long = pl.concat(parts, how="vertical_relaxed")
+    rejected_idx = long["__idx"].unique()
+    rejects = (
+        long.group_by("__idx", maintain_order=True)
+        .agg(
+            pl.col("sheet").first(),
+            pl.col("row_number").first(),
+            pl.col("column_name").drop_nulls().str.join(", "),
+            pl.col("raw_value").fill_null("").str.join(" | "),
+            pl.col("reason_zh").str.join("；"),
+            pl.col("reason_en").str.join("; "),
+        )
+        .with_columns(
+            pl.col("column_name").replace("", None), pl.col("raw_value").replace("", None)
+        )
+        .sort("__idx")
+    )
+    pf.rejects = rejects.with_columns(
+        load_id=pl.lit(pf.load_id), feed=pl.lit(spec.name), source_file=pl.lit(pf.source_file)
+    ).select(list(REJECT_SCHEMA))
+
+    loaded = typed.filter(~pl.col("__idx").is_in(rejected_idx.implode()))
+    norm_cols = [c for c, _ in spec.normalised_columns()]
+    pf.typed = loaded.with_columns(**meta).select(norm_cols)
+    pf.warnings = _warnings(spec, pf, loaded)
+
+    pf.rows_read = frame.height
+    pf.rows_rejected = rejects.height
+    pf.rows_loaded = pf.typed.height
+    assert pf.rows_read == pf.rows_loaded + pf.rows_rejected, pf.source_file
+
+
+def _reject_exprs(spec: FeedSpec, column: str, file_year: int | None) -> list[pl.Expr]:
+    """Select list for the rejects of one failing column."""
+    if column.endswith("_problem") and column[: -len("_problem")] in {
+        c.field for c in spec.id_columns
+    }:
+        f = column[: -len("_problem")]
+        problem = pl.col(column)
+        zh = problem.replace_strict(PROBLEMS_ZH, default="证件号码有误", return_dtype=pl.String)
+        en = problem.replace_strict(
+            PROBLEMS_EN, default="ID number problem", return_dtype=pl.String
+        )
+        raw = pl.col(f"{f}_raw")
+    else:
+        f = column
+        zh, en = _value_reason(spec, spec.column(f), True, file_year)
+        raw = pl.col(f"__raw_{f}")
+    return [
+        pl.col("__idx"),
+        pl.col("sheet"),
+        pl.col("row_number"),
+        pl.lit(f).alias("column_name"),
+        raw.alias("raw_value"),
+        zh.alias("reason_zh"),
+        en.alias("reason_en"),
+    ]
+
+
+def _warnings(spec: FeedSpec, pf: ParsedFile, loaded: pl.DataFrame) -> pl.DataFrame:
+    """One row per optional value of a loaded row that was set to NULL."""
+    parts = []
+    for col in spec.columns:
+        if col.kind == "id":
+            continue  # the register keeps ID problems in X_problem (rule id_invalid)
+        raw = pl.col(f"__raw_{col.field}")
+        bad = nz.blank_to_null(raw).is_not_null() & pl.col(col.field).is_null()
+        zh, en = _value_reason(spec, col, False, None)
+        parts.append(
+            loaded.filter(bad).select(
+                pl.col("sheet"),
+                pl.col("row_number"),
+                pl.lit(col.field).alias("column_name"),
+                raw.alias("raw_value"),
+                zh.alias("reason_zh"),
+                en.alias("reason_en"),
+            )
+        )
+    out = pl.concat(parts) if parts else pl.DataFrame()
+    for s in pf.sheets:
+        if s.status == "skipped":
+            out = pl.concat(
+                [
+                    out,
+                    pl.DataFrame(
+                        {
+                            "sheet": [s.name],
+                            "row_number": [None],
+                            "column_name": [None],
+                            "raw_value": [None],
+                            "reason_zh": [
+                                f"工作表“{s.name}”中没有找到本数据的必需表头"
+                                f"（缺少：{'、'.join(s.missing_required)}），该工作表已跳过"
+                            ],
+                            "reason_en": [
+                                f"sheet {s.name!r} skipped: missing required headers "
+                                f"{', '.join(s.missing_required)}"
+                            ],
+                        },
+                        schema=_SHEET_WARNING_SCHEMA,
+                    ),
+                ],
+                how="vertical_relaxed",
+            )
+    if out.is_empty():
+        return pl.DataFrame(schema=REJECT_SCHEMA)
+    return out.with_columns(
+        load_id=pl.lit(pf.load_id), feed=pl.lit(spec.name), source_file=pl.lit(pf.source_file)
+    ).select(list(REJECT_SCHEMA))

@@ -1,0 +1,168 @@
+"""Vectorised value parsers: raw text → typed value, one Polars expression each.
+
+Every parser returns null for a value it cannot read; the loader compares with
+the raw text to decide between a warning (optional column) and a reject
+(required column). No per-row Python here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from department_feeds.spec import YES_NO_VALUES, Column
+
+# Full-width digits and punctuation that Chinese input methods produce in numbers.
+_FULLWIDTH = {chr(0xFF10 + i): str(i) for i in range(10)} | {
+    "．": ".",
+    "，": ",",
+    "－": "-",
+    "＋": "+",
+    "／": "/",
+    "：": ":",
+    "\u3000": " ",
+}
+TICKS = ("√", "✓", "✔")
+"""Check marks: a column holding any of them is a √/blank column."""
+
+TOTAL_PATTERN = r"^.{0,6}(合计|总计|小计)[:：]?$"
+"""A cell that marks a summary row: ``合计``, ``总计``, ``全县合计``, ``小计：``."""
+
+_EXCEL_EPOCH = dt.date(1899, 12, 30)
+_MIN_DATE = dt.date(1900, 1, 1)
+_MAX_DATE = dt.date(2100, 12, 31)
+
+
+def blank_to_null(e: pl.Expr) -> pl.Expr:
+    """Null for empty or whitespace-only text (full-width space included)."""
+    return pl.when(e.str.strip_chars().str.len_chars() == 0).then(None).otherwise(e)
+
+
+def squeeze(e: pl.Expr) -> pl.Expr:
+    """Text for comparisons: no whitespace, half-width brackets."""
+    return e.str.replace_all(r"[\s\u3000]+", "").str.replace_many({"（": "(", "）": ")"})
+
+
+def is_total_word(e: pl.Expr) -> pl.Expr:
+    return squeeze(e).str.contains(TOTAL_PATTERN).fill_null(False)
+
+
+def _numeric(e: pl.Expr) -> pl.Expr:
+    """ASCII digits, no spaces, no thousands separators, no currency sign."""
+    return e.str.replace_many(_FULLWIDTH).str.replace_all(r"[\s,¥￥]", "")
+
+
+def parse_text(e: pl.Expr, compact: bool = False) -> pl.Expr:
+    t = e.str.replace_all(r"[\s\u3000]+", "") if compact else e.str.strip_chars()
+    return blank_to_null(t)
+
+
+def parse_int(e: pl.Expr) -> pl.Expr:
+    """``12``, ``12.0``, ``１２``, ``12人``, ``12个月`` → 12; anything else → null."""
+    t = _numeric(e).str.replace(r"(人|户|个月|月|年|个|岁|次)$", "").str.replace(r"\.0*$", "")
+    v = t.cast(pl.Int64, strict=False)
+    return pl.when(v.abs() < 2**31).then(v).cast(pl.Int32)
+
+
+def parse_year(e: pl.Expr) -> pl.Expr:
+    """A four-digit year from ``2024``, ``2024年``, ``2024年度``, ``202401``,
+    ``2024-01至2024-12`` (the start of a tax period), ``2024.0``."""
+    t = _numeric(e)
+    y = t.str.extract(
+        r"^((?:19|20)\d{2})(?:(?:0[1-9]|1[0-2])(?:\d{2})?)?(?:\.0+)?(?:$|[年\-/.至~])", 1
+    )
+    return y.cast(pl.Int32, strict=False)
+
+
+def parse_money(e: pl.Expr) -> pl.Expr:
+    """Yuan → DECIMAL(14,2): ``1,234.50``, ``1234.5元``, ``￥１２３４``."""
+    t = _numeric(e).str.replace(r"元$", "")
+    return t.cast(pl.Float64, strict=False).round(2).cast(pl.Decimal(14, 2), strict=False)
+
+
+def parse_decimal(e: pl.Expr, col: Column) -> pl.Expr:
+    """A measure with an optional unit suffix (㎡, 平方米, 万元)."""
+    t = _numeric(e).str.replace(r"(㎡|平方米|平米|m2|M2|万元|万)$", "")
+    v = t.cast(pl.Float64, strict=False)
+    if col.duckdb_type.startswith("DECIMAL"):
+        precision, scale = (int(x) for x in col.duckdb_type[8:-1].split(","))
+        return v.round(scale).cast(pl.Decimal(precision, scale), strict=False)
+    return v
+
+
+def parse_date(e: pl.Expr) -> pl.Expr:
+    """Dates in every style the contract lists.
+
+    ``2024-03-01``, ``2024/3/1``, ``2024.3.1``, ``20240301``, ``2024年3月1日``,
+    datetime text (``2024-03-01 10:00:00``, ``2024-03-01T10:00``) and an Excel
+    serial day number that lost its date format (``45352``). Dates outside
+    1900–2100 are treated as unreadable.
+    """
+    t = e.str.replace_many(_FULLWIDTH).str.strip_chars()
+    t = t.str.replace(r"^(\S+?)(?:[T\s].*)?$", "${1}")  # drop a time part
+    t = t.str.replace(r"日$", "").str.replace_all(r"[年月/.]", "-")
+    t = (
+        pl.when(t.str.contains(r"^\d{8}$"))
+        .then(t.str.slice(0, 4) + "-" + t.str.slice(4, 2) + "-" + t.str.slice(6, 2))
+        .otherwise(t)
+    )
+    serial = t.str.extract(r"^(\d{5})(?:\.\d+)?$", 1).cast(pl.Int64, strict=False)
+    d = (
+        pl.when(serial.is_not_null())
+        .then(pl.lit(_EXCEL_EPOCH) + pl.duration(days=serial))
+        .otherwise(t.str.to_date("%Y-%m-%d", strict=False))
+    )
+    return pl.when(d.is_between(_MIN_DATE, _MAX_DATE)).then(d)
+
+
+_BOOL_KEYS = {str(k).upper(): v for k, v in YES_NO_VALUES.items()}
+
+
+def parse_bool(e: pl.Expr, ticks: bool, inverted: pl.Expr | None) -> pl.Expr:
+    """``是/否``, ``Y/N``, ``1/0``, ``√``…; in a √/blank column a blank is False.
+
+    ``inverted`` flags rows read through an inverted header (住房是否安全).
+    """
+    t = squeeze(e).str.to_uppercase()
+    b = t.replace_strict(_BOOL_KEYS, default=None, return_dtype=pl.Boolean)
+    if ticks:
+        b = pl.when(t.is_null() | (t == "")).then(pl.lit(False)).otherwise(b)
+    if inverted is not None:
+        b = pl.when(inverted.fill_null(False)).then(~b).otherwise(b)
+    return b
+
+
+def enum_mapping(col: Column) -> dict[str, str]:
+    """Squeezed spelling → canonical value, over values and value aliases."""
+
+    def key(s: str) -> str:
+        return "".join(s.split()).replace("（", "(").replace("）", ")")
+
+    mapping = {key(v): v for v in col.values}
+    for alias, canonical in col.value_aliases.items():
+        mapping.setdefault(key(alias), canonical)
+    return mapping
+
+
+def parse_enum(e: pl.Expr, col: Column) -> pl.Expr:
+    """The canonical value, via value aliases; unknown spellings → null."""
+    v = squeeze(e).replace_strict(enum_mapping(col), default=None, return_dtype=pl.String)
+    if col.default is not None:
+        v = pl.when(blank_to_null(e).is_null()).then(pl.lit(col.default)).otherwise(v)
+    return v
+
+
+def polars_dtype(col: Column) -> pl.DataType:
+    """The Polars type of a column in the typed frame (mirrors ``Column.duckdb_type``)."""
+    t = col.duckdb_type
+    if t.startswith("DECIMAL"):
+        precision, scale = (int(x) for x in t[8:-1].split(","))
+        return pl.Decimal(precision, scale)
+    return {
+        "VARCHAR": pl.String(),
+        "INTEGER": pl.Int32(),
+        "DOUBLE": pl.Float64(),
+        "DATE": pl.Date(),
+        "BOOLEAN": pl.Boolean(),
+    }[t]

@@ -1,0 +1,218 @@
+"""Read feed files as they come: every sheet of an xlsx workbook, or a CSV file.
+
+This is the only place with per-cell Python: python-calamine's ``to_python``
+and the transposition of its rows into columns. Everything after this step is
+Polars. Calamine keeps cell types, which matters: an 18-digit ID number stored
+as an Excel number has already lost its last digits, and the ID normaliser
+must be told the cell was numeric (``stored_as_number``) to flag it.
+
+Text conventions (the ``raw_<feed>`` tables store exactly this text):
+
+- Excel dates → ``YYYY-MM-DD``; datetimes → ``YYYY-MM-DD HH:MM:SS`` (or just the
+  date at midnight); integral numbers → integer text (``3.0`` → ``3``, an ID
+  number stored as a number → the digits the float holds); other numbers →
+  shortest round-trip text (``1234.5``); booleans → ``TRUE``/``FALSE``.
+- Empty cells → null.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import polars as pl
+from python_calamine import CalamineWorkbook
+
+HEAD_ROWS = 20
+"""The header row is looked for within this many rows from the top of a sheet."""
+
+
+class ReadError(Exception):
+    """A file that cannot be read at all (corrupt workbook, unknown encoding)."""
+
+    def __init__(self, message_en: str, message_zh: str) -> None:
+        super().__init__(message_en)
+        self.message_en = message_en
+        self.message_zh = message_zh
+
+
+def cell_text(value: object) -> str | None:
+    """Text of one calamine cell value (see the module docstring)."""
+    if value is None or value == "":
+        return None
+    t = type(value)
+    if t is str:
+        return value  # type: ignore[return-value]
+    if t is float:
+        f: float = value  # type: ignore[assignment]
+        if f.is_integer():
+            return str(int(f))
+        return repr(f)
+    if t is bool:
+        return "TRUE" if value else "FALSE"
+    if t is int:
+        return str(value)
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _column_series(name: str, values: Sequence[object]) -> pl.Series:
+    """One column of calamine cells as a String series (``""`` is nulled later)."""
+    if set(map(type, values)) <= {str}:
+        # The common case for text columns: no per-cell Python at all.
+        return pl.Series(name, values, dtype=pl.String)
+    return pl.Series(name, [cell_text(v) for v in values], dtype=pl.String)
+
+
+def _numeric_flags(name: str, values: Sequence[object]) -> pl.Series:
+    """Which cells the workbook stored as numbers (only asked for ID columns)."""
+    return pl.Series(name, [type(v) is float or type(v) is int for v in values], dtype=pl.Boolean)
+
+
+@dataclass
+class RawSheet:
+    """One sheet (or a CSV file) before its header is known."""
+
+    name: str
+    rows: list[list[object]] | None = None
+    """xlsx: the cells as calamine returns them, row 0 = Excel row 1."""
+    frame: pl.DataFrame | None = None
+    """CSV: every field as text, one column per position."""
+
+    @property
+    def width(self) -> int:
+        if self.frame is not None:
+            return self.frame.width
+        return max((len(r) for r in self.rows or ()), default=0)
+
+    @property
+    def height(self) -> int:
+        if self.frame is not None:
+            return self.frame.height
+        return len(self.rows or ())
+
+    def head_text(self, n: int = HEAD_ROWS) -> list[list[str | None]]:
+        """The first ``n`` rows as text, for header detection."""
+        if self.frame is not None:
+            return [list(r) for r in self.frame.head(n).rows()]
+        return [[cell_text(v) for v in row] for row in (self.rows or [])[:n]]
+
+    def columns(
+        self, start: int, numeric: set[int]
+    ) -> tuple[list[pl.Series], dict[int, pl.Series]]:
+        """Columns of the rows from ``start`` (0-based) on, as String series named
+        ``c0, c1, …``, and the numeric-cell flags of the columns in ``numeric``."""
+        width = self.width
+        if self.frame is not None:
+            part = self.frame.slice(start)
+            cols = [part.to_series(j).rename(f"c{j}") for j in range(width)]
+            flags = {j: pl.Series(f"n{j}", [False] * part.height) for j in numeric}
+            return cols, flags
+        body = (self.rows or [])[start:]
+        if not body:
+            empty = [pl.Series(f"c{j}", [], dtype=pl.String) for j in range(width)]
+            return empty, {j: pl.Series(f"n{j}", [], dtype=pl.Boolean) for j in numeric}
+        transposed = list(zip(*body, strict=False))
+        cols = [_column_series(f"c{j}", transposed[j]) for j in range(len(transposed))]
+        flags = {j: _numeric_flags(f"n{j}", transposed[j]) for j in numeric if j < len(transposed)}
+        return cols, flags
+
+
+def read_xlsx(data: bytes) -> list[RawSheet]:
+    """Every worksheet of a workbook, cells with their types."""
+    try:
+        wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        sheets = []
+        for name in wb.sheet_names:
+            sheet = wb.get_sheet_by_name(name)
+            # skip_empty_area=False: row 0 is Excel row 1, so row numbers are exact.
+            sheets.append(RawSheet(name=name, rows=sheet.to_python(skip_empty_area=False)))
+        return sheets
+    except Exception as exc:  # calamine raises several types for damaged files
+        raise ReadError(
+            f"cannot read the workbook: {exc}",
+            f"无法打开该Excel文件（文件可能已损坏或不是xlsx格式）：{exc}",
+        ) from exc
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """Decode CSV bytes: UTF-8 with or without BOM, UTF-16 with BOM, else GB18030.
+
+    Every decode is strict: a file none of them decodes fails to load rather
+    than being read with replacement characters.
+    """
+    if data.startswith(codecs.BOM_UTF8):
+        try:
+            return data[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError as exc:
+            raise ReadError(
+                f"file starts with a UTF-8 byte-order mark but is not valid UTF-8: {exc}",
+                "文件标明为UTF-8编码，但内容不是有效的UTF-8，请重新导出",
+            ) from exc
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError as exc:
+            raise ReadError(
+                f"file has a UTF-16 byte-order mark but is not valid UTF-16: {exc}",
+                "文件标明为UTF-16编码，但内容无效，请重新导出",
+            ) from exc
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030"), "gb18030"
+    except UnicodeDecodeError as exc:
+        raise ReadError(
+            "CSV file is neither UTF-8 nor GB18030/GBK; re-export it as UTF-8 or GBK",
+            "CSV文件编码无法识别（既不是UTF-8也不是GBK/GB18030），请另存为UTF-8或GBK编码后重新报送",
+        ) from exc
+
+
+def _sniff(text: str) -> tuple[str, int]:
+    """Delimiter (comma, tab or semicolon) and the widest row in the first lines.
+
+    Polars takes the column count from the first line; a title line above the
+    header would otherwise cut every row down to one field.
+    """
+    lines = text[:200_000].splitlines()[:200]
+    sample = "\n".join(lines)
+    delimiter = max((",", "\t", ";"), key=sample.count)
+    width = max((len(r) for r in csv.reader(io.StringIO(sample), delimiter=delimiter)), default=1)
+    return delimiter, max(width, 1)
+
+
+def read_csv(data: bytes) -> tuple[RawSheet, str]:
+    """A CSV file as one text-only sheet, and the encoding it was decoded with."""
+    text, encoding = decode(data)
+    if not text.strip():
+        return RawSheet(name="", frame=pl.DataFrame()), encoding
+    delimiter, width = _sniff(text)
+    # Polars takes the column count from the first line; a synthetic header line
+    # as wide as the widest sampled row keeps title lines from narrowing the frame.
+    names = [f"column_{j}" for j in range(width)]
+    synthetic = delimiter.join(names) + "\n"
+    try:
+        frame = pl.read_csv(
+            io.BytesIO((synthetic + text).encode("utf-8")),
+            has_header=True,
+            infer_schema=False,
+            separator=delimiter,
+            truncate_ragged_lines=True,
+            raise_if_empty=False,
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise ReadError(
+            f"cannot parse the CSV file: {exc}", f"CSV文件格式有误，无法读取：{exc}"
+        ) from exc
+    return RawSheet(name="", frame=frame), encoding

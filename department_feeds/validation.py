@@ -1,0 +1,66 @@
+"""What a loadable row is, per feed, as a pandera (polars) schema.
+
+Derived from the spec: every field has its typed dtype; a ``required`` field
+must not be null (an unparseable value is null by then); in department feeds
+the ``X_problem`` of every ID column must be null (a row whose ID number is
+wrong cannot be joined). The register keeps rows with ID problems: the rule
+``id_invalid`` reports them.
+"""
+
+from __future__ import annotations
+
+import pandera.polars as pa
+import polars as pl
+
+from department_feeds.normalise import polars_dtype
+from department_feeds.spec import FeedSpec
+
+ID_VALID = "id_valid"
+
+_SCHEMAS: dict[str, pa.DataFrameSchema] = {}
+
+
+def _problem_is_null(data: pa.PolarsData) -> pl.LazyFrame:
+    return data.lazyframe.select(pl.col(data.key).is_null())
+
+
+def loadable_schema(spec: FeedSpec) -> pa.DataFrameSchema:
+    """The pandera schema a typed row must pass to be loaded."""
+    cached = _SCHEMAS.get(spec.name)
+    if cached is not None:
+        return cached
+    columns: dict[str, pa.Column] = {}
+    for col in spec.columns:
+        # ID columns are judged by their problem code, not by nullness, so an
+        # empty ID number gets one reason (证件号码为空), not two.
+        nullable = col.kind == "id" or not col.required
+        columns[col.field] = pa.Column(polars_dtype(col), nullable=nullable)
+        if col.kind == "id":
+            checks = []
+            if spec.ids_block_rows:
+                checks.append(pa.Check(_problem_is_null, name=ID_VALID, error=ID_VALID))
+            columns[f"{col.field}_problem"] = pa.Column(pl.String, nullable=True, checks=checks)
+    schema = pa.DataFrameSchema(columns, name=f"{spec.name}_loadable", strict=False)
+    _SCHEMAS[spec.name] = schema
+    return schema
+
+
+def failures(spec: FeedSpec, typed: pl.DataFrame) -> pl.DataFrame:
+    """``(index, column)`` of every failed check: the row position in ``typed``
+    and the column (``X_problem`` for an ID problem). Empty when all rows pass.
+
+    A failure without a row index (a missing column, a wrong dtype) is a bug in
+    the loader, not in the data, and is raised.
+    """
+    schema = loadable_schema(spec)
+    try:
+        schema.validate(typed.select(list(schema.columns)), lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        if cases["index"].null_count():
+            raise RuntimeError(
+                f"{spec.name}: typed frame does not match its schema:\n"
+                f"{cases.filter(pl.col('index').is_null())}"
+            ) from exc
+        return cases.select(pl.col("index").cast(pl.UInt32), pl.col("column")).unique()
+    return pl.DataFrame(schema={"index": pl.UInt32, "column": pl.String})
