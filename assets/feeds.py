@@ -1,6 +1,5 @@
 """One asset per department feed, plus its blocking ingest checks."""
 
-from __future__ import annotations
 
 import json
 

@@ -1,6 +1,5 @@
 """The rule engine as an asset: every rule of the catalogue, one check per rule."""
 
-from __future__ import annotations
 
 import dagster as dg
 

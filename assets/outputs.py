@@ -6,7 +6,6 @@ to ``<outbox>/<run-date>/`` in one rename. A failed run never leaves half a set
 of workbooks beside good ones: its staging folder is swept by the next run.
 """
 
-from __future__ import annotations
 
 import shutil
 

@@ -21,6 +21,7 @@ from bidui.config import Settings
 from pipelines.jobs import nightly_job
 
 SETTLE_SECONDS = float(os.environ.get("BIDUI_SETTLE_SECONDS", "30"))
+INTERVAL_SECONDS = int(os.environ.get("BIDUI_SENSOR_INTERVAL", "30"))
 FEED_SUFFIXES = {".xlsx", ".csv"}
 
 
@@ -82,7 +83,7 @@ def evaluate(inbox: Path, cursor: str | None, now: float | None = None) -> tuple
 
 @dg.sensor(
     job=nightly_job,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="收件箱有新文件或文件变化时启动比对 (debounced; identical files do not trigger)",
 )

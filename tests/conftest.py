@@ -1,0 +1,45 @@
+"""Shared fixtures: a small generated county, written once per test module."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+
+
+def generate_county(out: Path, households: int = 300, seed: int = 7, problems_per_rule: int = 1):
+    from bidui.generator import generate
+
+    return generate(out, households=households, seed=seed, problems_per_rule=problems_per_rule)
+
+
+@pytest.fixture(scope="module")
+def small_county(tmp_path_factory) -> Path:
+    """A generated county of 300 households (inbox/ + truth.csv), one per module."""
+    out = tmp_path_factory.mktemp("county")
+    generate_county(out)
+    return out
+
+
+@pytest.fixture
+def dagster_home(tmp_path, monkeypatch) -> Path:
+    """A throw-away DAGSTER_HOME holding the project's dagster.yaml."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home
+
+
+def copy_inbox(county: Path, dest: Path) -> Path:
+    """A private copy of a county's inbox (tests add, change and delete files)."""
+    shutil.copytree(county / "inbox", dest)
+    return dest
+
+
+def clean_env() -> dict[str, str]:
+    """The environment for a subprocess, without any BIDUI_* leaking in."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("BIDUI_")}

@@ -1,0 +1,69 @@
+"""The Definitions load and hold what the office expects to see in the UI."""
+
+import dagster as dg
+
+from checks import ALL_RULES
+from department_feeds import SPECS
+from pipelines.definitions import defs
+from pipelines.jobs import NIGHTLY_JOB_NAME
+
+
+def _graph():
+    return defs.resolve_asset_graph()
+
+
+def test_job_covers_every_asset():
+    keys = {k.to_user_string() for k in _graph().get_all_asset_keys()}
+    expected = set(SPECS) | {
+        "findings",
+        "rectification",
+        "problem_lists",
+        "problem_files",
+        "report",
+        "published_outbox",
+    }
+    assert keys == expected
+    job = defs.resolve_job_def(NIGHTLY_JOB_NAME)
+    assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == expected
+
+
+def test_one_check_per_rule_on_findings():
+    checks = {k.name for k in _graph().asset_check_keys if k.asset_key.to_user_string() == "findings"}
+    assert checks == {r.code for r in ALL_RULES}
+    assert len(ALL_RULES) == 29
+
+
+def test_every_feed_has_ingest_quality_and_gx_checks():
+    by_feed: dict[str, set[str]] = {}
+    for k in _graph().asset_check_keys:
+        by_feed.setdefault(k.asset_key.to_user_string(), set()).add(k.name)
+    for feed in SPECS:
+        assert {
+            "headers_complete",
+            "rows_accounted",
+            "arrived_fresh",
+            "volume_stable",
+            "reject_rate",
+            "keys_unique",
+            "gx_expectations",
+        } <= by_feed[feed], feed
+    assert "hukou_match_rate" in by_feed["register"]
+
+
+def test_schedule_and_sensor():
+    schedule = defs.resolve_schedule_def("nightly_schedule")
+    assert schedule.cron_schedule == "0 2 * * *"
+    assert schedule.execution_timezone == "Asia/Shanghai"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    sensor = defs.resolve_sensor_def("inbox_sensor")
+    assert sensor.job_name == NIGHTLY_JOB_NAME
+
+
+def test_ingest_checks_block_downstream():
+    specs = [s for a in defs.assets if isinstance(a, dg.AssetsDefinition) for s in a.check_specs]
+    specs += [s for c in defs.asset_checks for s in c.check_specs]
+    blocking = {(s.asset_key.to_user_string(), s.name) for s in specs if s.blocking}
+    for feed in SPECS:
+        assert (feed, "rows_accounted") in blocking
+        assert (feed, "headers_complete") in blocking
+    assert not any(name == "gx_expectations" for _, name in blocking)
