@@ -326,8 +326,10 @@ def write_township_workbooks(
     """Write ``out_dir/<乡(镇)>/问题清单_<县>_<乡(镇)>_<YYYYMMDD>.xlsx`` for every township.
 
     Reads ``findings`` (all statuses but ``waived``) and ``finding_history``.
-    整改时限 is ``run_date + due_days[severity]``; a severity missing from
-    ``due_days`` falls back to ``findings.due_date``.
+    整改时限 is ``首次发现日期 + due_days[severity]`` (thresholds.toml ``[due_days]``):
+    a fixed deadline that does not slip night after night, the same rule the
+    engine uses for ``findings.due_date``. A severity missing from ``due_days``
+    falls back to ``findings.due_date``.
     """
     out_dir = Path(out_dir)
     prev_run = previous_run_date(con, run_date)
@@ -363,7 +365,7 @@ def _write_one(con, run_date, prev_run, out_dir, due_days, county, township) -> 
             missing.add(r["severity"])
             r["due"] = r["due_date"]
         else:
-            r["due"] = run_date + timedelta(days=days)
+            r["due"] = (r["first_seen"] or run_date) + timedelta(days=days)
     if missing:
         log.warning(
             "no due_days for severities %s; using findings.due_date", sorted(map(str, missing))

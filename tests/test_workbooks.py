@@ -150,7 +150,8 @@ def test_rows_sorted_complete_and_dated(lists):
                 f = expected[r["问题编号"]]
                 assert f["village"] == ws.title
                 assert r["证件号码"] == f["id_number"] and r["姓名"] == f["name"]
-                assert r["整改时限"].date() == RUN_DATE + timedelta(days=DUE_DAYS[f["severity"]])
+                due = f["first_seen"] + timedelta(days=DUE_DAYS[f["severity"]])
+                assert r["整改时限"].date() == due  # fixed from first seen, never slips
                 assert r["首次发现日期"].date() == f["first_seen"]
                 if f["status"] == "reopened":
                     assert r["问题描述"] == REOPENED_PREFIX + f["description"]
