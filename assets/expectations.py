@@ -7,7 +7,6 @@ site into the run's staging folder, published as ``<outbox>/<run-date>/data_docs
 Findings of a suite are WARN: they describe the feed, they do not stop the night.
 """
 
-
 import dagster as dg
 
 from department_feeds import SPECS

@@ -5,7 +5,6 @@ All are WARN: a bad feed marks its rules unreliable or not run; it does not stop
 the night. (The blocking ingest checks live in ``assets/feeds.py``.)
 """
 
-
 import time
 from datetime import date
 

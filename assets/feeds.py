@@ -1,6 +1,5 @@
 """One asset per department feed, plus its blocking ingest checks."""
 
-
 import json
 
 import dagster as dg

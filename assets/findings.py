@@ -1,6 +1,5 @@
 """The rule engine as an asset: every rule of the catalogue, one check per rule."""
 
-
 import dagster as dg
 
 from checks import ALL_RULES

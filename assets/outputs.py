@@ -6,7 +6,6 @@ to ``<outbox>/<run-date>/`` in one rename. A failed run never leaves half a set
 of workbooks beside good ones: its staging folder is swept by the next run.
 """
 
-
 import shutil
 
 import dagster as dg

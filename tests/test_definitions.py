@@ -28,7 +28,9 @@ def test_job_covers_every_asset():
 
 
 def test_one_check_per_rule_on_findings():
-    checks = {k.name for k in _graph().asset_check_keys if k.asset_key.to_user_string() == "findings"}
+    checks = {
+        k.name for k in _graph().asset_check_keys if k.asset_key.to_user_string() == "findings"
+    }
     assert checks == {r.code for r in ALL_RULES}
     assert len(ALL_RULES) == 29
 

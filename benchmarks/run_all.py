@@ -1,0 +1,91 @@
+"""Run every benchmark script and collect their tables into docs/benchmarks.md.
+
+    .venv/bin/python benchmarks/run_all.py [--households 20000]
+
+Each ``benchmarks/<name>.py`` prints a markdown section; this script runs them one
+after another (never in parallel: they measure a 2-core machine) and writes the
+page with the machine it ran on.
+"""
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ORDER = ["generate", "ingest", "rules", "workbooks", "pipeline"]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 1024 / 1024:.1f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores{mem}, Python {platform.python_version()}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--households", type=int, default=20000)
+    ap.add_argument("--only", nargs="*", help="benchmark names (default: all)")
+    ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = ap.parse_args()
+
+    names = [n for n in ORDER if (ROOT / "benchmarks" / f"{n}.py").exists()]
+    names += sorted(
+        p.stem
+        for p in (ROOT / "benchmarks").glob("*.py")
+        if p.stem not in names and p.stem not in {"run_all", "__init__"}
+    )
+    if args.only:
+        names = [n for n in names if n in args.only]
+    sections = []
+    for name in names:
+        cmd = [
+            sys.executable,
+            str(ROOT / "benchmarks" / f"{name}.py"),
+            "--households",
+            str(args.households),
+        ]
+        print(f"$ {' '.join(cmd[1:])}", flush=True)
+        started = time.perf_counter()
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        took = time.perf_counter() - started
+        if done.returncode != 0:
+            print(done.stderr[-3000:], file=sys.stderr)
+            sections.append(f"## {name}\n\nFAILED (exit {done.returncode}) after {took:.0f} s.\n")
+            continue
+        print(done.stdout)
+        sections.append(done.stdout.strip() + "\n")
+
+    page = [
+        "# Benchmarks",
+        "",
+        "Measured by `benchmarks/run_all.py` (`make bench`), not by timed tests.",
+        f"Machine: {machine()}.",
+        f"Run: {datetime.now().isoformat(timespec='minutes')}, county of "
+        f"{args.households:,} households unless a section says otherwise.",
+        "",
+        *sections,
+    ]
+    Path(args.out).write_text("\n".join(page), encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
