@@ -6,6 +6,7 @@ the inbox; a run launched by hand at the same time waits in the queue (never two
 writers on one DuckDB file); after the runs, every rule's asset check has a result.
 """
 
+import itertools
 import json
 import os
 import shutil
@@ -146,7 +147,9 @@ def test_dagster_dev_schedule_sensor_queue_and_checks(small_county, tmp_path):
         def finished_runs():
             runs = gql(RUNS)["runsOrError"]["results"]
             tags = [{t["key"]: t["value"] for t in r["tags"]} for r in runs]
-            by_sensor = [r for r, t in zip(runs, tags) if t.get("bidui/trigger") == "inbox"]
+            by_sensor = [
+                r for r, t in zip(runs, tags, strict=True) if t.get("bidui/trigger") == "inbox"
+            ]
             done = {"SUCCESS", "FAILURE", "CANCELED"}
             if by_sensor and all(r["status"] in done for r in runs):
                 return runs
@@ -158,7 +161,7 @@ def test_dagster_dev_schedule_sensor_queue_and_checks(small_county, tmp_path):
         assert all(s == "SUCCESS" for s in statuses.values()), statuses
         assert len(runs) >= 2
         spans = sorted((r["startTime"], r["endTime"]) for r in runs)
-        for (_, end), (start, _) in zip(spans, spans[1:]):
+        for (_, end), (start, _) in itertools.pairwise(spans):
             assert start >= end, f"runs overlapped: {spans}"
 
         for rule in ALL_RULES:
