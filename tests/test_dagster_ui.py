@@ -26,6 +26,10 @@ from tests.conftest import ARTIFACTS, PROJECT_ROOT, clean_env, copy_inbox
 pytestmark = pytest.mark.slow
 
 DAGSTER = Path(sys.executable).with_name("dagster")
+RESET_SIGINT_AND_EXEC = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execvp(sys.argv[1], sys.argv[1:])"
+)
 
 
 def _free_port() -> int:
@@ -101,6 +105,11 @@ def test_dagster_dev_schedule_sensor_queue_and_checks(small_county, tmp_path):
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [
+                # dagster dev copies an inherited "ignore SIGINT" and then ignores
+                # SIGTERM too (stack-notes): reset SIGINT before exec.
+                sys.executable,
+                "-c",
+                RESET_SIGINT_AND_EXEC,
                 str(DAGSTER),
                 "dev",
                 "-m",
