@@ -34,16 +34,17 @@ CREATE TABLE IF NOT EXISTS feedback_responses (
     problem_id VARCHAR, township VARCHAR, village VARCHAR, verification VARCHAR,
     rectification VARCHAR, note VARCHAR, verifier VARCHAR, verified_on DATE,
     source_file VARCHAR, sheet VARCHAR, row_number INTEGER, checksum VARCHAR,
-    received_at TIMESTAMP
+    loaded_at TIMESTAMP
 )
 """
 
-# Latest response per problem id (ties broken by file and row for determinism).
-LATEST_RESPONSES_SQL = """
+# Which response counts when a problem has several: the latest load; within one
+# load (two files read the same night), the later 核实日期; then file and row so
+# the answer is deterministic.
+LATEST_ORDER = "loaded_at DESC, verified_on DESC NULLS LAST, source_file DESC, row_number DESC"
+LATEST_RESPONSES_SQL = f"""
 SELECT * EXCLUDE (rn) FROM (
-    SELECT *, row_number() OVER (
-        PARTITION BY problem_id ORDER BY received_at DESC, source_file DESC, row_number DESC
-    ) AS rn
+    SELECT *, row_number() OVER (PARTITION BY problem_id ORDER BY {LATEST_ORDER}) AS rn
     FROM feedback_responses
 ) WHERE rn = 1
 """

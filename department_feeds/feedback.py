@@ -12,8 +12,10 @@ sheet protection, other formats (.xls/.ods saved by WPS or LibreOffice). Rules:
   township and village come from the warehouse, never from the file.
 - Only the five fill-in columns are taken. A pipeline column whose value differs
   from what the warehouse says for that problem id (证件号码, 姓名, 问题代码,
-  问题描述, …) is ignored and written to ``feedback_issues``; the row itself is
-  still accepted.
+  问题描述, …) is ignored and written to ``feedback_issues`` and, as a warning
+  of feed ``feedback``, to ``load_warnings``; the row itself is still accepted.
+  (The comparison is with tonight's data: a value the register changed since
+  the list was sent is reported the same way, worded to say so.)
 - A row with none of the fill-in columns filled is not a response.
 - A response with an unknown or empty 问题编号, a value outside the dropdown
   lists, an unparseable or implausible 核实日期, or a 问题编号 already answered
@@ -40,6 +42,7 @@ from typing import Any
 import duckdb
 import python_calamine
 
+from bidui.lifecycle import LATEST_ORDER
 from bidui.workbooks import (
     FILL_IN_HEADERS,
     RECTIFICATION_VALUES,
@@ -60,7 +63,7 @@ CREATE TABLE IF NOT EXISTS feedback_files (
     checksum VARCHAR UNIQUE,
     size_bytes BIGINT,
     modified_at TIMESTAMP,
-    received_at TIMESTAMP,
+    loaded_at TIMESTAMP,
     sheets VARCHAR,            -- JSON list of the sheets read as problem lists
     rows_read INTEGER,         -- = rows_accepted + rows_rejected + rows_not_filled
     rows_accepted INTEGER,
@@ -85,7 +88,7 @@ CREATE TABLE IF NOT EXISTS feedback_responses (
     sheet VARCHAR,
     row_number INTEGER,
     checksum VARCHAR,
-    received_at TIMESTAMP
+    loaded_at TIMESTAMP
 );
 CREATE TABLE IF NOT EXISTS feedback_issues (
     load_id VARCHAR,
@@ -99,9 +102,20 @@ CREATE TABLE IF NOT EXISTS feedback_issues (
     reason_zh VARCHAR,
     reason_en VARCHAR,
     checksum VARCHAR,
-    received_at TIMESTAMP
+    loaded_at TIMESTAMP
 );
--- Owned by ingest; the same columns as docs/warehouse.md so either may create it.
+-- Owned by ingest; the same columns as docs/warehouse.md so either may create them.
+CREATE TABLE IF NOT EXISTS load_warnings (
+    load_id VARCHAR,
+    feed VARCHAR,
+    source_file VARCHAR,
+    sheet VARCHAR,
+    row_number INTEGER,
+    column_name VARCHAR,
+    raw_value VARCHAR,
+    reason_zh VARCHAR,
+    reason_en VARCHAR
+);
 CREATE TABLE IF NOT EXISTS rejects (
     load_id VARCHAR,
     feed VARCHAR,
@@ -113,12 +127,12 @@ CREATE TABLE IF NOT EXISTS rejects (
     reason_zh VARCHAR,
     reason_en VARCHAR
 );
-CREATE OR REPLACE VIEW feedback_latest AS
-SELECT * FROM feedback_responses
-QUALIFY row_number() OVER (
-    PARTITION BY problem_id ORDER BY received_at DESC, source_file DESC, row_number DESC
-) = 1;
 """
+# One definition of "the answer that counts" for the view and the lifecycle.
+LATEST_VIEW = (
+    "CREATE OR REPLACE VIEW feedback_latest AS SELECT * FROM feedback_responses "
+    f"QUALIFY row_number() OVER (PARTITION BY problem_id ORDER BY {LATEST_ORDER}) = 1"
+)
 
 # Pipeline columns compared with the warehouse: header -> (field, source).
 # "f" fields exist only while the finding is in ``findings``; "h" fields also in
@@ -190,6 +204,7 @@ class FeedbackResult:
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create the feedback tables (and ``rejects``) if they do not exist."""
     con.execute(DDL)
+    con.execute(LATEST_VIEW)
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -327,16 +342,16 @@ def load_feedback(
     con: duckdb.DuckDBPyConnection,
     folder: Path,
     *,
-    received_at: datetime | None = None,
+    loaded_at: datetime | None = None,
 ) -> FeedbackResult:
     """Read every workbook under ``folder`` (``<inbox>/feedback``) not read before.
 
     ``source_file`` is stored relative to the inbox (``feedback/…``, the folder's
-    own name first). Each file is written in one transaction. ``received_at``
+    own name first). Each file is written in one transaction. ``loaded_at``
     defaults to now (local time).
     """
     ensure_tables(con)
-    received_at = received_at or datetime.now().replace(microsecond=0)
+    loaded_at = loaded_at or datetime.now().replace(microsecond=0)
     folder = Path(folder)
     result = FeedbackResult()
     if not folder.is_dir():
@@ -356,12 +371,12 @@ def load_feedback(
             result.files_skipped += 1
             continue
         seen.add(checksum)
-        _read_file(con, path, rel, checksum, received_at, result)
+        _read_file(con, path, rel, checksum, loaded_at, result)
     return result
 
 
 def _read_file(
-    con, path: Path, rel: str, checksum: str, received_at: datetime, result: FeedbackResult
+    con, path: Path, rel: str, checksum: str, loaded_at: datetime, result: FeedbackResult
 ) -> None:
     load_id = f"{FEED}-{checksum[:16]}"
     stat = path.stat()
@@ -371,7 +386,7 @@ def _read_file(
         "checksum": checksum,
         "size_bytes": stat.st_size,
         "modified_at": datetime.fromtimestamp(stat.st_mtime).replace(microsecond=0),
-        "received_at": received_at,
+        "loaded_at": loaded_at,
         "sheets": "[]",
         "rows_read": 0,
         "rows_accepted": 0,
@@ -407,7 +422,7 @@ def _read_file(
     else:
         file_row["sheets"] = json.dumps([s.name for s in sheets], ensure_ascii=False)
         counts = _read_rows(
-            con, sheets, load_id, rel, checksum, received_at, responses, issues, rejects
+            con, sheets, load_id, rel, checksum, loaded_at, responses, issues, rejects
         )
         file_row.update(counts)
         result.files_read += 1
@@ -429,15 +444,22 @@ def _read_file(
             con.executemany(
                 "INSERT INTO feedback_responses (problem_id, township, village, "
                 "verification, rectification, note, verifier, verified_on, source_file, sheet, "
-                "row_number, checksum, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "row_number, checksum, loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 responses,
             )
         if issues:
             con.executemany(
                 "INSERT INTO feedback_issues (load_id, source_file, sheet, row_number, problem_id, "
                 "column_name, raw_value, expected_value, reason_zh, reason_en, checksum, "
-                "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 issues,
+            )
+        if issues:
+            # Also as warnings of feed 'feedback', where the report lists every feed's.
+            con.executemany(
+                "INSERT INTO load_warnings (load_id, feed, source_file, sheet, row_number, "
+                "column_name, raw_value, reason_zh, reason_en) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(i[0], FEED, i[1], i[2], i[3], i[5], i[6], i[8], i[9]) for i in issues],
             )
         if rejects:
             con.executemany(
@@ -463,7 +485,7 @@ def _get(row: list[Any], cols: dict[str, int], header: str) -> Any:
 
 
 def _read_rows(
-    con, sheets: list[_Sheet], load_id, rel, checksum, received_at, responses, issues, rejects
+    con, sheets: list[_Sheet], load_id, rel, checksum, loaded_at, responses, issues, rejects
 ) -> dict[str, int]:
     counts = dict(rows_read=0, rows_accepted=0, rows_rejected=0, rows_not_filled=0, edits_ignored=0)
     ids = sorted(
@@ -512,13 +534,14 @@ def _read_rows(
                                 pid,
                                 header,
                                 _text(raw),
-                                _text(rec[fld]),
-                                f"“{header}”为系统生成的只读列，报送文件中的修改已忽略，仍以系统数据为准；"
-                                "如系统数据有误，请通过整改说明反映",
-                                f"read-only column {header!r} was edited in the returned file; "
-                                "the edit is ignored",
+                                None if rec[fld] is None else _text(rec[fld]),
+                                f"“{header}”为系统生成的只读列，报送文件中的内容与系统数据不一致"
+                                "（被修改，或系统数据已更新），已忽略，以系统数据为准；"
+                                "如系统数据有误，请在整改说明中反映",
+                                f"read-only column {header!r} differs from the warehouse "
+                                "(edited in the returned file, or the data changed since); ignored",
                                 checksum,
-                                received_at,
+                                loaded_at,
                             )
                         )
 
@@ -592,14 +615,14 @@ def _read_rows(
                 )
             else:
                 if verified_on is not None and not (
-                    date(2000, 1, 1) <= verified_on <= received_at.date()
+                    date(2000, 1, 1) <= verified_on <= loaded_at.date()
                 ):
                     errors.append(
                         (
                             "核实日期",
                             _text(fills["核实日期"]),
                             "核实日期不合理（早于2000年或晚于报送日期）",
-                            "verification date is before 2000 or after the date received",
+                            "verification date is before 2000 or after the date the file was loaded",
                         )
                     )
             if errors:
@@ -626,7 +649,7 @@ def _read_rows(
                     sheet.name,
                     row_number,
                     checksum,
-                    received_at,
+                    loaded_at,
                 )
             )
     return counts

@@ -312,3 +312,60 @@ def add_bulk_findings(con: duckdb.DuckDBPyConnection, total: int, townships: int
             )
         )
     con.executemany(f"INSERT INTO findings VALUES ({', '.join('?' * 22)})", rows)
+
+
+# ------------------------------------------------------------------ a township's hand
+
+
+def header_index(ws) -> dict[str, int]:
+    """Header -> 1-based column of a village sheet (row 1)."""
+    return {c.value: c.column for c in ws[1] if c.value is not None}
+
+
+def fill_workbook(
+    src: Path,
+    dst: Path,
+    answers: dict[str, dict[str, object]],
+    edit=None,
+) -> dict[str, tuple[str, int]]:
+    """Fill ``src`` as a township would and save it as ``dst`` (openpyxl, like Excel).
+
+    ``answers``: 问题编号 -> {header: value} for the fill-in columns. ``edit(wb)``
+    may mess with the workbook first (re-sort, delete rows, add sheets…).
+    Returns 问题编号 -> (sheet, row) where each answer was written.
+    """
+    import openpyxl
+
+    wb = openpyxl.load_workbook(src)
+    if edit is not None:
+        edit(wb)
+    where: dict[str, tuple[str, int]] = {}
+    for ws in wb.worksheets:
+        cols = header_index(ws)
+        if "问题编号" not in cols:
+            continue
+        for row in range(2, ws.max_row + 1):
+            pid = ws.cell(row, cols["问题编号"]).value
+            if pid in answers:
+                for header, value in answers[pid].items():
+                    ws.cell(row, cols[header]).value = value
+                where[pid] = (ws.title, row)
+    missing = set(answers) - set(where)
+    assert not missing, f"problem ids not in {src.name}: {missing}"
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(dst)
+    return where
+
+
+def listed_ids(path: Path) -> dict[str, tuple[str, int]]:
+    """问题编号 -> (sheet, row) of every row of a problem-list workbook."""
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path, read_only=True)
+    out = {}
+    for ws in wb.worksheets[1:]:
+        rows = list(ws.iter_rows(values_only=True))
+        col = rows[0].index("问题编号")
+        for i, r in enumerate(rows[1:], start=2):
+            out[r[col]] = (ws.title, i)
+    return out
