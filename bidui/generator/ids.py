@@ -48,7 +48,7 @@ def excel_number(number: str) -> int:
 
 def excel_number_text(number: str) -> str:
     """What a reader gets back from such a cell, as digits (precision already lost)."""
-    return str(int(float("%.16g" % int(number))))
+    return str(int(float(f"{int(number):.16g}")))
 
 
 def damage(rng: random.Random, number: str) -> str:

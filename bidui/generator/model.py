@@ -201,7 +201,7 @@ class HouseholdYear:
     size: int = 0
     wage: int = 0
     business: int = 0
-    property: int = 0
+    prop: int = 0
     transfer: int = 0
     expense: int = 0
     dibao: int = 0
@@ -224,7 +224,7 @@ class HouseholdYear:
 
     def recompute_totals(self) -> None:
         """net and per-capita from the components and the stated size."""
-        self.net = self.wage + self.business + self.property + self.transfer - self.expense
+        self.net = self.wage + self.business + self.prop + self.transfer - self.expense
         self.per_capita = half_up(self.net, self.size)
 
 

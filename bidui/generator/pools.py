@@ -192,7 +192,15 @@ CONFUSABLE = {
     "家": "佳",
 }
 
-ETHNICITIES = [("汉族", 52), ("彝族", 20), ("哈尼族", 16), ("苗族", 5), ("瑶族", 3), ("傣族", 2), ("壮族", 2)]
+ETHNICITIES = [
+    ("汉族", 52),
+    ("彝族", 20),
+    ("哈尼族", 16),
+    ("苗族", 5),
+    ("瑶族", 3),
+    ("傣族", 2),
+    ("壮族", 2),
+]
 
 # Place-name syllables: townships and villages are two syllables + suffix.
 PLACE_A = (
@@ -205,7 +213,9 @@ PLACE_B = (
 ).split()
 GROUP_PREFIX = "上 下 中 新 老 大 小 前 后 东 西 南 北 高 半 水 干 石 竹 松".split()
 GROUP_SUFFIX = "寨 村 组 坪 塘 湾 冲 箐 坡 头 房 田 脚 凹".split()
-STREETS = "人民路 建设路 文化路 团结路 兴华街 东风路 新华路 滨河路 育才路 朝阳路 振兴路 和平街".split()
+STREETS = (
+    "人民路 建设路 文化路 团结路 兴华街 东风路 新华路 滨河路 育才路 朝阳路 振兴路 和平街".split()
+)
 
 # Real county-level codes for people born outside the county.
 OTHER_AREA_CODES_YN = [
@@ -270,10 +280,10 @@ CAUSES = [
 ]
 
 # Employers of the county and of the places people migrate to for work.
-COMPANY_WORDS_A = "云岭 红河 滇南 兴农 宏达 恒通 鑫源 华盛 远航 金穗 绿源 天成 瑞丰 永安 顺达 锦程".split()
-COMPANY_WORDS_B = (
-    "农业开发 建筑工程 商贸 物流 食品 矿业 旅游开发 电子科技 建材 茶业 药业 生态农业 餐饮管理 汽车服务".split()
+COMPANY_WORDS_A = (
+    "云岭 红河 滇南 兴农 宏达 恒通 鑫源 华盛 远航 金穗 绿源 天成 瑞丰 永安 顺达 锦程".split()
 )
+COMPANY_WORDS_B = "农业开发 建筑工程 商贸 物流 食品 矿业 旅游开发 电子科技 建材 茶业 药业 生态农业 餐饮管理 汽车服务".split()
 COMPANY_SUFFIX = ["有限公司", "有限责任公司", "股份有限公司"]
 FAR_CITIES = ["昆明市", "深圳市", "东莞市", "广州市", "佛山市", "宁波市", "苏州市", "厦门市"]
 PUBLIC_BODIES = [
@@ -287,5 +297,7 @@ PUBLIC_BODIES = [
     ("{county}{town}卫生院", "事业单位"),
     ("{county}疾病预防控制中心", "事业单位"),
 ]
-SHOP_WORDS = "便民超市 小吃店 五金店 农资店 理发店 服装店 修车铺 烧烤店 米线店 日杂店 茶叶店 手机店".split()
+SHOP_WORDS = (
+    "便民超市 小吃店 五金店 农资店 理发店 服装店 修车铺 烧烤店 米线店 日杂店 茶叶店 手机店".split()
+)
 COOP_WORDS = "种植 养殖 茶叶 蔬菜 核桃 生猪 肉牛 中药材 香蕉 芒果 柑橘 蜂蜜".split()

@@ -1,0 +1,581 @@
+"""Write the county as the files departments really send (data-contract.md).
+
+The model holds clean values; messiness is added here and only in ways the
+ingest can undo (title rows, alias headers, full-width brackets, a trailing 合计
+row, GB18030 CSV, thousands separators, dates in several styles, ID numbers in
+full-width digits, with spaces, an apostrophe, a lowercase ``x`` or the old
+15-digit form, 15-digit numbers stored as Excel numbers). The only damage that
+cannot be undone (18-digit numbers stored as Excel numbers, scientific notation)
+is put on background people of department feeds, whose rows the ingest rejects,
+and on the register rows of injected ``id_invalid`` problems.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import random
+from collections import defaultdict
+from pathlib import Path
+
+from bidui.generator import pools as P
+from bidui.generator.county import County
+from bidui.generator.ids import FULLWIDTH, damage, to_15
+from bidui.generator.model import HouseholdYear, Member, age_dec31
+from bidui.generator.xlsx import write_fast, write_openpyxl
+
+OLD_SCHOOL = {
+    "七年级": "初一",
+    "八年级": "初二",
+    "九年级": "初三",
+    "高中一年级": "高一",
+    "高中二年级": "高二",
+    "高中三年级": "高三",
+}
+OLD_TYPE = {"一般户": "一般贫困户", "低保户": "低保贫困户", "特困供养户": "特困供养贫困户"}
+
+
+def _money_text(v: int) -> str:
+    return f"{v:,.2f}"
+
+
+def _date_text(d: dt.date | None, style: int) -> str:
+    if d is None:
+        return ""
+    if style == 0:
+        return d.isoformat()
+    if style == 1:
+        return f"{d.year}/{d.month}/{d.day}"
+    if style == 2:
+        return d.strftime("%Y%m%d")
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
+class Renderer:
+    def __init__(self, county: County, out: Path, seed: int) -> None:
+        self.c = county
+        self.inbox = out / "inbox"
+        self.rng = random.Random(seed * 7919 + 17)
+        self.files: dict[str, list[str]] = defaultdict(list)
+        self.rows: dict[str, int] = defaultdict(int)
+
+    # ------------------------------------------------------------------ IDs
+    def messy_id(self, number: str, p: float, allow_number: bool) -> object:
+        """Recoverable damage with probability ``p``; 15-digit numbers may be numbers."""
+        r = self.rng
+        if r.random() >= p:
+            return number
+        if allow_number and number[6:8] == "19" and r.random() < 0.25:
+            return int(to_15(number))
+        return damage(r, number)
+
+    def broken_id(self, number: str, xlsx: bool) -> object:
+        """Unrecoverable: an 18-digit number as an Excel number or in scientific notation."""
+        if number.endswith("X"):
+            return number[:-1] + "x"  # recoverable after all: X cannot be a number
+        if xlsx:
+            return int(number)
+        return f"{float(number):.14E}"
+
+    def dept_id(self, number: str, register: bool, xlsx: bool) -> object:
+        r = self.rng
+        if not register and r.random() < 0.002:
+            return self.broken_id(number, xlsx)
+        return self.messy_id(number, 0.03, xlsx)
+
+    # ------------------------------------------------------------------ register
+    def register(self) -> None:
+        Y = self.c.working_year
+        for year, variant in ((Y - 2, "old"), (Y - 1, "mid"), (Y, "new")):
+            self._register_year(year, variant)
+
+    def _register_year(self, year: int, variant: str) -> None:
+        r = self.rng
+        c = self.c
+        old, mid, new = variant == "old", variant == "mid", variant == "new"
+
+        def col(canon: str, o: str | None = None, mi: str | None = None) -> str:
+            return (o or canon) if old else ((mi or canon) if mid else canon)
+
+        yn = (lambda b: "√" if b else None) if old else (lambda b: "是" if b else "否")
+        headers = []
+        getters = []
+
+        def add(h: str, g) -> None:  # noqa: ANN001
+            headers.append(h)
+            getters.append(g)
+
+        if not old:
+            add(col("年度", mi="统计年度"), lambda hy, m: year if new else f"{year}年")
+        add(col("县(市、区)", "县", "县（市、区）"), lambda hy, m: P.COUNTY)
+        add(col("乡(镇)", "乡镇", "乡（镇）"), lambda hy, m: hy.township)
+        add(col("行政村", "村"), lambda hy, m: hy.village)
+        add(col("自然村(组)", "组", "自然村（组）"), lambda hy, m: hy.group)
+        add(col("户编号", "户码"), lambda hy, m: hy.hid)
+        if new:
+            add("人编号", lambda hy, m: m.person_id)
+        add(col("姓名", "成员姓名"), lambda hy, m: m.name)
+        if new:
+            add("证件类型", lambda hy, m: m.id_type)
+        add(col("证件号码", "身份证号", "公民身份号码"), self._reg_id)
+        add("性别", lambda hy, m: m.gender)
+        add("与户主关系", lambda hy, m: m.relation)
+        add("民族", lambda hy, m: m.person.ethnicity)
+        add("文化程度", lambda hy, m: m.education)
+        add(
+            "在校生状况",
+            lambda hy, m: (
+                OLD_SCHOOL.get(m.school_status, m.school_status) if old else m.school_status
+            ),
+        )
+        add("健康状况", lambda hy, m: m.health)
+        add("劳动技能", lambda hy, m: m.labour_skill)
+        add("务工状况", lambda hy, m: m.work_status)
+        add(
+            col("务工时间(月)", mi="务工时间（月）"),
+            lambda hy, m: (
+                f"{m.work_months}个月"
+                if mid and m.work_months and r.random() < 0.2
+                else m.work_months
+            ),
+        )
+        add(
+            col("是否参加城乡居民基本医疗保险", "参加基本医疗保险", "是否参加医保"),
+            lambda hy, m: yn(m.med),
+        )
+        add("是否参加大病保险", lambda hy, m: yn(m.crit))
+        add(
+            col("是否参加城乡居民基本养老保险", "参加养老保险", "是否参加养老保险"),
+            lambda hy, m: yn(m.pension),
+        )
+        add(
+            col("户类型", "贫困户属性"),
+            lambda hy, m: (
+                OLD_TYPE[self._hv(hy, m, "household_type")]
+                if old
+                else self._hv(hy, m, "household_type")
+            ),
+        )
+        add(col("户状态", "贫困户状态"), lambda hy, m: self._hv(hy, m, "status"))
+        add(
+            "脱贫年度",
+            lambda hy, m: (f"{hy.exit_year}年" if old else hy.exit_year) if hy.exit_year else None,
+        )
+        add("主要致贫原因", lambda hy, m: self._hv(hy, m, "cause"))
+        add("家庭人口数", lambda hy, m: hy.size)
+        add(col("联系电话", "手机号码", "联系方式"), lambda hy, m: self._hv(hy, m, "phone"))
+        money = (lambda v: _money_text(v)) if old else (lambda v: v)
+        add(col("家庭年纯收入", "家庭纯收入(元)", "家庭纯收入（元）"), lambda hy, m: money(hy.net))
+        add(
+            col("年人均纯收入", "家庭人均纯收入(元)", "人均纯收入"),
+            lambda hy, m: money(hy.per_capita),
+        )
+        yuan = "（元）" if mid else ""
+        add("工资性收入" + yuan, lambda hy, m: money(hy.wage))
+        add("生产经营性收入" + yuan, lambda hy, m: money(hy.business))
+        add("财产性收入" + yuan, lambda hy, m: money(hy.prop))
+        add("转移性收入" + yuan, lambda hy, m: money(hy.transfer))
+        add("生产经营性支出" + yuan, lambda hy, m: money(hy.expense))
+        add(col("低保金") + yuan, lambda hy, m: money(hy.dibao))
+        add(col("特困供养金", "五保金") + yuan, lambda hy, m: money(hy.destitute))
+        add(col("养老金", "养老保险金") + yuan, lambda hy, m: money(hy.pension_pay))
+        if old:
+            add("住房是否安全", lambda hy, m: "否" if hy.dangerous else "是")
+            add("饮水安全", lambda hy, m: "是" if hy.safe_water else "否")
+        else:
+            add("是否危房", lambda hy, m: "是" if hy.dangerous else "否")
+            add("饮水是否安全", lambda hy, m: "是" if hy.safe_water else "否")
+
+        rows: list[list[object]] = [
+            [f"{P.COUNTY}{year}年建档立卡人口信息表"] + [None] * (len(headers) - 1),
+            [f"填报单位：{P.COUNTY}乡村振兴局", None, None, None, None, "单位：元、人"]
+            + [None] * (len(headers) - 6),
+            headers,
+        ]
+        n = 0
+        for hh in c.households:
+            hy = hh.years.get(year)
+            if hy is None:
+                continue
+            for m in hy.members:
+                rows.append([g(hy, m) for g in getters])
+                n += 1
+        rows.append([None] * len(headers))
+        total = ["合计"] + [None] * (len(headers) - 1)
+        total[headers.index("家庭人口数")] = n
+        rows.append(total)
+        name = f"register/{year}年{'建档立卡' if not old else '脱贫'}人口.xlsx"
+        write_fast(self.inbox / name, rows, sheet=f"{year}年", merge_first_row=len(headers))
+        self.files["register"].append(name)
+        self.rows["register"] += n
+
+    def _reg_id(self, hy: HouseholdYear, m: Member) -> object:
+        if m.id_problem is not None or m.id_raw != m.id_number:
+            return m.id_raw
+        return self.messy_id(m.id_number, 0.04, True)
+
+    @staticmethod
+    def _hv(hy: HouseholdYear, m: Member, attr: str) -> object:
+        if m.overrides and attr in m.overrides:
+            return m.overrides[attr]
+        return getattr(hy, attr)
+
+    # ------------------------------------------------------------------ villages
+    def villages(self, overrides: list[tuple[int, int, str | None, str, int]]) -> None:
+        c = self.c
+        for year in c.years:
+            stats: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
+            for hh in c.households:
+                hy = hh.years.get(year)
+                if hy is None:
+                    continue
+                s = stats[(hh.village, hy.group)]
+                s[0] += 1
+                s[1] += len(hy.members)
+                s[2] += 1
+                s[3] += len(hy.members)
+                s[4] += hy.household_type == "低保户"
+                s[5] += sum(
+                    1
+                    for m in hy.members
+                    if 16 <= age_dec31(m.person.birth, year) <= 64 and m.school_status == "非在校生"
+                )
+            for v in c.villages:
+                for g in v.groups:
+                    s = stats[(v.idx, g)]
+                    s[0] += v.bg_households.get(g, 0)
+                    s[1] += v.bg_persons.get(g, 0)
+                    s[5] += v.bg_labour.get(g, 0)
+            # village totals from the groups, then the injected disagreements
+            group_vals = {k: list(s) for k, s in stats.items()}
+            totals: dict[int, list[int]] = {}
+            for v in c.villages:
+                totals[v.idx] = [
+                    sum(group_vals.get((v.idx, g), [0] * 6)[i] for g in v.groups) for i in range(6)
+                ]
+            fields = [
+                "households_total",
+                "persons_total",
+                "registered_households",
+                "registered_persons",
+                "dibao_households",
+                "labour_force",
+            ]
+            for oy, vidx, group, fld, delta in overrides:
+                if oy != year:
+                    continue
+                i = fields.index(fld)
+                if group is None:
+                    totals[vidx][i] += delta
+                else:
+                    group_vals.setdefault((vidx, group), [0] * 6)[i] += delta
+            old = year == c.working_year - 2
+            headers = [
+                "年度",
+                "县(市、区)",
+                "乡(镇)",
+                "行政村",
+                "自然村(组)",
+                "总户数",
+                "总人口数",
+                "脱贫户数" if old else "建档立卡户数",
+                "脱贫人口数" if old else "建档立卡人口数",
+                "低保户数",
+                "劳动力人数",
+            ]
+            rows: list[list[object]] = [
+                [f"{P.COUNTY}{year}年村组基本情况统计表"] + [None] * 10,
+                headers,
+            ]
+            grand = [0] * 6
+            for v in c.villages:
+                town = c.towns[v.town]
+                for g in v.groups:
+                    rows.append(
+                        [year, P.COUNTY, town, v.name, g, *group_vals.get((v.idx, g), [0] * 6)]
+                    )
+                t = totals[v.idx]
+                rows.append([year, P.COUNTY, town, v.name, None if old else "合计", *t])
+                grand = [a + b for a, b in zip(grand, t, strict=True)]
+            rows.append([None, "合计", None, None, None, *grand])
+            name = f"villages/{year}年村组统计.xlsx"
+            write_openpyxl(self.inbox / name, rows, sheet="村组统计", merge_first_row=11)
+            self.files["villages"].append(name)
+            self.rows["villages"] += len(rows) - 3
+
+    # ------------------------------------------------------------------ hukou
+    def hukou(self) -> None:
+        c = self.c
+        r = self.rng
+        by_town: dict[int, list] = defaultdict(list)
+        for p in c.persons:
+            if p.in_hukou:
+                by_town[p.town].append(p)
+        for t, persons in sorted(by_town.items()):
+            gb = t % 3 != 2
+            style = t % 4
+            alias = t % 2 == 1
+            header = (
+                ["身份证号", "姓名", "性别", "出生日期", "户号", "户籍地址", "人员状态", "变动日期"]
+                if alias
+                else [
+                    "公民身份号码",
+                    "姓名",
+                    "性别",
+                    "出生日期",
+                    "户号",
+                    "住址",
+                    "人员状态",
+                    "注销日期",
+                ]
+            )
+            buf = io.StringIO()
+            w = csv.writer(buf, lineterminator="\r\n")
+            if gb:
+                w.writerow(
+                    [
+                        f"{P.COUNTY}公安局户籍人口信息（{c.towns[t]}，导出日期：{c.working_year + 1}-01-06）"
+                    ]
+                )
+            w.writerow(header)
+            for p in persons:
+                name = p.hukou_name or p.name
+                if len(name) == 2 and r.random() < 0.05:
+                    name = name[0] + "  " + name[1]  # how some systems pad two-character names
+                status = p.status
+                if status == "出国(境)":
+                    status = r.choice(["出国(境)", "出国（境）", "出国"])
+                pid = self.dept_id(p.id, p.register, False)
+                w.writerow(
+                    [
+                        pid,
+                        name,
+                        p.gender,
+                        _date_text(p.birth, style),
+                        p.hukou_no,
+                        p.address,
+                        status,
+                        _date_text(p.dereg, style),
+                    ]
+                )
+            name = f"hukou/户籍人口_{c.towns[t]}.csv"
+            data = buf.getvalue().encode("gb18030") if gb else buf.getvalue().encode("utf-8-sig")
+            path = self.inbox / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            self.files["hukou"].append(name)
+            self.rows["hukou"] += len(persons)
+
+    # ------------------------------------------------------------------ departments
+    def _live(self, rows: list[list]) -> list[list]:
+        return [x for x in rows if x[0] is not None]
+
+    def vehicles(self) -> None:
+        reg = self._register_ids()
+        headers = [
+            "序号",
+            "所有人",
+            "身份证明号码",
+            "号牌号码",
+            "号牌种类",
+            "车辆类型",
+            "使用性质",
+            "初次登记日期",
+            "机动车状态",
+        ]
+        rows: list[list[object]] = [
+            [f"{P.COUNTY}机动车登记信息（公安交警大队车管所）"] + [None] * 8,
+            headers,
+        ]
+        live = self._live(self.c.vehicles)
+        for i, v in enumerate(live, 1):
+            kind = "小型汽车" if "摩托" not in v[3] else "普通摩托车"
+            rows.append(
+                [i, v[1], self.dept_id(v[0], v[0] in reg, True), v[2], kind, v[3], v[4], v[5], v[6]]
+            )
+        name = "vehicles/机动车登记信息.xlsx"
+        write_fast(self.inbox / name, rows, sheet="机动车", merge_first_row=9)
+        self.files["vehicles"].append(name)
+        self.rows["vehicles"] += len(live)
+
+    def tax(self) -> None:
+        reg = self._register_ids()
+        live = self._live(self.c.tax)
+        by_year: dict[int, list] = defaultdict(list)
+        for t in live:
+            by_year[t[2]].append(t)
+        for year, items in sorted(by_year.items()):
+            buf = io.StringIO()
+            w = csv.writer(buf, lineterminator="\r\n")
+            w.writerow(
+                ["纳税人识别号", "纳税人姓名", "税款所属期", "收入额(元)", "已缴税额", "扣缴义务人"]
+            )
+            for t in items:
+                w.writerow(
+                    [
+                        self.dept_id(t[0], t[0] in reg, False),
+                        t[1],
+                        f"{year}-01至{year}-12",
+                        _money_text(t[3]),
+                        f"{t[4]:.2f}",
+                        t[5],
+                    ]
+                )
+            name = f"tax/{year}年个人所得税明细.csv"
+            path = self.inbox / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(buf.getvalue().encode("utf-8-sig"))
+            self.files["tax"].append(name)
+            self.rows["tax"] += len(items)
+
+    def property(self) -> None:
+        reg = self._register_ids()
+        r = self.rng
+        headers = [
+            "权利人",
+            "权利人证件号码",
+            "坐落",
+            "建筑面积(㎡)",
+            "规划用途",
+            "房屋性质",
+            "区域",
+            "登记日期",
+        ]
+        rows: list[list[object]] = [
+            [f"{P.COUNTY}不动产登记信息"] + [None] * 7,
+            ["单位：平方米"],
+            headers,
+        ]
+        live = self._live(self.c.property_)
+        for x in live:
+            d = x[7] if r.random() < 0.7 else _date_text(x[7], 3)
+            rows.append(
+                [x[1], self.dept_id(x[0], x[0] in reg, True), x[2], x[3], x[4], x[5], x[6], d]
+            )
+        name = "property/不动产登记信息.xlsx"
+        write_fast(self.inbox / name, rows, sheet="不动产", merge_first_row=8)
+        self.files["property"].append(name)
+        self.rows["property"] += len(live)
+
+    def house_safety(self) -> None:
+        reg = self._register_ids()
+        r = self.rng
+        headers = ["户主姓名", "户主证件号码", "鉴定等级", "鉴定日期", "改造状态", "竣工日期"]
+        rows: list[list[object]] = [[f"{P.COUNTY}农村住房安全性鉴定台账"] + [None] * 5, headers]
+        live = self._live(self.c.house_safety)
+        for x in live:
+            grade = x[2][0] if r.random() < 0.2 else x[2]
+            rows.append([x[1], self.dept_id(x[0], x[0] in reg, True), grade, x[3], x[4], x[5]])
+        name = "house_safety/农村住房安全鉴定.xlsx"
+        if len(rows) > 20000:
+            write_fast(self.inbox / name, rows, sheet="鉴定台账", merge_first_row=6)
+        else:
+            write_openpyxl(self.inbox / name, rows, sheet="鉴定台账", merge_first_row=6)
+        self.files["house_safety"].append(name)
+        self.rows["house_safety"] += len(live)
+
+    def business(self) -> None:
+        reg = self._register_ids()
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\r\n")
+        w.writerow([f"{P.COUNTY}市场主体登记信息（市场监督管理局）"])
+        w.writerow(
+            [
+                "投资人姓名",
+                "投资人证件号码",
+                "企业名称",
+                "统一社会信用代码",
+                "主体类型",
+                "人员角色",
+                "注册资本(万元)",
+                "成立日期",
+                "登记状态",
+            ]
+        )
+        live = self._live(self.c.business)
+        for b in live:
+            cap = b[6]
+            cap_text = f"{cap:g}" if isinstance(cap, float) else str(cap)
+            w.writerow(
+                [
+                    b[1],
+                    self.dept_id(b[0], b[0] in reg, False),
+                    b[2],
+                    b[3],
+                    b[4],
+                    b[5],
+                    cap_text,
+                    _date_text(b[7], 1),
+                    b[8],
+                ]
+            )
+        name = "business/市场主体登记信息.csv"
+        path = self.inbox / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(buf.getvalue().encode("gb18030"))
+        self.files["business"].append(name)
+        self.rows["business"] += len(live)
+
+    def social_insurance(self) -> None:
+        reg = self._register_ids()
+        live = self._live(self.c.social_insurance)
+        by_year: dict[int, list] = defaultdict(list)
+        for s in live:
+            by_year[s[7]].append(s)
+        for year, items in sorted(by_year.items()):
+            headers = [
+                "证件号码",
+                "姓名",
+                "险种",
+                "参保状态",
+                "单位名称",
+                "单位类型",
+                "缴费基数(元/月)",
+                "年度",
+            ]
+            rows: list[list[object]] = [
+                [f"{P.COUNTY}{year}年社会保险参保缴费明细"] + [None] * 7,
+                headers,
+            ]
+            for s in items:
+                rows.append(
+                    [
+                        self.dept_id(s[0], s[0] in reg, True),
+                        s[1],
+                        s[2],
+                        s[3],
+                        s[4] or None,
+                        s[5],
+                        s[6],
+                        year,
+                    ]
+                )
+            name = f"social_insurance/{year}年社保参保缴费.xlsx"
+            write_fast(self.inbox / name, rows, sheet="参保缴费", merge_first_row=8)
+            self.files["social_insurance"].append(name)
+            self.rows["social_insurance"] += len(items)
+
+    _reg_cache: set[str] | None = None
+
+    def _register_ids(self) -> set[str]:
+        if self._reg_cache is None:
+            self._reg_cache = {p.id for p in self.c.persons if p.register}
+        return self._reg_cache
+
+
+def render(county: County, out: Path, seed: int, village_overrides: list) -> Renderer:
+    rd = Renderer(county, out, seed)
+    rd.register()
+    rd.villages(village_overrides)
+    rd.hukou()
+    rd.vehicles()
+    rd.tax()
+    rd.property()
+    rd.house_safety()
+    rd.business()
+    rd.social_insurance()
+    return rd
+
+
+_ = FULLWIDTH
