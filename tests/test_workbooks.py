@@ -357,3 +357,26 @@ def test_libreoffice_converts_every_workbook(lists, tmp_path):
         pdf = tmp_path / "pdf" / (info.path.stem + ".pdf")
         assert pdf.is_file() and pdf.stat().st_size > 1000, (pdf, proc.stdout, proc.stderr)
         assert pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_township_names_are_bound_not_pasted(tmp_path):
+    """A township name full of SQL and path syntax is just a value."""
+    odd = "石门'; DROP TABLE findings; --乡/..\\"
+    con = build_warehouse(tmp_path / "w.duckdb", townships=["东风镇", odd])
+    infos = {
+        i.township: i for i in write_township_workbooks(con, RUN_DATE, tmp_path / "o", DUE_DAYS)
+    }
+    assert set(infos) == {"东风镇", odd}
+    path = infos[odd].path
+    assert path.parent.parent == tmp_path / "o"  # no path escape
+    assert "/" not in path.parent.name and "\\" not in path.parent.name
+    (n,) = con.execute("SELECT count(*) FROM findings WHERE township = ?", [odd]).fetchone()
+    assert (
+        infos[odd].rows
+        == n
+        - con.execute(
+            "SELECT count(*) FROM findings WHERE township = ? AND status = 'waived'", [odd]
+        ).fetchone()[0]
+    )
+    assert "东风镇" not in "\n".join(all_cell_text(path))
+    con.close()
