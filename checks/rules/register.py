@@ -450,11 +450,11 @@ def village_stats_mismatch_sql() -> str:
         sep="，",
     )
     reg_diffs = join_parts(
-        when("v.registered_households IS DISTINCT FROM coalesce(r.hh, 0)",
-             fmt("建档立卡户数 {}，登记系统 {} 户", "v.registered_households", "coalesce(r.hh, 0)")),
-        when("v.registered_persons IS DISTINCT FROM coalesce(r.persons, 0)",
+        when("v.registered_households IS DISTINCT FROM coalesce(v.hh, 0)",
+             fmt("建档立卡户数 {}，登记系统 {} 户", "v.registered_households", "coalesce(v.hh, 0)")),
+        when("v.registered_persons IS DISTINCT FROM coalesce(v.persons, 0)",
              fmt("建档立卡人口数 {}，登记系统 {} 人", "v.registered_persons",
-                 "coalesce(r.persons, 0)")),
+                 "coalesce(v.persons, 0)")),
         sep="，",
     )
     place = "NULL::VARCHAR AS household_id, NULL::VARCHAR AS id_number, NULL::VARCHAR AS name, NULL::VARCHAR AS head_name"
