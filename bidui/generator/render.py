@@ -468,7 +468,7 @@ class Renderer:
             grade = x[2][0] if r.random() < 0.2 else x[2]
             rows.append([x[1], self.dept_id(x[0], x[0] in reg, True), grade, x[3], x[4], x[5]])
         name = "house_safety/农村住房安全鉴定.xlsx"
-        if len(rows) > 20000:
+        if len(rows) > 3000:
             write_fast(self.inbox / name, rows, sheet="鉴定台账", merge_first_row=6)
         else:
             write_openpyxl(self.inbox / name, rows, sheet="鉴定台账", merge_first_row=6)

@@ -66,7 +66,9 @@ def _workbook(sheet: str) -> str:
 def _cell(ref: str, v: object) -> str:
     t = type(v)
     if t is str:
-        return f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{escape(v)}</t></is></c>'  # type: ignore[arg-type]
+        if "&" in v or "<" in v or ">" in v:  # type: ignore[operator]
+            v = escape(v)  # type: ignore[arg-type]
+        return f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{v}</t></is></c>'
     if t is int or t is float:
         return f'<c r="{ref}"><v>{v}</v></c>'
     if t is dt.date:
