@@ -243,7 +243,14 @@ class Builder:
     def area(self, birth: dt.date, local: bool = True) -> str:
         r = self.rng
         if not local:
-            return r.choice(P.OTHER_AREA_CODES_YN if r.random() < 0.7 else P.OTHER_AREA_CODES_CN)
+            codes = P.OTHER_AREA_CODES_YN if r.random() < 0.7 else P.OTHER_AREA_CODES_CN
+            y = birth.year
+            fits = [
+                c
+                for c in codes
+                if P.AREA_VALID_FROM.get(c, 0) <= y <= P.AREA_VALID_UNTIL.get(c, 9999)
+            ]
+            return r.choice(fits or ["532523"])
         return P.OLD_COUNTY_CODE if birth.year < 1988 and r.random() < 0.5 else P.COUNTY_CODE
 
     def hukou_no(self) -> str:

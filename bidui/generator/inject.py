@@ -470,7 +470,9 @@ class Injector:
         )
 
     def p_compulsory_education_dropout(self, i: int) -> None:
-        kid = self.pupil(8, 15)
+        # still under 16 at 31 December: otherwise pension_insurance_missing fires too
+        pupil = self.pupil(8, 15)
+        kid = lambda m: pupil(m) and self.age(m.person) <= 15  # noqa: E731
         hh = self.take(lambda h: h.current and self.has(kid)(h))
         m = self.member(hh, kid)
         m.school_status = "非在校生"

@@ -10,10 +10,11 @@ from __future__ import annotations
 PROVINCE = "云南省"
 PREFECTURE = "红河哈尼族彝族自治州"
 COUNTY = "云岭县"
-# 5325xx are the counties of 红河州; 532534 is not assigned, so it is safe for a
-# fictional county while looking real.
-COUNTY_CODE = "532534"
-# Older people registered before a boundary change carry the old code.
+# 5325xx are the counties of 红河州. The fictional county borrows the real code of
+# 红河县 (assigned throughout 1925–2025), so its numbers pass python-stdnum, which
+# checks that the area code existed in the birth year.
+COUNTY_CODE = "532529"
+# Older people registered before a boundary change carry the neighbouring code.
 OLD_COUNTY_CODE = "532524"
 PLATE_PREFIX = "云G"
 PHONE_AREA = "0873"
@@ -228,6 +229,7 @@ OTHER_AREA_CODES_YN = [
     "532501",
     "532502",
     "532503",
+    "532522",
     "532523",
     "532524",
     "532525",
@@ -240,8 +242,36 @@ OTHER_AREA_CODES_YN = [
     "532622",
     "532623",
     "532626",
-    "530881",
 ]
+# First (and last) birth year for which python-stdnum's table has each code
+# assigned; codes are only used for people born inside that range.
+AREA_VALID_FROM = {
+    "530102": 1983,
+    "530103": 1983,
+    "530111": 1983,
+    "530112": 1983,
+    "530381": 1997,
+    "530402": 1997,
+    "532502": 1981,
+    "532503": 2010,
+    "510107": 1990,
+    "510623": 1983,
+    "520102": 1983,
+    "522601": 1983,
+    "450102": 1983,
+    "450881": 1995,
+    "440106": 1985,
+    "441900": 1988,
+    "330106": 1983,
+    "320583": 1989,
+    "430104": 1983,
+    "360102": 1983,
+    "420106": 1983,
+    "350203": 1983,
+    "500103": 1997,
+}
+AREA_VALID_UNTIL = {"532522": 2010, "532526": 2013}
+
 OTHER_AREA_CODES_CN = [
     "510107",
     "510623",

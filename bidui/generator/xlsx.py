@@ -104,13 +104,20 @@ def write_fast(
         )
     parts.append("</worksheet>")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
-        z.writestr("[Content_Types].xml", _CONTENT_TYPES)
-        z.writestr("_rels/.rels", _RELS)
-        z.writestr("xl/workbook.xml", _workbook(sheet))
-        z.writestr("xl/_rels/workbook.xml.rels", _WB_RELS)
-        z.writestr("xl/styles.xml", _STYLES)
-        z.writestr("xl/worksheets/sheet1.xml", "".join(parts))
+    members = (
+        ("[Content_Types].xml", _CONTENT_TYPES),
+        ("_rels/.rels", _RELS),
+        ("xl/workbook.xml", _workbook(sheet)),
+        ("xl/_rels/workbook.xml.rels", _WB_RELS),
+        ("xl/styles.xml", _STYLES),
+        ("xl/worksheets/sheet1.xml", "".join(parts)),
+    )
+    with zipfile.ZipFile(path, "w") as z:
+        for name, text in members:
+            # a fixed timestamp: the same county gives byte-identical files
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, text, compresslevel=1)
 
 
 def write_openpyxl(
