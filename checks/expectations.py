@@ -19,13 +19,16 @@ pages render, their tables fill and their tabs switch without network.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
+import json
 import logging
 import os
 import re
 import shutil
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -442,7 +445,13 @@ def _columns_of(config_kwargs: Mapping[str, Any]) -> tuple[str, ...]:
 
 def _sample_text(value: Any) -> str:
     if isinstance(value, dict):
-        return ", ".join(f"{k}={'' if v is None else v}" for k, v in value.items())
+        return ", ".join(
+            f"{k}={_sample_text(v) if v is not None else ''}" for k, v in value.items()
+        )
+    if isinstance(value, list | tuple):
+        return " / ".join(_sample_text(v) for v in value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
     return "（空）" if value is None else str(value)
 
 
@@ -486,113 +495,267 @@ def _new_context(data_docs_dir: Path | None) -> Any:
     return context
 
 
+def validate_feed(
+    con: duckdb.DuckDBPyConnection,
+    feed: str,
+    run_date: dt.date,
+    data_docs_dir: Path | str | None = None,
+    max_rows: int | None = MAX_ROWS,
+) -> FeedValidation:
+    """Validate one feed's table against its suite; add it to the Data Docs site.
+
+    Call it once per feed (e.g. from one Dagster asset check per feed) with the same
+    ``data_docs_dir``: every call keeps its masked result under ``.bidui/`` in the
+    site and rebuilds the index from all results kept there, so the calls of one
+    run make one site whose ``index.html`` links every suite and validation.
+    Results of another run date found in the folder are dropped first (a site
+    shows one night). Safe to call from parallel processes (file lock).
+    A feed with no rows (or no table) is reported as not validated.
+    """
+    if feed not in SPECS:
+        raise KeyError(f"unknown feed {feed!r}; known feeds: {', '.join(SPECS)}")
+    spec = SPECS[feed]
+    if data_docs_dir is None:
+        v, _, _ = _validate_one(_new_context(None), con, spec, run_date, max_rows)
+        return v
+    site = Path(data_docs_dir).resolve()
+    _check_docs_dir(site)
+    with _site_lock(site):
+        _drop_other_runs(site, run_date)
+        context = _new_context(site)
+        v, key, suite = _validate_one(context, con, spec, run_date, max_rows)
+        _forget(site, feed)
+        if key is not None:
+            _remember(site, context, v, key, suite)
+        _load_remembered(site, context, skip=feed)
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
+        )
+
+        # Only this feed's pages are rendered; the index always lists every kept result.
+        targets = [ExpectationSuiteIdentifier(name=feed), key] if key is not None else None
+        context.build_data_docs(site_names=[SITE_NAME], resource_identifiers=targets)
+        make_docs_offline(site)
+        if key is not None:
+            v = _replace(v, docs_page=_docs_page(site, key))
+            _store_dir(site).joinpath(f"{feed}.validation.json").write_text(
+                json.dumps(_validation_to_json(v), ensure_ascii=False), encoding="utf-8"
+            )
+    return v
+
+
 def validate_feeds(
     con: duckdb.DuckDBPyConnection,
     run_date: dt.date,
-    data_docs_dir: Path | None = None,
+    data_docs_dir: Path | str | None = None,
     feeds: Iterable[str] | None = None,
     max_rows: int | None = MAX_ROWS,
 ) -> dict[str, FeedValidation]:
-    """Validate every feed table against its suite; build Data Docs if asked.
+    """:func:`validate_feed` for every feed (``feeds`` to choose), in one fresh site.
 
-    ``data_docs_dir`` (e.g. ``<outbox>/<run date>/data_docs``) is rebuilt from
-    scratch, so it only shows this run; its ``index.html`` opens without network.
-    A feed with no rows (or no table) is reported as not validated.
+    ``data_docs_dir`` (e.g. ``<outbox>/<run date>/data_docs``) is emptied first, so
+    it only shows this call's feeds; its ``index.html`` opens without network.
     """
+    names = list(feeds) if feeds is not None else list(SPECS)
+    if data_docs_dir is not None:
+        _reset_docs_dir(Path(data_docs_dir).resolve())
+    return {name: validate_feed(con, name, run_date, data_docs_dir, max_rows) for name in names}
+
+
+def load_validations(data_docs_dir: Path | str) -> dict[str, FeedValidation]:
+    """The feed validations kept in a site built by :func:`validate_feed` (for reports).
+
+    Only validated feeds are kept; an empty dict when the folder holds none.
+    """
+    store = _store_dir(Path(data_docs_dir))
+    out: dict[str, FeedValidation] = {}
+    for path in sorted(store.glob("*.validation.json")) if store.is_dir() else []:
+        try:
+            v = _validation_from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring unreadable %s", path)
+            continue
+        out[v.feed] = v
+    return {f: out[f] for f in SPECS if f in out}
+
+
+def _validate_one(
+    context: Any,
+    con: duckdb.DuckDBPyConnection,
+    spec: FeedSpec,
+    run_date: dt.date,
+    max_rows: int | None,
+) -> tuple[FeedValidation, Any, Any]:
+    """Run one suite in ``context``; the stored result is masked before returning."""
     import great_expectations as gx
 
-    names = list(feeds) if feeds is not None else list(SPECS)
-    data_docs_dir = Path(data_docs_dir).resolve() if data_docs_dir is not None else None
-    if data_docs_dir is not None:
-        _reset_docs_dir(data_docs_dir)
-    context = _new_context(data_docs_dir)
-    source = context.data_sources.add_pandas("bidui_warehouse")
-    out: dict[str, FeedValidation] = {}
-    keys: dict[str, Any] = {}
+    name = spec.name
+    started = time.perf_counter()
+    if not _table_exists(con, name):
+        return _not_validated(spec, "数据表不存在，未校验"), None, None
+    rows = int(con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0])
+    if rows == 0:
+        return _not_validated(spec, "未收到数据（0 行），未校验"), None, None
+    plan = plan_suite(spec, run_date)
+    frame, sampled = _read_frame(con, spec, plan, rows, max_rows)
+    plan = [p for p in plan if all(c in frame.columns for c in p.columns)]
 
-    for name in names:
-        spec = SPECS[name]
-        started = time.perf_counter()
-        if not _table_exists(con, name):
-            out[name] = _not_validated(spec, "数据表不存在，未校验")
-            continue
-        rows = int(con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0])
-        if rows == 0:
-            out[name] = _not_validated(spec, "未收到数据（0 行），未校验")
-            continue
-        plan = plan_suite(spec, run_date)
-        frame, sampled = _read_frame(con, spec, plan, rows, max_rows)
-        plan = [p for p in plan if all(c in frame.columns for c in p.columns)]
-
-        suite = context.suites.add(
-            gx.ExpectationSuite(
-                name=name,
-                meta={
-                    "notes": {
-                        "format": "markdown",
-                        "content": [f"**{spec.title_zh}**（{spec.department_zh}）"],
-                    }
-                },
-            )
-        )
-        for p in plan:
-            suite.add_expectation(_gx_expectation(p))
-        batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("whole_table")
-        definition = context.validation_definitions.add(
-            gx.ValidationDefinition(name=f"{name}_{run_date.isoformat()}", data=batch, suite=suite)
-        )
-        run_id = gx.RunIdentifier(run_name=run_date.isoformat())
-        result = definition.run(
-            batch_parameters={"dataframe": frame},
-            result_format={
-                "result_format": "SUMMARY",
-                "partial_unexpected_count": PARTIAL_UNEXPECTED,
+    suite = context.suites.add(
+        gx.ExpectationSuite(
+            name=name,
+            meta={
+                "notes": {
+                    "format": "markdown",
+                    "content": [f"**{spec.title_zh}**（{spec.department_zh}）"],
+                }
             },
-            run_id=run_id,
         )
-        outcomes = _mask_in_place(result, spec)
-        # Overwrite the stored (unmasked) result with the masked one before any rendering.
-        key = _result_key(context, name, run_id)
-        if key is not None:
-            context.validation_results_store.set(key, result)
-            keys[name] = key
-        stats = {k: float(v) for k, v in dict(result.statistics).items() if v is not None}
-        note = None
-        if sampled:
-            note = (
-                f"表共 {rows:,} 行，超过 {max_rows:,} 行，按随机抽样 {len(frame):,} 行校验"
-                "（自然键重复的行全部纳入）；不合规数量与比例以抽样为准"
-            )
-        out[name] = FeedValidation(
-            feed=name,
-            title_zh=spec.title_zh,
-            validated=True,
-            success=bool(result.success),
-            rows=rows,
-            rows_validated=len(frame),
-            sampled=sampled,
-            statistics=stats,
-            results=tuple(outcomes),
-            note=note,
-            duration_ms=int((time.perf_counter() - started) * 1000),
+    )
+    for p in plan:
+        suite.add_expectation(_gx_expectation(p))
+    source = context.data_sources.add_pandas("bidui_warehouse")
+    batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("whole_table")
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{name}_{run_date.isoformat()}", data=batch, suite=suite)
+    )
+    run_id = gx.RunIdentifier(run_name=run_date.isoformat())
+    result = definition.run(
+        batch_parameters={"dataframe": frame},
+        result_format={"result_format": "SUMMARY", "partial_unexpected_count": PARTIAL_UNEXPECTED},
+        run_id=run_id,
+    )
+    outcomes = _mask_in_place(result, spec)
+    # Overwrite the stored (unmasked) result with the masked one before any rendering.
+    key = _result_key(context, name, run_id)
+    if key is not None:
+        context.validation_results_store.set(key, result)
+    stats = {k: float(v) for k, v in dict(result.statistics).items() if v is not None}
+    note = None
+    if sampled:
+        note = (
+            f"表共 {rows:,} 行，超过 {max_rows:,} 行，按随机抽样 {len(frame):,} 行校验"
+            "（自然键重复的行全部纳入）；不合规数量与比例以抽样为准"
         )
-        log.info(
-            "gx %s: %d rows%s, %s, %.1fs",
-            name,
-            len(frame),
-            " (sampled)" if sampled else "",
-            "passed" if result.success else "FAILED",
-            time.perf_counter() - started,
-        )
+    v = FeedValidation(
+        feed=name,
+        title_zh=spec.title_zh,
+        validated=True,
+        success=bool(result.success),
+        rows=rows,
+        rows_validated=len(frame),
+        sampled=sampled,
+        statistics=stats,
+        results=tuple(outcomes),
+        note=note,
+        duration_ms=int((time.perf_counter() - started) * 1000),
+    )
+    log.info(
+        "gx %s: %d rows%s, %s, %.1fs",
+        name,
+        len(frame),
+        " (sampled)" if sampled else "",
+        "passed" if result.success else "FAILED",
+        time.perf_counter() - started,
+    )
+    return v, key, suite
 
-    if data_docs_dir is not None:
-        context.build_data_docs(site_names=[SITE_NAME])
-        make_docs_offline(data_docs_dir)
-        for name, key in keys.items():
-            page = _docs_page(data_docs_dir, key)
-            if page:
-                out[name] = _replace(out[name], docs_page=page)
-    return out
+
+# --------------------------------------------------------------------------- site store
+# Each call of validate_feed runs in a fresh in-memory GX context; what makes the
+# calls of a run one site is this folder of masked results inside it.
+
+STORE_DIR = ".bidui"
+
+
+def _store_dir(site: Path) -> Path:
+    return site / STORE_DIR
+
+
+@contextlib.contextmanager
+def _site_lock(site: Path) -> Iterator[None]:
+    store = _store_dir(site)
+    store.mkdir(parents=True, exist_ok=True)
+    with open(store / "lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _remember(site: Path, context: Any, v: FeedValidation, key: Any, suite: Any) -> None:
+    store = _store_dir(site)
+    result = context.validation_results_store.get(key)
+    (store / f"{v.feed}.result.json").write_text(
+        json.dumps(
+            {
+                "run_date": key.run_id.run_name,
+                "key": list(key.to_tuple()),
+                "result": json.loads(context.validation_results_store.serialize(result)),
+                "suite": suite.to_json_dict(),
+            },
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
+    (store / f"{v.feed}.validation.json").write_text(
+        json.dumps(_validation_to_json(v), ensure_ascii=False), encoding="utf-8"
+    )
+
+
+def _forget(site: Path, feed: str) -> None:
+    """Drop a feed's kept result and its pages (a re-run of that feed replaces them)."""
+    for suffix in ("result.json", "validation.json"):
+        _store_dir(site).joinpath(f"{feed}.{suffix}").unlink(missing_ok=True)
+    shutil.rmtree(site / "validations" / feed, ignore_errors=True)
+    (site / "expectations" / f"{feed}.html").unlink(missing_ok=True)
+
+
+def _drop_other_runs(site: Path, run_date: dt.date) -> None:
+    for path in _store_dir(site).glob("*.result.json"):
+        try:
+            kept = json.loads(path.read_text(encoding="utf-8")).get("run_date")
+        except ValueError:
+            kept = None
+        if kept != run_date.isoformat():
+            _forget(site, path.name.removesuffix(".result.json"))
+
+
+def _load_remembered(site: Path, context: Any, skip: str) -> None:
+    """Put the other feeds' masked suites and results into this context's stores."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.resource_identifiers import (
+        ValidationResultIdentifier,
+    )
+
+    store = context.validation_results_store
+    for path in sorted(_store_dir(site).glob("*.result.json")):
+        feed = path.name.removesuffix(".result.json")
+        if feed == skip:
+            continue
+        kept = json.loads(path.read_text(encoding="utf-8"))
+        suite = kept["suite"]
+        context.suites.add(
+            gx.ExpectationSuite(
+                name=suite["name"],
+                expectations=suite.get("expectations", []),
+                meta=suite.get("meta") or {},
+            )
+        )
+        key = ValidationResultIdentifier.from_tuple(tuple(kept["key"]))
+        store.set(key, store.deserialize(kept["result"]))
+
+
+def _validation_to_json(v: FeedValidation) -> dict[str, Any]:
+    return asdict(v)
+
+
+def _validation_from_json(d: dict[str, Any]) -> FeedValidation:
+    results = tuple(
+        ExpectationOutcome(**{**r, "unexpected_sample": tuple(r.get("unexpected_sample") or ())})
+        for r in d.get("results") or ()
+    )
+    return FeedValidation(**{**d, "results": results})
 
 
 def _replace(v: FeedValidation, **changes: Any) -> FeedValidation:
@@ -654,11 +817,18 @@ def _docs_page(site: Path, key: Any) -> str | None:
     return None
 
 
+def _check_docs_dir(path: Path) -> None:
+    """Refuse to write into a non-empty folder that is not a Data Docs site."""
+    if path.exists() and any(path.iterdir()):
+        markers = ("index.html", "static", STORE_DIR)
+        if not any((path / m).exists() for m in markers):
+            raise FileExistsError(f"{path} is not empty and does not look like Data Docs")
+
+
 def _reset_docs_dir(path: Path) -> None:
     """Empty a previous build; refuse to wipe a folder that is not a Data Docs site."""
-    if path.exists() and any(path.iterdir()):
-        if not (path / "index.html").exists() and not (path / "static").exists():
-            raise FileExistsError(f"{path} is not empty and does not look like Data Docs")
+    _check_docs_dir(path)
+    if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
 
@@ -680,7 +850,7 @@ def make_docs_offline(site: Path) -> int:
     Remote stylesheets and scripts are dropped and replaced by the local
     ``static/bidui/offline.css`` and ``offline.js`` (written here); remote logo
     images point to the copies GX ships under ``static/images``; CSS ``url()`` to
-    remote hosts is removed from pages and stylesheets; GX's newsletter footer goes. Returns the page count.
+    remote hosts is removed from pages and stylesheets; GX's newsletter footer goes. Idempotent: returns the number of pages rewritten.
     """
     site = Path(site)
     assets = site / OFFLINE_DIR
@@ -696,6 +866,8 @@ def make_docs_offline(site: Path) -> int:
         rel = os.path.relpath(site, page.parent).replace(os.sep, "/")
         prefix = "" if rel == "." else rel + "/"
         html = page.read_text(encoding="utf-8")
+        if f"{OFFLINE_DIR}/offline.js" in html:
+            continue  # already rewritten by an earlier call for another feed
         html = _REMOTE_LINK.sub("", html)
         html = _REMOTE_SCRIPT.sub("", html)
         html = _REMOTE_IMG.sub(
