@@ -151,6 +151,7 @@ class Household:
     years: dict[int, HouseholdYear] = field(default_factory=dict)
     used: bool = False  # taken by an injected problem or near miss
     has_dept_income: bool = False  # a member has tax or 企业职工 records
+    first_year: int = 0  # first register year (newly monitored households: the working year)
 
     @property
     def exited(self) -> bool:
@@ -347,6 +348,7 @@ class Builder:
     # ------------------------------------------------------------------ register
     def households(self, towns: list[str], villages: list[Village]) -> list[Household]:
         r = self.rng
+        Y = self.Y
         out: list[Household] = []
         for k in range(self.n):
             v = villages[k % len(villages)] if k < len(villages) else r.choice(villages)
@@ -364,6 +366,14 @@ class Builder:
                     r, [("脱贫不稳定户", 45), ("边缘易致贫户", 40), ("突发严重困难户", 15)]
                 )
                 exit_year = r.choice([2016, 2018, 2019, 2020]) if status == "脱贫不稳定户" else None
+            first_year = Y - 2
+            if k >= len(villages) and r.random() < 0.025:
+                # newly identified for monitoring in the working year (防返贫监测)
+                status, exit_year, first_year = (
+                    r.choice(["边缘易致贫户", "突发严重困难户"]),
+                    None,
+                    Y,
+                )
             hid = f"{P.COUNTY_CODE}{v.town + 1:03d}{v.idx + 1:03d}{k + 1:06d}"
             hh = Household(
                 hid=hid,
@@ -376,6 +386,7 @@ class Builder:
                 cause=_weighted(r, P.CAUSES),
                 phone=mobile(r, self.used_phones),
                 dangerous=status in CURRENT and r.random() < 0.15,
+                first_year=first_year,
             )
             self._members(hh, towns, v)
             self._economy(hh)
@@ -385,7 +396,7 @@ class Builder:
     def _members(self, hh: Household, towns: list[str], v: Village) -> None:
         r = self.rng
         Y = self.Y
-        first = Y - 2
+        first = hh.first_year
         eth = r.choices(self.eth, self.eth_w)[0]
         sname = self.surname()
         hno = self.hukou_no()
@@ -450,14 +461,18 @@ class Builder:
                 sage = hage - r.randint(22, 32)
                 add(sage, "男", "之子")
                 if r.random() < 0.85:
+                    # a quarter of the daughters-in-law married in during the three years
+                    married_in = first if r.random() < 0.75 or first == Y else r.choice([Y - 1, Y])
                     dil = add(
                         sage + r.randint(-4, 3),
                         "女",
                         "之儿媳",
                         surname=self.surname(),
                         local=r.random() < 0.7,
+                        first_year=married_in,
                     )
-                    for _ in range(r.choices([0, 1, 2], [20, 45, 35])[0]):
+                    n_kids = r.choices([0, 1, 2], [20, 45, 35])[0] if married_in == first else 0
+                    for _ in range(n_kids):
                         kage = age_dec31(dil.birth, Y) - r.randint(20, 32)
                         if kage < 0:
                             continue
@@ -467,7 +482,7 @@ class Builder:
                 g = "男" if r.random() < 0.5 else "女"
                 add(hage - r.randint(22, 34), g, "之子" if g == "男" else "之女")
         # an old parent who died in the first year of the three (leaves the register)
-        if r.random() < 0.03 and hage < 60:
+        if r.random() < 0.03 and hage < 60 and first == Y - 2:
             gp = add(hage + r.randint(25, 30), "女", "之母", first_year=first, last_year=first)
             gp.status = "死亡"
             gp.dereg = dt.date(first, r.randint(2, 12), r.randint(1, 28))
@@ -517,7 +532,7 @@ class Builder:
         hh.business_base = r.randint(20, 160) * 100
         hh.property_base = r.choice([0, 0, 0, 300, 600, 1200])
         hh.other_transfer = r.randint(2, 20) * 100
-        for year in (Y - 2, Y - 1, Y):
+        for year in range(hh.first_year, Y + 1):
             hh.years[year] = self.household_year(hh, year)
 
     def household_year(self, hh: Household, year: int) -> HouseholdYear:

@@ -115,7 +115,7 @@ class Injector:
 
     def take(self, pred: Callable[[Household], bool]) -> Household:
         for hh in self.pool:
-            if not hh.used and self.Y in hh.years and pred(hh):
+            if not hh.used and hh.first_year == self.Y - 2 and pred(hh):
                 hh.used = True
                 return hh
         raise Skip

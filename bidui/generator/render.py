@@ -144,7 +144,8 @@ class Renderer:
             col("是否参加城乡居民基本医疗保险", "参加基本医疗保险", "是否参加医保"),
             lambda hy, m: yn(m.med),
         )
-        add("是否参加大病保险", lambda hy, m: yn(m.crit))
+        # some systems export Y/N for this one
+        add("是否参加大病保险", lambda hy, m: ("Y" if m.crit else "N") if mid else yn(m.crit))
         add(
             col("是否参加城乡居民基本养老保险", "参加养老保险", "是否参加养老保险"),
             lambda hy, m: yn(m.pension),
@@ -165,7 +166,13 @@ class Renderer:
         add("主要致贫原因", lambda hy, m: self._hv(hy, m, "cause"))
         add("家庭人口数", lambda hy, m: hy.size)
         add(col("联系电话", "手机号码", "联系方式"), lambda hy, m: self._hv(hy, m, "phone"))
-        money = (lambda v: _money_text(v)) if old else (lambda v: v)
+        if old:
+            money = _money_text
+        elif new:
+            # a few cells typed as text with the unit, as clerks do
+            money = lambda v: f"{v}元" if v and r.random() < 0.03 else v  # noqa: E731
+        else:
+            money = lambda v: v  # noqa: E731
         add(col("家庭年纯收入", "家庭纯收入(元)", "家庭纯收入（元）"), lambda hy, m: money(hy.net))
         add(
             col("年人均纯收入", "家庭人均纯收入(元)", "人均纯收入"),
