@@ -84,6 +84,7 @@ def county(tmp_path_factory) -> dict:
         "household_id",
         "id_number",
         "name",
+        "description",
     ]
     findings = [
         dict(zip(cols, r, strict=True))
@@ -163,3 +164,26 @@ def test_clean_county_has_no_findings(tmp_path):
     rows = con.execute("SELECT rule_code, count(*) FROM findings GROUP BY 1").fetchall()
     assert rows == [], rows
     assert read_rows(tmp_path / "truth.csv") == []
+
+
+def test_summing_rules_name_the_largest_earner(county):
+    """tax/wage rules are household-level but name the member with the largest amount."""
+    by_key = {(f["rule_code"], f["household_id"]): f for f in county["findings"]}
+    checked = 0
+    for t in county["truth"]:
+        if t["rule_code"] in ("tax_income_exceeds_register", "wage_exceeds_register"):
+            f = by_key[(t["rule_code"], t["household_id"])]
+            assert (f["id_number"], f["name"]) == (t["id_number"], t["name"]), (t, f)
+            checked += 1
+    assert checked >= 2
+
+
+def test_hukou_typo_gets_the_right_proposal(county):
+    """A number mistyped in one digit: the finding proposes the hukou number."""
+    by_key = {(f["rule_code"], f["id_number"]): f for f in county["findings"]}
+    typos = [t for t in county["truth"] if "户籍号码" in t["note"]]
+    assert typos
+    for t in typos:
+        right = t["note"].rsplit(" ", 1)[1]
+        f = by_key[("hukou_not_found", t["id_number"])]
+        assert f"疑似正确号码：{right}" in f["description"], f["description"]

@@ -67,6 +67,10 @@ RULE_ORDER = (
 )
 
 
+# Household-level rules that name the member with the largest amount (rules.md).
+NAMED_HOUSEHOLD_RULES = ("tax_income_exceeds_register", "wage_exceeds_register")
+
+
 class Skip(Exception):
     """No household fits this variant: try the next one."""
 
@@ -175,7 +179,7 @@ class Injector:
             village_group=group,
             household_id=hid,
             id_number=(id_number if id_number is not None else (m.id_number if m else "")),
-            name=(m.name if m and level == "person" else ""),
+            name=(m.name if m and (level == "person" or code in NAMED_HOUSEHOLD_RULES) else ""),
             note=note,
         )
         (self.near if near else self.truth).append(f)
