@@ -1,0 +1,1178 @@
+"""The run report: one self-contained HTML page for the district office (outputs.md §3).
+
+``render_report`` reads the warehouse (findings, finding_history, rule_runs, loads,
+rejects, feedback_responses, waivers) and writes ``report.html``: headline numbers,
+findings by township × category, per-rule counts with their trend, the rules that
+did not run and why, rectification progress, feed health and links to the
+township workbooks and Data Docs.
+
+The page opens without network: CSS is inline, charts are hand-written inline SVG,
+there is no script. Everything printed goes through :func:`_t`, which escapes HTML
+and masks anything that looks like an ID number (``530102********1234``); the
+report only shows counts and rule/feed texts, never a person's row.
+A missing table (e.g. no feedback yet) leaves its section with a note, not an error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import duckdb
+
+from bidui.idcard import mask
+
+log = logging.getLogger("bidui.report")
+
+CATEGORIES = ("疑似错评", "疑似漏评", "疑似错退", "信息不准", "保障缺失", "需更新")
+CATEGORY_COLOURS = {
+    "疑似错评": "#d1495b",
+    "疑似漏评": "#edae49",
+    "疑似错退": "#8f2d56",
+    "信息不准": "#00798c",
+    "保障缺失": "#3d6fb6",
+    "需更新": "#7a8b99",
+}
+OTHER_COLOUR = "#a0a8b0"
+SEVERITY_ZH = {"high": "高", "medium": "中", "low": "低"}
+STATUS_ZH = {
+    "new": "新发现",
+    "open": "持续未改",
+    "reopened": "整改后复现",
+    "waived": "已核销",
+}
+STATUS_COLOURS = {"new": "#d1495b", "open": "#edae49", "reopened": "#8f2d56", "waived": "#7a8b99"}
+HISTORY_RUNS = 14
+"""How many runs the trend charts and sparklines show."""
+DATA_DOCS_LABEL = "数据质量报告 (Data Docs)"
+
+# An ID-like run of digits (18 with a possible X, or an old 15-digit number).
+_ID_LIKE = re.compile(r"(?<![0-9])(?:[0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9Xx])")
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    """The report's headline numbers (scalars: the lead puts them in asset metadata)."""
+
+    path: str
+    run_date: str
+    previous_run: str
+    """Date of the run before this one (``''`` on the first run)."""
+    findings: int
+    """Rows of ``findings`` = rows of problems.csv (waived included, as there)."""
+    new: int
+    open: int
+    reopened: int
+    waived: int
+    rectified_since_last_run: int
+    """Findings of rules that ran which disappeared since the previous run."""
+    overdue: int
+    """Findings (not waived) still found after their 整改时限."""
+    townships: int
+    rules_total: int
+    rules_ran: int
+    rules_not_run: int
+    feeds_received: int
+    rows_rejected: int
+    not_run_rules: tuple[str, ...] = field(default=())
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def mask_text(value: Any) -> str:
+    """Text with every ID-like digit run masked."""
+    if value is None:
+        return ""
+    return _ID_LIKE.sub(lambda m: mask(m.group(0)), str(value))
+
+
+def _t(value: Any) -> str:
+    """Escaped, masked text for HTML."""
+    return html.escape(mask_text(value), quote=True)
+
+
+def _n(value: Any) -> str:
+    return "–" if value is None else f"{int(value):,}"
+
+
+def _pct(part: float, whole: float) -> str:
+    return "–" if not whole else f"{100 * part / whole:.1f}%"
+
+
+def _has(con: duckdb.DuckDBPyConnection, table: str, *columns: str) -> bool:
+    cols = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
+        ).fetchall()
+    }
+    return bool(cols) and all(c in cols for c in columns)
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> list[dict[str, Any]]:
+    cur = con.execute(sql, params or [])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def _href(target: str) -> str:
+    """A relative link, percent-encoded (Chinese folder names, spaces, '#')."""
+    if _SCHEME.match(target) or target.startswith(("/", "\\", "//")):
+        raise ValueError(f"report links must be paths relative to the report, got {target!r}")
+    return html.escape(quote(target.replace("\\", "/"), safe="/._-~"), quote=True)
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass
+class _Data:
+    run_date: dt.date
+    previous_run: dt.date | None = None
+    county: str = ""
+    status: dict[str, int] = field(default_factory=dict)
+    findings_run_date: dt.date | None = None
+    findings_table: bool = False
+    by_township: dict[str, dict[str, int]] = field(default_factory=dict)
+    rules: list[dict[str, Any]] = field(default_factory=list)
+    run_dates: list[dt.date] = field(default_factory=list)
+    trend: list[dict[str, Any]] = field(default_factory=list)
+    rectified_since: int = 0
+    overdue: int = 0
+    progress: list[dict[str, Any]] = field(default_factory=list)
+    feedback_table: bool = False
+    feeds: list[dict[str, Any]] = field(default_factory=list)
+    loads_table: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def _collect(con: duckdb.DuckDBPyConnection, run_date: dt.date, history_runs: int) -> _Data:
+    d = _Data(run_date=run_date)
+    p = {"d": run_date}
+    has_runs = _has(con, "rule_runs", "run_date", "rule_code", "ran", "reason", "finding_count")
+    if has_runs:
+        d.previous_run = con.execute(
+            "SELECT max(run_date) FROM rule_runs WHERE run_date < $d", p
+        ).fetchone()[0]
+    since = d.previous_run or dt.date.min
+
+    d.findings_table = _has(con, "findings", "status", "township", "category", "due_date")
+    if d.findings_table:
+        d.status = dict(
+            con.execute("SELECT status, count(*) FROM findings GROUP BY ALL").fetchall()
+        )
+        d.findings_run_date = con.execute("SELECT max(run_date) FROM findings").fetchone()[0]
+        d.county = con.execute(
+            "SELECT coalesce(string_agg(DISTINCT county, '、' ORDER BY county), '') FROM findings"
+        ).fetchone()[0]
+        for town, cat, n in con.execute(
+            "SELECT coalesce(township, '（未填乡镇）'), category, count(*) FROM findings "
+            "WHERE status <> 'waived' GROUP BY ALL"
+        ).fetchall():
+            d.by_township.setdefault(town, {})[cat] = n
+        d.overdue = con.execute(
+            "SELECT count(*) FROM findings WHERE status <> 'waived' AND due_date < $d", p
+        ).fetchone()[0]
+    if not d.county and _has(con, "register", "county"):
+        d.county = con.execute(
+            "SELECT coalesce(string_agg(DISTINCT county, '、' ORDER BY county), '') FROM register"
+        ).fetchone()[0]
+
+    has_history = _has(con, "finding_history", "resolved_on", "status", "township")
+    if has_history:
+        d.rectified_since = con.execute(
+            "SELECT count(*) FROM finding_history WHERE status = 'resolved' "
+            "AND resolved_on > $s AND resolved_on <= $d",
+            {"s": since, "d": run_date},
+        ).fetchone()[0]
+
+    _collect_rules(con, d, has_runs, history_runs)
+    _collect_progress(con, d, has_history, since)
+    _collect_feeds(con, d)
+    return d
+
+
+def _collect_rules(
+    con: duckdb.DuckDBPyConnection, d: _Data, has_runs: bool, history_runs: int
+) -> None:
+    try:
+        from checks.rules import ALL_RULES
+
+        catalogue = [
+            {
+                "code": r.code,
+                "name_zh": r.name_zh,
+                "category": r.category,
+                "severity": r.severity,
+                "department": r.department,
+            }
+            for r in ALL_RULES
+        ]
+    except ImportError:  # the report must still render without the rule package
+        catalogue = []
+    by_code = {r["code"]: r for r in catalogue}
+    runs: dict[str, dict[dt.date, tuple[bool, str | None, int | None]]] = {}
+    if has_runs:
+        d.run_dates = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT run_date FROM rule_runs WHERE run_date <= $d "
+                "ORDER BY run_date DESC LIMIT $k",
+                {"d": d.run_date, "k": history_runs},
+            ).fetchall()
+        ][::-1]
+        for date_, code, ran, reason, count in con.execute(
+            "SELECT run_date, rule_code, ran, reason, finding_count FROM rule_runs "
+            "WHERE run_date >= $first AND run_date <= $d",
+            {"first": d.run_dates[0] if d.run_dates else d.run_date, "d": d.run_date},
+        ).fetchall():
+            runs.setdefault(code, {})[date_] = (bool(ran), reason, count)
+            if code not in by_code:
+                by_code[code] = {
+                    "code": code,
+                    "name_zh": code,
+                    "category": "",
+                    "severity": "",
+                    "department": "",
+                }
+                catalogue.append(by_code[code])
+    this_run: dict[str, int] = {}
+    if d.findings_table:
+        this_run = dict(
+            con.execute("SELECT rule_code, count(*) FROM findings GROUP BY ALL").fetchall()
+        )
+    for rule in catalogue:
+        code = rule["code"]
+        hist = runs.get(code, {})
+        now = hist.get(d.run_date)
+        prev = hist.get(d.previous_run) if d.previous_run else None
+        if now is None:
+            state, reason = ("unknown", "本次运行没有该规则的记录") if has_runs else ("unknown", "")
+        elif now[0]:
+            state, reason = "ran", None
+        else:
+            state, reason = "not_run", now[1] or "原因未记录"
+        d.rules.append(
+            {
+                **rule,
+                "state": state,
+                "reason": reason,
+                "count": this_run.get(code, 0) if state == "ran" else None,
+                "prev": prev[2] if prev and prev[0] else None,
+                "series": [(hist[x][2] if x in hist and hist[x][0] else None) for x in d.run_dates],
+            }
+        )
+    if has_runs and d.run_dates:
+        totals = {
+            r[0]: r[1:]
+            for r in con.execute(
+                "SELECT run_date, sum(finding_count) FILTER (WHERE ran), "
+                "count(*) FILTER (WHERE NOT ran) FROM rule_runs "
+                "WHERE run_date >= $first AND run_date <= $d GROUP BY ALL",
+                {"first": d.run_dates[0], "d": d.run_date},
+            ).fetchall()
+        }
+        firsts: dict[dt.date, int] = {}
+        resolved: dict[dt.date, int] = {}
+        if _has(con, "finding_history", "first_seen", "resolved_on"):
+            firsts = dict(
+                con.execute(
+                    "SELECT first_seen, count(*) FROM finding_history GROUP BY ALL"
+                ).fetchall()
+            )
+            resolved = dict(
+                con.execute(
+                    "SELECT resolved_on, count(*) FROM finding_history "
+                    "WHERE resolved_on IS NOT NULL AND status = 'resolved' GROUP BY ALL"
+                ).fetchall()
+            )
+        for x in d.run_dates:
+            total, not_run = totals.get(x, (None, 0))
+            d.trend.append(
+                {
+                    "date": x,
+                    "total": int(total or 0),
+                    "not_run": int(not_run or 0),
+                    "new": firsts.get(x, 0),
+                    "resolved": resolved.get(x, 0),
+                }
+            )
+
+
+def _collect_progress(
+    con: duckdb.DuckDBPyConnection, d: _Data, has_history: bool, since: dt.date
+) -> None:
+    towns: dict[str, dict[str, Any]] = {}
+
+    def row(town: str) -> dict[str, Any]:
+        return towns.setdefault(
+            town or "（未填乡镇）",
+            {
+                "township": town or "（未填乡镇）",
+                "open": 0,
+                "answered": 0,
+                "reported": 0,
+                "in_progress": 0,
+                "overdue": 0,
+                "overdue_unanswered": 0,
+                "waived": 0,
+                "rectified_since": 0,
+                "rectified_total": 0,
+            },
+        )
+
+    d.feedback_table = _has(
+        con, "feedback_responses", "problem_id", "rectification", "loaded_at", "verified_on"
+    )
+    if d.findings_table:
+        if d.feedback_table:
+            try:
+                from bidui.lifecycle import LATEST_RESPONSES_SQL as latest
+            except ImportError:
+                latest = (
+                    "SELECT * FROM feedback_responses QUALIFY row_number() OVER "
+                    "(PARTITION BY problem_id ORDER BY loaded_at DESC) = 1"
+                )
+        else:
+            latest = (
+                "SELECT NULL::VARCHAR AS problem_id, NULL::VARCHAR AS rectification WHERE false"
+            )
+        for r in _rows(
+            con,
+            f"""
+            SELECT f.township,
+                   count(*) FILTER (WHERE f.status <> 'waived') AS open,
+                   count(r.problem_id) FILTER (WHERE f.status <> 'waived') AS answered,
+                   count(*) FILTER (WHERE f.status <> 'waived'
+                                      AND r.rectification = '已整改') AS reported,
+                   count(*) FILTER (WHERE f.status <> 'waived'
+                                      AND r.rectification = '整改中') AS in_progress,
+                   count(*) FILTER (WHERE f.status <> 'waived' AND f.due_date < $d) AS overdue,
+                   count(*) FILTER (WHERE f.status <> 'waived' AND f.due_date < $d
+                                      AND r.problem_id IS NULL) AS overdue_unanswered,
+                   count(*) FILTER (WHERE f.status = 'waived') AS waived
+            FROM findings f LEFT JOIN ({latest}) r USING (problem_id)
+            GROUP BY ALL
+            """,
+            {"d": d.run_date},
+        ):
+            row(r.pop("township")).update(r)
+    if has_history:
+        for town, since_n, total in con.execute(
+            "SELECT township, count(*) FILTER (WHERE resolved_on > $s AND resolved_on <= $d), "
+            "count(*) FILTER (WHERE resolved_on <= $d) FROM finding_history "
+            "WHERE status = 'resolved' GROUP BY ALL",
+            {"s": since, "d": d.run_date},
+        ).fetchall():
+            t = row(town)
+            t["rectified_since"], t["rectified_total"] = since_n, total
+    d.progress = sorted(towns.values(), key=lambda t: (-t["open"], t["township"]))
+
+
+def _collect_feeds(con: duckdb.DuckDBPyConnection, d: _Data) -> None:
+    try:
+        from department_feeds import SPECS
+
+        feeds = [(s.name, s.title_zh, s.department_zh) for s in SPECS.values()]
+    except ImportError:
+        feeds = []
+    d.loads_table = _has(
+        con,
+        "loads",
+        "feed",
+        "rows_read",
+        "rows_loaded",
+        "rows_rejected",
+        "status",
+        "modified_at",
+        "loaded_at",
+    )
+    loads: dict[str, dict[str, Any]] = {}
+    if d.loads_table:
+        for r in _rows(
+            con,
+            """
+            SELECT feed, count(*) AS files,
+                   count(*) FILTER (WHERE status = 'failed') AS failed,
+                   coalesce(sum(rows_read), 0) AS rows_read,
+                   coalesce(sum(rows_loaded), 0) AS rows_loaded,
+                   coalesce(sum(rows_rejected), 0) AS rows_rejected,
+                   max(modified_at) AS newest, max(loaded_at) AS loaded_at,
+                   string_agg(DISTINCT error, '；') FILTER (WHERE status = 'failed') AS errors
+            FROM loads GROUP BY feed
+            """,
+        ):
+            loads[r["feed"]] = r
+    reasons: dict[str, list[tuple[str, int]]] = {}
+    if _has(con, "rejects", "feed", "reason_zh"):
+        for feed, reason, n in con.execute(
+            """
+            SELECT feed, reason, n FROM (
+                SELECT *, row_number() OVER (PARTITION BY feed ORDER BY n DESC, reason) AS rk
+                FROM (SELECT feed, coalesce(reason_zh, '（未说明）') AS reason, count(*) AS n
+                      FROM rejects GROUP BY ALL)
+            ) WHERE rk <= 3 ORDER BY feed, n DESC
+            """
+        ).fetchall():
+            reasons.setdefault(feed, []).append((reason, n))
+    known = {f for f, _, _ in feeds}
+    feeds += [(f, f, "") for f in sorted(loads) if f not in known]
+    for name, title, dept in feeds:
+        r = loads.get(name, {})
+        newest = r.get("newest")
+        age = (d.run_date - newest.date()).days if isinstance(newest, dt.datetime) else None
+        d.feeds.append(
+            {
+                "feed": name,
+                "title": title,
+                "department": dept,
+                "files": r.get("files", 0),
+                "failed": r.get("failed", 0),
+                "rows_read": r.get("rows_read", 0),
+                "rows_loaded": r.get("rows_loaded", 0),
+                "rows_rejected": r.get("rows_rejected", 0),
+                "newest": newest,
+                "age_days": age,
+                "loaded_at": r.get("loaded_at"),
+                "errors": r.get("errors"),
+                "reasons": reasons.get(name, []),
+            }
+        )
+
+
+# --------------------------------------------------------------------------- SVG charts
+
+
+def _svg_status_bar(status: Mapping[str, int], width: int = 640) -> str:
+    total = sum(status.get(k, 0) for k in STATUS_ZH)
+    if not total:
+        return ""
+    x = 0.0
+    parts = []
+    for key, label in STATUS_ZH.items():
+        n = status.get(key, 0)
+        if not n:
+            continue
+        w = width * n / total
+        parts.append(
+            f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="14" fill="{STATUS_COLOURS[key]}">'
+            f"<title>{label} {n:,}</title></rect>"
+        )
+        x += w
+    return (
+        f'<svg class="statusbar" viewBox="0 0 {width} 14" width="100%" height="14" '
+        f'preserveAspectRatio="none" role="img" aria-label="问题状态构成">{"".join(parts)}</svg>'
+    )
+
+
+def _svg_township_bars(by_township: Mapping[str, Mapping[str, int]]) -> str:
+    """Horizontal stacked bars: one per township, segments by category."""
+    if not by_township:
+        return ""
+    towns = sorted(by_township, key=lambda t: (-sum(by_township[t].values()), t))
+    vmax = max(sum(v.values()) for v in by_township.values()) or 1
+    label_w, bar_w, row_h = 110, 800, 26
+    height = row_h * len(towns) + 8
+    out = [
+        f'<svg class="chart" viewBox="0 0 {label_w + bar_w + 60} {height}" '
+        f'width="100%" role="img" aria-label="各乡镇问题数（按类别）">'
+    ]
+    for i, town in enumerate(towns):
+        y = 4 + i * row_h
+        out.append(
+            f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end" class="lbl">{_t(town)}</text>'
+        )
+        x = float(label_w)
+        cats = [c for c in CATEGORIES if by_township[town].get(c)]
+        cats += sorted(c for c in by_township[town] if c not in CATEGORIES)
+        for cat in cats:
+            n = by_township[town][cat]
+            w = bar_w * n / vmax
+            colour = CATEGORY_COLOURS.get(cat, OTHER_COLOUR)
+            out.append(
+                f'<rect x="{x:.1f}" y="{y + 3}" width="{max(w, 0.5):.1f}" height="{row_h - 8}" '
+                f'rx="2" fill="{colour}"><title>{_t(town)} · {_t(cat)}：{n:,}</title></rect>'
+            )
+            x += w
+        total = sum(by_township[town].values())
+        out.append(f'<text x="{x + 6:.1f}" y="{y + 16}" class="val">{total:,}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _svg_trend(trend: Sequence[Mapping[str, Any]]) -> str:
+    """Columns: findings per run; a line for new findings; dots for rectified."""
+    if not trend:
+        return ""
+    n = len(trend)
+    w, h, left, bottom, top = 640, 200, 36, 28, 16
+    step = (w - left - 8) / n
+    vmax = max(max(t["total"], t["new"], t["resolved"]) for t in trend) or 1
+
+    def y(v: float) -> float:
+        return top + (h - top - bottom) * (1 - v / vmax)
+
+    out = [
+        f'<svg class="chart" viewBox="0 0 {w} {h}" width="100%" role="img" '
+        f'aria-label="近期各次运行的问题数趋势">'
+    ]
+    for frac in (0, 0.5, 1):
+        gy = y(vmax * frac)
+        out.append(f'<line x1="{left}" x2="{w - 8}" y1="{gy:.1f}" y2="{gy:.1f}" class="grid"/>')
+        out.append(
+            f'<text x="{left - 4}" y="{gy + 4:.1f}" text-anchor="end" class="axis">'
+            f"{int(round(vmax * frac)):,}</text>"
+        )
+    pts_new, pts_res = [], []
+    for i, t in enumerate(trend):
+        cx = left + step * (i + 0.5)
+        bw = min(step * 0.6, 36)
+        fill = "#9fb8d9" if t["not_run"] else "#3d6fb6"
+        tip = (
+            f"{t['date'].isoformat()}：问题 {t['total']:,}，新发现 {t['new']:,}，"
+            f"已整改 {t['resolved']:,}" + (f"，{t['not_run']} 条规则未运行" if t["not_run"] else "")
+        )
+        out.append(
+            f'<rect x="{cx - bw / 2:.1f}" y="{y(t["total"]):.1f}" width="{bw:.1f}" '
+            f'height="{h - bottom - y(t["total"]):.1f}" fill="{fill}" rx="2">'
+            f"<title>{_t(tip)}</title></rect>"
+        )
+        if n <= 16 or i % 2 == n % 2 - 1 or i == n - 1:
+            out.append(
+                f'<text x="{cx:.1f}" y="{h - bottom + 16}" text-anchor="middle" class="axis">'
+                f"{t['date'].strftime('%m-%d')}</text>"
+            )
+        pts_new.append(f"{cx:.1f},{y(t['new']):.1f}")
+        pts_res.append((cx, y(t["resolved"])))
+    if n > 1:
+        out.append(f'<polyline points="{" ".join(pts_new)}" class="line-new"/>')
+    for cx, cy in pts_res:
+        out.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3.5" class="dot-res"/>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _svg_sparkline(series: Sequence[int | None], width: int = 120, height: int = 26) -> str:
+    """Finding counts over the last runs; a gap where the rule did not run."""
+    vals = [v for v in series if v is not None]
+    if not series or not vals:
+        return '<span class="muted">–</span>'
+    vmax = max(vals) or 1
+    n = len(series)
+    step = (width - 6) / max(n - 1, 1)
+
+    def xy(i: int, v: int) -> tuple[float, float]:
+        return 3 + i * step, height - 3 - (height - 6) * v / vmax
+
+    segments: list[list[str]] = [[]]
+    for i, v in enumerate(series):
+        if v is None:
+            segments.append([])
+        else:
+            x, y = xy(i, v)
+            segments[-1].append(f"{x:.1f},{y:.1f}")
+    out = [
+        f'<svg class="spark" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'role="img" aria-label="近{n}次运行趋势">'
+    ]
+    for seg in segments:
+        if len(seg) > 1:
+            out.append(f'<polyline points="{" ".join(seg)}"/>')
+        elif len(seg) == 1:
+            x, y = seg[0].split(",")
+            out.append(f'<circle cx="{x}" cy="{y}" r="1.6" class="lone"/>')
+    for i, v in enumerate(series):
+        if v is None:
+            out.append(
+                f'<line x1="{3 + i * step:.1f}" x2="{3 + i * step:.1f}" y1="{height - 5}" '
+                f'y2="{height - 1}" class="gap"><title>未运行</title></line>'
+            )
+    last = series[-1]
+    if last is not None:
+        x, y = xy(n - 1, last)
+        out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.6" class="last"/>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _progress_bar(done: int, rest: int) -> str:
+    total = done + rest
+    share = 0 if not total else 100 * done / total
+    return (
+        f'<div class="pbar" title="已整改 {done:,} / {total:,}"><span style="width:{share:.1f}%">'
+        f'</span></div><span class="pnum">{_pct(done, total)}</span>'
+    )
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+CSS = """
+:root{--ink:#1f2933;--muted:#6b7785;--line:#e3e7ec;--bg:#f4f6f9;--card:#fff;--blue:#0b3d91;
+--accent:#3d6fb6;--warn:#b7791f;--bad:#c0392b;--good:#1e8449}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--ink);font:14px/1.55 "PingFang SC","Microsoft YaHei",
+"Noto Sans CJK SC","Source Han Sans SC","WenQuanYi Micro Hei",system-ui,sans-serif}
+header{background:linear-gradient(120deg,#0b3d91,#1d5fb8);color:#fff;padding:28px 40px 22px}
+header h1{margin:0;font-size:26px;letter-spacing:1px}
+header .sub{opacity:.85;margin-top:6px}
+main{max-width:1180px;margin:0 auto;padding:20px 28px 40px}
+section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:18px 22px;
+margin:18px 0;box-shadow:0 1px 2px rgba(16,24,40,.04)}
+h2{font-size:18px;margin:0 0 12px;padding-left:10px;border-left:4px solid var(--accent)}
+h3{font-size:15px;margin:14px 0 8px}
+.kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(124px,1fr));gap:12px;margin-top:-34px}
+.kpi{background:#fff;border:1px solid var(--line);border-radius:10px;padding:12px 14px;
+box-shadow:0 2px 6px rgba(16,24,40,.08)}
+.kpi .label{color:var(--muted);font-size:13px}
+.kpi .value{font-size:28px;font-weight:700;line-height:1.2;font-variant-numeric:tabular-nums}
+.kpi .hint{color:var(--muted);font-size:12px}
+.kpi.bad .value{color:var(--bad)}.kpi.warn .value{color:var(--warn)}.kpi.good .value{color:var(--good)}
+.alert{border-radius:10px;padding:14px 18px;margin:18px 0;border:1px solid #f0c36d;background:#fff8e6}
+.alert.bad{border-color:#e6a0a0;background:#fdf0f0}
+.alert h2{border:0;padding:0;margin:0 0 6px;color:#8a4b00}
+.alert.bad h2{color:var(--bad)}
+.alert ul{margin:4px 0 0;padding-left:20px}
+table{width:100%;border-collapse:collapse;font-variant-numeric:tabular-nums}
+th,td{padding:7px 9px;border-bottom:1px solid var(--line);text-align:left;vertical-align:middle}
+th{background:#f0f3f7;font-weight:600;color:#394452;white-space:nowrap;font-size:13px}
+td.num,th.num{text-align:right}
+tr.total td{font-weight:700;background:#fafbfc}
+tbody tr:hover td{background:#f7f9fc}
+.muted{color:var(--muted)}
+.tag{display:inline-block;padding:1px 7px;border-radius:9px;font-size:12px;white-space:nowrap}
+.tag.ok{background:#e6f4ea;color:var(--good)}.tag.bad{background:#fdecea;color:var(--bad)}
+.tag.warn{background:#fff4e0;color:#8a5a00}.tag.grey{background:#eef0f3;color:#56606b}
+.sev-high{color:var(--bad);font-weight:600}.sev-medium{color:#8a5a00}.sev-low{color:var(--muted)}
+.up{color:var(--bad)}.down{color:var(--good)}
+.legend{display:flex;flex-wrap:wrap;gap:6px 16px;margin:6px 0 10px;font-size:13px;color:#394452}
+.legend i{display:inline-block;width:11px;height:11px;border-radius:2px;margin-right:5px;
+vertical-align:-1px}
+.grid2{display:grid;grid-template-columns:1fr 1fr;gap:18px}
+@media(max-width:900px){.grid2{grid-template-columns:1fr}}
+svg.chart text{font-size:12px;fill:#394452}svg.chart .axis{fill:#8692a0;font-size:11px}
+svg.chart .val{font-weight:600}svg.chart .grid{stroke:#e3e7ec}
+svg.chart .line-new{fill:none;stroke:#d1495b;stroke-width:2}
+svg.chart .dot-res{fill:#1e8449}
+svg.spark polyline{fill:none;stroke:#3d6fb6;stroke-width:1.6}
+svg.spark .last{fill:#0b3d91}svg.spark .lone{fill:#3d6fb6}svg.spark .gap{stroke:#d1495b}
+svg.statusbar{display:block;border-radius:4px;margin:14px 0 4px}
+.heat{display:block;text-align:right;border-radius:4px;padding:2px 6px}
+.pbar{display:inline-block;width:110px;height:9px;background:#e9edf2;border-radius:5px;
+overflow:hidden;vertical-align:middle}
+.pbar span{display:block;height:100%;background:#1e8449}
+.pnum{margin-left:6px;font-size:12px;color:#394452}
+.links{display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));gap:8px}
+.links a{display:block;padding:8px 12px;border:1px solid var(--line);border-radius:8px;
+text-decoration:none;color:#0b3d91;background:#fafcff}
+.links a:hover{border-color:#3d6fb6}
+a{color:#0b5cad}
+.note{color:var(--muted);font-size:12.5px;margin:8px 0 0}
+footer{color:var(--muted);font-size:12px;text-align:center;padding:10px 0 30px}
+@media print{header{background:#0b3d91;-webkit-print-color-adjust:exact;print-color-adjust:exact}
+section{break-inside:avoid}}
+"""
+
+
+def _kpi(key: str, label: str, value: int, hint: str = "", tone: str = "") -> str:
+    return (
+        f'<div class="kpi {tone}" data-kpi="{key}"><div class="label">{label}</div>'
+        f'<div class="value">{value:,}</div><div class="hint">{hint}</div></div>'
+    )
+
+
+def _legend(items: Sequence[tuple[str, str]]) -> str:
+    return (
+        '<div class="legend">'
+        + "".join(f'<span><i style="background:{c}"></i>{_t(label)}</span>' for label, c in items)
+        + "</div>"
+    )
+
+
+def _heat(n: int, vmax: int, colour: str) -> str:
+    if not n:
+        return '<span class="heat muted">·</span>'
+    alpha = 0.12 + 0.55 * n / (vmax or 1)
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f'<span class="heat" style="background:rgba({r},{g},{b},{alpha:.2f})">{n:,}</span>'
+
+
+def _section_alerts(d: _Data) -> str:
+    out = []
+    not_run = [r for r in d.rules if r["state"] == "not_run"]
+    if not_run:
+        items = "".join(
+            f"<li><b>{_t(r['name_zh'])}</b>（{_t(r['code'])}）：{_t(r['reason'])}</li>"
+            for r in not_run
+        )
+        out.append(
+            f'<div class="alert bad" id="rules-not-run"><h2>⚠ 本次有 {len(not_run)} 条比对规则未运行'
+            f"</h2><div>这些规则本次没有结果，不代表“没有问题”；其原有问题保持不变，"
+            f"待数据补齐后重新比对。</div><ul>{items}</ul></div>"
+        )
+    if not d.findings_table:
+        out.append(
+            '<div class="alert bad"><h2>没有比对结果</h2>仓库中没有 findings 表，'
+            "本报告只显示数据接收情况。</div>"
+        )
+    elif d.findings_run_date and d.findings_run_date != d.run_date:
+        out.append(
+            f'<div class="alert"><h2>注意：问题数据不是本次运行日期的</h2>问题表的运行日期为 '
+            f"{d.findings_run_date.isoformat()}，报告日期为 {d.run_date.isoformat()}。</div>"
+        )
+    failed = [f for f in d.feeds if f["failed"]]
+    if failed:
+        items = "".join(
+            f"<li><b>{_t(f['title'])}</b>：{f['failed']} 个文件读取失败"
+            f"{('（' + _t(f['errors']) + '）') if f['errors'] else ''}</li>"
+            for f in failed
+        )
+        out.append(f'<div class="alert"><h2>部门数据读取失败</h2><ul>{items}</ul></div>')
+    return "".join(out)
+
+
+def _section_townships(d: _Data, town_links: Mapping[str, str]) -> str:
+    if not d.findings_table:
+        return ""
+    bt = d.by_township
+    cats = [c for c in CATEGORIES if any(c in v for v in bt.values())]
+    cats += sorted({c for v in bt.values() for c in v} - set(CATEGORIES))
+    towns = sorted(bt, key=lambda t: (-sum(bt[t].values()), t))
+    vmax = max((n for v in bt.values() for n in v.values()), default=1)
+    head = "".join(f'<th class="num">{_t(c)}</th>' for c in cats)
+    body = []
+    for town in towns:
+        cells = "".join(
+            f'<td class="num">{_heat(bt[town].get(c, 0), vmax, CATEGORY_COLOURS.get(c, OTHER_COLOUR))}</td>'
+            for c in cats
+        )
+        link = town_links.get(town)
+        name = f'<a href="{_href(link)}">{_t(town)}</a>' if link else _t(town)
+        body.append(
+            f'<tr data-township="{_t(town)}"><td>{name}</td>{cells}'
+            f'<td class="num"><b>{sum(bt[town].values()):,}</b></td></tr>'
+        )
+    totals = "".join(
+        f'<td class="num">{sum(v.get(c, 0) for v in bt.values()):,}</td>' for c in cats
+    )
+    grand = sum(sum(v.values()) for v in bt.values())
+    table = (
+        f'<table id="township-category"><thead><tr><th>乡（镇）</th>{head}<th class="num">合计</th>'
+        f'</tr></thead><tbody>{"".join(body)}<tr class="total"><td>合计</td>{totals}'
+        f'<td class="num">{grand:,}</td></tr></tbody></table>'
+    )
+    if not towns:
+        table = '<p class="muted">本次没有需要整改的问题。</p>'
+    legend = _legend([(c, CATEGORY_COLOURS.get(c, OTHER_COLOUR)) for c in cats])
+    return (
+        '<section id="by-township"><h2>各乡（镇）问题分布（按问题类别）</h2>'
+        f"{legend}{_svg_township_bars(bt)}{table}"
+        '<p class="note">不含已核销问题；点击乡（镇）名称打开该乡（镇）的问题清单。</p></section>'
+    )
+
+
+def _section_rules(d: _Data) -> str:
+    if not d.rules:
+        return ""
+    rows = []
+    for r in d.rules:
+        if r["state"] == "ran":
+            state = '<span class="tag ok">已运行</span>'
+        elif r["state"] == "not_run":
+            state = f'<span class="tag bad" title="{_t(r["reason"])}">未运行</span>'
+        else:
+            state = '<span class="tag grey">无记录</span>'
+        count = r["count"]
+        delta = ""
+        if count is not None and r["prev"] is not None and count != r["prev"]:
+            diff = count - r["prev"]
+            delta = f'<span class="{"up" if diff > 0 else "down"}">{diff:+,}</span>'
+        count_html = _n(count) if count is not None else '<span class="muted">–</span>'
+        reason = f'<div class="muted">{_t(r["reason"])}</div>' if r["state"] == "not_run" else ""
+        sev = r["severity"]
+        rows.append(
+            f'<tr data-rule="{_t(r["code"])}" data-state="{r["state"]}">'
+            f'<td><b>{_t(r["name_zh"])}</b><div class="muted">{_t(r["code"])}</div>{reason}</td>'
+            f"<td>{_t(r['category'])}</td><td>{_t(r['department'])}</td>"
+            f'<td class="sev-{_t(sev)}">{SEVERITY_ZH.get(sev, _t(sev))}</td><td>{state}</td>'
+            f'<td class="num count">{count_html}</td><td class="num">{delta}</td>'
+            f"<td>{_svg_sparkline(r['series'])}</td></tr>"
+        )
+    dates = d.run_dates
+    span = (
+        f"{dates[0].isoformat()} 至 {dates[-1].isoformat()}，共 {len(dates)} 次运行"
+        if dates
+        else ""
+    )
+    return (
+        '<section id="rules"><h2>各比对规则问题数与趋势</h2>'
+        '<table id="rule-table"><thead><tr><th>规则</th><th>问题类别</th><th>比对部门</th>'
+        '<th>级别</th><th>本次</th><th class="num">问题数</th><th class="num">较上次</th>'
+        f"<th>趋势</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f'<p class="note">趋势：{_t(span)}；红色短线表示该次未运行。“问题数”含已核销问题。</p>'
+        "</section>"
+    )
+
+
+def _section_categories(d: _Data) -> str:
+    totals: dict[str, int] = {}
+    for v in d.by_township.values():
+        for c, n in v.items():
+            totals[c] = totals.get(c, 0) + n
+    if not totals:
+        return ""
+    cats = [c for c in CATEGORIES if c in totals] + sorted(set(totals) - set(CATEGORIES))
+    vmax = max(totals.values())
+    label_w, bar_w, row_h = 80, 440, 28
+    out = [
+        f'<svg class="chart" viewBox="0 0 {label_w + bar_w + 60} {row_h * len(cats) + 8}" '
+        'width="100%" role="img" aria-label="问题类别构成">'
+    ]
+    for i, c in enumerate(cats):
+        y = 4 + i * row_h
+        w = bar_w * totals[c] / vmax
+        out.append(
+            f'<text x="{label_w - 8}" y="{y + 17}" text-anchor="end" class="lbl">{_t(c)}</text>'
+            f'<rect x="{label_w}" y="{y + 4}" width="{max(w, 0.5):.1f}" height="{row_h - 9}" rx="3" '
+            f'fill="{CATEGORY_COLOURS.get(c, OTHER_COLOUR)}"><title>{_t(c)}：{totals[c]:,}</title></rect>'
+            f'<text x="{label_w + w + 6:.1f}" y="{y + 17}" class="val">{totals[c]:,}</text>'
+        )
+    out.append("</svg>")
+    return (
+        '<section id="categories"><h2>问题类别构成</h2>'
+        f'{"".join(out)}<p class="note">不含已核销问题。</p></section>'
+    )
+
+
+def _section_trend(d: _Data) -> str:
+    if not d.trend:
+        return ""
+    legend = _legend(
+        [
+            ("问题数（柱）", "#3d6fb6"),
+            ("有规则未运行的那次", "#9fb8d9"),
+            ("新发现（线）", "#d1495b"),
+            ("已整改（点）", "#1e8449"),
+        ]
+    )
+    return (
+        '<section id="trend"><h2>近期运行趋势</h2>'
+        f"{legend}{_svg_trend(d.trend)}"
+        '<p class="note">新发现、已整改按问题当前历史统计（之后复现的问题不再计入当时的已整改）。</p>'
+        "</section>"
+    )
+
+
+def _section_progress(d: _Data, town_links: Mapping[str, str]) -> str:
+    if not d.progress:
+        return ""
+    rows = []
+    keys = (
+        "open",
+        "answered",
+        "reported",
+        "in_progress",
+        "rectified_since",
+        "rectified_total",
+        "overdue",
+        "overdue_unanswered",
+        "waived",
+    )
+    sums = dict.fromkeys(keys, 0)
+    for t in d.progress:
+        for k in keys:
+            sums[k] += t[k]
+        link = town_links.get(t["township"])
+        name = f'<a href="{_href(link)}">{_t(t["township"])}</a>' if link else _t(t["township"])
+        overdue = f'<span class="tag bad">{t["overdue"]:,}</span>' if t["overdue"] else "0"
+        rows.append(
+            f'<tr data-township="{_t(t["township"])}"><td>{name}</td>'
+            f'<td class="num">{t["open"]:,}</td>'
+            f'<td class="num">{t["answered"]:,}<span class="muted"> / {_pct(t["answered"], t["open"])}</span></td>'
+            f'<td class="num">{t["reported"]:,}</td><td class="num">{t["in_progress"]:,}</td>'
+            f'<td class="num">{t["rectified_since"]:,}</td><td class="num">{t["rectified_total"]:,}</td>'
+            f'<td class="num">{overdue}</td><td class="num">{t["overdue_unanswered"]:,}</td>'
+            f'<td class="num">{t["waived"]:,}</td>'
+            f"<td>{_progress_bar(t['rectified_total'], t['open'])}</td></tr>"
+        )
+    total = (
+        '<tr class="total"><td>合计</td>'
+        + "".join(f'<td class="num">{sums[k]:,}</td>' for k in keys)
+        + f"<td>{_progress_bar(sums['rectified_total'], sums['open'])}</td></tr>"
+    )
+    note = (
+        ""
+        if d.feedback_table
+        else '<p class="note">尚未收到乡（镇）返回的问题清单（无反馈记录）。</p>'
+    )
+    return (
+        '<section id="progress"><h2>各乡（镇）整改进展</h2>'
+        '<table id="progress-table"><thead><tr><th>乡（镇）</th><th class="num">待整改</th>'
+        '<th class="num">已反馈</th><th class="num">反馈已整改</th><th class="num">整改中</th>'
+        '<th class="num">上次以来已整改</th><th class="num">累计已整改</th>'
+        '<th class="num">逾期</th><th class="num">逾期未反馈</th><th class="num">已核销</th>'
+        f"<th>整改率</th></tr></thead><tbody>{''.join(rows)}{total}</tbody></table>{note}"
+        '<p class="note">待整改：本次仍发现的问题（不含已核销）；反馈已整改：乡（镇）最新一次反馈为“已整改”，'
+        "若本次仍发现则计为整改后复现；已整改：比对数据中问题已消失；逾期：超过整改时限仍被发现；"
+        "整改率 = 累计已整改 ÷（累计已整改 + 待整改）。</p></section>"
+    )
+
+
+def _section_feeds(
+    d: _Data,
+    max_age: Mapping[str, int],
+    max_reject_rate: float,
+    validations: Mapping[str, Any],
+    docs_rel: str | None,
+) -> str:
+    if not d.feeds:
+        return ""
+    rows = []
+    for f in d.feeds:
+        if not f["files"]:
+            status = '<span class="tag bad">未收到</span>'
+        elif f["failed"]:
+            status = f'<span class="tag bad">{f["failed"]} 个文件失败</span>'
+        else:
+            status = '<span class="tag ok">已入库</span>'
+        rate = f["rows_rejected"] / f["rows_read"] if f["rows_read"] else 0.0
+        rej_cls = "tag warn" if rate > max_reject_rate else ""
+        rejected = (
+            f'<span class="{rej_cls}">{f["rows_rejected"]:,}</span>'
+            f'<div class="muted">{_pct(f["rows_rejected"], f["rows_read"])}</div>'
+            if f["rows_rejected"]
+            else "0"
+        )
+        reasons = (
+            "".join(
+                f"<div>{_t(reason)} <span class='muted'>× {n:,}</span></div>"
+                for reason, n in f["reasons"]
+            )
+            or '<span class="muted">–</span>'
+        )
+        limit = max_age.get(f["feed"])
+        if f["age_days"] is None:
+            fresh = '<span class="muted">–</span>'
+        else:
+            stale = limit is not None and f["age_days"] > limit
+            fresh = (
+                f'{f["newest"].date().isoformat()}<div class="{"tag warn" if stale else "muted"}">'
+                f"{f['age_days']} 天前{'，超过 ' + str(limit) + ' 天' if stale else ''}</div>"
+            )
+        v = validations.get(f["feed"])
+        if v is None:
+            gx = '<span class="muted">–</span>'
+        else:
+            page = f"{docs_rel}/{v.docs_page}" if docs_rel and v.docs_page else None
+            if v.passed:
+                label = f'<span class="tag ok">全部 {len(v.results)} 项满足</span>'
+            elif v.validated:
+                label = f'<span class="tag warn">{len(v.failed)} 项未满足</span>'
+            else:
+                label = f'<span class="tag grey">{_t(v.reason or "未校验")}</span>'
+            gx = f'<a href="{_href(page)}">{label}</a>' if page else label
+        rows.append(
+            f'<tr data-feed="{_t(f["feed"])}"><td><b>{_t(f["title"])}</b>'
+            f'<div class="muted">{_t(f["department"])} · {_t(f["feed"])}</div></td>'
+            f'<td>{status}</td><td class="num">{f["files"]:,}</td>'
+            f'<td class="num">{f["rows_read"]:,}</td><td class="num">{f["rows_loaded"]:,}</td>'
+            f'<td class="num">{rejected}</td><td>{reasons}</td><td>{fresh}</td><td>{gx}</td></tr>'
+        )
+    note = "" if d.loads_table else '<p class="note">仓库中没有加载记录（loads 表）。</p>'
+    return (
+        '<section id="feeds"><h2>部门数据接收与质量</h2>'
+        '<table id="feed-table"><thead><tr><th>数据</th><th>状态</th><th class="num">文件</th>'
+        '<th class="num">读入行</th><th class="num">入库行</th><th class="num">拒收行</th>'
+        "<th>主要拒收原因</th><th>最新文件</th><th>质量期望</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>{note}"
+        f'<p class="note">拒收率超过 {max_reject_rate:.0%} 或数据超过规定天数未更新时标黄；'
+        "拒收明细见 rejects.csv。</p></section>"
+    )
+
+
+def _section_links(links: Mapping[str, str], towns: set[str]) -> str:
+    if not links:
+        return ""
+    town_items = [(k, v) for k, v in links.items() if k in towns]
+    other = [(k, v) for k, v in links.items() if k not in towns]
+    out = ['<section id="links"><h2>相关文件</h2>']
+    if town_items:
+        out.append('<h3>各乡（镇）问题清单</h3><div class="links">')
+        out += [f'<a href="{_href(v)}" data-link="township">{_t(k)}</a>' for k, v in town_items]
+        out.append("</div>")
+    if other:
+        out.append('<h3>其他</h3><div class="links">')
+        out += [f'<a href="{_href(v)}">{_t(k)}</a>' for k, v in other]
+        out.append("</div>")
+    out.append("</section>")
+    return "".join(out)
+
+
+def _validations_for(out_path: Path, links: Mapping[str, str]) -> tuple[dict[str, Any], str | None]:
+    """Feed validations kept in the Data Docs folder a link points to (if any)."""
+    try:
+        from checks.expectations import STORE_DIR, load_validations
+    except ImportError:
+        return {}, None
+    for target in links.values():
+        rel = Path(target.replace("\\", "/"))
+        if rel.name != "index.html":
+            continue
+        site = out_path.parent / rel.parent
+        if (site / STORE_DIR).is_dir():
+            return load_validations(site), rel.parent.as_posix()
+    return {}, None
+
+
+def render_report(
+    con: duckdb.DuckDBPyConnection,
+    run_date: dt.date,
+    out_path: str | Path,
+    links: Mapping[str, str] | None = None,
+    *,
+    thresholds: Any = None,
+    history_runs: int = HISTORY_RUNS,
+) -> ReportSummary:
+    """Write the run report to ``out_path`` and return its headline numbers.
+
+    ``links`` maps a label to a path relative to the report: a label that is a
+    township name (as in ``findings.township``) is that township's workbook;
+    others (Data Docs index, problems.csv …) are listed as they are. When a link
+    points to a Data Docs ``index.html`` built by :mod:`checks.expectations`, the
+    feed table shows each feed's expectation result. ``thresholds`` (a
+    :class:`checks.thresholds.Thresholds`) gives the freshness and reject-rate
+    limits; the project's thresholds.toml when None.
+    """
+    out_path = Path(out_path)
+    links = dict(links or {})
+    for target in links.values():
+        _href(target)  # fail before writing anything on an absolute or remote link
+    d = _collect(con, run_date, history_runs)
+
+    max_age: dict[str, int] = {}
+    max_reject_rate = 0.01
+    try:
+        if thresholds is None:
+            from checks.thresholds import load_thresholds
+
+            thresholds = load_thresholds()
+        fq = thresholds.feed_quality
+        max_age = {
+            f["feed"]: fq.max_age_days.get(f["feed"], fq.default_max_age_days) for f in d.feeds
+        }
+        max_reject_rate = fq.max_reject_rate
+    except Exception as exc:  # the report still renders with default limits
+        log.warning("report: thresholds not available (%s); using defaults", exc)
+
+    validations, docs_rel = _validations_for(out_path, links)
+    towns = set(d.by_township) | {t["township"] for t in d.progress}
+    town_links = {k: v for k, v in links.items() if k in towns}
+
+    st = d.status
+    findings = sum(st.values())
+    not_run = [r["code"] for r in d.rules if r["state"] == "not_run"]
+    ran = sum(1 for r in d.rules if r["state"] == "ran")
+    summary = ReportSummary(
+        path=str(out_path),
+        run_date=run_date.isoformat(),
+        previous_run=d.previous_run.isoformat() if d.previous_run else "",
+        findings=findings,
+        new=st.get("new", 0),
+        open=st.get("open", 0),
+        reopened=st.get("reopened", 0),
+        waived=st.get("waived", 0),
+        rectified_since_last_run=d.rectified_since,
+        overdue=d.overdue,
+        townships=len(d.by_township),
+        rules_total=len(d.rules),
+        rules_ran=ran,
+        rules_not_run=len(not_run),
+        feeds_received=sum(1 for f in d.feeds if f["files"]),
+        rows_rejected=sum(f["rows_rejected"] for f in d.feeds),
+        not_run_rules=tuple(not_run),
+    )
+
+    prev = f"上次运行 {d.previous_run.isoformat()}" if d.previous_run else "首次运行"
+    kpis = "".join(
+        [
+            _kpi("findings", "本次问题", summary.findings, "与 problems.csv 行数一致"),
+            _kpi("new", "新发现", summary.new, "本次首次发现", "bad" if summary.new else ""),
+            _kpi("open", "持续未改", summary.open, "此前已发现、仍存在"),
+            _kpi(
+                "reopened",
+                "整改后复现",
+                summary.reopened,
+                "报已整改或曾消失后又出现",
+                "bad" if summary.reopened else "",
+            ),
+            _kpi(
+                "rectified",
+                "上次以来已整改",
+                summary.rectified_since_last_run,
+                prev,
+                "good" if summary.rectified_since_last_run else "",
+            ),
+            _kpi("waived", "已核销", summary.waived, "乡镇核实不属实、区办认可"),
+            _kpi(
+                "overdue",
+                "逾期未整改",
+                summary.overdue,
+                "超过整改时限仍存在",
+                "warn" if summary.overdue else "",
+            ),
+            _kpi(
+                "rules_not_run",
+                "未运行规则",
+                summary.rules_not_run,
+                f"共 {summary.rules_total} 条规则",
+                "bad" if summary.rules_not_run else "good",
+            ),
+        ]
+    )
+    status_legend = (
+        _legend(
+            [(f"{label} {st.get(k, 0):,}", STATUS_COLOURS[k]) for k, label in STATUS_ZH.items()]
+        )
+        if findings
+        else ""
+    )
+    title = f"{d.county + ' ' if d.county else ''}扶贫数据比对运行报告"
+    generated = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    page = f"""<!DOCTYPE html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_t(title)} · {run_date.isoformat()}</title>
+<style>{CSS}</style></head>
+<body>
+<header><h1>{_t(title)}</h1>
+<div class="sub">运行日期 <b data-field="run-date">{run_date.isoformat()}</b> · {_t(prev)} ·
+生成于 {generated} · 证件号码已脱敏</div></header>
+<main>
+<div class="kpis" id="headline">{kpis}</div>
+{_svg_status_bar(st)}{status_legend}
+{_section_alerts(d)}
+<div class="grid2">{_section_categories(d)}{_section_trend(d)}</div>
+{_section_townships(d, town_links)}
+{_section_progress(d, town_links)}
+{_section_rules(d)}
+{_section_feeds(d, max_age, max_reject_rate, validations, docs_rel)}
+{_section_links(links, towns)}
+</main>
+<footer>本报告由 bidui 自动生成，离线可打开；数据来源：区扶贫数据仓库。</footer>
+</body></html>
+"""
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(out_path)
+    log.info("report %s: %d findings, %d rules not run", out_path, findings, len(not_run))
+    return summary
