@@ -155,15 +155,40 @@ def test_near_misses_not_flagged(county):
     }
 
 
-@pytest.mark.slow
 def test_clean_county_has_no_findings(tmp_path):
-    generate(tmp_path, households=800, seed=3, problems_per_rule=0)
-    con, _ = load_county(tmp_path)
+    """No problems injected: not one finding, near misses included."""
+    generate(tmp_path, households=500, seed=3, problems_per_rule=0)
+    con, loads = load_county(tmp_path)
+    for fr in loads.values():
+        for f in fr.files:
+            assert f.rows_read == f.rows_loaded + f.rows_rejected
     run = run_rules(con, dt.date(2026, 1, 20), load_thresholds())
-    assert run.errors == {}
+    assert run.errors == {} and run.not_run == []
     rows = con.execute("SELECT rule_code, count(*) FROM findings GROUP BY 1").fetchall()
     assert rows == [], rows
     assert read_rows(tmp_path / "truth.csv") == []
+    assert read_rows(tmp_path / "near_misses.csv")
+    con.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [21, 22])
+def test_recall_and_precision_other_seeds(tmp_path, seed):
+    """The same at the demo size (2,000 households) for other seeds."""
+    generate(tmp_path, households=2000, seed=seed, problems_per_rule=3)
+    con, _ = load_county(tmp_path)
+    run_rules(con, dt.date(2026, 1, 20), load_thresholds())
+    cols = ["rule_code", "township", "village", "village_group", "household_id", "id_number"]
+    findings = [
+        {k: ("" if v is None else v) for k, v in zip(cols, r, strict=True)}
+        for r in con.execute(f"SELECT {', '.join(cols)} FROM findings").fetchall()
+    ]
+    con.close()
+    table, report = compare(findings, read_rows(tmp_path / "truth.csv"))
+    assert all(not v[2] and not v[3] for v in table.values()), report
+    got = {key(f["rule_code"], LEVELS[f["rule_code"]], f) for f in findings}
+    near = read_rows(tmp_path / "near_misses.csv")
+    assert not [n for n in near if key(n["rule_code"], LEVELS[n["rule_code"]], n) in got]
 
 
 def test_summing_rules_name_the_largest_earner(county):
