@@ -198,8 +198,36 @@ class Renderer:
             [f"{P.COUNTY}{year}年建档立卡人口信息表"] + [None] * (len(headers) - 1),
             [f"填报单位：{P.COUNTY}乡村振兴局", None, None, None, None, "单位：元、人"]
             + [None] * (len(headers) - 6),
-            headers,
         ]
+        if mid:
+            # two header rows, as the national system exports: income components under
+            # a merged parent cell "其中：收入构成(元)", everything else in the top row
+            parts = {
+                "工资性收入",
+                "生产经营性收入",
+                "财产性收入",
+                "转移性收入",
+                "生产经营性支出",
+                "低保金",
+                "特困供养金",
+                "养老金",
+            }
+            top: list[object] = []
+            sub: list[object] = []
+            for h in headers:
+                if h.replace("（元）", "") in parts:
+                    top.append(
+                        None
+                        if any(t == "其中：收入构成(元)" for t in top)
+                        else "其中：收入构成(元)"
+                    )
+                    sub.append(h.replace("（元）", ""))
+                else:
+                    top.append(h)
+                    sub.append(None)
+            rows += [top, sub]
+        else:
+            rows.append(headers)
         n = 0
         for hh in c.households:
             hy = hh.years.get(year)
