@@ -1,0 +1,583 @@
+"""The run report (bidui.report): numbers equal the warehouse, nothing leaks, opens offline.
+
+A small warehouse is built by hand in a real DuckDB file: three runs of rule_runs
+(one rule not run tonight, with a reason that holds markup and an ID number),
+findings of every status, history with rectified and reopened problems, township
+feedback, loads with a failed file and rejects whose raw values are full IDs.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+from collections import Counter
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote
+
+import duckdb
+import pytest
+
+from bidui import lifecycle
+from bidui.idcard import check_digit, mask
+from bidui.report import ReportSummary, render_report
+from checks.engine import ensure_tables, write_problems_csv
+from checks.rules import ALL_RULES, RULES_BY_CODE
+
+RUN0, RUN1, RUN2 = dt.date(2025, 11, 1), dt.date(2025, 11, 8), dt.date(2025, 11, 15)
+NOT_RUN = "owns_car"
+NOT_RUN_REASON = "机动车登记信息未收到 <script>alert(1)</script> 示例 530102199001011234"
+ID_RE = re.compile(r"(?<![0-9.])[0-9]{17}[0-9Xx](?![0-9])")
+
+
+def make_id(n: int, birth: str = "19800101") -> str:
+    body = f"530102{birth}{n:03d}"
+    return body + check_digit(body)
+
+
+# township, village, rule, status, first_seen, due_date
+FINDINGS = [
+    ("甲镇", "一村", "id_invalid", "new", RUN2, dt.date(2025, 12, 15)),
+    ("甲镇", "一村", "income_unchanged", "new", RUN2, dt.date(2025, 12, 15)),
+    ("甲镇", "二村", "medical_insurance_missing", "open", RUN0, dt.date(2025, 11, 10)),
+    ("甲镇", "二村", "medical_insurance_missing", "reopened", RUN0, dt.date(2025, 11, 10)),
+    ("乙乡", "三村", "exited_below_income_line", "open", RUN1, dt.date(2025, 12, 8)),
+    ("乙乡", "三村", "public_employee", "new", RUN2, dt.date(2025, 12, 15)),
+    ("乙乡", "四村", "business_owner", "waived", RUN0, dt.date(2025, 11, 10)),
+    ("丙镇", "五村", "phone_invalid", "open", RUN0, dt.date(2025, 11, 10)),
+    ("丙镇", "五村", "grade_stuck", "new", RUN2, dt.date(2025, 12, 15)),
+    ("丙镇", "五村", "owns_urban_property", "reopened", RUN0, dt.date(2025, 11, 10)),
+]
+# Gone from the data: township, rule, first_seen, resolved_on, status
+RESOLVED = [
+    ("甲镇", "phone_invalid", RUN0, RUN2, "resolved"),
+    ("甲镇", "income_unchanged", RUN0, RUN2, "resolved"),
+    ("乙乡", "phone_invalid", RUN0, RUN2, "resolved"),
+    ("丙镇", "grade_stuck", RUN0, RUN1, "resolved"),  # before the previous run
+    ("乙乡", "owns_urban_property", RUN0, RUN2, "waived"),  # waived, then gone
+]
+
+
+def _pid(i: int) -> str:
+    return f"TST-{i:010X}"
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Path:
+    path = tmp_path / "warehouse.duckdb"
+    con = duckdb.connect(str(path))
+    ensure_tables(con)
+    lifecycle.ensure_tables(con)
+    rows = []
+    for i, (town, village, rule, status, first, due) in enumerate(FINDINGS):
+        r = RULES_BY_CODE[rule]
+        idn = make_id(i)
+        rows.append(
+            [
+                _pid(i),
+                rule,
+                r.category,
+                r.severity,
+                2025,
+                "云岭县",
+                town,
+                village,
+                "一组",
+                f"H{i:04d}",
+                idn,
+                f"张{i}",
+                r.department,
+                f"证件号码 {idn} 的问题描述",
+                f"依据：{idn}",
+                first,
+                status,
+                f"户主{i}",
+                r.name_zh,
+                r.requirement_zh,
+                due,
+                RUN2,
+            ]
+        )
+    con.executemany(f"INSERT INTO findings VALUES ({', '.join('?' * 22)})", rows)
+    hist = [
+        [
+            _pid(i),
+            rule,
+            town,
+            village,
+            f"H{i:04d}",
+            make_id(i),
+            first,
+            RUN2,
+            None,
+            1 if status == "reopened" else 0,
+            status,
+        ]
+        for i, (town, village, rule, status, first, _due) in enumerate(FINDINGS)
+    ]
+    hist += [
+        [
+            _pid(100 + j),
+            rule,
+            town,
+            "六村",
+            f"G{j:04d}",
+            make_id(100 + j),
+            first,
+            resolved,
+            resolved,
+            0,
+            status,
+        ]
+        for j, (town, rule, first, resolved, status) in enumerate(RESOLVED)
+    ]
+    con.executemany(f"INSERT INTO finding_history VALUES ({', '.join('?' * 11)})", hist)
+
+    this_run = Counter(f[2] for f in FINDINGS)
+    runs = []
+    for d, factor in ((RUN0, 3), (RUN1, 2)):
+        runs += [[d, r.code, True, None, factor * this_run.get(r.code, 1), 5.0] for r in ALL_RULES]
+    for r in ALL_RULES:
+        if r.code == NOT_RUN:
+            runs.append([RUN2, r.code, False, NOT_RUN_REASON, None, 0.0])
+        else:
+            runs.append([RUN2, r.code, True, None, this_run.get(r.code, 0), 4.0])
+    con.executemany("INSERT INTO rule_runs VALUES (?, ?, ?, ?, ?, ?)", runs)
+
+    t = dt.datetime(2025, 11, 15, 2, 0)
+    fb = [
+        # 甲镇: one answered 已整改 (still found → reopened), one 整改中; 乙乡: one answered
+        [
+            _pid(3),
+            "甲镇",
+            "二村",
+            "属实",
+            "已整改",
+            "已参保",
+            "李四",
+            dt.date(2025, 11, 12),
+            "feedback/甲镇.xlsx",
+            "二村",
+            3,
+            "c1",
+            t,
+        ],
+        [
+            _pid(2),
+            "甲镇",
+            "二村",
+            "属实",
+            "整改中",
+            "",
+            "李四",
+            dt.date(2025, 11, 12),
+            "feedback/甲镇.xlsx",
+            "二村",
+            2,
+            "c1",
+            t,
+        ],
+        [
+            _pid(4),
+            "乙乡",
+            "三村",
+            "部分属实",
+            None,
+            "核实中",
+            "王五",
+            dt.date(2025, 11, 13),
+            "feedback/乙乡.xlsx",
+            "三村",
+            2,
+            "c2",
+            t,
+        ],
+        # an older answer of the same problem: the latest one counts
+        [
+            _pid(3),
+            "甲镇",
+            "二村",
+            "属实",
+            "整改中",
+            "",
+            "李四",
+            dt.date(2025, 11, 5),
+            "feedback/甲镇_old.xlsx",
+            "二村",
+            3,
+            "c0",
+            t - dt.timedelta(days=7),
+        ],
+    ]
+    con.executemany(f"INSERT INTO feedback_responses VALUES ({', '.join('?' * 13)})", fb)
+
+    loads = [
+        [
+            "L1",
+            "register",
+            "register/2025年建档立卡.xlsx",
+            1000,
+            500,
+            10,
+            0,
+            "loaded",
+            None,
+            dt.datetime(2025, 11, 10, 9, 0),
+        ],
+        [
+            "L2",
+            "hukou",
+            "hukou/户籍_甲镇.csv",
+            800,
+            790,
+            10,
+            0,
+            "loaded",
+            None,
+            dt.datetime(2025, 9, 1, 9, 0),
+        ],
+        [
+            "L3",
+            "hukou",
+            "hukou/户籍_乙乡.csv",
+            0,
+            0,
+            0,
+            0,
+            "failed",
+            "无法识别表头",
+            dt.datetime(2025, 11, 14, 9, 0),
+        ],
+        [
+            "L4",
+            "tax",
+            "tax/2025年个税.xlsx",
+            300,
+            300,
+            0,
+            0,
+            "loaded",
+            None,
+            dt.datetime(2025, 11, 1, 9, 0),
+        ],
+    ]
+    for load_id, feed, src, read, loaded, rej, _w, status, err, mtime in loads:
+        con.execute(
+            "INSERT INTO loads (load_id, feed, source_file, checksum, size_bytes, modified_at, "
+            "loaded_at, rows_read, rows_loaded, rows_rejected, status, error) "
+            "VALUES (?, ?, ?, 'x', 1, ?, ?, ?, ?, ?, ?, ?)",
+            [load_id, feed, src, mtime, t, read, loaded, rej, status, err],
+        )
+    rejects = []
+    for k in range(10):
+        reason = "证件号码校验位错误" if k < 6 else ("证件号码位数不对" if k < 9 else "合计行")
+        rejects.append(
+            [
+                "L2",
+                "hukou",
+                "hukou/户籍_甲镇.csv",
+                "",
+                k + 2,
+                "id_number",
+                make_id(200 + k),
+                reason,
+                "bad id",
+            ]
+        )
+        rejects.append(
+            [
+                "L1",
+                "register",
+                "register/2025年建档立卡.xlsx",
+                "Sheet1",
+                k + 2,
+                "name",
+                make_id(300 + k),
+                "姓名为空",
+                "name missing",
+            ]
+        )
+    con.executemany(f"INSERT INTO rejects VALUES ({', '.join('?' * 9)})", rejects)
+    con.close()
+    return path
+
+
+LINKS = {
+    "甲镇": "甲镇/问题清单_云岭县_甲镇_20251115.xlsx",
+    "乙乡": "乙乡/问题清单_云岭县_乙乡_20251115.xlsx",
+    "数据质量报告 (Data Docs)": "data_docs/index.html",
+    "problems.csv": "problems.csv",
+}
+
+
+class _Page(HTMLParser):
+    """Headline numbers (data-kpi), table rows (data-*), links, text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kpis: dict[str, int] = {}
+        self.rows: dict[tuple[str, str], list[str]] = {}
+        self.hrefs: list[str] = []
+        self.tags: Counter[str] = Counter()
+        self.text: list[str] = []
+        self._kpi: str | None = None
+        self._in_value = False
+        self._row: tuple[str, str] | None = None
+        self._cell: list[str] | None = None
+        self._table: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags[tag] += 1
+        if tag == "table":
+            self._table = a.get("id")
+        if "data-kpi" in a:
+            self._kpi = a["data-kpi"]
+        if self._kpi and a.get("class") == "value":
+            self._in_value = True
+        if tag == "tr":
+            for key in ("data-township", "data-rule", "data-feed"):
+                if key in a:
+                    self._row = (f"{self._table}:{key}", a[key])
+                    self.rows[self._row] = []
+        if tag in ("td", "th") and self._row:
+            self._cell = []
+        if tag == "a" and "href" in a:
+            self.hrefs.append(a["href"])
+
+    def handle_endtag(self, tag):
+        if tag == "div" and self._in_value:
+            self._in_value = False
+            self._kpi = None
+        if tag in ("td", "th") and self._row and self._cell is not None:
+            self.rows[self._row].append(" ".join(x.strip() for x in self._cell if x.strip()))
+            self._cell = None
+        if tag == "tr":
+            self._row = None
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._in_value and self._kpi:
+            self.kpis[self._kpi] = int(data.replace(",", ""))
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _render(
+    warehouse: Path, out: Path, links=LINKS, run_date=RUN2
+) -> tuple[ReportSummary, str, _Page]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        summary = render_report(con, run_date, out, links)
+    finally:
+        con.close()
+    html = out.read_text(encoding="utf-8")
+    page = _Page()
+    page.feed(html)
+    return summary, html, page
+
+
+def _num(cell: str) -> int:
+    return int(re.match(r"[\d,]+", cell.strip()).group(0).replace(",", ""))
+
+
+def test_headline_numbers_equal_tables_and_problems_csv(warehouse, tmp_path):
+    summary, _, page = _render(warehouse, tmp_path / "out" / "report.html")
+    con = duckdb.connect(str(warehouse))  # write_problems_csv ensures its tables
+    n = write_problems_csv(con, tmp_path / "problems.csv")
+    con.close()
+    with open(tmp_path / "problems.csv", encoding="utf-8-sig", newline="") as fh:
+        csv_status = Counter(r["status"] for r in csv.DictReader(fh))
+
+    assert page.kpis["findings"] == n == len(FINDINGS) == summary.findings
+    assert page.kpis["new"] == csv_status["new"] == 4
+    assert page.kpis["open"] == csv_status["open"] == 3
+    assert page.kpis["reopened"] == csv_status["reopened"] == 2
+    assert page.kpis["waived"] == csv_status["waived"] == 1
+    # gone since the previous run (RUN1), not waived: three; the one of RUN1 is older
+    assert page.kpis["rectified"] == summary.rectified_since_last_run == 3
+    # still found after 整改时限 (due before RUN2), waived left out
+    overdue = sum(1 for f in FINDINGS if f[3] != "waived" and f[5] < RUN2)
+    assert page.kpis["overdue"] == summary.overdue == overdue == 4
+    assert page.kpis["rules_not_run"] == summary.rules_not_run == 1
+    assert summary.previous_run == RUN1.isoformat()
+    assert summary.not_run_rules == (NOT_RUN,)
+    assert summary.rules_ran == len(ALL_RULES) - 1
+
+
+def test_rule_that_did_not_run_is_visible_with_its_reason(warehouse, tmp_path):
+    _, html, page = _render(warehouse, tmp_path / "report.html")
+    rule = RULES_BY_CODE[NOT_RUN]
+    alert = html[html.index('id="rules-not-run"') :]
+    alert = alert[: alert.index("</div></ul>") if "</div></ul>" in alert else 2000]
+    assert "1 条比对规则未运行" in alert
+    assert rule.name_zh in alert
+    assert "机动车登记信息未收到" in alert
+    # the reason's markup is text, and its ID number is masked
+    assert "<script" not in html
+    assert "&lt;script&gt;" in html
+    assert "530102********1234" in html
+    row = page.rows[("rule-table:data-rule", NOT_RUN)]
+    assert "未运行" in row[4] and row[5] == "–"
+    ran = page.rows[("rule-table:data-rule", "medical_insurance_missing")]
+    assert "已运行" in ran[4] and _num(ran[5]) == 2
+    # previous run found 2 × 2 = 4: the change is shown
+    assert ran[6] == "-2"
+    assert f'data-rule="{NOT_RUN}" data-state="not_run"' in html
+
+
+def test_sparkline_has_a_gap_where_the_rule_did_not_run(warehouse, tmp_path):
+    _, html, _ = _render(warehouse, tmp_path / "report.html")
+    row = html[html.index(f'data-rule="{NOT_RUN}"') :]
+    row = row[: row.index("</tr>")]
+    assert row.count("<polyline") == 1  # runs 0 and 1 joined; run 2 not drawn
+    assert 'class="gap"' in row and "未运行" in row
+    other = html[html.index('data-rule="id_invalid"') :]
+    other = other[: other.index("</tr>")]
+    assert 'class="gap"' not in other and 'class="last"' in other
+
+
+def test_township_by_category_table_and_links(warehouse, tmp_path):
+    _, html, page = _render(warehouse, tmp_path / "report.html")
+    expected = Counter((f[0], RULES_BY_CODE[f[2]].category) for f in FINDINGS if f[3] != "waived")
+    header_cats = re.search(
+        r'<table id="township-category"><thead><tr><th>乡（镇）</th>(.*?)</tr>', html
+    ).group(1)
+    cats = re.findall(r'<th class="num">(.*?)</th>', header_cats)[:-1]
+    for town in ("甲镇", "乙乡", "丙镇"):
+        cells = page.rows[("township-category:data-township", town)]
+        assert cells[0] == town
+        got = {
+            c: (0 if v in ("·", "") else _num(v)) for c, v in zip(cats, cells[1:-1], strict=True)
+        }
+        assert got == {c: expected.get((town, c), 0) for c in cats}
+        assert _num(cells[-1]) == sum(v for (t, _), v in expected.items() if t == town)
+    # workbook links, relative and percent-encoded; 丙镇 has no workbook link
+    hrefs = {unquote(h) for h in page.hrefs}
+    assert LINKS["甲镇"] in hrefs and LINKS["乙乡"] in hrefs
+    assert "data_docs/index.html" in hrefs
+    assert not any("丙镇/" in h for h in hrefs)
+
+
+def test_rectification_progress_per_township(warehouse, tmp_path):
+    _, _, page = _render(warehouse, tmp_path / "report.html")
+    # columns: name, 待整改, 已反馈, 反馈已整改, 整改中, 上次以来已整改, 累计已整改, 逾期,
+    #          逾期未反馈, 已核销, 整改率
+    jia = [page.rows[("progress-table:data-township", "甲镇")][i] for i in range(11)]
+    assert _num(jia[1]) == 4
+    assert _num(jia[2]) == 2  # two answered
+    assert _num(jia[3]) == 1  # latest answer 已整改 (the older 整改中 does not count)
+    assert _num(jia[4]) == 1
+    assert _num(jia[5]) == 2 and _num(jia[6]) == 2
+    assert _num(jia[7]) == 2 and _num(jia[8]) == 0  # overdue: 2, both answered
+    assert _num(jia[9]) == 0
+    assert jia[10] == "33.3%"  # 2 / (2 + 4)
+    yi = page.rows[("progress-table:data-township", "乙乡")]
+    assert _num(yi[1]) == 2 and _num(yi[2]) == 1 and _num(yi[9]) == 1
+    assert _num(yi[5]) == 1  # the waived-then-gone problem is not "rectified"
+    bing = page.rows[("progress-table:data-township", "丙镇")]
+    assert _num(bing[5]) == 0 and _num(bing[6]) == 1  # resolved before the previous run
+    assert _num(bing[7]) == 2 and _num(bing[8]) == 2  # overdue and never answered
+
+
+def test_feed_health(warehouse, tmp_path):
+    _, html, page = _render(warehouse, tmp_path / "report.html")
+    # columns: 数据, 状态, 文件, 读入行, 入库行, 拒收行, 主要拒收原因, 最新文件, 质量期望
+    hukou = page.rows[("feed-table:data-feed", "hukou")]
+    assert "1 个文件失败" in hukou[1]
+    assert _num(hukou[2]) == 2 and _num(hukou[3]) == 800 and _num(hukou[4]) == 790
+    assert _num(hukou[5]) == 10
+    assert hukou[6].index("证件号码校验位错误") < hukou[6].index("证件号码位数不对")
+    assert "× 6" in hukou[6] and "合计行" in hukou[6]
+    assert "2025-11-14" in hukou[7]
+    assert "无法识别表头" in html  # the failed file's error is in the alert
+    reg = page.rows[("feed-table:data-feed", "register")]
+    assert "已入库" in reg[1] and _num(reg[5]) == 10 and "姓名为空" in reg[6]
+    assert "5 天前" in reg[7]
+    vehicles = page.rows[("feed-table:data-feed", "vehicles")]
+    assert "未收到" in vehicles[1]
+
+
+def test_no_full_id_number_and_no_remote_resource(warehouse, tmp_path):
+    _, html, page = _render(warehouse, tmp_path / "report.html")
+    assert not ID_RE.findall(html)
+    for i in range(len(FINDINGS)):
+        assert make_id(i) not in html
+    for k in range(10):
+        assert make_id(200 + k) not in html and mask(make_id(200 + k)) not in html
+    assert not re.search(r"https?://", html)
+    assert page.tags["script"] == 0 and page.tags["link"] == 0 and page.tags["img"] == 0
+    assert page.tags["svg"] >= 3
+    assert '<meta charset="utf-8">' in html and 'lang="zh-CN"' in html
+
+
+def test_links_must_be_relative(warehouse, tmp_path):
+    for bad in (
+        "https://example.org/x.html",
+        "/etc/passwd",
+        "file:///tmp/x",
+        "javascript:alert(1)",
+    ):
+        with pytest.raises(ValueError, match="relative"):
+            _render(warehouse, tmp_path / "report.html", links={"x": bad})
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_empty_warehouse_renders_with_notes(tmp_path):
+    """No engine tables at all (a first night that failed early): still a page."""
+    path = tmp_path / "empty.duckdb"
+    duckdb.connect(str(path)).close()
+    summary, html, page = _render(path, tmp_path / "report.html", links={})
+    assert summary.findings == 0 and summary.rules_ran == 0 and summary.feeds_received == 0
+    assert page.kpis["findings"] == 0
+    assert "没有比对结果" in html
+    assert "仓库中没有加载记录" in html
+
+
+def test_first_run_without_history_or_feedback(tmp_path):
+    path = tmp_path / "first.duckdb"
+    con = duckdb.connect(str(path))
+    ensure_tables(con)  # no feedback_responses / waivers tables
+    r = RULES_BY_CODE["phone_invalid"]
+    con.execute(
+        f"INSERT INTO findings VALUES ({', '.join('?' * 22)})",
+        [
+            "P-1",
+            r.code,
+            r.category,
+            r.severity,
+            2025,
+            "云岭县",
+            "甲镇",
+            "一村",
+            None,
+            "H1",
+            make_id(1),
+            "张三",
+            r.department,
+            "d",
+            "e",
+            RUN2,
+            "new",
+            "张三",
+            r.name_zh,
+            r.requirement_zh,
+            RUN2 + dt.timedelta(days=30),
+            RUN2,
+        ],
+    )
+    con.execute("INSERT INTO rule_runs VALUES (?, ?, true, NULL, 1, 1.0)", [RUN2, r.code])
+    con.close()
+    summary, html, page = _render(path, tmp_path / "report.html", links={})
+    assert summary.previous_run == "" and summary.findings == 1 and page.kpis["new"] == 1
+    assert "首次运行" in html and "尚未收到乡（镇）返回的问题清单" in html
+    assert not ID_RE.findall(html)
+
+
+def test_rerender_replaces_the_file_atomically(warehouse, tmp_path):
+    out = tmp_path / "report.html"
+    out.write_text("old", encoding="utf-8")
+    _render(warehouse, out)
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert not list(tmp_path.glob("*.tmp"))
