@@ -35,7 +35,7 @@ from pathlib import Path
 
 import polars as pl
 
-from bidui.idcard import PROBLEMS_EN, PROBLEMS_ZH, normalise_expr
+from bidui.idcard import PROBLEMS_EN, PROBLEMS_ZH, normalise_frame
 from department_feeds import normalise as nz
 from department_feeds.headers import HeaderMatch, find_header, lookup
 from department_feeds.reading import RawSheet, ReadError, read_csv, read_xlsx
@@ -266,18 +266,30 @@ def _typed_columns(spec: FeedSpec, frame: pl.DataFrame, file_year: int | None) -
     for col in spec.columns:
         r = pl.col(f"__raw_{col.field}")
         if col.kind == "id":
-            st = normalise_expr(r, pl.col(f"__num_{col.field}"))
-            exprs += [
-                st.struct.field("id_number").alias(col.field),
-                r.alias(f"{col.field}_raw"),
-                st.struct.field("problem").alias(f"{col.field}_problem"),
-            ]
-            continue
+            continue  # done by ``_normalise_ids`` (one materialised stage at a time)
         v = _parse(col, r, col.field in tick_columns, frame)
         if col.field == spec.year_from_file_name and file_year is not None:
             v = v.fill_null(pl.lit(file_year, dtype=pl.Int32))
         exprs.append(v.alias(col.field))
     return exprs
+
+
+def _normalise_ids(spec: FeedSpec, frame: pl.DataFrame) -> pl.DataFrame:
+    """``X``, ``X_raw`` and ``X_problem`` for every ID column.
+
+    ``normalise_frame`` rather than ``normalise_expr``: the single expression
+    re-spells every stage inside the next and is ~8x slower on 100k rows.
+    """
+    for col in spec.id_columns:
+        raw = f"__raw_{col.field}"
+        frame = normalise_frame(
+            frame,
+            raw,
+            stored_as_number=f"__num_{col.field}",
+            id_number=col.field,
+            problem=f"{col.field}_problem",
+        ).with_columns(pl.col(raw).alias(f"{col.field}_raw"))
+    return frame
 
 
 def _parse(col: Column, r: pl.Expr, ticks: bool, frame: pl.DataFrame) -> pl.Expr:
@@ -486,7 +498,7 @@ def _finish(spec: FeedSpec, pf: ParsedFile, frame: pl.DataFrame, file_year: int 
 
     # Raw text stays beside the typed values (``__raw_<field>``) for the reasons.
     frame = frame.rename({c.field: f"__raw_{c.field}" for c in spec.columns})
-    typed = frame.with_columns(_typed_columns(spec, frame, file_year))
+    typed = _normalise_ids(spec, frame).with_columns(_typed_columns(spec, frame, file_year))
     if spec.finish is not None:
         typed = spec.finish(typed)
     typed = typed.with_row_index("__idx")
