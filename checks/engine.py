@@ -224,16 +224,23 @@ def _rule_meta(con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...], th: Thre
     con.executemany(
         "INSERT INTO bd_rule_meta VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            [r.code, r.prefix, r.name_zh, r.category, r.severity, r.department,
-             r.requirement_zh, th.due_days[r.severity], i]
+            [
+                r.code,
+                r.prefix,
+                r.name_zh,
+                r.category,
+                r.severity,
+                r.department,
+                r.requirement_zh,
+                th.due_days[r.severity],
+                i,
+            ]
             for i, r in enumerate(rules)
         ],
     )
 
 
-def _run_one(
-    con: duckdb.DuckDBPyConnection, rule: Rule, params: dict[str, Any]
-) -> tuple[int, int]:
+def _run_one(con: duckdb.DuckDBPyConnection, rule: Rule, params: dict[str, Any]) -> tuple[int, int]:
     """Stage one rule's findings; returns (rows, rows collapsed as duplicates)."""
     bound = {n: params[n] for n in rule.param_names}
     bound["bd_rule_code"] = rule.code
@@ -264,9 +271,7 @@ def _assign_ids(con: duckdb.DuckDBPyConnection) -> None:
         ) = 1
         """
     )
-    ids, keys = con.execute(
-        "SELECT count(DISTINCT problem_id), count(*) FROM bd_new"
-    ).fetchone()
+    ids, keys = con.execute("SELECT count(DISTINCT problem_id), count(*) FROM bd_new").fetchone()
     if ids != keys:
         clash = con.execute(
             "SELECT problem_id, list(rule_code || ':' || nkey) FROM bd_new "
@@ -361,8 +366,16 @@ def _write_findings(con: duckdb.DuckDBPyConnection, run_date: date) -> int:
 
 
 def _cleanup(con: duckdb.DuckDBPyConnection) -> None:
-    for name in ("bd_stage", "bd_new", "bd_rule_meta", "bd_ran", "bd_waived", "bd_reg",
-                 "bd_hh", "bd_grade_age"):
+    for name in (
+        "bd_stage",
+        "bd_new",
+        "bd_rule_meta",
+        "bd_ran",
+        "bd_waived",
+        "bd_reg",
+        "bd_hh",
+        "bd_grade_age",
+    ):
         con.execute(f"DROP TABLE IF EXISTS temp.{name}")
 
 
@@ -380,8 +393,11 @@ def run_rules(
     year = None
     if feeds.get("register") is None:
         year = con.execute("SELECT max(year) FROM register").fetchone()[0]
-    run = RulesRun(run_date=run_date, working_year=year,
-                   feeds_missing={f: why for f, why in feeds.items() if why})
+    run = RulesRun(
+        run_date=run_date,
+        working_year=year,
+        feeds_missing={f: why for f, why in feeds.items() if why},
+    )
     params = th.sql_params(year) if year is not None else {}
 
     con.execute(_STAGE_DDL)
@@ -436,7 +452,11 @@ def run_rules(
         _cleanup(con)
     log.info(
         "rules for %s (working year %s): %d ran, %d not run, %d findings",
-        run_date, year, len(run.results) - len(run.not_run), len(run.not_run), run.findings,
+        run_date,
+        year,
+        len(run.results) - len(run.not_run),
+        len(run.not_run),
+        run.findings,
     )
     return run
 
@@ -465,8 +485,9 @@ def write_problems_csv(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
         writer = csv.writer(fh)
         writer.writerow(header)
         for row in rows:
-            writer.writerow(["" if v is None else v.isoformat() if isinstance(v, date) else v
-                             for v in row])
+            writer.writerow(
+                ["" if v is None else v.isoformat() if isinstance(v, date) else v for v in row]
+            )
     return len(rows)
 
 
@@ -524,8 +545,11 @@ def rule_summary(
     if row is not None:
         run_date, ran, reason, count, ms = row
         out.update(
-            run_date=run_date.isoformat(), ran=bool(ran), reason=reason,
-            count=int(count) if ran and count is not None else None, duration_ms=ms,
+            run_date=run_date.isoformat(),
+            ran=bool(ran),
+            reason=reason,
+            count=int(count) if ran and count is not None else None,
+            duration_ms=ms,
         )
     if out["ran"]:
         cur = con.execute(
@@ -536,9 +560,14 @@ def rule_summary(
         )
         out["sample"] = [
             {
-                "problem_id": pid, "township": town, "village": vil, "household_id": hh,
-                "name": _mask_name(name), "id_number": mask(idn),
-                "description": _mask_text(desc), "status": status,
+                "problem_id": pid,
+                "township": town,
+                "village": vil,
+                "household_id": hh,
+                "name": _mask_name(name),
+                "id_number": mask(idn),
+                "description": _mask_text(desc),
+                "status": status,
             }
             for pid, town, vil, hh, name, idn, desc, status in cur.fetchall()
         ]
@@ -548,9 +577,7 @@ def rule_summary(
         if year is None:
             year = con.execute("SELECT max(year) FROM register").fetchone()[0]
         params = th.sql_params(int(year)) if year is not None else {}
-        out["thresholds"] = {
-            n: _jsonable(params.get(n)) for n in rule.param_names if n != "year"
-        }
+        out["thresholds"] = {n: _jsonable(params.get(n)) for n in rule.param_names if n != "year"}
         if year is not None:
             out["working_year"] = int(year)
     except (duckdb.Error, ValueError) as exc:

@@ -6,7 +6,14 @@ the register side, the ``bd_<feed>`` views (``*_problem IS NULL``) on the other.
 
 from __future__ import annotations
 
-from checks.rules.base import Rule, fmt, household_cols, join_parts, lit, lit_list, person_cols, when
+from checks.rules.base import (
+    Rule,
+    fmt,
+    household_cols,
+    lit,
+    lit_list,
+    person_cols,
+)
 from department_feeds.social_insurance import PENSION_KINDS
 
 YEAR_END = "make_date(p.year, 12, 31)"
@@ -86,10 +93,20 @@ WITH k AS (
     FROM bd_hukou WHERE status = {lit(status)} GROUP BY id_number
 )
 SELECT {person_cols("p")},
-       {fmt("公安户籍库登记该人员已" + verb + "（注销日期 {}），{}年度仍登记为家庭成员",
-            "coalesce(strftime(k.dereg, '%Y-%m-%d'), '未填')", "p.year")} AS description,
-       {fmt("户籍：公民身份号码 {}，人员状态 " + status + "，注销日期 {}", "p.id_number",
-            "coalesce(strftime(k.dereg, '%Y-%m-%d'), '未填')")}
+       {
+        fmt(
+            "公安户籍库登记该人员已" + verb + "（注销日期 {}），{}年度仍登记为家庭成员",
+            "coalesce(strftime(k.dereg, '%Y-%m-%d'), '未填')",
+            "p.year",
+        )
+    } AS description,
+       {
+        fmt(
+            "户籍：公民身份号码 {}，人员状态 " + status + "，注销日期 {}",
+            "p.id_number",
+            "coalesce(strftime(k.dereg, '%Y-%m-%d'), '未填')",
+        )
+    }
        || coalesce('，住址 ' || k.address, '') AS evidence
 FROM bd_reg p JOIN k ON k.id_number = p.id_number
 WHERE p.id_ok AND (k.any_blank OR k.dereg <= {YEAR_END})
@@ -107,8 +124,9 @@ def owns_car_sql() -> str:
     return f"""
 SELECT {person_cols("p", "v.plate")},
        {fmt("家庭成员 {} 名下有{}（号牌 {}），车辆状态正常", "p.name", "v.vehicle_type", "v.plate")}
-       || CASE WHEN p.is_exited
-               THEN {fmt("，初次登记早于脱贫年度（{}年）", "coalesce(CAST(p.exit_year AS VARCHAR), '未填')")}
+       || CASE WHEN p.is_exited AND p.exit_year IS NULL THEN '，该户已脱贫但脱贫年度未填'
+               WHEN p.is_exited
+               THEN {fmt("，初次登记（{}）早于脱贫年度 {} 年", "bd_date(v.first_registered_on)", "p.exit_year")}
                ELSE '' END AS description,
        {fmt("车管：{} {}，{} 初次登记", "v.plate", "v.vehicle_type", "bd_date(v.first_registered_on)")}
        || coalesce('，' || v.use_nature, '') AS evidence
@@ -126,11 +144,24 @@ WHERE p.id_ok AND v.vehicle_status = '正常' AND {is_car}
 def owns_urban_property_sql() -> str:
     return f"""
 SELECT {person_cols("p", "r.location")},
-       {fmt("家庭成员 {} 在城镇有{}（{}）", "p.name",
+       {
+        fmt(
+            "家庭成员 {} 在城镇有{}（{}）",
+            "p.name",
             "CASE WHEN r.property_kind = '商品房' THEN '商品房' ELSE coalesce(r.usage, '') || '用房' END",
-            "r.location")} AS description,
-       {fmt("不动产：{}，{}，{}，建筑面积 {}㎡，{} 登记", "r.location", "r.property_kind",
-            "r.usage", "bd_num(r.floor_area_m2)", "bd_date(r.registered_on)")} AS evidence
+            "r.location",
+        )
+    } AS description,
+       {
+        fmt(
+            "不动产：{}，{}，{}，建筑面积 {}㎡，{} 登记",
+            "r.location",
+            "r.property_kind",
+            "r.usage",
+            "bd_num(r.floor_area_m2)",
+            "bd_date(r.registered_on)",
+        )
+    } AS evidence
 FROM bd_reg p JOIN bd_property r ON r.owner_id_number = p.id_number
 WHERE p.id_ok AND p.is_current AND r.area_kind = '城镇'
   AND coalesce(r.property_kind, '') <> '安置房'
@@ -147,10 +178,23 @@ WITH a AS (
 )
 SELECT {household_cols("h")},
        CASE WHEN h.is_exited THEN '疑似错退' ELSE '保障缺失' END AS category,
-       {fmt("户主住房最近一次安全鉴定为{}（{}），改造状态“{}”，登记“是否危房”为“否”", "a.grade",
-            "bd_date(a.appraised_on)", "coalesce(a.renovation_status, '未填')")} AS description,
-       {fmt("住建：户主 {}，鉴定等级 {}，鉴定日期 {}，改造状态 {}", "a.head_name", "a.grade",
-            "bd_date(a.appraised_on)", "coalesce(a.renovation_status, '未填')")} AS evidence
+       {
+        fmt(
+            "户主住房最近一次安全鉴定为{}（{}），改造状态“{}”，登记“是否危房”为“否”",
+            "a.grade",
+            "bd_date(a.appraised_on)",
+            "coalesce(a.renovation_status, '未填')",
+        )
+    } AS description,
+       {
+        fmt(
+            "住建：户主 {}，鉴定等级 {}，鉴定日期 {}，改造状态 {}",
+            "a.head_name",
+            "a.grade",
+            "bd_date(a.appraised_on)",
+            "coalesce(a.renovation_status, '未填')",
+        )
+    } AS evidence
 FROM bd_hh h JOIN a ON a.head_id_number = h.id_number
 WHERE h.id_ok AND h.relation = '户主' AND a.grade IN ('C级', 'D级')
   AND coalesce(a.renovation_status, '') <> '已竣工' AND h.is_dangerous_house = false
@@ -179,9 +223,18 @@ WITH b AS (
 SELECT {person_cols("p", "b.ekey")},
        {fmt("家庭成员 {} 为{}“{}”的{}", "p.name", "b.entity_type", "b.entity_name", "b.roles")}
            AS description,
-       {fmt("市场监管：{}（统一社会信用代码 {}），{}，{}，注册资本 {} 万元，{}，{} 成立",
-            "b.entity_name", "coalesce(b.credit_code, '未填')", "b.entity_type", "b.roles",
-            "bd_num(b.capital)", "b.status", "bd_date(b.founded_on)")} AS evidence
+       {
+        fmt(
+            "市场监管：{}（统一社会信用代码 {}），{}，{}，注册资本 {} 万元，{}，{} 成立",
+            "b.entity_name",
+            "coalesce(b.credit_code, '未填')",
+            "b.entity_type",
+            "b.roles",
+            "bd_num(b.capital)",
+            "b.status",
+            "bd_date(b.founded_on)",
+        )
+    } AS evidence
 FROM bd_reg p JOIN b ON b.id_number = p.id_number
 WHERE p.id_ok AND p.is_current
 """
@@ -194,8 +247,14 @@ def public_employee_sql() -> str:
     return f"""
 WITH s AS (
     SELECT id_number,
-           string_agg(DISTINCT {fmt("{}（{}，{}）", "coalesce(employer, '单位名称未填')",
-                                   "insurance_kind", "coalesce(employer_kind, '单位类型未填')")},
+           string_agg(DISTINCT {
+        fmt(
+            "{}（{}，{}）",
+            "coalesce(employer, '单位名称未填')",
+            "insurance_kind",
+            "coalesce(employer_kind, '单位类型未填')",
+        )
+    },
                       '；') AS recs
     FROM bd_social_insurance
     WHERE year = $year AND enrolment_status = '参保缴费'
@@ -237,10 +296,18 @@ m AS (
 ),
 h AS (SELECT *, {base} AS base FROM bd_hh)
 SELECT {household_cols("h", named="m.top_name", named_id="m.top_id")},
-       {fmt("家庭成员{}年" + what + "合计 {} 元，高于登记的" + base_zh + " {} 元（超出 {} 元{}）",
-            "h.year", "bd_num(m.total)", "bd_num(h.base)", f"bd_num({excess})",
-            "CASE WHEN h.base > 0 THEN format('，{:.1f}%', 100 * CAST(" + excess
-            + " AS DOUBLE) / CAST(h.base AS DOUBLE)) ELSE '' END")} AS description,
+       {
+        fmt(
+            "家庭成员{}年" + what + "合计 {} 元，高于登记的" + base_zh + " {} 元（超出 {} 元{}）",
+            "h.year",
+            "bd_num(m.total)",
+            "bd_num(h.base)",
+            f"bd_num({excess})",
+            "CASE WHEN h.base > 0 THEN format('，{:.1f}%', 100 * CAST("
+            + excess
+            + " AS DOUBLE) / CAST(h.base AS DOUBLE)) ELSE '' END",
+        )
+    } AS description,
        {lit(dept + "：")} || m.detail AS evidence
 FROM h JOIN m USING (household_id)
 WHERE m.total > h.base * (1 + $excess_ratio) AND {excess} > $excess_min
@@ -299,10 +366,21 @@ def pension_insurance_missing_sql() -> str:
     return f"""
 WITH s AS ({_PENSION_RECORDS})
 SELECT {person_cols("p")},
-       {fmt("{}岁（按{}年12月31日计），非在校生，登记和人社{}年均无养老保险参保记录",
-            "p.age", "p.year", "p.year")} AS description,
-       {fmt("登记：是否参加城乡居民基本养老保险 {}；人社：{}年无养老保险记录",
-            "CASE p.has_pension_insurance WHEN false THEN '否' ELSE '未填' END", "p.year")}
+       {
+        fmt(
+            "{}岁（按{}年12月31日计），非在校生，登记和人社{}年均无养老保险参保记录",
+            "p.age",
+            "p.year",
+            "p.year",
+        )
+    } AS description,
+       {
+        fmt(
+            "登记：是否参加城乡居民基本养老保险 {}；人社：{}年无养老保险记录",
+            "CASE p.has_pension_insurance WHEN false THEN '否' ELSE '未填' END",
+            "p.year",
+        )
+    }
            AS evidence
 FROM bd_reg p LEFT JOIN s ON s.id_number = p.id_number
 WHERE p.id_ok AND p.age BETWEEN $pension_age_min AND $pension_age_max AND NOT p.is_student

@@ -8,7 +8,16 @@ small function above it. The SQL reads the working set of :mod:`checks.prelude`
 from __future__ import annotations
 
 from bidui.idcard import PROBLEMS_ZH
-from checks.rules.base import Rule, fmt, household_cols, join_parts, lit, lit_list, person_cols, when
+from checks.rules.base import (
+    Rule,
+    fmt,
+    household_cols,
+    join_parts,
+    lit,
+    lit_list,
+    person_cols,
+    when,
+)
 from department_feeds.register import SPEC as REGISTER_SPEC
 
 # --- id_invalid -----------------------------------------------------------------
@@ -25,10 +34,14 @@ def _problem_text(col: str) -> str:
 
 def id_invalid_sql() -> str:
     raw = "coalesce(p.id_number_raw, '')"
-    excel_note = when(
-        f"p.id_number_problem = 'precision_lost' OR regexp_matches({raw}, {lit(_EXCEL_LIKE)})",
-        lit("（该号码曾被 Excel 按数字保存，末几位已丢失，无法从表格恢复，须按户口簿或身份证原件重新录入并将该列设为文本格式）"),
-    )
+    # precision_lost already says "Excel lost the last digits"; other problems on a
+    # value that merely looks like an Excel number get the hint added.
+    excel_note = f"""CASE
+        WHEN p.id_number_problem = 'precision_lost'
+            THEN {lit("，须按户口簿或身份证原件重新录入（录入时将该列设为文本格式）")}
+        WHEN regexp_matches({raw}, {lit(_EXCEL_LIKE)})
+            THEN {lit("（疑似曾被 Excel 按数字保存、末几位已丢失，须按户口簿或身份证原件重新录入并将该列设为文本格式）")}
+        END"""
     reason = f"""CASE
         WHEN p.id_number_problem IS NULL THEN {fmt("证件号码中的出生日期 {} 晚于登记年度 {} 年", "bd_date(p.birth_raw)", "p.year")}
         ELSE {_problem_text("p.id_number_problem")} END"""
@@ -48,40 +61,43 @@ WHERE coalesce(p.id_type, '居民身份证') = '居民身份证'
 
 
 def id_duplicate_sql() -> str:
-    # One finding per (household, number, name): identical rows inside one household
-    # collapse into one finding that says how many times the person is listed.
+    # One finding per (household, number): rows of one household with the same
+    # number collapse into one finding that says how many times it is listed.
     return f"""
 WITH ok AS (SELECT * FROM bd_reg WHERE id_ok),
 dup AS (SELECT id_number, count(*) AS n_rows FROM ok GROUP BY id_number HAVING count(*) >= 2),
 rows AS (
     SELECT p.*, d.n_rows,
-           count(*) OVER (PARTITION BY p.household_id, p.id_number, p.name) AS n_same,
-           row_number() OVER (PARTITION BY p.household_id, p.id_number, p.name
+           count(*) OVER (PARTITION BY p.household_id, p.id_number) AS n_same,
+           row_number() OVER (PARTITION BY p.household_id, p.id_number
                               ORDER BY p.source_file, p.sheet, p.row_number) AS k
     FROM ok p JOIN dup d USING (id_number)
 ),
 others AS (
-    SELECT a.household_id, a.id_number, a.name,
+    SELECT a.household_id, a.id_number,
            string_agg(DISTINCT CASE WHEN b.township = a.township
                  THEN {fmt("{} 户编号 {} {}", "b.village", "b.household_id", "b.name")} END, '、')
                AS same_town,
            count(*) FILTER (WHERE b.township IS DISTINCT FROM a.township) AS other_town
     FROM rows a
     JOIN ok b ON b.id_number = a.id_number
-             AND NOT (b.household_id = a.household_id AND b.name IS NOT DISTINCT FROM a.name)
+             AND b.household_id <> a.household_id
     WHERE a.k = 1
-    GROUP BY a.household_id, a.id_number, a.name
+    GROUP BY a.household_id, a.id_number
 )
 SELECT {person_cols("p")},
-       {fmt("证件号码 {} 在{}年度登记中出现 {} 次", "p.id_number", "p.year", "p.n_rows")} AS description,
-       {join_parts(
-           when("p.n_same > 1", fmt("本户重复登记 {} 条", "p.n_same")),
-           when("o.same_town IS NOT NULL", "'本乡(镇)另见：' || o.same_town"),
-           when("o.other_town > 0", fmt("其他乡(镇) {} 条", "o.other_town")),
-       )} AS evidence
+       {
+        fmt("证件号码 {} 在{}年度登记中出现 {} 次", "p.id_number", "p.year", "p.n_rows")
+    } AS description,
+       {
+        join_parts(
+            when("p.n_same > 1", fmt("本户重复登记 {} 条", "p.n_same")),
+            when("o.same_town IS NOT NULL", "'本乡(镇)另见：' || o.same_town"),
+            when("o.other_town > 0", fmt("其他乡(镇) {} 条", "o.other_town")),
+        )
+    } AS evidence
 FROM rows p
 LEFT JOIN others o ON o.household_id = p.household_id AND o.id_number = p.id_number
-                  AND o.name IS NOT DISTINCT FROM p.name
 WHERE p.k = 1
 """
 
@@ -150,12 +166,20 @@ WITH a AS (
     FROM bd_reg GROUP BY household_id
 )
 SELECT {household_cols("h")},
-       {join_parts(
-           when("h.household_size IS DISTINCT FROM h.n_members",
-                fmt("家庭人口数登记为 {} 人，实有成员记录 {} 条", "h.household_size", "h.n_members")),
-           when("a.diff_cols <> ''", "'同户成员记录的户级信息不一致：' || a.diff_cols"),
-       )} AS description,
-       {fmt("登记：户主行家庭人口数 {}，成员记录 {} 条", "h.household_size", "h.n_members")} AS evidence
+       {
+        join_parts(
+            when(
+                "h.household_size IS DISTINCT FROM h.n_members",
+                fmt(
+                    "家庭人口数登记为 {} 人，实有成员记录 {} 条", "h.household_size", "h.n_members"
+                ),
+            ),
+            when("a.diff_cols <> ''", "'同户成员记录的户级信息不一致：' || a.diff_cols"),
+        )
+    } AS description,
+       {
+        fmt("登记：户主行家庭人口数 {}，成员记录 {} 条", "h.household_size", "h.n_members")
+    } AS evidence
 FROM bd_hh h JOIN a USING (household_id)
 WHERE h.household_size IS DISTINCT FROM h.n_members OR a.diff_cols <> ''
 """
@@ -168,17 +192,28 @@ def income_arithmetic_sql() -> str:
     n = "bd_num"
     net_text = fmt(
         "家庭年纯收入 {} 元，按工资性 {} + 生产经营性 {} + 财产性 {} + 转移性 {} − 生产经营性支出 {} 计算应为 {} 元",
-        f"{n}(h.household_net_income)", f"{n}(h.w)", f"{n}(h.b)", f"{n}(h.p)", f"{n}(h.t)",
-        f"{n}(h.e)", f"{n}(h.net_calc)",
+        f"{n}(h.household_net_income)",
+        f"{n}(h.w)",
+        f"{n}(h.b)",
+        f"{n}(h.p)",
+        f"{n}(h.t)",
+        f"{n}(h.e)",
+        f"{n}(h.net_calc)",
     )
     pc_text = fmt(
         "年人均纯收入 {} 元，按家庭年纯收入 {} 元 ÷ 家庭人口数 {} 人计算应为 {} 元",
-        f"{n}(h.per_capita_net_income)", f"{n}(h.household_net_income)", "h.household_size",
+        f"{n}(h.per_capita_net_income)",
+        f"{n}(h.household_net_income)",
+        "h.household_size",
         f"{n}(round(h.pc_calc, 2))",
     )
     pay_text = fmt(
         "低保金 {} + 特困供养金 {} + 养老金 {} = {} 元，超过转移性收入 {} 元",
-        f"{n}(h.d)", f"{n}(h.x)", f"{n}(h.pn)", f"{n}(h.pay_sum)", f"{n}(h.t)",
+        f"{n}(h.d)",
+        f"{n}(h.x)",
+        f"{n}(h.pn)",
+        f"{n}(h.pay_sum)",
+        f"{n}(h.t)",
     )
     net_bad = "abs(h.household_net_income - h.net_calc) > $income_tolerance"
     pc_bad = "abs(h.per_capita_net_income - h.pc_calc) > $income_tolerance"
@@ -201,8 +236,14 @@ WITH h AS (
 SELECT {household_cols("h")},
        {join_parts(when(net_bad, net_text), when(pc_bad, pc_text), when(pay_bad, pay_text))}
            AS description,
-       {fmt("登记：家庭年纯收入 {} 元，年人均纯收入 {} 元，家庭人口数 {} 人",
-            f"{n}(h.household_net_income)", f"{n}(h.per_capita_net_income)", "h.household_size")}
+       {
+        fmt(
+            "登记：家庭年纯收入 {} 元，年人均纯收入 {} 元，家庭人口数 {} 人",
+            f"{n}(h.household_net_income)",
+            f"{n}(h.per_capita_net_income)",
+            "h.household_size",
+        )
+    }
            AS evidence
 FROM h
 WHERE coalesce({net_bad}, false) OR coalesce({pc_bad}, false) OR {pay_bad}
@@ -236,10 +277,23 @@ runs AS (
 )
 SELECT {household_cols("h")},
        CASE WHEN r.n_years = 2
-            THEN {fmt("年人均纯收入 {}年与{}年均为 {} 元，连续 2 年无变化",
-                      "r.first_year", "h.year", "bd_num(h.per_capita_net_income)")}
-            ELSE {fmt("年人均纯收入 {}年至{}年均为 {} 元，连续 {} 年无变化",
-                      "r.first_year", "h.year", "bd_num(h.per_capita_net_income)", "r.n_years")}
+            THEN {
+        fmt(
+            "年人均纯收入 {}年与{}年均为 {} 元，连续 2 年无变化",
+            "r.first_year",
+            "h.year",
+            "bd_num(h.per_capita_net_income)",
+        )
+    }
+            ELSE {
+        fmt(
+            "年人均纯收入 {}年至{}年均为 {} 元，连续 {} 年无变化",
+            "r.first_year",
+            "h.year",
+            "bd_num(h.per_capita_net_income)",
+            "r.n_years",
+        )
+    }
        END AS description,
        '登记：' || r.detail AS evidence
 FROM cur h JOIN runs r USING (household_id)
@@ -286,10 +340,23 @@ def age_school_mismatch_sql() -> str:
     )
     return f"""
 SELECT {person_cols("p")},
-       {fmt("按{}年9月1日计年龄 {} 岁，在校生状况为“{}”，该年级一般为 {} 岁",
-            "p.year", "p.age_sep", "p.school_status", typical)} AS description,
-       {fmt("登记：证件号码 {}（出生日期 {}），在校生状况 {}",
-            "p.id_number", "bd_date(p.birth_date)", "p.school_status")} AS evidence
+       {
+        fmt(
+            "按{}年9月1日计年龄 {} 岁，在校生状况为“{}”，该年级一般为 {} 岁",
+            "p.year",
+            "p.age_sep",
+            "p.school_status",
+            typical,
+        )
+    } AS description,
+       {
+        fmt(
+            "登记：证件号码 {}（出生日期 {}），在校生状况 {}",
+            "p.id_number",
+            "bd_date(p.birth_date)",
+            "p.school_status",
+        )
+    } AS evidence
 FROM bd_reg p JOIN bd_grade_age g USING (school_status)
 WHERE p.age_sep IS NOT NULL
   AND (p.age_sep < g.age_min - $grade_tolerance OR p.age_sep > g.age_max + $grade_tolerance)
@@ -306,11 +373,23 @@ COMPULSORY_DROPOUT = (
 def compulsory_education_dropout_sql() -> str:
     return f"""
 SELECT {person_cols("p")},
-       {fmt("按{}年9月1日计年龄 {} 岁，处于义务教育阶段，在校生状况为“非在校生”", "p.year", "p.age_sep")}
+       {
+        fmt(
+            "按{}年9月1日计年龄 {} 岁，处于义务教育阶段，在校生状况为“非在校生”",
+            "p.year",
+            "p.age_sep",
+        )
+    }
        || CASE WHEN p.health = '残疾' THEN '；该生登记为残疾，如已安排送教上门请据实标注' ELSE '' END
            AS description,
-       {fmt("登记：证件号码 {}（出生日期 {}），在校生状况 非在校生，健康状况 {}",
-            "p.id_number", "bd_date(p.birth_date)", "p.health")} AS evidence
+       {
+        fmt(
+            "登记：证件号码 {}（出生日期 {}），在校生状况 非在校生，健康状况 {}",
+            "p.id_number",
+            "bd_date(p.birth_date)",
+            "p.health",
+        )
+    } AS evidence
 FROM bd_reg p
 WHERE {COMPULSORY_DROPOUT}
 """
@@ -335,11 +414,23 @@ WHERE p.has_medical_insurance = false
 def exited_below_income_line_sql() -> str:
     return f"""
 SELECT {household_cols("h")},
-       {fmt("{}户（脱贫年度 {}）{}年年人均纯收入 {} 元，低于当年标准 {} 元",
-            "h.household_status", "h.exit_year", "h.year", "bd_num(h.per_capita_net_income)",
-            "bd_num($income_line)")} AS description,
-       {fmt("登记：户状态 {}，年人均纯收入 {} 元", "h.household_status",
-            "bd_num(h.per_capita_net_income)")} AS evidence
+       {
+        fmt(
+            "{}户（脱贫年度 {}）{}年年人均纯收入 {} 元，低于当年标准 {} 元",
+            "h.household_status",
+            "h.exit_year",
+            "h.year",
+            "bd_num(h.per_capita_net_income)",
+            "bd_num($income_line)",
+        )
+    } AS description,
+       {
+        fmt(
+            "登记：户状态 {}，年人均纯收入 {} 元",
+            "h.household_status",
+            "bd_num(h.per_capita_net_income)",
+        )
+    } AS evidence
 FROM bd_hh h
 WHERE h.is_exited AND h.per_capita_net_income < $income_line
 """
@@ -360,15 +451,21 @@ WITH m AS (
     FROM bd_reg p WHERE p.is_exited GROUP BY household_id
 )
 SELECT {household_cols("h")},
-       {fmt("{}户“三保障”和饮水安全未解决：", "h.household_status")} || {join_parts(
-           when("h.is_dangerous_house", "'住房为危房'"),
-           when("h.has_safe_water = false", "'饮水不安全'"),
-           "m.edu",
-           when("m.med IS NOT NULL", "m.med || ' 未参加城乡居民基本医疗保险'"),
-       )} AS description,
-       {fmt("登记：是否危房 {}，饮水是否安全 {}",
+       {fmt("{}户“三保障”和饮水安全未解决：", "h.household_status")} || {
+        join_parts(
+            when("h.is_dangerous_house", "'住房为危房'"),
+            when("h.has_safe_water = false", "'饮水不安全'"),
+            "m.edu",
+            when("m.med IS NOT NULL", "m.med || ' 未参加城乡居民基本医疗保险'"),
+        )
+    } AS description,
+       {
+        fmt(
+            "登记：是否危房 {}，饮水是否安全 {}",
             "CASE h.is_dangerous_house WHEN true THEN '是' WHEN false THEN '否' END",
-            "CASE h.has_safe_water WHEN true THEN '是' WHEN false THEN '否' END")} AS evidence
+            "CASE h.has_safe_water WHEN true THEN '是' WHEN false THEN '否' END",
+        )
+    } AS evidence
 FROM bd_hh h JOIN m USING (household_id)
 WHERE h.is_exited
   AND (h.is_dangerous_house OR h.has_safe_water = false OR m.edu IS NOT NULL OR m.med IS NOT NULL)
@@ -382,18 +479,30 @@ def welfare_payment_inconsistent_sql() -> str:
     dibao, destitute = "coalesce(h.dibao_payment, 0)", "coalesce(h.destitute_payment, 0)"
     conds = (
         (f"h.household_type = '低保户' AND {dibao} = 0", "'户类型为低保户，低保金为 0'"),
-        (f"h.household_type = '一般户' AND {dibao} > 0",
-         fmt("户类型为一般户，但有低保金 {} 元", f"bd_num({dibao})")),
-        (f"h.household_type = '特困供养户' AND {destitute} = 0",
-         "'户类型为特困供养户，特困供养金为 0'"),
-        (f"h.household_type = '一般户' AND {destitute} > 0",
-         fmt("户类型为一般户，但有特困供养金 {} 元", f"bd_num({destitute})")),
+        (
+            f"h.household_type = '一般户' AND {dibao} > 0",
+            fmt("户类型为一般户，但有低保金 {} 元", f"bd_num({dibao})"),
+        ),
+        (
+            f"h.household_type = '特困供养户' AND {destitute} = 0",
+            "'户类型为特困供养户，特困供养金为 0'",
+        ),
+        (
+            f"h.household_type = '一般户' AND {destitute} > 0",
+            fmt("户类型为一般户，但有特困供养金 {} 元", f"bd_num({destitute})"),
+        ),
     )
     return f"""
 SELECT {household_cols("h")},
        {join_parts(*(when(c, t) for c, t in conds))} AS description,
-       {fmt("登记：户类型 {}，低保金 {} 元，特困供养金 {} 元", "h.household_type",
-            f"bd_num({dibao})", f"bd_num({destitute})")} AS evidence
+       {
+        fmt(
+            "登记：户类型 {}，低保金 {} 元，特困供养金 {} 元",
+            "h.household_type",
+            f"bd_num({dibao})",
+            f"bd_num({destitute})",
+        )
+    } AS evidence
 FROM bd_hh h
 WHERE {" OR ".join(f"({c})" for c, _ in conds)}
 """
@@ -415,12 +524,16 @@ def phone_invalid_sql() -> str:
 WITH h AS (SELECT *, trim(coalesce(phone, '')) AS ph FROM bd_hh),
 s AS (SELECT ph, count(DISTINCT household_id) AS n FROM h WHERE ph <> '' GROUP BY ph)
 SELECT {household_cols("h")},
-       {join_parts(
-           when("h.ph = ''", "'联系电话为空'"),
-           when(f"h.ph <> '' AND {bad_format}",
-                fmt("联系电话“{}”既不是11位手机号码也不是有效的固定电话", "h.ph")),
-           when(shared, fmt("联系电话 {} 同时登记在 {} 户", "h.ph", "s.n")),
-       )} AS description,
+       {
+        join_parts(
+            when("h.ph = ''", "'联系电话为空'"),
+            when(
+                f"h.ph <> '' AND {bad_format}",
+                fmt("联系电话“{}”既不是11位手机号码也不是有效的固定电话", "h.ph"),
+            ),
+            when(shared, fmt("联系电话 {} 同时登记在 {} 户", "h.ph", "s.n")),
+        )
+    } AS description,
        {fmt("登记：联系电话“{}”", "h.ph")} AS evidence
 FROM h LEFT JOIN s USING (ph)
 WHERE h.ph = '' OR {bad_format} OR {shared}
@@ -443,18 +556,27 @@ def village_stats_mismatch_sql() -> str:
     sums = ", ".join(f"sum({c}) AS {c}" for c, _ in _COUNTS)
     sum_diffs = join_parts(
         *(
-            when(f"t.{c} IS DISTINCT FROM g.{c}",
-                 fmt(label + " 合计行 {}、各组之和 {}", f"t.{c}", f"g.{c}"))
+            when(
+                f"t.{c} IS DISTINCT FROM g.{c}",
+                fmt(label + " 合计行 {}、各组之和 {}", f"t.{c}", f"g.{c}"),
+            )
             for c, label in _COUNTS
         ),
         sep="，",
     )
     reg_diffs = join_parts(
-        when("v.registered_households IS DISTINCT FROM coalesce(v.hh, 0)",
-             fmt("建档立卡户数 {}，登记系统 {} 户", "v.registered_households", "coalesce(v.hh, 0)")),
-        when("v.registered_persons IS DISTINCT FROM coalesce(v.persons, 0)",
-             fmt("建档立卡人口数 {}，登记系统 {} 人", "v.registered_persons",
-                 "coalesce(v.persons, 0)")),
+        when(
+            "v.registered_households IS DISTINCT FROM coalesce(v.hh, 0)",
+            fmt("建档立卡户数 {}，登记系统 {} 户", "v.registered_households", "coalesce(v.hh, 0)"),
+        ),
+        when(
+            "v.registered_persons IS DISTINCT FROM coalesce(v.persons, 0)",
+            fmt(
+                "建档立卡人口数 {}，登记系统 {} 人",
+                "v.registered_persons",
+                "coalesce(v.persons, 0)",
+            ),
+        ),
         sep="，",
     )
     place = "NULL::VARCHAR AS household_id, NULL::VARCHAR AS id_number, NULL::VARCHAR AS name, NULL::VARCHAR AS head_name"
