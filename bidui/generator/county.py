@@ -13,6 +13,7 @@ misses are then added by :mod:`bidui.generator.inject`.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 from dataclasses import dataclass, field
 
@@ -218,15 +219,15 @@ class Builder:
         self.used_plates: set[str] = set()
         self.persons: list[Person] = []
         self.surnames = [s for s, _ in P.SURNAMES]
-        self.surname_w = [w for _, w in P.SURNAMES]
+        self.surname_w = list(itertools.accumulate(w for _, w in P.SURNAMES))
         self.eth = [e for e, _ in P.ETHNICITIES]
-        self.eth_w = [w for _, w in P.ETHNICITIES]
+        self.eth_w = list(itertools.accumulate(w for _, w in P.ETHNICITIES))
         self._hukou_seq = 0
         self._credit_used: set[str] = set()
 
     # ------------------------------------------------------------------ helpers
     def surname(self) -> str:
-        return self.rng.choices(self.surnames, self.surname_w)[0]
+        return self.rng.choices(self.surnames, cum_weights=self.surname_w)[0]
 
     def given(self, gender: str) -> str:
         r = self.rng
@@ -397,7 +398,7 @@ class Builder:
         r = self.rng
         Y = self.Y
         first = hh.first_year
-        eth = r.choices(self.eth, self.eth_w)[0]
+        eth = r.choices(self.eth, cum_weights=self.eth_w)[0]
         sname = self.surname()
         hno = self.hukou_no()
         addr = f"{P.PROVINCE}{P.PREFECTURE}{P.COUNTY}{towns[v.town]}{v.name}{hh.group}{r.randint(1, 120)}号"
@@ -631,7 +632,7 @@ class Builder:
                 t, v_idx, group = v.town, v.idx, r.choice(v.groups)
                 addr = f"{P.PROVINCE}{P.PREFECTURE}{P.COUNTY}{towns[t]}{v.name}{group}{r.randint(1, 150)}号"
             sname = self.surname()
-            eth = r.choices(self.eth, self.eth_w)[0]
+            eth = r.choices(self.eth, cum_weights=self.eth_w)[0]
             hno = self.hukou_no()
             size = r.choices([1, 2, 3, 4, 5, 6], [8, 20, 25, 25, 15, 7])[0]
             hage = r.randint(24, 85)

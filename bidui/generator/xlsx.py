@@ -51,6 +51,7 @@ _STYLES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>
 <cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>
 <cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/><xf numFmtId="14" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>
+<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>
 </styleSheet>"""
 
 
@@ -63,19 +64,24 @@ def _workbook(sheet: str) -> str:
     )
 
 
-def _cell(ref: str, v: object) -> str:
+def _cell(v: object) -> str:
+    """One cell; positional (no ``r`` reference: optional in SpreadsheetML)."""
     t = type(v)
     if t is str:
+        if not v:
+            return "<c/>"
         if "&" in v or "<" in v or ">" in v:  # type: ignore[operator]
             v = escape(v)  # type: ignore[arg-type]
-        return f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{v}</t></is></c>'
+        return '<c t="inlineStr"><is><t xml:space="preserve">' + v + "</t></is></c>"  # type: ignore[operator]
+    if v is None:
+        return "<c/>"
     if t is int or t is float:
-        return f'<c r="{ref}"><v>{v}</v></c>'
+        return f"<c><v>{v}</v></c>"
     if t is dt.date:
-        return f'<c r="{ref}" s="1"><v>{(v - _EPOCH).days}</v></c>'  # type: ignore[operator]
+        return f'<c s="1"><v>{(v - _EPOCH).days}</v></c>'  # type: ignore[operator]
     if t is bool:
-        return f'<c r="{ref}" t="b"><v>{int(v)}</v></c>'  # type: ignore[arg-type]
-    return f'<c r="{ref}" t="inlineStr"><is><t>{escape(str(v))}</t></is></c>'
+        return f'<c t="b"><v>{int(v)}</v></c>'  # type: ignore[call-overload]
+    return _cell(str(v))
 
 
 def write_fast(
@@ -92,11 +98,7 @@ def write_fast(
         '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
     ]
     for i, row in enumerate(rows, start=1):
-        si = str(i)
-        cells = "".join(
-            _cell(letters[j] + si, v) for j, v in enumerate(row) if v is not None and v != ""
-        )
-        parts.append(f'<row r="{si}">{cells}</row>')
+        parts.append(f'<row r="{i}">' + "".join(map(_cell, row)) + "</row>")
     parts.append("</sheetData>")
     if merge_first_row > 1:
         parts.append(
