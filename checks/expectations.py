@@ -532,8 +532,9 @@ def validate_feed(
             ExpectationSuiteIdentifier,
         )
 
-        # Only this feed's pages are rendered; the index always lists every kept result.
-        targets = [ExpectationSuiteIdentifier(name=feed), key] if key is not None else None
+        # Only this feed's pages are rendered (none when it was not validated: its
+        # suite is in no store); the index always lists every kept result.
+        targets = [ExpectationSuiteIdentifier(name=feed)] + ([key] if key is not None else [])
         context.build_data_docs(site_names=[SITE_NAME], resource_identifiers=targets)
         make_docs_offline(site)
         if key is not None:
@@ -841,6 +842,7 @@ _REMOTE_IMG = re.compile(
     r"(<img\b[^>]*\bsrc=)[\"']https?://[^\"']*/([\w.-]+?)(\?[^\"']*)?[\"']", re.I
 )
 _REMOTE_CSS_URL = re.compile(r"url\(['\"]?https?://[^)]*\)", re.I)
+_REMOTE_ANCHOR = re.compile(r"<a\b[^>]*\bhref=[\"']https?://[^>]*>(.*?)</a>", re.I | re.S)
 _NEWSLETTER = re.compile(r"<footer>\s*<p>Stay current.*?</footer>", re.S)
 
 
@@ -878,6 +880,8 @@ def make_docs_offline(site: Path) -> int:
         )
         html = _REMOTE_CSS_URL.sub("none", html)
         html = _NEWSLETTER.sub("", html)
+        # Links out (GX's own site) are dead offline: keep their text only.
+        html = _REMOTE_ANCHOR.sub(r"\1", html)
         inject = (
             f'<link rel="stylesheet" href="{prefix}{OFFLINE_DIR}/offline.css">\n'
             f'<script src="{prefix}{OFFLINE_DIR}/offline.js"></script>\n'
