@@ -22,6 +22,7 @@ from bidui.generator.ids import credit_code, make_id, mobile, plate
 from bidui.generator.model import (
     CURRENT,
     TRACK_EDUCATION,
+    TRACK_MAX,
     HouseholdYear,
     Member,
     age_dec31,
@@ -96,20 +97,7 @@ class Person:
             if a >= 3:
                 return "学龄前儿童", "学前教育"
             return "学龄前儿童", "非在校生"
-        if (
-            g
-            <= {
-                "none": 0,
-                "primary": 6,
-                "junior": 9,
-                "senior": 12,
-                "vocational": 12,
-                "college": 15,
-                "highvoc": 15,
-                "bachelor": 16,
-                "master": 19,
-            }[self.track]
-        ):
+        if g <= TRACK_MAX[self.track]:
             status = grade_name(g, self.track)
             if g <= 6:
                 edu = "小学"

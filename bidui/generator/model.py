@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bidui.generator.county import Person
 
 CURRENT = ("未脱贫", "返贫", "脱贫不稳定户", "边缘易致贫户", "突发严重困难户")
 EXITED = ("已脱贫", "风险已消除")
@@ -109,58 +113,10 @@ def typical_age(status: str) -> tuple[int, int] | None:
 
 
 @dataclass(slots=True, eq=False)
-class Person:
-    """A resident of the district (register member or background)."""
-
-    pid: int
-    id: str
-    name: str
-    gender: str
-    birth: dt.date
-    ethnicity: str
-    hukou_no: str = ""
-    address: str = ""
-    status: str = "正常"
-    dereg: dt.date | None = None
-    in_hukou: bool = True
-    hukou_name: str | None = None  # None: same as name
-    # schooling: the highest stage reached, start offset, a repeated year
-    track: str = "junior"
-    offset: int = 0
-    repeat_year: int | None = None
-    preschool: bool = True
-    health: str = "健康"
-    skill_roll: float = 0.5
-    register: bool = False
-    urban: bool = False
-
-    def school(self, year: int) -> tuple[str, str]:
-        """(文化程度, 在校生状况) in ``year``, from age at 1 Sep and the track."""
-        a = age_sep1(self.birth, year)
-        g = a - 5 - self.offset - (1 if self.repeat_year and year >= self.repeat_year else 0)
-        if g < 1:
-            if a >= 6 or (a >= 3 and self.preschool):
-                return "学龄前儿童", "学前教育"
-            return "学龄前儿童", "非在校生"
-        if g <= TRACK_MAX[self.track]:
-            status = grade_name(g, self.track)
-            if g <= 6:
-                edu = "小学"
-            elif g <= 9:
-                edu = "初中"
-            elif g <= 12:
-                edu = "中专" if status.startswith("中职") else "高中"
-            else:
-                edu = "大专及以上"
-            return edu, status
-        return TRACK_EDUCATION[self.track], "非在校生"
-
-
-@dataclass(slots=True, eq=False)
 class Member:
     """One register row: a person in a household in one year."""
 
-    person: Person
+    person: Person  # bidui.generator.county.Person
     relation: str
     name: str
     id_number: str  # normalised value (or the cleaned invalid value)
@@ -248,10 +204,3 @@ class Finding:
     id_number: str = ""
     name: str = ""
     note: str = ""
-
-    def key(self) -> tuple:
-        if self.level == "person":
-            return (self.rule_code, self.household_id, self.name)
-        if self.level == "household":
-            return (self.rule_code, self.household_id)
-        return (self.rule_code, self.township, self.village)
