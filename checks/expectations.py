@@ -843,6 +843,7 @@ _REMOTE_IMG = re.compile(
 )
 _REMOTE_CSS_URL = re.compile(r"url\(['\"]?https?://[^)]*\)", re.I)
 _REMOTE_ANCHOR = re.compile(r"<a\b[^>]*\bhref=[\"']https?://[^>]*>(.*?)</a>", re.I | re.S)
+_STATIC_REF = re.compile(r"((?:href|src)=[\"'])(?:\.\./)*static/")
 _NEWSLETTER = re.compile(r"<footer>\s*<p>Stay current.*?</footer>", re.S)
 
 
@@ -880,6 +881,9 @@ def make_docs_offline(site: Path) -> int:
         )
         html = _REMOTE_CSS_URL.sub("none", html)
         html = _NEWSLETTER.sub("", html)
+        # GX writes the favicon link one "../" short on nested pages: re-anchor every
+        # reference to the site's static folder at the site root.
+        html = _STATIC_REF.sub(lambda m, prefix=prefix: f"{m.group(1)}{prefix}static/", html)
         # Links out (GX's own site) are dead offline: keep their text only.
         html = _REMOTE_ANCHOR.sub(r"\1", html)
         inject = (
