@@ -13,6 +13,7 @@ import csv
 import logging
 import shutil
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +56,9 @@ class GenerateResult:
     near_miss_rows: int
     seconds: float
     feed_rows: dict[str, int] = field(default_factory=dict)
+    """Data rows written per feed (all its files)."""
+    truth_by_rule: dict[str, int] = field(default_factory=dict)
+    """truth.csv rows per rule code."""
     files: dict[str, list[str]] = field(default_factory=dict)
 
     def __str__(self) -> str:
@@ -109,6 +113,7 @@ def generate(
         near_miss_rows=len(inj.near),
         seconds=time.perf_counter() - t0,
         feed_rows=dict(rd.rows),
+        truth_by_rule=dict(Counter(t.rule_code for t in inj.truth)),
         files=dict(rd.files),
     )
     log.info("generated %s", result)

@@ -17,6 +17,7 @@ group.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import random
 from collections.abc import Callable
 
@@ -33,6 +34,8 @@ from bidui.generator.county import (
 from bidui.generator.ids import plate, with_check
 from bidui.generator.model import HouseholdYear, Member, age_dec31, age_sep1, half_up
 from bidui.idcard import check_digit
+
+log = logging.getLogger(__name__)
 
 RULE_ORDER = (
     "id_invalid",
@@ -107,6 +110,13 @@ class Injector:
                 except Skip:
                     pass
                 attempt += 1
+            if done < self.k:
+                log.warning(
+                    "only %d of %d %s problems fit this county (too few households)",
+                    done,
+                    self.k,
+                    code,
+                )
             near = getattr(self, f"n_{code}", None)
             if near is not None:
                 for variant in range(8):
