@@ -22,12 +22,23 @@ import pytest
 from bidui import lifecycle
 from bidui.idcard import check_digit, mask
 from bidui.report import ReportSummary, render_report
-from checks.engine import ensure_tables, write_problems_csv
+from checks.engine import FINDINGS_COLUMNS, HISTORY_COLUMNS, ensure_tables, write_problems_csv
 from checks.rules import ALL_RULES, RULES_BY_CODE
 
 RUN0, RUN1, RUN2 = dt.date(2025, 11, 1), dt.date(2025, 11, 8), dt.date(2025, 11, 15)
 NOT_RUN = "owns_car"
 NOT_RUN_REASON = "机动车登记信息未收到 <script>alert(1)</script> 示例 530102199001011234"
+# Columns named in every INSERT: other modules may add columns to their tables.
+FINDINGS_COLS = ", ".join(c for c, _ in FINDINGS_COLUMNS)
+HISTORY_COLS = ", ".join(c for c, _ in HISTORY_COLUMNS)
+RULE_RUNS_COLS = "run_date, rule_code, ran, reason, finding_count, duration_ms"
+FEEDBACK_COLS = (
+    "problem_id, township, village, verification, rectification, note, verifier, verified_on, "
+    "source_file, sheet, row_number, checksum, loaded_at"
+)
+REJECTS_COLS = (
+    "load_id, feed, source_file, sheet, row_number, column_name, raw_value, reason_zh, reason_en"
+)
 ID_RE = re.compile(r"(?<![0-9.])[0-9]{17}[0-9Xx](?![0-9])")
 
 
@@ -99,7 +110,7 @@ def warehouse(tmp_path: Path) -> Path:
                 RUN2,
             ]
         )
-    con.executemany(f"INSERT INTO findings VALUES ({', '.join('?' * 22)})", rows)
+    con.executemany(f"INSERT INTO findings ({FINDINGS_COLS}) VALUES ({', '.join('?' * 22)})", rows)
     hist = [
         [
             _pid(i),
@@ -132,7 +143,9 @@ def warehouse(tmp_path: Path) -> Path:
         ]
         for j, (town, rule, first, resolved, status) in enumerate(RESOLVED)
     ]
-    con.executemany(f"INSERT INTO finding_history VALUES ({', '.join('?' * 11)})", hist)
+    con.executemany(
+        f"INSERT INTO finding_history ({HISTORY_COLS}) VALUES ({', '.join('?' * 11)})", hist
+    )
 
     this_run = Counter(f[2] for f in FINDINGS)
     runs = []
@@ -143,7 +156,7 @@ def warehouse(tmp_path: Path) -> Path:
             runs.append([RUN2, r.code, False, NOT_RUN_REASON, None, 0.0])
         else:
             runs.append([RUN2, r.code, True, None, this_run.get(r.code, 0), 4.0])
-    con.executemany("INSERT INTO rule_runs VALUES (?, ?, ?, ?, ?, ?)", runs)
+    con.executemany(f"INSERT INTO rule_runs ({RULE_RUNS_COLS}) VALUES (?, ?, ?, ?, ?, ?)", runs)
 
     t = dt.datetime(2025, 11, 15, 2, 0)
     fb = [
@@ -210,7 +223,9 @@ def warehouse(tmp_path: Path) -> Path:
             t - dt.timedelta(days=7),
         ],
     ]
-    con.executemany(f"INSERT INTO feedback_responses VALUES ({', '.join('?' * 13)})", fb)
+    con.executemany(
+        f"INSERT INTO feedback_responses ({FEEDBACK_COLS}) VALUES ({', '.join('?' * 13)})", fb
+    )
 
     loads = [
         [
@@ -298,7 +313,7 @@ def warehouse(tmp_path: Path) -> Path:
                 "name missing",
             ]
         )
-    con.executemany(f"INSERT INTO rejects VALUES ({', '.join('?' * 9)})", rejects)
+    con.executemany(f"INSERT INTO rejects ({REJECTS_COLS}) VALUES ({', '.join('?' * 9)})", rejects)
     con.close()
     return path
 
@@ -541,7 +556,7 @@ def test_first_run_without_history_or_feedback(tmp_path):
     ensure_tables(con)  # no feedback_responses / waivers tables
     r = RULES_BY_CODE["phone_invalid"]
     con.execute(
-        f"INSERT INTO findings VALUES ({', '.join('?' * 22)})",
+        f"INSERT INTO findings ({FINDINGS_COLS}) VALUES ({', '.join('?' * 22)})",
         [
             "P-1",
             r.code,
@@ -567,7 +582,10 @@ def test_first_run_without_history_or_feedback(tmp_path):
             RUN2,
         ],
     )
-    con.execute("INSERT INTO rule_runs VALUES (?, ?, true, NULL, 1, 1.0)", [RUN2, r.code])
+    con.execute(
+        f"INSERT INTO rule_runs ({RULE_RUNS_COLS}) VALUES (?, ?, true, NULL, 1, 1.0)",
+        [RUN2, r.code],
+    )
     con.close()
     summary, html, page = _render(path, tmp_path / "report.html", links={})
     assert summary.previous_run == "" and summary.findings == 1 and page.kpis["new"] == 1
