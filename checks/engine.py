@@ -23,7 +23,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import json
 import logging
 import re
 import time
@@ -98,7 +100,9 @@ ENGINE_DDL = [
     _ddl("finding_history_before", (("before_run", "DATE"), *HISTORY_COLUMNS)),
     """CREATE TABLE IF NOT EXISTS rule_runs (
         run_date DATE, rule_code VARCHAR, ran BOOLEAN, reason VARCHAR,
-        finding_count INTEGER, duration_ms DOUBLE)""",
+        finding_count INTEGER, duration_ms DOUBLE, thresholds JSON)""",
+    # Warehouses created before the column existed.
+    "ALTER TABLE rule_runs ADD COLUMN IF NOT EXISTS thresholds JSON",
 ]
 
 
@@ -120,6 +124,8 @@ class RuleResult:
     duration_ms: float = 0.0
     duplicates: int = 0
     """Rows the rule returned for a natural key it had already returned (collapsed)."""
+    thresholds: dict[str, Any] = field(default_factory=dict)
+    """The configured values the rule binds (``$name`` → value), for the dashboard."""
 
 
 @dataclass
@@ -315,8 +321,10 @@ def _apply_history(con: duckdb.DuckDBPyConnection, run_date: date) -> None:
             household_id = n.household_id, id_number = n.id_number,
             times_reopened = h.times_reopened
                 + CASE WHEN h.resolved_on IS NOT NULL AND h.status <> 'waived' THEN 1 ELSE 0 END,
+            -- reopened stays reopened while the finding is present: it was gone
+            -- (rectified, as far as the data says) and came back.
             status = CASE WHEN h.status = 'waived' THEN 'waived'
-                          WHEN h.resolved_on IS NOT NULL THEN 'reopened'
+                          WHEN h.resolved_on IS NOT NULL OR h.times_reopened > 0 THEN 'reopened'
                           ELSE 'open' END,
             resolved_on = NULL
         FROM bd_new n WHERE n.problem_id = h.problem_id
@@ -406,8 +414,9 @@ def run_rules(
         prepare(con, year)
     for rule in rules:
         why = _why_not(con, rule, feeds, year, params)
+        used = {n: _jsonable(params.get(n)) for n in rule.param_names if n != "year"}
         if why:
-            run.results.append(RuleResult(rule.code, ran=False, reason=why))
+            run.results.append(RuleResult(rule.code, ran=False, reason=why, thresholds=used))
             log.info("rule %s not run: %s", rule.code, why)
             continue
         t0 = time.perf_counter()
@@ -418,13 +427,18 @@ def run_rules(
             log.exception("rule %s failed", rule.code)
             run.errors[rule.code] = str(exc)
             run.results.append(
-                RuleResult(rule.code, ran=False, reason=f"规则执行出错：{exc}".splitlines()[0])
+                RuleResult(
+                    rule.code,
+                    ran=False,
+                    reason=f"规则执行出错：{exc}".splitlines()[0],
+                    thresholds=used,
+                )
             )
             continue
         ms = (time.perf_counter() - t0) * 1000
         if dup:
             log.warning("rule %s returned %d rows for repeated natural keys", rule.code, dup)
-        run.results.append(RuleResult(rule.code, True, None, n - dup, ms, dup))
+        run.results.append(RuleResult(rule.code, True, None, n - dup, ms, dup, used))
 
     con.execute("CREATE OR REPLACE TEMP TABLE bd_ran (rule_code VARCHAR)")
     ran = [[r.code] for r in run.results if r.ran]
@@ -438,9 +452,18 @@ def run_rules(
         run.findings = _write_findings(con, run_date)
         con.execute("DELETE FROM rule_runs WHERE run_date = ?", [run_date])
         con.executemany(
-            "INSERT INTO rule_runs VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO rule_runs (run_date, rule_code, ran, reason, finding_count, "
+            "duration_ms, thresholds) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
-                [run_date, r.code, r.ran, r.reason, r.finding_count, round(r.duration_ms, 3)]
+                [
+                    run_date,
+                    r.code,
+                    r.ran,
+                    r.reason,
+                    r.finding_count,
+                    round(r.duration_ms, 3),
+                    json.dumps(r.thresholds, ensure_ascii=False),
+                ]
                 for r in run.results
             ],
         )
@@ -491,21 +514,41 @@ def write_problems_csv(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
     return len(rows)
 
 
-_ID_IN_TEXT = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9])|(?<![0-9])[0-9]{15}(?![0-9])")
-
-
-def _mask_text(text: str | None) -> str:
-    return _ID_IN_TEXT.sub(lambda m: mask(m.group(0)), text or "")
+# ID-like runs in free text: 15/17/18-character numbers and Excel renderings such as
+# 5.30102198005051E+17 (14+ characters, so dates and money amounts are left alone).
+_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])[0-9][0-9Xx.Ee+]{12,}[0-9Xx](?![0-9A-Za-z])")
 
 
 def _mask_name(name: str | None) -> str:
     return (name[0] + "*" * (len(name) - 1)) if name else ""
 
 
+def _mask_text(text: str | None, names: set[str] = frozenset()) -> str:
+    """``text`` with ID numbers masked and every name in ``names`` masked (longest first)."""
+    out = _ID_IN_TEXT.sub(lambda m: mask(m.group(0)), text or "")
+    for name in sorted((n for n in names if n and len(n) >= 2), key=len, reverse=True):
+        out = out.replace(name, _mask_name(name))
+    return out
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     return value
+
+
+def _names_near(con: duckdb.DuckDBPyConnection, households: list, ids: list) -> set[str]:
+    """Names a sample's descriptions may mention: members of its households (any
+    year) and the hukou names of its numbers."""
+    names: set[str] = set()
+    queries = (
+        ("SELECT DISTINCT name FROM register WHERE list_contains(?, household_id)", households),
+        ("SELECT DISTINCT name FROM hukou WHERE list_contains(?, id_number)", ids),
+    )
+    for sql, values in queries:
+        with contextlib.suppress(duckdb.CatalogException):
+            names |= {n for (n,) in con.execute(sql, [values]).fetchall() if n}
+    return names
 
 
 def rule_summary(
@@ -516,14 +559,18 @@ def rule_summary(
 ) -> dict[str, Any]:
     """Metadata of one rule's latest run for its Dagster asset check.
 
-    ``ran``/``reason``/``count`` come from ``rule_runs`` (latest run date); the
-    sample is masked (``530102********1234``, ``张*``); ``thresholds`` are the
-    values the rule binds.
+    Keys: ``ran``, ``reason`` (why it did not run, Chinese), ``count`` (None when
+    it did not run: never a fake 0), ``sample`` (up to ``sample_size`` findings
+    with ID numbers and names masked: ``530102********1234``, ``张*``, also
+    inside the description), ``thresholds`` (the values the rule bound in that
+    run; from ``thresholds`` or the default file when the run recorded none), plus
+    ``code``, ``name_zh``, ``category``, ``severity``, ``department``, ``level``,
+    ``run_date``, ``duration_ms``, ``working_year``.
     """
     rule = RULES_BY_CODE[code]
     ensure_tables(con)
     row = con.execute(
-        "SELECT run_date, ran, reason, finding_count, duration_ms FROM rule_runs "
+        "SELECT run_date, ran, reason, finding_count, duration_ms, thresholds FROM rule_runs "
         "WHERE rule_code = ? ORDER BY run_date DESC LIMIT 1",
         [code],
     ).fetchone()
@@ -541,9 +588,11 @@ def rule_summary(
         "duration_ms": None,
         "sample": [],
         "thresholds": {},
+        "working_year": None,
     }
+    recorded = None
     if row is not None:
-        run_date, ran, reason, count, ms = row
+        run_date, ran, reason, count, ms, recorded = row
         out.update(
             run_date=run_date.isoformat(),
             ran=bool(ran),
@@ -552,12 +601,13 @@ def rule_summary(
             duration_ms=ms,
         )
     if out["ran"]:
-        cur = con.execute(
-            "SELECT problem_id, township, village, household_id, name, id_number, description, "
-            "status FROM findings WHERE rule_code = ? "
+        rows = con.execute(
+            "SELECT problem_id, township, village, household_id, name, head_name, id_number, "
+            "description, status FROM findings WHERE rule_code = ? "
             "ORDER BY township, village, household_id, problem_id LIMIT ?",
             [code, sample_size],
-        )
+        ).fetchall()
+        names = _names_near(con, [r[3] for r in rows if r[3]], [r[6] for r in rows if r[6]])
         out["sample"] = [
             {
                 "problem_id": pid,
@@ -565,21 +615,26 @@ def rule_summary(
                 "village": vil,
                 "household_id": hh,
                 "name": _mask_name(name),
+                "head_name": _mask_name(head),
                 "id_number": mask(idn),
-                "description": _mask_text(desc),
+                "description": _mask_text(desc, names | {name, head}),
                 "status": status,
             }
-            for pid, town, vil, hh, name, idn, desc, status in cur.fetchall()
+            for pid, town, vil, hh, name, head, idn, desc, status in rows
         ]
     try:
-        th = thresholds or load_thresholds()
         year = con.execute("SELECT max(year) FROM findings").fetchone()[0]
         if year is None:
             year = con.execute("SELECT max(year) FROM register").fetchone()[0]
-        params = th.sql_params(int(year)) if year is not None else {}
-        out["thresholds"] = {n: _jsonable(params.get(n)) for n in rule.param_names if n != "year"}
-        if year is not None:
-            out["working_year"] = int(year)
+        out["working_year"] = int(year) if year is not None else None
+        if recorded and thresholds is None:
+            out["thresholds"] = json.loads(recorded)
+        else:
+            th = thresholds or load_thresholds()
+            params = th.sql_params(int(year)) if year is not None else {}
+            out["thresholds"] = {
+                n: _jsonable(params.get(n)) for n in rule.param_names if n != "year"
+            }
     except (duckdb.Error, ValueError) as exc:
         out["thresholds"] = {"error": str(exc)}
     return out

@@ -151,19 +151,33 @@ _HH_FIELDS = ("county", "township", "village", "village_group") + tuple(
 )
 
 
+def _as_text(field: str) -> str:
+    if REGISTER_SPEC.column(field).kind == "bool":
+        return f"coalesce(CASE {field} WHEN true THEN '是' WHEN false THEN '否' END, '空')"
+    return f"coalesce(CAST({field} AS VARCHAR), '空')"
+
+
 def household_size_mismatch_sql() -> str:
-    diffs = []
-    for f in _HH_FIELDS:
-        header = REGISTER_SPEC.column(f).header
-        diffs.append(
-            f"CASE WHEN count(DISTINCT coalesce(CAST({f} AS VARCHAR), chr(0))) > 1 THEN "
-            f"{lit(header)} || '（' || string_agg(DISTINCT coalesce(CAST({f} AS VARCHAR), '空'), '/' "
-            f"ORDER BY coalesce(CAST({f} AS VARCHAR), '空')) || '）' END"
-        )
+    # One UNPIVOT pass (field, value) instead of a DISTINCT aggregate per column:
+    # the wide form cost a quarter of a second to plan even on ten rows.
+    texts = ", ".join(f"{_as_text(f)} AS {f}" for f in _HH_FIELDS)
+    order = ", ".join(
+        f"({lit(f)}, {lit(REGISTER_SPEC.column(f).header)}, {i})" for i, f in enumerate(_HH_FIELDS)
+    )
     return f"""
-WITH a AS (
-    SELECT household_id, {join_parts(*diffs, sep="、")} AS diff_cols
-    FROM bd_reg GROUP BY household_id
+WITH long AS (
+    UNPIVOT (SELECT household_id, {texts} FROM bd_reg)
+    ON {", ".join(_HH_FIELDS)} INTO NAME field VALUE val
+),
+per_field AS (
+    SELECT household_id, field, string_agg(DISTINCT val, '/' ORDER BY val) AS vals
+    FROM long GROUP BY household_id, field HAVING count(DISTINCT val) > 1
+),
+a AS (
+    SELECT household_id, string_agg(o.header || '（' || vals || '）', '、' ORDER BY o.ord)
+               AS diff_cols
+    FROM per_field JOIN (VALUES {order}) o(field, header, ord) USING (field)
+    GROUP BY household_id
 )
 SELECT {household_cols("h")},
        {
@@ -174,14 +188,14 @@ SELECT {household_cols("h")},
                     "家庭人口数登记为 {} 人，实有成员记录 {} 条", "h.household_size", "h.n_members"
                 ),
             ),
-            when("a.diff_cols <> ''", "'同户成员记录的户级信息不一致：' || a.diff_cols"),
+            when("a.diff_cols IS NOT NULL", "'同户成员记录的户级信息不一致：' || a.diff_cols"),
         )
     } AS description,
        {
         fmt("登记：户主行家庭人口数 {}，成员记录 {} 条", "h.household_size", "h.n_members")
     } AS evidence
-FROM bd_hh h JOIN a USING (household_id)
-WHERE h.household_size IS DISTINCT FROM h.n_members OR a.diff_cols <> ''
+FROM bd_hh h LEFT JOIN a USING (household_id)
+WHERE h.household_size IS DISTINCT FROM h.n_members OR a.diff_cols IS NOT NULL
 """
 
 

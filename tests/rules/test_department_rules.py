@@ -209,16 +209,22 @@ def _(b: Builder):
 )
 def _(b: Builder):
     b.business(b.household("BO1").head, entity_name="云岭县兴旺商贸有限公司")
-    b.business(b.household("BO2").head, entity_type="个体工商户", role="经营者",
-               registered_capital_10k=Decimal("9.99"))
-    b.business(b.household("BO3").head, entity_type="个体工商户", role="经营者",
-               registered_capital_10k=10)
+    b.business(
+        b.household("BO2").head,
+        entity_type="个体工商户",
+        role="经营者",
+        registered_capital_10k=Decimal("9.99"),
+    )
+    b.business(
+        b.household("BO3").head, entity_type="个体工商户", role="经营者", registered_capital_10k=10
+    )
     b.business(b.household("BO4").head, entity_type="农民专业合作社", registered_capital_10k=100)
     b.business(b.household("BO5").head, role="成员")
     b.business(b.household("BO6").head, registration_status="注销")
     b.business(b.household("BO7", **EXITED).head)
-    b.business(b.household("BO8").head, entity_type="个人独资企业", role="投资人",
-               registered_capital_10k=1)
+    b.business(
+        b.household("BO8").head, entity_type="个人独资企业", role="投资人", registered_capital_10k=1
+    )
     b.business(b.household("BO9").head, entity_type="合伙企业", role="股东")
 
 
@@ -228,16 +234,37 @@ def _(b: Builder):
 @add
 @case("public_employee", fires=("PE1", "PE2"), quiet=("PE3", "PE4", "PE5"))
 def _(b: Builder):
-    b.social_insurance(b.household("PE1").head, insurance_kind="机关事业单位养老保险",
-                       employer="云岭县某局", employer_kind="机关", monthly_wage_base=6000)
-    b.social_insurance(b.household("PE2", **EXITED).head, insurance_kind="工伤保险",
-                       employer="云岭县某中学", employer_kind="事业单位")
-    b.social_insurance(b.household("PE3").head, insurance_kind="机关事业单位养老保险",
-                       employer_kind="机关", year=2023)
-    b.social_insurance(b.household("PE4").head, insurance_kind="机关事业单位养老保险",
-                       employer_kind="机关", enrolment_status="领取待遇")
-    b.social_insurance(b.household("PE5").head, insurance_kind="企业职工基本养老保险",
-                       employer_kind="企业", monthly_wage_base=2000)
+    b.social_insurance(
+        b.household("PE1").head,
+        insurance_kind="机关事业单位养老保险",
+        employer="云岭县某局",
+        employer_kind="机关",
+        monthly_wage_base=6000,
+    )
+    b.social_insurance(
+        b.household("PE2", **EXITED).head,
+        insurance_kind="工伤保险",
+        employer="云岭县某中学",
+        employer_kind="事业单位",
+    )
+    b.social_insurance(
+        b.household("PE3").head,
+        insurance_kind="机关事业单位养老保险",
+        employer_kind="机关",
+        year=2023,
+    )
+    b.social_insurance(
+        b.household("PE4").head,
+        insurance_kind="机关事业单位养老保险",
+        employer_kind="机关",
+        enrolment_status="领取待遇",
+    )
+    b.social_insurance(
+        b.household("PE5").head,
+        insurance_kind="企业职工基本养老保险",
+        employer_kind="企业",
+        monthly_wage_base=2000,
+    )
 
 
 # --- tax_income_exceeds_register (> 10 % and > 3,000 yuan) -------------------------------
@@ -269,8 +296,14 @@ def _(b: Builder):
         ("WAG3", 9000, "暂停缴费"),
     ):
         p = b.household(hid, wage_income=20000).head
-        b.social_insurance(p, insurance_kind="企业职工基本养老保险", employer="某公司",
-                           employer_kind="企业", monthly_wage_base=base, enrolment_status=status)
+        b.social_insurance(
+            p,
+            insurance_kind="企业职工基本养老保险",
+            employer="某公司",
+            employer_kind="企业",
+            monthly_wage_base=base,
+            enrolment_status=status,
+        )
 
 
 # --- pension_enrolment_mismatch ---------------------------------------------------------
@@ -306,7 +339,9 @@ def _(b: Builder):
     b.household("PIM4", [{}, {"birth": "19641231", **NO_PENSION}])  # 60
     b.household("PIM5", [{}, {"birth": "20040101", "school_status": "本科二年级", **NO_PENSION}])
     h = b.household("PIM6", [{}, {"birth": "19900101", **NO_PENSION}])
-    b.social_insurance(h.members[1], insurance_kind="企业职工基本养老保险", enrolment_status="暂停缴费")
+    b.social_insurance(
+        h.members[1], insurance_kind="企业职工基本养老保险", enrolment_status="暂停缴费"
+    )
     b.household("PIM7", [{}, {"birth": "19900101", "pension_record": False}])  # register says 是
 
 
@@ -347,8 +382,14 @@ def _one(wh, code, household):
 
 @pytest.mark.parametrize(
     ("household", "proposal"),
-    [("HKN1", ONE_DIGIT), ("HKN2", SWAPPED), ("HKN3", None), ("HKN4", BIO), ("HKN5", None),
-     ("HKN6", None)],
+    [
+        ("HKN1", ONE_DIGIT),
+        ("HKN2", SWAPPED),
+        ("HKN3", None),
+        ("HKN4", BIO),
+        ("HKN5", None),
+        ("HKN6", None),
+    ],
 )
 def test_hukou_not_found_proposes_the_likely_number(wh, household, proposal):
     desc = _one(wh, "hukou_not_found", household)["description"]
