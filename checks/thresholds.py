@@ -18,6 +18,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bidui.config import FEEDS
+
 DEFAULT_PATH = Path(__file__).with_name("thresholds.toml")
 SEVERITIES = ("high", "medium", "low")
 
@@ -101,11 +103,18 @@ def _table(data: dict, key: str, expected: set[str]) -> dict:
     if not isinstance(value, dict):
         raise _fail(key, "缺少此节或格式不对", "missing section or not a table", value)
     missing = sorted(expected - set(value))
-    if missing:
-        raise _fail(f"{key}.{missing[0]}", "缺少此项", "missing key")
     unknown = sorted(set(value) - expected)
     if unknown:
-        raise _fail(f"{key}.{unknown[0]}", "未知的配置项（是否拼写错误？）", "unknown key (typo?)")
+        # A misspelt key is both unknown and missing: name the spelling the file used.
+        hint_zh = f"，应为 {missing[0]}" if missing else ""
+        hint_en = f", expected {missing[0]}" if missing else ""
+        raise _fail(
+            f"{key}.{unknown[0]}",
+            f"未知的配置项（是否拼写错误？{hint_zh}）",
+            f"unknown key (typo?{hint_en})",
+        )
+    if missing:
+        raise _fail(f"{key}.{missing[0]}", "缺少此项", "missing key")
     return value
 
 
@@ -152,11 +161,18 @@ def _range(section: dict, sect: str, name: str) -> tuple[int, int]:
     return value[0], value[1]
 
 
-def _patterns(section: dict, sect: str, name: str) -> tuple[str, ...]:
+def _patterns(section: dict, sect: str, name: str, *, allow_empty: bool) -> tuple[str, ...]:
     value = section[name]
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+    if (
+        not isinstance(value, list)
+        or not all(isinstance(v, str) and v.strip() for v in value)
+        or (not value and not allow_empty)
+    ):
         raise _fail(
-            f"{sect}.{name}", "应为非空文字的列表", "must be a list of non-empty strings", value
+            f"{sect}.{name}",
+            "应为文字列表，每项不能为空" + ("" if allow_empty else "，且至少一项"),
+            "must be a list of non-empty strings" + ("" if allow_empty else ", at least one"),
+            value,
         )
     return tuple(v.strip() for v in value)
 
@@ -225,6 +241,13 @@ def parse_thresholds(data: dict, source: str = "") -> Thresholds:
             "must be a table of feed = days",
             ages,
         )
+    unknown_feeds = sorted(set(ages) - set(FEEDS))
+    if unknown_feeds:
+        raise _fail(
+            f"feed_quality.max_age_days.{unknown_feeds[0]}",
+            "未知的数据源名称（应为 " + "、".join(FEEDS) + " 之一）",
+            "unknown feed (must be one of " + ", ".join(FEEDS) + ")",
+        )
     max_age_days = {
         feed: _number(ages, "feed_quality.max_age_days", feed, integer=True, strict_min=True)
         for feed in ages
@@ -235,8 +258,8 @@ def parse_thresholds(data: dict, source: str = "") -> Thresholds:
         arithmetic_tolerance_yuan=_decimal(_number(income, "income", "arithmetic_tolerance_yuan")),
         excess_percent=_decimal(_number(income, "income", "excess_percent", maximum=1000)),
         excess_min_yuan=_decimal(_number(income, "income", "excess_min_yuan")),
-        car_types_include=_patterns(vehicles, "vehicles", "car_types_include"),
-        car_types_exclude=_patterns(vehicles, "vehicles", "car_types_exclude"),
+        car_types_include=_patterns(vehicles, "vehicles", "car_types_include", allow_empty=False),
+        car_types_exclude=_patterns(vehicles, "vehicles", "car_types_exclude", allow_empty=True),
         individual_capital_10k=_decimal(_number(business, "business", "individual_capital_10k")),
         compulsory_education_age=_range(age, "age", "compulsory_education"),
         pension_working_age=_range(age, "age", "pension_working_age"),
