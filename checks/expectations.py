@@ -6,7 +6,10 @@ enum columns, the ID format on IDs the normaliser accepted, uniqueness of the
 natural key, and ranges (years, ages, money, months, areas, dates).
 
 GX runs in pandas mode on frames read from DuckDB: its SQL path on DuckDB does not
-work (stack-notes.md). Results are masked *before* anything is stored or rendered,
+work (stack-notes.md). :func:`validate_feed` validates one feed (one Dagster asset
+check per feed); calls into the same folder build one Data Docs site, whose masked
+results are kept under ``<site>/.bidui/`` (also read back by the run report through
+:func:`load_validations`). :func:`validate_feeds` does every feed into a fresh site. Results are masked *before* anything is stored or rendered,
 so neither :class:`FeedValidation` nor the Data Docs ever hold a full ID number.
 
 Data Docs pages load Bootstrap, jQuery, bootstrap-table and Font Awesome from

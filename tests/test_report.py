@@ -599,3 +599,39 @@ def test_rerender_replaces_the_file_atomically(warehouse, tmp_path):
     _render(warehouse, out)
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_generated_county_end_to_end(small_county, tmp_path):
+    """Generator → ingest → rules → problems.csv → report: the page agrees with the CSV."""
+    from checks.engine import run_rules
+    from warehouse import connect
+    from warehouse.ingest import load_all
+
+    con = connect(tmp_path / "w.duckdb")
+    try:
+        load_all(con, small_county / "inbox")
+        run = run_rules(con, RUN2)
+        n = write_problems_csv(con, tmp_path / "out" / "problems.csv")
+        towns = [r[0] for r in con.execute("SELECT DISTINCT township FROM findings").fetchall()]
+        summary = render_report(
+            con, RUN2, tmp_path / "out" / "report.html", {"problems.csv": "problems.csv"}
+        )
+    finally:
+        con.close()
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    page = _Page()
+    page.feed(html)
+    with open(tmp_path / "out" / "problems.csv", encoding="utf-8-sig", newline="") as fh:
+        status = Counter(r["status"] for r in csv.DictReader(fh))
+    assert n > 0 and page.kpis["findings"] == n == summary.findings == run.findings
+    assert page.kpis["new"] == status["new"] == n  # first run: everything is new
+    assert page.kpis["rules_not_run"] == len(run.not_run)
+    for town in towns:
+        assert ("township-category:data-township", town) in page.rows
+    assert (
+        sum(_num(c[-1]) for k, c in page.rows.items() if k[0] == "township-category:data-township")
+        == n
+    )
+    assert not ID_RE.findall(html)
+    assert not re.search(r"https?://", html)
+    assert summary.feeds_received == 9
