@@ -635,3 +635,44 @@ def test_generated_county_end_to_end(small_county, tmp_path):
     assert not ID_RE.findall(html)
     assert not re.search(r"https?://", html)
     assert summary.feeds_received == 9
+
+
+def test_feed_table_shows_expectation_results_from_data_docs(warehouse, tmp_path):
+    """A Data Docs link to a site built by checks.expectations brings each feed's result."""
+    import json
+
+    from checks.expectations import (
+        STORE_DIR,
+        ExpectationOutcome,
+        FeedValidation,
+        _validation_to_json,
+    )
+
+    out = tmp_path / "out"
+    store = out / "data_docs" / STORE_DIR
+    store.mkdir(parents=True)
+    ok = ExpectationOutcome("expect_column_values_to_not_be_null", "name", "必填", True)
+    bad = ExpectationOutcome("expect_column_values_to_be_unique", "plate", "唯一", False, 2)
+    for feed, results in (("register", (ok, ok)), ("hukou", (ok, bad, bad))):
+        v = FeedValidation(
+            feed=feed,
+            title_zh=feed,
+            validated=True,
+            success=all(r.success for r in results),
+            rows=10,
+            rows_validated=10,
+            sampled=False,
+            results=results,
+            docs_page=f"validations/{feed}/x/{feed}.html",
+        )
+        (store / f"{feed}.validation.json").write_text(
+            json.dumps(_validation_to_json(v), ensure_ascii=False), encoding="utf-8"
+        )
+    (out / "data_docs" / "index.html").write_text("<html></html>", encoding="utf-8")
+    _, html, page = _render(warehouse, out / "report.html", links={"质量": "data_docs/index.html"})
+    reg = page.rows[("feed-table:data-feed", "register")]
+    hukou = page.rows[("feed-table:data-feed", "hukou")]
+    assert "全部 2 项满足" in reg[8]
+    assert "2 项未满足" in hukou[8]
+    assert 'href="data_docs/validations/hukou/x/hukou.html"' in html
+    assert page.rows[("feed-table:data-feed", "tax")][8] == "–"
