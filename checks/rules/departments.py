@@ -70,17 +70,30 @@ FROM miss p JOIN proposal x USING (pkey)
 
 def hukou_name_mismatch_sql() -> str:
     return f"""
+-- Exact equality first: names are normalised only where they differ (few rows).
 WITH k AS (
-    SELECT id_number, list(DISTINCT bd_name(name)) AS norm_names,
-           string_agg(DISTINCT name, '、') AS names
-    FROM bd_hukou GROUP BY id_number
+    SELECT k.id_number, list(DISTINCT k.name) AS names
+    FROM bd_hukou k SEMI JOIN bd_reg p ON p.id_ok AND p.id_number = k.id_number
+    GROUP BY k.id_number
 )
 SELECT {person_cols("p")},
-       {fmt("姓名登记为“{}”，公安户籍库中该证件号码的姓名为“{}”", "p.name", "k.names")}
-           AS description,
-       {fmt("户籍：公民身份号码 {}，姓名 {}", "p.id_number", "k.names")} AS evidence
+       {
+        fmt(
+            "姓名登记为“{}”，公安户籍库中该证件号码的姓名为“{}”",
+            "p.name",
+            "array_to_string(list_sort(k.names), '、')",
+        )
+    } AS description,
+       {
+        fmt(
+            "户籍：公民身份号码 {}，姓名 {}",
+            "p.id_number",
+            "array_to_string(list_sort(k.names), '、')",
+        )
+    } AS evidence
 FROM bd_reg p JOIN k ON k.id_number = p.id_number
-WHERE p.id_ok AND NOT list_contains(k.norm_names, bd_name(p.name))
+WHERE p.id_ok AND NOT list_contains(k.names, p.name)
+  AND NOT list_contains(list_transform(k.names, lambda x: bd_name(x)), bd_name(p.name))
 """
 
 

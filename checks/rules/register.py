@@ -165,8 +165,13 @@ def household_size_mismatch_sql() -> str:
         f"({lit(f)}, {lit(REGISTER_SPEC.column(f).header)}, {i})" for i, f in enumerate(_HH_FIELDS)
     )
     return f"""
-WITH long AS (
-    UNPIVOT (SELECT household_id, {texts} FROM bd_reg)
+WITH split AS (
+    -- Households whose members disagree somewhere: one hash per row finds them cheaply.
+    SELECT household_id FROM bd_reg GROUP BY household_id
+    HAVING count(DISTINCT hash({", ".join(_HH_FIELDS)})) > 1
+),
+long AS (
+    UNPIVOT (SELECT household_id, {texts} FROM bd_reg SEMI JOIN split USING (household_id))
     ON {", ".join(_HH_FIELDS)} INTO NAME field VALUE val
 ),
 per_field AS (
