@@ -105,7 +105,10 @@ def _n(value: Any) -> str:
 
 
 def _pct(part: float, whole: float) -> str:
-    return "–" if not whole else f"{100 * part / whole:.1f}%"
+    if not whole:
+        return "–"
+    share = 100 * part / whole
+    return "<0.1%" if 0 < share < 0.05 else f"{share:.1f}%"
 
 
 def _has(con: duckdb.DuckDBPyConnection, table: str, *columns: str) -> bool:
@@ -648,7 +651,7 @@ th{background:#f0f3f7;font-weight:600;color:#394452;white-space:nowrap;font-size
 td.num,th.num{text-align:right}
 tr.total td{font-weight:700;background:#fafbfc}
 tbody tr:hover td{background:#f7f9fc}
-.muted{color:var(--muted)}
+.muted{color:var(--muted)}.nowrap{white-space:nowrap}
 .tag{display:inline-block;padding:1px 7px;border-radius:9px;font-size:12px;white-space:nowrap}
 .tag.ok{background:#e6f4ea;color:var(--good)}.tag.bad{background:#fdecea;color:var(--bad)}
 .tag.warn{background:#fff4e0;color:#8a5a00}.tag.grey{background:#eef0f3;color:#56606b}
@@ -964,9 +967,15 @@ def _section_feeds(
             fresh = '<span class="muted">–</span>'
         else:
             stale = limit is not None and f["age_days"] > limit
+            if f["age_days"] < 0:
+                age = "晚于运行日期"
+            elif stale:
+                age = f"{f['age_days']} 天前，超过 {limit} 天"
+            else:
+                age = f"{f['age_days']} 天前"
             fresh = (
-                f'{f["newest"].date().isoformat()}<div class="{"tag warn" if stale else "muted"}">'
-                f"{f['age_days']} 天前{'，超过 ' + str(limit) + ' 天' if stale else ''}</div>"
+                f'<span class="nowrap">{f["newest"].date().isoformat()}</span>'
+                f'<div class="{"tag warn" if stale else "muted"}">{age}</div>'
             )
         v = validations.get(f["feed"])
         if v is None:

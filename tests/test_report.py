@@ -676,3 +676,22 @@ def test_feed_table_shows_expectation_results_from_data_docs(warehouse, tmp_path
     assert "2 项未满足" in hukou[8]
     assert 'href="data_docs/validations/hukou/x/hukou.html"' in html
     assert page.rows[("feed-table:data-feed", "tax")][8] == "–"
+
+
+def test_stale_feed_is_flagged_against_its_limit(warehouse, tmp_path):
+    from dataclasses import replace
+
+    from checks.thresholds import load_thresholds
+
+    th = load_thresholds()
+    th = replace(th, feed_quality=replace(th.feed_quality, max_age_days={"tax": 10}))
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        render_report(con, RUN2, tmp_path / "report.html", {}, thresholds=th)
+    finally:
+        con.close()
+    page = _Page()
+    page.feed((tmp_path / "report.html").read_text(encoding="utf-8"))
+    assert "14 天前，超过 10 天" in page.rows[("feed-table:data-feed", "tax")][7]
+    # register falls back to default_max_age_days (40): 5 days is fine
+    assert page.rows[("feed-table:data-feed", "register")][7].endswith("5 天前")
