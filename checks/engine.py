@@ -523,9 +523,17 @@ def _mask_name(name: str | None) -> str:
     return (name[0] + "*" * (len(name) - 1)) if name else ""
 
 
+# Phone numbers (7–13 digits, e.g. in phone_invalid): keep the first 3 and last 2.
+_PHONE_IN_TEXT = re.compile(r"(?<![0-9])[0-9]{7,13}(?![0-9])")
+
+
 def _mask_text(text: str | None, names: set[str] = frozenset()) -> str:
-    """``text`` with ID numbers masked and every name in ``names`` masked (longest first)."""
+    """``text`` with ID and phone numbers masked, and every name in ``names`` masked
+    (longest first)."""
     out = _ID_IN_TEXT.sub(lambda m: mask(m.group(0)), text or "")
+    out = _PHONE_IN_TEXT.sub(
+        lambda m: m.group(0)[:3] + "*" * (len(m.group(0)) - 5) + m.group(0)[-2:], out
+    )
     for name in sorted((n for n in names if n and len(n) >= 2), key=len, reverse=True):
         out = out.replace(name, _mask_name(name))
     return out

@@ -43,7 +43,7 @@ def scenario(reverse: bool = False) -> Builder:
     )
     p = b.household("HKN", [{"id_raw": X, "hukou": False, "name": "孙大明"}]).head
     b.hukou(NEAR + check_digit(NEAR), name=p.name)
-    b.household("PHN", phone="12345")
+    b.household("PHN", phone="1234567")
     b.household("OK")
     if reverse:
         for rows in b.rows.values():
@@ -236,6 +236,8 @@ def test_rule_summary_sample_is_masked(con):
     car = rule_summary(con, "owns_car")["sample"][0]
     assert car["name"] not in ("", None) and "*" in car["description"]
     json.dumps(rule_summary(con, "owns_car"))  # serialisable for Dagster metadata
+    phone = rule_summary(con, "phone_invalid")["sample"][0]["description"]
+    assert "1234567" not in phone and "“123**67”" in phone
 
 
 def test_problems_csv(con, tmp_path):
