@@ -105,6 +105,9 @@ def _numeric(stored_as_number: pl.Expr | None) -> pl.Expr:
     return pl.lit(False) if stored_as_number is None else stored_as_number.fill_null(False)
 
 
+_RESULT_DTYPE = pl.Struct({"id_number": pl.String, "problem": pl.String})
+
+
 def normalise_expr(raw: pl.Expr, stored_as_number: pl.Expr | None = None) -> pl.Expr:
     """Struct expression ``{id_number, problem}`` for a column of raw ID values.
 
@@ -114,17 +117,19 @@ def normalise_expr(raw: pl.Expr, stored_as_number: pl.Expr | None = None) -> pl.
     ``stored_as_number`` marks cells the reader saw as Excel numbers: an 18-digit
     number can never survive that exactly.
 
-    One expression means every stage is spelled out inside the next (Polars has
-    no variables), and the tree is large: planning it costs ~0.1 s whatever the
-    row count. For whole frames prefer :func:`normalise_frame`, which runs the
-    same stages but materialises each one.
+    Runs :func:`normalise_frame` on each whole batch (vectorised, no per-row
+    Python): spelled as one expression tree, every stage is repeated inside the
+    next one and planning alone took ~0.7 s.
     """
-    s0 = _clean(raw)
-    is15 = _is15(s0)
-    s = _upgrade15(s0, is15, _body15(s0))
-    problem = _problem(s, _numeric(stored_as_number), is15)
-    cleaned = pl.when(s == "").then(pl.lit(None, dtype=pl.String)).otherwise(s)
-    return pl.struct(cleaned.alias("id_number"), problem.alias("problem"))
+    numeric = _numeric(stored_as_number)
+
+    def run(batch: pl.Series) -> pl.Series:
+        frame = normalise_frame(batch.struct.unnest(), "raw", stored_as_number="numeric")
+        return frame.select(pl.struct("id_number", "problem")).to_series()
+
+    return pl.struct(raw.cast(pl.String).alias("raw"), numeric.alias("numeric")).map_batches(
+        run, return_dtype=_RESULT_DTYPE
+    )
 
 
 def normalise_frame(
@@ -163,7 +168,7 @@ def normalise(value: object, stored_as_number: bool = False) -> tuple[str | None
         {"v": [None if value is None else str(value)], "n": [stored_as_number]},
         schema={"v": pl.String, "n": pl.Boolean},
     )
-    row = frame.select(normalise_expr(pl.col("v"), pl.col("n")).alias("r")).item()
+    row = normalise_frame(frame, "v", stored_as_number="n").row(0, named=True)
     return row["id_number"], row["problem"]
 
 
