@@ -190,6 +190,19 @@ def township_count(households: int) -> int:
     return max(8, min(24, households // 250))
 
 
+def _cum(tracks: list[str], weights: list[int]) -> tuple[list[str], list[int]]:
+    return tracks, list(itertools.accumulate(weights))
+
+
+# schooling tracks by age at the end of the working year (children: all in school)
+_TRACKS_CHILD = _cum(["senior", "vocational", "college", "bachelor"], [35, 25, 20, 20])
+_YOUNG = ["junior", "senior", "vocational", "college", "highvoc", "bachelor", "master"]
+_TRACKS_YOUNG = _cum(_YOUNG, [30, 15, 15, 12, 10, 15, 3])
+_TRACKS_YOUNG_URBAN = _cum(_YOUNG, [30, 15, 15, 12, 10, 30, 3])
+_TRACKS_MIDDLE = _cum(["primary", "junior", "senior", "vocational", "college"], [25, 45, 15, 10, 5])
+_TRACKS_OLD = _cum(["none", "primary", "junior", "senior"], [30, 45, 20, 5])
+
+
 def _weighted(rng: random.Random, pairs: list[tuple[str, int]]) -> str:
     return rng.choices([p[0] for p in pairs], weights=[p[1] for p in pairs])[0]
 
@@ -283,20 +296,14 @@ class Builder:
         r = self.rng
         a = age_dec31(p.birth, self.Y)
         if a <= 17:
-            p.track = r.choices(["senior", "vocational", "college", "bachelor"], [35, 25, 20, 20])[
-                0
-            ]
+            tracks, cum = _TRACKS_CHILD
         elif a <= 30:
-            p.track = r.choices(
-                ["junior", "senior", "vocational", "college", "highvoc", "bachelor", "master"],
-                [30, 15, 15, 12, 10, 15 if not urban else 30, 3],
-            )[0]
+            tracks, cum = _TRACKS_YOUNG_URBAN if urban else _TRACKS_YOUNG
         elif a <= 50:
-            p.track = r.choices(
-                ["primary", "junior", "senior", "vocational", "college"], [25, 45, 15, 10, 5]
-            )[0]
+            tracks, cum = _TRACKS_MIDDLE
         else:
-            p.track = r.choices(["none", "primary", "junior", "senior"], [30, 45, 20, 5])[0]
+            tracks, cum = _TRACKS_OLD
+        p.track = r.choices(tracks, cum_weights=cum)[0]
         p.offset = 1 if r.random() < 0.08 else 0
 
     # ------------------------------------------------------------------ places

@@ -12,22 +12,25 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-from bidui.idcard import check_digit
+from bidui.idcard import CHECK_CHARS, WEIGHTS, check_digit
 
 FULLWIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
 
 
 def make_id(rng: random.Random, area: str, birth: dt.date, male: bool, used: set[str]) -> str:
     """A new valid 18-digit number, unique in ``used`` (which it updates)."""
-    ymd = birth.strftime("%Y%m%d")
+    prefix = f"{area}{birth.year:04d}{birth.month:02d}{birth.day:02d}"
+    # the check digit of the 14-digit prefix is shared by every sequence number tried
+    base = sum(int(c) * w for c, w in zip(prefix, WEIGHTS[:14], strict=True))
+    w15, w16, w17 = WEIGHTS[14:]
     for _ in range(200):
         seq = rng.randrange(0, 500) * 2 + (1 if male else 0)
-        body = f"{area}{ymd}{seq:03d}"
-        number = body + check_digit(body)
+        total = base + (seq // 100) * w15 + (seq // 10 % 10) * w16 + (seq % 10) * w17
+        number = f"{prefix}{seq:03d}{CHECK_CHARS[total % 11]}"
         if number not in used:
             used.add(number)
             return number
-    raise RuntimeError(f"no free ID sequence for {area} {ymd}")  # pragma: no cover
+    raise RuntimeError(f"no free ID sequence for {area} {prefix}")  # pragma: no cover
 
 
 def with_check(body17: str) -> str:
