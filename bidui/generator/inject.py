@@ -337,6 +337,28 @@ class Injector:
         self.problem("id_duplicate", "person", hh, m, note=f"同时登记在户 {other.hid}")
         self.problem("id_duplicate", "person", other, m, note=f"同时登记在户 {hh.hid}")
 
+    def n_id_duplicate(self, v: int) -> None:
+        if v > 0:
+            raise IndexError
+        # married into another household this year: listed in one household per year
+        bride = lambda m: (  # noqa: E731
+            m.relation == "之女"
+            and 20 <= self.age(m.person) <= 30
+            and m.school_status == "非在校生"
+            and not m.person.taxed
+            and not m.person.enterprise_si
+        )
+        a = self.take(lambda h: self.no_dept(h) and self.has(bride)(h))
+        m = self.member(a, bride)
+        b = self.take(lambda h: h.village != a.village and self.no_dept(h) and self.hy(h).size >= 2)
+        self.hy(a).members.remove(m)
+        self.hy(a).size -= 1
+        self.finish(a)
+        self.hy(b).members.append(_copy_member(m, "之儿媳"))
+        self.hy(b).size += 1
+        self.finish(b)
+        self.near_miss("id_duplicate", "person", b, m, note=f"上年在户 {a.hid}，本年嫁入本户")
+
     def p_gender_id_mismatch(self, i: int) -> None:
         hh = self.take(self.has(self.adult))
         m = self.member(hh, self.adult)
@@ -979,8 +1001,16 @@ class Injector:
         )
 
     def n_business_owner(self, v: int) -> None:
-        if v > 4:
+        if v > 5:
             raise IndexError
+        if v == 5:
+            hh = self.take(lambda h: h.current and self.has(self.adult)(h))
+            m = self.member(hh, self.adult)
+            self.b.business_entity(
+                self.c, m.person, self.c.towns, etype="农民专业合作社", role="成员"
+            )
+            self.near_miss("business_owner", "person", hh, m, note="农民专业合作社成员")
+            return
         if v == 4:
             hh = self.take(lambda h: h.exited and self.has(self.adult)(h))
             m = self.member(hh, self.adult)
