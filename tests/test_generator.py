@@ -272,3 +272,30 @@ def test_fast_xlsx_round_trip(tmp_path_factory, rows):
                 assert got == v
             else:
                 assert float(got) == float(v)
+
+
+def test_department_ids_valid_or_rejected(small):
+    """Department rows either carry a number python-stdnum accepts, or were rejected
+    because the number cannot be recovered (an Excel number that lost digits)."""
+    con = small["con"]
+    for feed, col in (
+        ("hukou", "id_number"),
+        ("vehicles", "owner_id_number"),
+        ("tax", "id_number"),
+    ):
+        ids = con.execute(
+            f'SELECT DISTINCT "{col}" FROM "{feed}" WHERE "{col}_problem" IS NULL'
+        ).fetchall()
+        assert ids and all(ric.is_valid(i) for (i,) in ids), feed
+        assert (
+            con.execute(
+                f'SELECT count(*) FROM "{feed}" WHERE "{col}_problem" IS NOT NULL'
+            ).fetchone()[0]
+            == 0
+        )
+    reasons = con.execute(
+        "SELECT DISTINCT reason_en FROM rejects WHERE feed NOT IN ('register', 'villages')"
+    ).fetchall()
+    assert {r for (r,) in reasons} <= {
+        "ID number was stored as an Excel number and lost its last digits"
+    }
