@@ -797,7 +797,7 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         code="exited_without_guarantees",
-        name_zh="已脱贫户“三保障”未解决",
+        name_zh='已脱贫户"三保障"未解决',
         category="疑似错退",
         severity="high",
         department="本系统",

@@ -1,0 +1,89 @@
+"""The catalogue as data: every rule of rules.md §A and §B, one entry each, with the
+published code, Chinese name, category, severity and department; every rule's SQL
+binds only configured names and returns the engine's columns."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from checks import ALL_RULES, RULES_BY_CODE
+from checks.prelude import prepare
+from checks.rules.base import OUTPUT_COLUMNS
+from checks.thresholds import load_thresholds
+from warehouse.schema import create_all
+
+RULES_MD = Path(__file__).resolve().parents[2].parent / "shared" / "spec" / "rules.md"
+
+
+def _spec_rows() -> dict[str, dict]:
+    """code → {name, category, severity, department} from the two tables of rules.md."""
+    rows: dict[str, dict] = {}
+    section = None
+    for line in RULES_MD.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            section = line[3]
+        m = re.match(r"^\| `(\w+)` \|(.*)\|\s*$", line)
+        if not m:
+            continue
+        cells = [c.strip() for c in m.group(2).split("|")]
+        if section == "A":
+            name, _logic, category, severity = cells
+            department = "本系统"
+        else:
+            department, name, _logic, category, severity = cells
+        rows[m.group(1)] = {
+            "name": name,
+            "category": category,
+            "severity": severity,
+            "department": department,
+            "section": section,
+        }
+    return rows
+
+
+@pytest.mark.skipif(not RULES_MD.exists(), reason="shared spec not checked out")
+def test_catalogue_matches_rules_md():
+    spec = _spec_rows()
+    assert len(spec) == 29
+    assert [r.code for r in ALL_RULES] == list(spec)  # same codes, same order
+    for rule in ALL_RULES:
+        s = spec[rule.code]
+        assert (rule.name_zh, rule.category, rule.severity, rule.department) == (
+            s["name"],
+            s["category"],
+            s["severity"],
+            s["department"],
+        ), rule.code
+        assert ("register" in rule.feeds) and (len(rule.feeds) > 1) == (
+            s["section"] == "B" or rule.code == "village_stats_mismatch"
+        )
+
+
+@pytest.mark.parametrize("rule", ALL_RULES, ids=lambda r: r.code)
+def test_rule_entry_is_complete(rule):
+    assert rule.description_zh and rule.requirement_zh and rule.name_zh
+    assert RULES_BY_CODE[rule.code] is rule
+    params = load_thresholds().sql_params(2024)
+    assert set(rule.param_names) <= set(params), "a $name the thresholds do not provide"
+
+
+@pytest.fixture(scope="module")
+def prepared():
+    con = duckdb.connect()
+    create_all(con)
+    prepare(con, 2024)
+    yield con
+    con.close()
+
+
+@pytest.mark.parametrize("rule", ALL_RULES, ids=lambda r: r.code)
+def test_rule_sql_returns_the_engine_columns(prepared, rule):
+    params = load_thresholds().sql_params(2024)
+    bound = {n: params[n] for n in rule.param_names}
+    cols = [r[0] for r in prepared.execute(f"DESCRIBE {rule.sql}", bound).fetchall()]
+    extra = {"category"}  # rules whose category depends on the record
+    assert set(OUTPUT_COLUMNS) <= set(cols) and set(cols) <= set(OUTPUT_COLUMNS) | extra, cols
