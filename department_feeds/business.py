@@ -44,6 +44,7 @@ SPEC = FeedSpec(
             "decimal",
             aliases=("注册资本",),
             sql_type="DECIMAL(14,4)",
+            parse="wan",
         ),
         Column("founded_on", "成立日期", "date", header_required=False),
         Column(

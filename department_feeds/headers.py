@@ -16,6 +16,7 @@ from department_feeds.reading import HEAD_ROWS
 from department_feeds.spec import FeedSpec, normalise_header
 
 _YUAN = "(元)"
+_WAN = "(万元)"
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class HeaderEntry:
     """0 for the canonical header, then aliases in their listed order: when two
     source columns name the same field the lower rank (then the leftmost) wins."""
     inverted: bool
+    wan: bool = False
+    """The header names the unit 万元 (``收入额(万元)``) on a yuan column."""
 
 
 @dataclass
@@ -39,6 +42,8 @@ class HeaderMatch:
     """Source column index → field."""
     inverted: set[str] = field(default_factory=set)
     """Fields read through an inverted alias (住房是否安全 → is_dangerous_house)."""
+    wan: set[str] = field(default_factory=set)
+    """Yuan fields whose header gives the unit as 万元: plain numbers are ×10000."""
     headers: dict[int, str] = field(default_factory=dict)
     """Source column index → header text as written (stripped), every non-blank cell."""
     missing: list[str] = field(default_factory=list)
@@ -81,6 +86,11 @@ def _entry(spec: FeedSpec, text: str | None) -> HeaderEntry | None:
         base = table.get(key[: -len(_YUAN)])
         if base is not None and spec.column(base.field).kind == "money":
             hit = HeaderEntry(base.field, base.rank + 100, base.inverted)
+    if hit is None and key.endswith(_WAN):
+        # ``收入额(万元)``: the same money column counted in units of 10,000 yuan.
+        base = table.get(key[: -len(_WAN)])
+        if base is not None and spec.column(base.field).kind == "money":
+            hit = HeaderEntry(base.field, base.rank + 100, base.inverted, wan=True)
     return hit
 
 
@@ -160,5 +170,6 @@ def _complete(
         data_start=data_start,
         fields={j: e.field for j, e in found.items()},
         inverted={e.field for e in found.values() if e.inverted},
+        wan={e.field for e in found.values() if e.wan},
         headers=headers,
     )

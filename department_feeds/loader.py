@@ -225,6 +225,7 @@ def _sheet_frame(spec: FeedSpec, sheet: RawSheet, match: HeaderMatch) -> pl.Data
         (pl.int_range(pl.len(), dtype=pl.Int32) + match.data_start + 1).alias("row_number"),
         *[pl.col(f"c{j}").alias(f) for j, f in match.fields.items()],
         *[pl.lit(True).alias(f"__inv_{f}") for f in match.inverted],
+        *[pl.lit(True).alias(f"__wan_{f}") for f in match.wan],
         extra_json.alias("extra_columns"),
         total_any.alias("__total_any"),
         header_again.alias("__header_again"),
@@ -296,7 +297,8 @@ def _parse(col: Column, r: pl.Expr, ticks: bool, frame: pl.DataFrame) -> pl.Expr
     if col.kind == "int":
         return nz.parse_year(r) if col.parse == "year" else nz.parse_int(r)
     if col.kind == "money":
-        return nz.parse_money(r)
+        wan = f"__wan_{col.field}"
+        return nz.parse_money(r, pl.col(wan) if wan in frame.columns else None)
     if col.kind == "decimal":
         return nz.parse_decimal(r, col)
     if col.kind == "date":
@@ -468,7 +470,7 @@ def _finish(spec: FeedSpec, pf: ParsedFile, frame: pl.DataFrame, file_year: int 
             frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(col.field))
         if col.kind == "id" and f"__num_{col.field}" not in frame.columns:
             frame = frame.with_columns(pl.lit(False).alias(f"__num_{col.field}"))
-    for flag in [c for c in frame.columns if c.startswith(("__num_", "__inv_"))]:
+    for flag in [c for c in frame.columns if c.startswith(("__num_", "__inv_", "__wan_"))]:
         frame = frame.with_columns(pl.col(flag).fill_null(False))
 
     # Summary rows: feed-specific rule, else any cell saying 合计/总计/小计.

@@ -75,16 +75,39 @@ def parse_year(e: pl.Expr) -> pl.Expr:
     return y.cast(pl.Int32, strict=False)
 
 
-def parse_money(e: pl.Expr) -> pl.Expr:
-    """Yuan → DECIMAL(14,2): ``1,234.50``, ``1234.5元``, ``￥１２３４``."""
-    t = _numeric(e).str.replace(r"元$", "")
-    return t.cast(pl.Float64, strict=False).round(2).cast(pl.Decimal(14, 2), strict=False)
+_WAN_SUFFIX = r"万元?$"
+
+
+def parse_money(e: pl.Expr, wan_header: pl.Expr | None = None) -> pl.Expr:
+    """Yuan → DECIMAL(14,2): ``1,234.50``, ``1234.5元``, ``￥１２３４``, ``3.5万元``.
+
+    A value with a 万/万元 suffix is ×10000. ``wan_header`` flags rows read
+    from a header in 万元 (``收入额(万元)``): their plain numbers are ×10000 too,
+    a value written with an explicit ``元`` stays yuan.
+    """
+    t = _numeric(e)
+    wan = t.str.contains(_WAN_SUFFIX)
+    if wan_header is not None:
+        wan = wan | (wan_header.fill_null(False) & ~t.str.contains(r"元$"))
+    v = t.str.replace(_WAN_SUFFIX, "").str.replace(r"元$", "").cast(pl.Float64, strict=False)
+    v = pl.when(wan).then(v * 10_000).otherwise(v)
+    return v.round(2).cast(pl.Decimal(14, 2), strict=False)
 
 
 def parse_decimal(e: pl.Expr, col: Column) -> pl.Expr:
-    """A measure with an optional unit suffix (㎡, 平方米, 万元)."""
-    t = _numeric(e).str.replace(r"(㎡|平方米|平米|m2|M2|万元|万)$", "")
+    """A measure with an optional unit suffix (㎡, 平方米; 万元 for a 万元 column).
+
+    In a column counted in 万元 (``parse="wan"``, 注册资本(万元)) a value written
+    in yuan (``5,000,000元``) is converted: ÷10000.
+    """
+    t = _numeric(e)
+    yuan = pl.lit(False)
+    if col.parse == "wan":
+        yuan = t.str.contains(r"\d元$")
+        t = t.str.replace(r"(万元|万|元)$", "")
+    t = t.str.replace(r"(㎡|平方米|平米|m2|M2)$", "")
     v = t.cast(pl.Float64, strict=False)
+    v = pl.when(yuan).then(v / 10_000).otherwise(v)
     if col.duckdb_type.startswith("DECIMAL"):
         precision, scale = (int(x) for x in col.duckdb_type[8:-1].split(","))
         return v.round(scale).cast(pl.Decimal(precision, scale), strict=False)

@@ -66,9 +66,11 @@ class Column:
     """Header aliases whose yes/no meaning is the opposite of the field's."""
     default: str | None = None
     sql_type: str | None = None
-    parse: Literal["year"] | None = None
+    parse: Literal["year", "wan"] | None = None
     """``year``: take a four-digit year out of texts like ``2024年`` or
-    ``2024-01至2024-12`` (税款所属期) instead of requiring a bare integer."""
+    ``2024-01至2024-12`` (税款所属期) instead of requiring a bare integer.
+    ``wan``: a decimal counted in 万元; ``500万``/``500万元`` → 500, a value in
+    yuan (``5,000,000元``) → 500."""
     compact: bool = False
     """Remove every space inside the value (person names: ``张  三`` → ``张三``)."""
 
