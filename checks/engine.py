@@ -200,10 +200,12 @@ def _why_not(
         return "；".join(missing)
     if year is None:
         return "登记数据中没有年度"
-    for feed, col in rule.year_feeds:
-        n = con.execute(f'SELECT count(*) FROM "{feed}" WHERE "{col}" = ?', [year]).fetchone()[0]
+    for feed, col, back in rule.year_feeds:
+        y = year - back
+        n = con.execute(f'SELECT count(*) FROM "{feed}" WHERE "{col}" = ?', [y]).fetchone()[0]
         if n == 0:
-            return f"{_feed_label(feed)}没有{year}年度的记录"
+            why = f"{_feed_label(feed)}没有{y}年度的记录"
+            return why + ("（需与上一年度比对）" if back else "")
     unset = [n for n in rule.param_names if params.get(n) is None]
     if unset:
         return f"阈值配置中没有适用于{year}年的 {', '.join(unset)}"

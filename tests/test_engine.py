@@ -274,3 +274,43 @@ def test_findings_columns_follow_outputs_md(con):
     ).fetchall()
     th = load_thresholds()
     assert all(days == th.due_days[sev] for sev, days in due)
+
+
+def test_year_over_year_rules_need_last_year(con):
+    run = run_rules(con, D1)
+    for code in ("income_unchanged", "grade_stuck"):
+        res = run.result(code)
+        assert not res.ran and "没有2023年度的记录" in res.reason and "上一年度" in res.reason
+
+
+def test_lifecycle_waiver_is_kept_across_runs(con):
+    """bidui.lifecycle runs after run_rules; a waiver it applies survives the next
+    night, also when the finding disappears meanwhile."""
+    from bidui.lifecycle import accept_waivers, apply_lifecycle, ensure_tables
+
+    run_rules(con, D1)
+    ensure_tables(con)
+    pid = next(iter(ids(con)[("medical_insurance_missing", "MED")]))
+    con.execute(
+        "INSERT INTO feedback_responses (problem_id, township, village, verification, "
+        "rectification, note) VALUES (?, '城关镇', '红星村', '不属实', '无需整改', '已在外地参保')",
+        [pid],
+    )
+    accept_waivers(con, [pid], "区扶贫办", D1)
+    apply_lifecycle(con)
+    assert con.execute("SELECT status FROM findings WHERE problem_id = ?", [pid]).fetchone() == (
+        "waived",
+    )
+    run_rules(con, D1 + timedelta(days=1))
+    assert con.execute("SELECT status FROM findings WHERE problem_id = ?", [pid]).fetchone() == (
+        "waived",
+    )
+    con.execute("UPDATE register SET has_medical_insurance = true")
+    run_rules(con, D1 + timedelta(days=2))
+    assert history_by_id(con, pid)[-1] == "waived"
+
+
+def history_by_id(con, pid: str):
+    return con.execute(
+        "SELECT resolved_on, status FROM finding_history WHERE problem_id = ?", [pid]
+    ).fetchone()

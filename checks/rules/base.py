@@ -61,9 +61,10 @@ class Rule:
     """The description template in words (the SQL renders it with the values)."""
     requirement_zh: str
     """整改要求: what the village must do."""
-    year_feeds: tuple[tuple[str, str], ...] = ()
-    """(feed, year column) pairs that must hold rows of the working year, else the
-    rule cannot run: a tax feed of last year must not read as "no income"."""
+    year_feeds: tuple[tuple[str, str, int], ...] = ()
+    """(feed, year column, years back) that must hold rows of the working year
+    (minus years back), else the rule cannot run: a tax feed of last year must not
+    read as "no income", a register without last year as "income changed"."""
 
     def __post_init__(self) -> None:
         assert self.category in CATEGORIES, self.category

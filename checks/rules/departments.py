@@ -403,7 +403,7 @@ WHERE p.id_ok AND p.age BETWEEN $pension_age_min AND $pension_age_max AND NOT p.
 
 # --- the catalogue, section B ---------------------------------------------------------
 
-_SI_YEAR = (("social_insurance", "year"),)
+_SI_YEAR = (("social_insurance", "year", 0),)
 
 RULES: tuple[Rule, ...] = (
     Rule(
@@ -536,7 +536,7 @@ RULES: tuple[Rule, ...] = (
         sql=tax_income_exceeds_register_sql(),
         description_zh="家庭成员{Y}年个人所得税收入额合计 {a} 元，高于登记的工资性收入与生产经营性收入之和 {b} 元（超出 {c} 元，{p}%）",
         requirement_zh="入户核实家庭成员务工和经营收入，重新核算并更正家庭收入。",
-        year_feeds=(("tax", "tax_year"),),
+        year_feeds=(("tax", "tax_year", 0),),
     ),
     Rule(
         code="wage_exceeds_register",

@@ -729,6 +729,7 @@ RULES: tuple[Rule, ...] = (
         sql=income_unchanged_sql(),
         description_zh="年人均纯收入 {Y-1}年与{Y}年均为 {金额} 元，连续 {n} 年无变化",
         requirement_zh="入户重新核算本年度家庭收入，按实际情况更新收入信息。",
+        year_feeds=(("register", "year", 1),),
     ),
     Rule(
         code="grade_stuck",
@@ -742,6 +743,7 @@ RULES: tuple[Rule, ...] = (
         sql=grade_stuck_sql(),
         description_zh="在校生状况 {Y-1}年与{Y}年均为“{年级}”，连续两年就读同一年级",
         requirement_zh="核实学生实际就读年级（留级、休学或辍学），更新在校生状况。",
+        year_feeds=(("register", "year", 1),),
     ),
     Rule(
         code="age_school_mismatch",
@@ -846,6 +848,6 @@ RULES: tuple[Rule, ...] = (
         sql=village_stats_mismatch_sql(),
         description_zh="村组统计中各组之和与全村合计行不一致：{项目} 合计行 {a}、各组之和 {b}；村组统计（{组}）与登记系统不一致：建档立卡户数 {a}，登记系统 {b} 户",
         requirement_zh="核对村组统计表与建档立卡登记，更正村组统计数据。",
-        year_feeds=(("villages", "year"),),
+        year_feeds=(("villages", "year", 0),),
     ),
 )
