@@ -93,7 +93,7 @@ SELECT {person_cols("p")},
         join_parts(
             when("p.n_same > 1", fmt("本户重复登记 {} 条", "p.n_same")),
             when("o.same_town IS NOT NULL", "'本乡(镇)另见：' || o.same_town"),
-            when("o.other_town > 0", fmt("其他乡(镇) {} 条", "o.other_town")),
+            when("o.other_town > 0", fmt("其他乡(镇)另有 {} 条登记使用该号码", "o.other_town")),
         )
     } AS evidence
 FROM rows p

@@ -398,7 +398,7 @@ def test_id_invalid_descriptions(wh):
 def test_id_duplicate_names_other_households(wh):
     d1 = _one(wh, "id_duplicate", "DUP1")
     assert d1["description"] == f"证件号码 {DUP} 在2024年度登记中出现 2 次"
-    assert "其他乡(镇) 1 条" in d1["evidence"] and "龙泉村" not in d1["evidence"]
+    assert "其他乡(镇)另有 1 条登记使用该号码" in d1["evidence"] and "龙泉村" not in d1["evidence"]
     assert "本户重复登记 2 条" in _one(wh, "id_duplicate", "DUP3")["evidence"]
 
 
