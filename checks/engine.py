@@ -493,17 +493,19 @@ def write_problems_csv(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
     """``problems.csv`` (outputs.md §2): UTF-8 with BOM, the contract columns first.
 
     Every row of ``findings`` (this run), including ``waived`` ones: the status
-    column tells consumers; the township lists leave waived rows out.
+    column tells consumers; the township lists leave waived rows out. Only reads:
+    works on a read-only connection (no ``findings`` yet → header only).
     """
-    ensure_tables(con)
-    cur = con.execute(
-        f"""
-        SELECT {", ".join(c for c, _ in FINDINGS_COLUMNS)} FROM findings
-        ORDER BY township, village, village_group, household_id, rule_code, problem_id
-        """
-    )
-    header = [d[0] for d in cur.description]
-    rows = cur.fetchall()
+    header = [c for c, _ in FINDINGS_COLUMNS]
+    try:
+        rows = con.execute(
+            f"""
+            SELECT {", ".join(header)} FROM findings
+            ORDER BY township, village, village_group, household_id, rule_code, problem_id
+            """
+        ).fetchall()
+    except duckdb.CatalogException:
+        rows = []
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8-sig", newline="") as fh:
@@ -578,12 +580,21 @@ def rule_summary(
     ``run_date``, ``duration_ms``, ``working_year``.
     """
     rule = RULES_BY_CODE[code]
-    ensure_tables(con)
-    row = con.execute(
-        "SELECT run_date, ran, reason, finding_count, duration_ms, thresholds FROM rule_runs "
-        "WHERE rule_code = ? ORDER BY run_date DESC LIMIT 1",
-        [code],
-    ).fetchone()
+    # Only reads (a read-only connection is fine); tables may not exist yet.
+    try:
+        row = con.execute(
+            "SELECT run_date, ran, reason, finding_count, duration_ms, thresholds FROM rule_runs "
+            "WHERE rule_code = ? ORDER BY run_date DESC LIMIT 1",
+            [code],
+        ).fetchone()
+    except duckdb.BinderException:  # rule_runs from before the thresholds column
+        row = con.execute(
+            "SELECT run_date, ran, reason, finding_count, duration_ms, NULL FROM rule_runs "
+            "WHERE rule_code = ? ORDER BY run_date DESC LIMIT 1",
+            [code],
+        ).fetchone()
+    except duckdb.CatalogException:
+        row = None
     out: dict[str, Any] = {
         "code": code,
         "name_zh": rule.name_zh,

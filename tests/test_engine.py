@@ -314,3 +314,24 @@ def history_by_id(con, pid: str):
     return con.execute(
         "SELECT resolved_on, status FROM finding_history WHERE problem_id = ?", [pid]
     ).fetchone()
+
+
+def test_readers_work_on_a_read_only_connection(tmp_path):
+    """assets/outputs.py writes problems.csv from a read-only connection."""
+    path = tmp_path / "wh.duckdb"
+    empty = duckdb.connect(str(path))
+    empty.close()
+    ro = duckdb.connect(str(path), read_only=True)
+    assert write_problems_csv(ro, tmp_path / "empty.csv") == 0
+    assert (tmp_path / "empty.csv").read_text(encoding="utf-8-sig").startswith("problem_id,")
+    assert rule_summary(ro, "owns_car")["reason"] == "尚未运行"
+    ro.close()
+
+    rw = scenario().write(path)
+    run_rules(rw, D1)
+    rw.close()
+    ro = duckdb.connect(str(path), read_only=True)
+    assert write_problems_csv(ro, tmp_path / "p.csv") > 0
+    s = rule_summary(ro, "owns_car")
+    assert s["ran"] and s["count"] == 2 and s["thresholds"]["car_include"]
+    ro.close()
