@@ -5,7 +5,7 @@ that holds every header-required column of the feed (canonical header or alias,
 compared after :func:`~department_feeds.spec.normalise_header`). Title rows above
 it are ignored. A second header row directly below (sub-headers under a merged
 parent cell such as ``收入情况``) is merged in when it names at least two more
-fields.
+fields, or when the required headers are complete only with it.
 """
 
 from __future__ import annotations
@@ -126,6 +126,12 @@ def find_header(spec: FeedSpec, head: list[list[str | None]]) -> HeaderMatch:
         hits = sum(f in names for f in required)
         if hits == len(required):
             return _complete(spec, head, i, found)
+        if names and i + 1 < len(head):
+            # Two header rows: required sub-headers under a merged parent cell.
+            below_found = match_row(spec, head[i + 1])
+            below = {e.field for e in below_found.values()}
+            if not all(f in below for f in required) and all(f in names | below for f in required):
+                return _complete(spec, head, i, found, merge=True)
         score = (hits, len(names), -i)
         if names and (best is None or score > best):
             best = score
@@ -148,7 +154,11 @@ def _header_texts(cells: list[str | None]) -> dict[int, str]:
 
 
 def _complete(
-    spec: FeedSpec, head: list[list[str | None]], row: int, found: dict[int, HeaderEntry]
+    spec: FeedSpec,
+    head: list[list[str | None]],
+    row: int,
+    found: dict[int, HeaderEntry],
+    merge: bool = False,
 ) -> HeaderMatch:
     headers = _header_texts(head[row])
     data_start = row + 1
@@ -160,7 +170,7 @@ def _complete(
             for j, e in match_row(spec, below).items()
             if j not in found and e.field not in taken
         }
-        if len(extra) >= 2:
+        if len(extra) >= 2 or (merge and extra):
             found = {**found, **extra}
             for j, t in _header_texts(below).items():
                 headers[j] = f"{headers[j]}/{t}" if j in headers and j not in extra else t
