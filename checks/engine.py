@@ -5,7 +5,7 @@
 1. **Feeds.** A feed is available when its table has rows and no file of it
    failed on its latest load (``loads``). A rule whose feeds are not all
    available, whose year-bound feed (tax, 人社, 村组统计) has no rows of the
-   working year, or which needs a threshold not configured for that year, does
+   working year (the year-over-year rules: no register of the year before), or which needs a threshold not configured for that year, does
    not run: ``rule_runs`` says why, and it produces no findings (never "0").
 2. **Rules.** The working set of :mod:`checks.prelude` is built for the working
    year (the latest register year); each rule's SELECT runs set-based in DuckDB
@@ -14,7 +14,8 @@
    the natural key never holds the year, so a finding keeps its id night after
    night and across years. Distinct keys must give distinct ids (checked).
 4. **History.** ``finding_history`` gets first/last seen, ``resolved_on`` when a
-   finding of a rule that ran is gone, ``reopened`` when it comes back; findings
+   finding of a rule that ran is gone, ``reopened`` when it comes back (and while
+   it stays); ``new`` the first night, ``open`` after; findings
    of rules that did not run are left untouched. Running the same date again
    starts from the state before that date's first run (kept in
    ``finding_history_before``), so a re-run is idempotent. ``waived`` (set by
