@@ -592,8 +592,11 @@ def _warnings(spec: FeedSpec, pf: ParsedFile, loaded: pl.DataFrame) -> pl.DataFr
     """One row per optional value of a loaded row that was set to NULL."""
     parts = []
     for col in spec.columns:
-        if col.kind == "id":
-            continue  # the register keeps ID problems in X_problem (rule id_invalid)
+        if col.kind in ("id", "text"):
+            # IDs: the register keeps problems in X_problem (rule id_invalid). Text
+            # cannot fail to parse; a NULL there comes from ``finish`` (a village total's
+            # 合计 group), not from an unreadable value.
+            continue
         raw = pl.col(f"__raw_{col.field}")
         bad = nz.blank_to_null(raw).is_not_null() & pl.col(col.field).is_null()
         zh, en = _value_reason(spec, col, False, None)
