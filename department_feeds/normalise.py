@@ -44,8 +44,14 @@ def squeeze(e: pl.Expr) -> pl.Expr:
     return e.str.replace_all(r"[\s\u3000]+", "").str.replace_many({"（": "(", "）": ")"})
 
 
+_TOTAL_RAW = (
+    r"^[\s\u3000]*(?:[^\s\u3000][\s\u3000]*){0,6}[合总小][\s\u3000]*计[\s\u3000]*[:：]?[\s\u3000]*$"
+)
+""":data:`TOTAL_PATTERN` on unsqueezed text: one regex pass instead of three."""
+
+
 def is_total_word(e: pl.Expr) -> pl.Expr:
-    return squeeze(e).str.contains(TOTAL_PATTERN).fill_null(False)
+    return e.str.contains(_TOTAL_RAW).fill_null(False)
 
 
 def _numeric(e: pl.Expr) -> pl.Expr:
@@ -114,6 +120,23 @@ def parse_decimal(e: pl.Expr, col: Column) -> pl.Expr:
     return v
 
 
+def _parse_date_series(raw: pl.Series) -> pl.Series:
+    """:func:`parse_date` on a whole column, each stage materialised once."""
+    t = raw.str.replace_many(_FULLWIDTH).str.strip_chars()
+    t = t.str.replace(r"^(\S+?)(?:[T\s].*)?$", "${1}")  # drop a time part
+    t = t.str.replace(r"日$", "").str.replace_all(r"[年月/.]", "-")
+    t = t.str.replace(r"^(\d{4})(\d{2})(\d{2})$", "${1}-${2}-${3}")  # 20240301
+    serial = t.str.extract(r"^(\d{5})(?:\.\d+)?$", 1).cast(pl.Int64, strict=False)
+    frame = pl.DataFrame({"t": t, "serial": serial})
+    d = frame.select(
+        pl.when(pl.col("serial").is_not_null())
+        .then(pl.lit(_EXCEL_EPOCH) + pl.duration(days=pl.col("serial")))
+        .otherwise(pl.col("t").str.to_date("%Y-%m-%d", strict=False))
+        .alias("d")
+    ).to_series()
+    return d.set(~d.is_between(_MIN_DATE, _MAX_DATE).fill_null(True), None).rename(raw.name)
+
+
 def parse_date(e: pl.Expr) -> pl.Expr:
     """Dates in every style the contract lists.
 
@@ -121,22 +144,11 @@ def parse_date(e: pl.Expr) -> pl.Expr:
     datetime text (``2024-03-01 10:00:00``, ``2024-03-01T10:00``) and an Excel
     serial day number that lost its date format (``45352``). Dates outside
     1900–2100 are treated as unreadable.
+
+    Runs per batch (vectorised): as one expression every stage was re-evaluated
+    inside the next, ~10x slower.
     """
-    t = e.str.replace_many(_FULLWIDTH).str.strip_chars()
-    t = t.str.replace(r"^(\S+?)(?:[T\s].*)?$", "${1}")  # drop a time part
-    t = t.str.replace(r"日$", "").str.replace_all(r"[年月/.]", "-")
-    t = (
-        pl.when(t.str.contains(r"^\d{8}$"))
-        .then(t.str.slice(0, 4) + "-" + t.str.slice(4, 2) + "-" + t.str.slice(6, 2))
-        .otherwise(t)
-    )
-    serial = t.str.extract(r"^(\d{5})(?:\.\d+)?$", 1).cast(pl.Int64, strict=False)
-    d = (
-        pl.when(serial.is_not_null())
-        .then(pl.lit(_EXCEL_EPOCH) + pl.duration(days=serial))
-        .otherwise(t.str.to_date("%Y-%m-%d", strict=False))
-    )
-    return pl.when(d.is_between(_MIN_DATE, _MAX_DATE)).then(d)
+    return e.map_batches(_parse_date_series, return_dtype=pl.Date)
 
 
 _BOOL_KEYS = {str(k).upper(): v for k, v in YES_NO_VALUES.items()}

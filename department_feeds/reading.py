@@ -65,11 +65,38 @@ def cell_text(value: object) -> str | None:
     return str(value)
 
 
+_NUMBER_TYPES = {float, int}
+
+
+def _numbers_text(f: pl.Series) -> pl.Series:
+    """Float cells as text, vectorised, the same text as :func:`cell_text`."""
+    # Integral values (ID numbers, counts) as digits; the rest as float text.
+    integral = (f.round(0) == f) & (f.abs() < 9.2e18)
+    as_int = f.cast(pl.Int64, strict=False).cast(pl.String)
+    return pl.select(
+        pl.when(pl.lit(integral)).then(pl.lit(as_int)).otherwise(pl.lit(f).cast(pl.String))
+    ).to_series()
+
+
 def _column_series(name: str, values: Sequence[object]) -> pl.Series:
-    """One column of calamine cells as a String series (``""`` is nulled later)."""
-    if set(map(type, values)) <= {str}:
+    """One column of calamine cells as a String series (``""`` is nulled later).
+
+    Text and number cells (the usual mix: numbers plus a ``合计`` or a number
+    typed as text) are converted column-wise; only a column holding dates,
+    booleans or errors goes cell by cell through :func:`cell_text`.
+    """
+    types = set(map(type, values))
+    if types <= {str}:
         # The common case for text columns: no per-cell Python at all.
         return pl.Series(name, values, dtype=pl.String)
+    if types <= _NUMBER_TYPES | {str}:
+        numbers = pl.Series(
+            [None if type(v) is str else v for v in values], dtype=pl.Float64, strict=False
+        )
+        if types <= _NUMBER_TYPES:
+            return _numbers_text(numbers).rename(name)
+        text = pl.Series([v if type(v) is str else None for v in values], dtype=pl.String)
+        return text.zip_with(numbers.is_null(), _numbers_text(numbers)).rename(name)
     return pl.Series(name, [cell_text(v) for v in values], dtype=pl.String)
 
 
