@@ -100,6 +100,30 @@ def _column_series(name: str, values: Sequence[object]) -> pl.Series:
     return pl.Series(name, [cell_text(v) for v in values], dtype=pl.String)
 
 
+def _cell_text_expr(c: pl.Expr) -> pl.Expr:
+    """Polars' row-builder text of a cell → the text :func:`cell_text` gives.
+
+    The builder already writes integral floats as digits (``3``,
+    ``530102199001011200``) and other floats in shortest form; only empty cells
+    and booleans (``true``) differ. A text cell spelled ``true`` is folded too,
+    which changes nothing a parser reads. (tests/test_ingest_parsing.py pins this.)
+    """
+    return c.replace({"": None, "true": "TRUE", "false": "FALSE"})
+
+
+def _rows_frame(body: list[list[object]], width: int) -> pl.DataFrame | None:
+    """Calamine rows as a text frame, built by Polars without per-cell Python.
+
+    None when Polars cannot take the rows (the caller then goes column by column).
+    """
+    schema = {f"c{j}": pl.String for j in range(width)}
+    try:
+        frame = pl.DataFrame(body, orient="row", schema=schema, strict=False)
+    except Exception:  # ragged rows, exotic cell objects
+        return None
+    return frame.with_columns(_cell_text_expr(pl.col(c)).alias(c) for c in frame.columns)
+
+
 def _numeric_flags(name: str, values: Sequence[object]) -> pl.Series:
     """Which cells the workbook stored as numbers (only asked for ID columns)."""
     return pl.Series(name, [type(v) is float or type(v) is int for v in values], dtype=pl.Boolean)
@@ -148,6 +172,17 @@ class RawSheet:
         if not body:
             empty = [pl.Series(f"c{j}", [], dtype=pl.String) for j in range(width)]
             return empty, {j: pl.Series(f"n{j}", [], dtype=pl.Boolean) for j in numeric}
+        fast = _rows_frame(body, width)
+        if fast is not None:
+            flags = {
+                j: pl.Series(
+                    f"n{j}",
+                    [j < len(r) and type(r[j]) in _NUMBER_TYPES for r in body],
+                    dtype=pl.Boolean,
+                )
+                for j in numeric
+            }
+            return fast.get_columns(), flags
         transposed = list(zip(*body, strict=False))
         cols = [_column_series(f"c{j}", transposed[j]) for j in range(len(transposed))]
         flags = {j: _numeric_flags(f"n{j}", transposed[j]) for j in numeric if j < len(transposed)}

@@ -180,3 +180,43 @@ def test_read_csv_keeps_width_under_a_title_line():
     sheet, _ = read_csv("标题\na,b,c\n1,2,3\n".encode())
     assert sheet.width == 3
     assert sheet.head_text()[1] == ["a", "b", "c"]
+
+
+@FAST
+@given(
+    st.lists(
+        st.one_of(
+            st.integers(-(10**18), 10**18).map(float),
+            st.integers(-(10**9), 10**9).map(lambda n: n / 100),
+            st.text(max_size=5),
+            st.booleans(),
+            st.none(),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_row_frame_text_matches_cell_text(values):
+    """The Polars row builder fast path gives the same text as cell_text."""
+    from department_feeds.reading import _rows_frame
+
+    frame = _rows_frame([[v] for v in values], 1)
+    assert frame is not None
+    expected = [cell_text(v) for v in values]
+    # A text cell spelled true/false is folded like a boolean cell (harmless).
+    expected = [
+        e.upper() if isinstance(v, str) and v in ("true", "false") else e
+        for v, e in zip(values, expected, strict=True)
+    ]
+    assert frame["c0"].to_list() == expected
+
+
+def test_sheet_columns_with_dates_fall_back_to_cells():
+    from department_feeds.reading import RawSheet
+
+    rows = [["h1", "h2"], [dt.datetime(2024, 3, 1), 530102199001011234.0], ["x", ""]]
+    cols, flags = RawSheet("s", rows=rows).columns(1, {1})
+    assert cols[0].to_list() == ["2024-03-01", "x"]
+    # The digits the float holds (what cell_text gives); "" is nulled by the loader.
+    assert cols[1].to_list() == [str(int(530102199001011234.0)), ""]
+    assert flags[1].to_list() == [True, False]
