@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from department_feeds.spec import Column, FeedSpec
+from department_feeds.validation import loadable_schema
 
 SPEC = FeedSpec(
     name="property",
@@ -28,3 +29,6 @@ SPEC = FeedSpec(
         Column("registered_on", "登记日期", "date"),
     ),
 )
+
+SCHEMA = loadable_schema(SPEC)
+"""What a loadable row of this feed is (pandera, polars backend)."""
