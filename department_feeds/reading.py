@@ -181,8 +181,17 @@ class RawSheet:
                     dtype=pl.Boolean,
                 )
                 for j in numeric
+                if j < width
             }
-            return fast.get_columns(), flags
+            cols = fast.get_columns()
+            for j, flag in flags.items():
+                # Above 2**53 the builder writes the float's shortest digits
+                # (…970); cell_text writes its exact value (…968). Same float:
+                # take the exact value, for number cells only (text IDs untouched).
+                big = flag & cols[j].str.contains(r"^-?\d{16,}$").fill_null(False)
+                exact = cols[j].cast(pl.Float64, strict=False).cast(pl.Int64, strict=False)
+                cols[j] = cols[j].zip_with(~big, exact.cast(pl.String))
+            return cols, flags
         transposed = list(zip(*body, strict=False))
         cols = [_column_series(f"c{j}", transposed[j]) for j in range(len(transposed))]
         flags = {j: _numeric_flags(f"n{j}", transposed[j]) for j in numeric if j < len(transposed)}

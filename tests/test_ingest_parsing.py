@@ -186,7 +186,8 @@ def test_read_csv_keeps_width_under_a_title_line():
 @given(
     st.lists(
         st.one_of(
-            st.integers(-(10**18), 10**18).map(float),
+            # Exactly representable integers; larger ones: see the ID-column test below.
+            st.integers(-(2**53), 2**53).map(float),
             st.integers(-(10**9), 10**9).map(lambda n: n / 100),
             st.text(max_size=5),
             st.booleans(),
@@ -220,3 +221,17 @@ def test_sheet_columns_with_dates_fall_back_to_cells():
     # The digits the float holds (what cell_text gives); "" is nulled by the loader.
     assert cols[1].to_list() == [str(int(530102199001011234.0)), ""]
     assert flags[1].to_list() == [True, False]
+
+
+@FAST
+@given(st.lists(st.integers(10**15, 10**18 - 1), min_size=1, max_size=20))
+def test_number_cells_in_id_columns_give_the_exact_float_digits(numbers):
+    """Same text on the fast and the cell-by-cell path for IDs stored as numbers."""
+    from department_feeds.reading import RawSheet
+
+    text_id = "11010519491231002X"
+    rows = [["id"], *[[float(n)] for n in numbers], [text_id], ["110105194912310021"]]
+    cols, flags = RawSheet("s", rows=rows).columns(1, {0})
+    expected = [cell_text(float(n)) for n in numbers] + [text_id, "110105194912310021"]
+    assert cols[0].to_list() == expected
+    assert flags[0].to_list() == [True] * len(numbers) + [False, False]
