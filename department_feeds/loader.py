@@ -344,21 +344,45 @@ def _value_reason(
 # --------------------------------------------------------------------------- file
 
 
-def parse_file(spec: FeedSpec, path: Path, inbox: Path, data: bytes | None = None) -> ParsedFile:
-    """Read, map, type and validate one file of ``spec``'s feed."""
-    data = path.read_bytes() if data is None else data
-    stat = path.stat()
+def _new_parsed(spec: FeedSpec, path: Path, inbox: Path, data: bytes) -> ParsedFile:
     source_file = path.relative_to(inbox).as_posix()
     checksum = file_checksum(data)
-    pf = ParsedFile(
+    return ParsedFile(
         feed=spec.name,
         path=path,
         source_file=source_file,
         checksum=checksum,
         size_bytes=len(data),
-        modified_at=dt.datetime.fromtimestamp(stat.st_mtime),
+        modified_at=dt.datetime.fromtimestamp(path.stat().st_mtime),
         load_id=make_load_id(spec.name, source_file, checksum),
     )
+
+
+def parse_file(spec: FeedSpec, path: Path, inbox: Path, data: bytes | None = None) -> ParsedFile:
+    """Read, map, type and validate one file of ``spec``'s feed.
+
+    Never raises for the file's content: an unexpected error while parsing (a
+    bug, or a file stranger than any we have seen) fails this file only, with
+    the traceback in the log, so the other files and feeds still load.
+    """
+    data = path.read_bytes() if data is None else data
+    try:
+        return _parse_file(spec, path, inbox, data)
+    except Exception as exc:
+        log.exception("%s: unexpected error while parsing %s", spec.name, path)
+        pf = _new_parsed(spec, path, inbox, data)
+        return _fail(
+            pf,
+            f"unexpected error while reading the file ({type(exc).__name__}: {exc}); see the log",
+            f"读取文件时出现程序错误（{type(exc).__name__}），整个文件未导入，"
+            "请将此文件转交系统维护人员",
+            rows=0,
+        )
+
+
+def _parse_file(spec: FeedSpec, path: Path, inbox: Path, data: bytes) -> ParsedFile:
+    pf = _new_parsed(spec, path, inbox, data)
+    source_file = pf.source_file
     try:
         if path.suffix.lower() == ".csv":
             sheet, pf.encoding = read_csv(data)
@@ -397,12 +421,15 @@ def parse_file(spec: FeedSpec, path: Path, inbox: Path, data: bytes | None = Non
         missing = info.missing_required or [spec.column(f).header for f in _required(spec)]
         pf.missing_required = missing
         rows = sum(s.rows_read for s in pf.sheets)
+        # GB18030 decodes almost any bytes: if that is how the file was read, say so.
+        hint_en = " (decoded as GB18030/GBK)" if pf.encoding == "gb18030" else ""
+        hint_zh = "（本文件按GBK编码读取，如原文件是其他编码请另存为UTF-8）" if hint_en else ""
         return _fail(
             pf,
             f"missing required headers: {', '.join(missing)} (no sheet has them all within "
-            f"the first 20 rows)",
+            f"the first 20 rows){hint_en}",
             f"文件缺少必需的表头：{'、'.join(missing)}（前20行内没有找到包含全部必需表头的行），"
-            "整个文件未导入，请核对表头后重新报送",
+            f"整个文件未导入，请核对表头后重新报送{hint_zh}",
             rows=rows,
         )
 

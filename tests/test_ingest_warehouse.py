@@ -297,3 +297,34 @@ def test_loads_has_what_the_feed_asset_reads(con, inbox):
     assert files.height == 1
     assert files.row(0, named=True)["rows_loaded"] == 2
     assert files.row(0, named=True)["status"] == "loaded"
+
+
+def test_unexpected_error_fails_that_file_only(con, inbox, monkeypatch):
+    import department_feeds.loader as loader
+
+    real = loader._finish
+
+    def boom(spec, pf, frame, file_year):
+        if "boom" in pf.source_file:
+            raise ValueError("simulated bug")
+        return real(spec, pf, frame, file_year)
+
+    monkeypatch.setattr(loader, "_finish", boom)
+    write_xlsx(inbox / "hukou" / "boom.xlsx", sample_rows("hukou", 2))
+    write_xlsx(inbox / "hukou" / "fine.xlsx", sample_rows("hukou", 2))
+    result = load_feed(con, "hukou", inbox)
+    load = loads_row(con, "hukou/boom.xlsx")
+    assert load["status"] == "failed"
+    assert "ValueError" in load["error"] and "程序错误" in load["error"]
+    assert loads_row(con, "hukou/fine.xlsx")["rows_loaded"] == 2
+    assert [f.source_file for f in result.failed] == ["hukou/boom.xlsx"]
+
+
+def test_wrong_encoding_read_as_gbk_says_so(con, inbox):
+    rows = sample_rows("hukou", 1)
+    # UTF-16 without a byte-order mark is not UTF-8, so it falls through to GB18030.
+    write_csv(inbox / "hukou" / "utf16.csv", rows, encoding="utf-16-le")
+    load_feed(con, "hukou", inbox)
+    load = loads_row(con, "hukou/utf16.csv")
+    assert load["status"] == "failed"
+    assert "GB18030" in load["error"] and "另存为UTF-8" in load["error"]
