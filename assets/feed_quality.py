@@ -5,7 +5,6 @@ All are WARN: a bad feed marks its rules unreliable or not run; it does not stop
 the night. (The blocking ingest checks live in ``assets/feeds.py``.)
 """
 
-import time
 from datetime import date
 
 import dagster as dg
@@ -74,12 +73,19 @@ def build_quality_checks(spec: FeedSpec) -> list[dg.AssetChecksDefinition]:
             runs = _two_latest_runs(con, feed)
         files = runs[0][2] if runs else 0
         newest = runs[0][3] if runs else None
-        age_days = (time.time() - newest.timestamp()) / 86400 if newest else None
+        # Age against the run date (as the rule engine judges staleness), not the wall clock.
+        age_days = (bidui.run_day - newest.date()).days if newest else None
         passed = bool(files) and age_days is not None and age_days <= max_age
         return dg.AssetCheckResult(
             passed=passed,
             severity=dg.AssetCheckSeverity.WARN,
-            description=None if files else "未收到该部门数据：依赖它的规则本次未运行",
+            description=(
+                "未收到该部门数据：依赖它的规则本次未运行"
+                if not files
+                else None
+                if passed
+                else f"数据已 {age_days} 天未更新（上限 {max_age} 天）：依赖它的规则本次未运行"
+            ),
             metadata={
                 "files": files,
                 "age_days": round(age_days, 1) if age_days is not None else None,

@@ -16,13 +16,13 @@ FEED_GROUP = "feeds"
 
 def feed_load_summary(con: duckdb.DuckDBPyConnection, feed: str) -> pl.DataFrame:
     """Per-file bookkeeping of the feed's current load (one row per file)."""
-    return con.execute(
+    return con.sql(
         """
         SELECT source_file, status, encoding, rows_read, rows_loaded, rows_rejected,
                missing_required, error, header_mapping, loaded_at
         FROM loads WHERE feed = ? ORDER BY source_file
         """,
-        [feed],
+        params=[feed],
     ).pl()
 
 
@@ -31,7 +31,7 @@ def masked_preview(con: duckdb.DuckDBPyConnection, spec: FeedSpec, n: int = 5) -
     fields = [c.field for c in spec.columns][:12]
     # Identifiers come from the spec (code), never from feed contents.
     select = ", ".join(f'"{f}"' for f in fields)
-    frame = con.execute(f'SELECT {select} FROM "{spec.name}" LIMIT {int(n)}').pl()
+    frame = con.sql(f'SELECT {select} FROM "{spec.name}" LIMIT {int(n)}').pl()
     ids = [c.field for c in spec.id_columns if c.field in frame.columns]
     if ids:
         frame = frame.with_columns([mask_expr(pl.col(c)).alias(c) for c in ids])

@@ -90,7 +90,7 @@ def problem_files(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg
     staging = bidui.staging_dir(context.run_id)
     with bidui.connect(read_only=True) as con:
         problems = write_problems_csv(con, staging / "problems.csv")
-        rejects = con.execute(
+        rejects = con.sql(
             f"SELECT {', '.join(REJECTS_COLUMNS)} FROM rejects "
             "ORDER BY feed, source_file, sheet, row_number"
         ).pl()
@@ -114,6 +114,7 @@ def report(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.Materi
     their trend, rectification progress, feed health, links to the workbooks and
     Data Docs. Self-contained (opens offline); ID numbers masked."""
     from bidui.report import render_report
+    from checks.thresholds import load_thresholds
 
     staging = bidui.staging_dir(context.run_id)
     links = {
@@ -125,7 +126,13 @@ def report(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.Materi
     links["problems.csv"] = "problems.csv"
     links["rejects.csv"] = "rejects.csv"
     with bidui.connect(read_only=True) as con:
-        summary = render_report(con, bidui.run_day, staging / "report.html", links)
+        summary = render_report(
+            con,
+            bidui.run_day,
+            staging / "report.html",
+            links,
+            thresholds=load_thresholds(bidui.thresholds or None),
+        )
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(bidui.published_dir() / "report.html")),
@@ -141,10 +148,15 @@ def published_outbox(
     """Publishes the run's staging folder as `<outbox>/<run-date>/` in one rename
     (an earlier folder of the same date is replaced only after the new one is in
     place) and sweeps staging folders left by failed runs."""
-    from bidui.publish import promote
+    from bidui.publish import promote, recover
 
     staging = bidui.staging_dir(context.run_id)
     target = bidui.published_dir()
+    # A crash between the two renames of an earlier publish left the last good
+    # folder aside: put it back before replacing it.
+    restored = recover(bidui.settings.outbox)
+    if restored:
+        context.log.warning("restored interrupted publish: %s", restored)
     promote(staging, target)
     for leftover in (bidui.settings.outbox / ".staging").glob("*"):
         shutil.rmtree(leftover, ignore_errors=True)

@@ -43,7 +43,7 @@ from bidui.idcard import mask
 from checks.prelude import prepare
 from checks.rules import ALL_RULES, RULES_BY_CODE, Rule
 from checks.rules.base import OUTPUT_COLUMNS
-from checks.thresholds import Thresholds, load_thresholds
+from checks.thresholds import FeedQuality, Thresholds, load_thresholds
 from department_feeds import SPECS
 from warehouse.schema import create_all
 
@@ -156,8 +156,16 @@ def _feed_label(feed: str) -> str:
     return f"{spec.title_zh}（{feed}）" if spec else feed
 
 
-def feed_availability(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
-    """Feed → None when usable, else why not (Chinese, for the dashboard)."""
+def feed_availability(
+    con: duckdb.DuckDBPyConnection,
+    run_date: date | None = None,
+    quality: FeedQuality | None = None,
+) -> dict[str, str | None]:
+    """Feed → None when usable, else why not (Chinese, for the dashboard).
+
+    With ``run_date`` and ``quality``, a feed whose newest file is older than its
+    maximum age is stale: rules depending on it do not run (stale data would read
+    as "no problems")."""
     failed: dict[str, str] = {}
     try:
         rows = con.execute(
@@ -184,8 +192,28 @@ def feed_availability(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
         elif n == 0:
             out[feed] = f"未收到{_feed_label(feed)}数据"
         else:
-            out[feed] = None
+            out[feed] = _staleness(con, feed, run_date, quality)
     return out
+
+
+def _staleness(
+    con: duckdb.DuckDBPyConnection, feed: str, run_date: date | None, quality: FeedQuality | None
+) -> str | None:
+    if run_date is None or quality is None:
+        return None
+    max_age = quality.max_age_days.get(feed, quality.default_max_age_days)
+    newest = con.execute(
+        "SELECT max(modified_at)::DATE FROM loads WHERE feed = ? AND status = 'loaded'", [feed]
+    ).fetchone()[0]
+    if newest is None:
+        return None
+    age = (run_date - newest).days
+    if age > max_age:
+        return (
+            f"{_feed_label(feed)}数据已 {age} 天未更新（最新文件 {newest.isoformat()}，"
+            f"超过 {max_age} 天），视为过期"
+        )
+    return None
 
 
 def _why_not(
@@ -400,7 +428,7 @@ def run_rules(
     th = thresholds or load_thresholds()
     rules = tuple(rules)
     ensure_tables(con)
-    feeds = feed_availability(con)
+    feeds = feed_availability(con, run_date, th.feed_quality)
     year = None
     if feeds.get("register") is None:
         year = con.execute("SELECT max(year) FROM register").fetchone()[0]

@@ -335,3 +335,18 @@ def test_readers_work_on_a_read_only_connection(tmp_path):
     s = rule_summary(ro, "owns_car")
     assert s["ran"] and s["count"] == 2 and s["thresholds"]["car_include"]
     ro.close()
+
+
+def test_stale_feed_means_not_run(con):
+    # vehicles may be at most 40 days old (thresholds.toml [feed_quality.max_age_days]).
+    con.execute(
+        "INSERT INTO loads (load_id, feed, source_file, modified_at, loaded_at, status) "
+        "VALUES ('v', 'vehicles', 'vehicles/车辆.xlsx', ?, now(), 'loaded')",
+        [D1 - timedelta(days=41)],
+    )
+    run = run_rules(con, D1)
+    res = run.result("owns_car")
+    assert not res.ran and "过期" in res.reason and "41 天" in res.reason
+    assert run.result("hukou_not_found").ran
+    con.execute("UPDATE loads SET modified_at = ? WHERE load_id = 'v'", [D1 - timedelta(days=40)])
+    assert run_rules(con, D1 + timedelta(days=0)).result("owns_car").ran
