@@ -67,7 +67,7 @@ def problem_lists(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg
     from checks.thresholds import load_thresholds
 
     due_days = load_thresholds(bidui.thresholds or None).due_days
-    staging = bidui.staging_dir(context.run_id)
+    staging = bidui.staging_dir(context.run.run_id)
     with bidui.connect(read_only=True) as con:
         infos = write_township_workbooks(con, bidui.run_day, staging, due_days)
     rows = {i.township: i.rows for i in infos}
@@ -87,7 +87,7 @@ def problem_files(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg
     loaded, with the reason in Chinese and English)."""
     from checks.engine import write_problems_csv
 
-    staging = bidui.staging_dir(context.run_id)
+    staging = bidui.staging_dir(context.run.run_id)
     with bidui.connect(read_only=True) as con:
         problems = write_problems_csv(con, staging / "problems.csv")
         rejects = con.sql(
@@ -116,7 +116,7 @@ def report(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.Materi
     from bidui.report import render_report
     from checks.thresholds import load_thresholds
 
-    staging = bidui.staging_dir(context.run_id)
+    staging = bidui.staging_dir(context.run.run_id)
     links = {
         p.parent.name: p.relative_to(staging).as_posix()
         for p in sorted(staging.glob("*/问题清单_*.xlsx"))
@@ -150,7 +150,7 @@ def published_outbox(
     place) and sweeps staging folders left by failed runs."""
     from bidui.publish import promote, recover
 
-    staging = bidui.staging_dir(context.run_id)
+    staging = bidui.staging_dir(context.run.run_id)
     target = bidui.published_dir()
     # A crash between the two renames of an earlier publish left the last good
     # folder aside: put it back before replacing it.
