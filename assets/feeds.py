@@ -73,7 +73,9 @@ def build_feed_asset(spec: FeedSpec) -> dg.AssetsDefinition:
         )
         with bidui.connect() as con:
             load_feed(con, spec.name, settings.inbox)
-            record_feed_run(con, context.run.run_id, bidui.run_day, spec.name, max(mtimes, default=0.0))
+            record_feed_run(
+                con, context.run.run_id, bidui.run_day, spec.name, max(mtimes, default=0.0)
+            )
             files = feed_load_summary(con, spec.name)
             preview = masked_preview(con, spec)
             table_rows = con.execute(f'SELECT count(*) FROM "{spec.name}"').fetchone()[0]
