@@ -44,9 +44,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def run_pipeline(
-    inbox: Path, outbox: Path, warehouse: Path, run_date: date | None, thresholds: str = ""
+    inbox: Path,
+    outbox: Path,
+    warehouse: Path,
+    run_date: date | None,
+    thresholds: str = "",
+    log_level: str = "WARNING",
 ) -> tuple[bool, str]:
-    """Run the nightly job once, in process, recorded in the Dagster instance."""
+    """Run the nightly job once, in process, recorded in the Dagster instance.
+
+    Dagster's step-by-step console log is kept to warnings (``-v`` shows it all);
+    every event is still stored in the instance and visible in the UI."""
     import dagster as dg
 
     from pipelines.definitions import defs
@@ -63,7 +71,10 @@ def run_pipeline(
     job = defs.resolve_job_def(NIGHTLY_JOB_NAME)
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
-            run_config={"resources": {"bidui": {"config": config}}},
+            run_config={
+                "resources": {"bidui": {"config": config}},
+                "loggers": {"console": {"config": {"log_level": log_level}}},
+            },
             instance=instance,
             raise_on_error=False,
             tags={"bidui/trigger": "cli"},
@@ -94,7 +105,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     run_date = date.fromisoformat(args.run_date) if args.run_date else None
     ok, info = run_pipeline(
-        settings.inbox, settings.outbox, settings.warehouse, run_date, args.thresholds or ""
+        settings.inbox,
+        settings.outbox,
+        settings.warehouse,
+        run_date,
+        args.thresholds or "",
+        log_level="DEBUG" if args.verbose else "WARNING",
     )
     if not ok:
         print(f"error: bidui run failed: {info}", file=sys.stderr)
@@ -123,7 +139,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = Settings.from_env(
         demo / "inbox", LOCAL_DIR / "outbox", LOCAL_DIR / "warehouse.duckdb"
     )
-    ok, info = run_pipeline(settings.inbox, settings.outbox, settings.warehouse, None)
+    ok, info = run_pipeline(
+        settings.inbox,
+        settings.outbox,
+        settings.warehouse,
+        None,
+        log_level="DEBUG" if args.verbose else "WARNING",
+    )
     if not ok:
         print(f"error: demo run failed: {info}", file=sys.stderr)
         return 1
@@ -230,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        logging.getLogger("great_expectations").setLevel(logging.WARNING)
     return args.func(args)
 
 
