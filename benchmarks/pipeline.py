@@ -72,8 +72,11 @@ def main() -> int:
         "(includes Dagster start-up and event storage).\n"
     )
     print("| step | seconds |\n|---|---:|")
-    for key, secs in steps:
+    for key, secs in steps[:15]:
         print(f"| {key} | {secs:.1f} |")
+    rest = steps[15:]
+    if rest:
+        print(f"| {len(rest)} other steps (asset checks) | {sum(x for _, x in rest):.1f} |")
     out = ROOT / ".local" / "bench"
     out.mkdir(parents=True, exist_ok=True)
     (out / "pipeline.json").write_text(

@@ -70,7 +70,10 @@ def main() -> int:
             sections.append(f"## {name}\n\nFAILED (exit {done.returncode}) after {took:.0f} s.\n")
             continue
         print(done.stdout)
-        sections.append(done.stdout.strip() + "\n")
+        text = done.stdout.strip()
+        if not text.startswith("#"):
+            text = f"## {name}\n\n{text}"
+        sections.append(text + "\n")
 
     page = [
         "# Benchmarks",

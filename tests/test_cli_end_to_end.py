@@ -75,6 +75,7 @@ def test_generate_run_rerun_and_missing_feed(county, tmp_path):
     assert problems1 and all(p["status"] == "new" for p in problems1)
     assert (day1 / "rejects.csv").read_bytes().startswith(b"\xef\xbb\xbf")
     assert (day1 / "report.html").stat().st_size > 10_000
+    assert 'id="rules-not-run"' not in (day1 / "report.html").read_text(encoding="utf-8")
     assert (day1 / "data_docs" / "index.html").exists()
     workbooks = sorted(day1.glob("*/问题清单_*_20261120.xlsx"))
     assert {p.parent.name for p in workbooks} == {p["township"] for p in problems1}
@@ -117,7 +118,8 @@ def test_generate_run_rerun_and_missing_feed(county, tmp_path):
     assert set(not_run) == vehicle_rules, not_run
     assert all(not_run.values())
     report = (outbox / "2026-11-22" / "report.html").read_text(encoding="utf-8")
-    assert "未运行" in report
+    assert f"本次有 {len(vehicle_rules)} 条比对规则未运行" in report
+    assert "机动车" in report.split('id="rules-not-run"', 1)[1].split("</div>", 1)[0]
     problems3 = read_problems(outbox / "2026-11-22" / "problems.csv")
     assert not any(p["rule_code"] in vehicle_rules for p in problems3)
     assert any(p["rule_code"] == "hukou_not_found" for p in problems3)
