@@ -119,7 +119,8 @@ def test_generate_run_rerun_and_missing_feed(county, tmp_path):
     assert all(not_run.values())
     report = (outbox / "2026-11-22" / "report.html").read_text(encoding="utf-8")
     assert f"本次有 {len(vehicle_rules)} 条比对规则未运行" in report
-    assert "机动车" in report.split('id="rules-not-run"', 1)[1].split("</div>", 1)[0]
+    alert = report.split('id="rules-not-run"', 1)[1].split("</ul>", 1)[0]
+    assert "owns_car" in alert and "机动车" in alert
     problems3 = read_problems(outbox / "2026-11-22" / "problems.csv")
     assert not any(p["rule_code"] in vehicle_rules for p in problems3)
     assert any(p["rule_code"] == "hukou_not_found" for p in problems3)
