@@ -90,9 +90,17 @@ def problem_files(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg
     staging = bidui.staging_dir(context.run.run_id)
     with bidui.connect(read_only=True) as con:
         problems = write_problems_csv(con, staging / "problems.csv")
+        # Feedback rejects stay in the warehouse as history; the night's file lists
+        # those of returned workbooks still in the inbox (as for every other feed).
+        inbox = bidui.settings.inbox
+        present = [
+            p.relative_to(inbox).as_posix() for p in (inbox / "feedback").rglob("*") if p.is_file()
+        ]
         rejects = con.sql(
             f"SELECT {', '.join(REJECTS_COLUMNS)} FROM rejects "
-            "ORDER BY feed, source_file, sheet, row_number"
+            "WHERE feed <> 'feedback' OR list_contains($present::VARCHAR[], source_file) "
+            "ORDER BY feed, source_file, sheet, row_number",
+            params={"present": present},
         ).pl()
     with open(staging / "rejects.csv", "wb") as fh:
         fh.write("\ufeff".encode())

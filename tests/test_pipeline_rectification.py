@@ -20,7 +20,7 @@ from tests.helpers_problem_lists import fill_workbook, header_index, listed_ids
 
 pytestmark = pytest.mark.slow
 
-NIGHTS = [date(2026, 11, 20), date(2026, 11, 21), date(2026, 11, 22)]
+NIGHTS = [date(2026, 11, 20), date(2026, 11, 21), date(2026, 11, 22), date(2026, 11, 23)]
 
 
 def problems(outbox: Path, night: date) -> dict[str, dict]:
@@ -131,4 +131,14 @@ def test_lists_feedback_waiver_reopen(small_county, tmp_path, dagster_home):
     assert any(REOPENED_PREFIX in t for t in texts), texts
     report = (outbox / NIGHTS[2].isoformat() / "report.html").read_text(encoding="utf-8")
     assert "已核销" in report or "waived" in report
+
+    # The returned workbook leaves the inbox: answers stay (history), its rejects
+    # leave the night's rejects.csv, statuses hold.
     shutil.rmtree(inbox / "feedback")
+    ok, info = run_pipeline(inbox, outbox, wh, NIGHTS[3])
+    assert ok, info
+    night4 = problems(outbox, NIGHTS[3])
+    assert night4[waive]["status"] == "waived"
+    assert night4[rectified]["status"] == "reopened"
+    with open(outbox / NIGHTS[3].isoformat() / "rejects.csv", encoding="utf-8-sig") as fh:
+        assert not [r for r in csv.DictReader(fh) if r["feed"] == "feedback"]
