@@ -47,13 +47,34 @@ def id_invalid_sql() -> str:
         ELSE {_problem_text("p.id_number_problem")} END"""
     description = f"""CASE WHEN p.id_number_problem = 'empty' THEN {lit("证件号码为空")}
         ELSE {fmt("证件号码“{}”：{}", raw, reason)} || coalesce({excel_note}, '') END"""
+    # A typo (one wrong character, two swapped neighbours, a wrong check digit):
+    # propose the same-named person's number in hukou when exactly one fits. Hukou
+    # is optional here: without it the rule still runs, just without proposals.
+    diff = "list_filter(range(1, 18), lambda i: substr(b.id_number, i, 1) <> substr(k.id_number, i, 1))"
     return f"""
+WITH bad AS (
+    SELECT p.* FROM bd_reg p
+    WHERE coalesce(p.id_type, '居民身份证') = '居民身份证'
+      AND (p.id_number_problem IS NOT NULL OR p.birth_raw > make_date(p.year, 12, 31))
+),
+cand AS (
+    SELECT b.pkey, b.id_number AS reg_id, k.id_number AS cand_id, {diff} AS diff
+    FROM bad b JOIN bd_hukou k ON bd_name(k.name) = bd_name(b.name)
+    WHERE length(b.id_number) = 18 AND k.id_number <> b.id_number
+),
+fit AS (
+    SELECT pkey, min(cand_id) AS cand_id, count(DISTINCT cand_id) AS n FROM cand c
+    WHERE len(c.diff) <= 1
+       OR (len(c.diff) = 2 AND c.diff[2] = c.diff[1] + 1
+           AND substr(c.reg_id, c.diff[1], 1) = substr(c.cand_id, c.diff[2], 1)
+           AND substr(c.reg_id, c.diff[2], 1) = substr(c.cand_id, c.diff[1], 1))
+    GROUP BY pkey
+)
 SELECT {person_cols("p")},
-       {description} AS description,
+       {description} || CASE WHEN f.n = 1 THEN '；疑似正确号码：' || f.cand_id ELSE '' END
+           AS description,
        {fmt("登记：{}，证件类型 {}，证件号码“{}”", "p.name", "coalesce(p.id_type, '居民身份证')", raw)} AS evidence
-FROM bd_reg p
-WHERE coalesce(p.id_type, '居民身份证') = '居民身份证'
-  AND (p.id_number_problem IS NOT NULL OR p.birth_raw > make_date(p.year, 12, 31))
+FROM bad p LEFT JOIN fit f USING (pkey)
 """
 
 
@@ -649,7 +670,7 @@ RULES: tuple[Rule, ...] = (
         level="person",
         prefix="IDI",
         sql=id_invalid_sql(),
-        description_zh="证件号码“{原值}”：{错误类型}（疑似 Excel 数字格式丢失末位时另行说明）",
+        description_zh="证件号码“{原值}”：{错误类型}（疑似 Excel 数字格式丢失末位时另行说明）；疑似正确号码：{号码}（户籍库中同名且仅差一位/相邻两位颠倒/仅校验位不同的唯一候选）",
         requirement_zh="核对户口簿或身份证原件，在系统中更正证件号码（录入时单元格设为文本格式）。",
     ),
     Rule(

@@ -459,3 +459,32 @@ def test_village_stats(wh):
 def test_working_year_only(wh):
     con = wh[0]
     assert con.execute("SELECT DISTINCT year FROM findings").fetchall() == [(2024,)]
+
+
+def test_id_invalid_proposes_the_hukou_number_of_a_typo(tmp_path):
+    from datetime import date as _date
+
+    from bidui.idcard import check_digit
+    from checks.engine import run_rules
+
+    right = fixed_id("19800505", True, 950)
+    wrong_check = right[:17] + ("0" if right[17] != "0" else "1")
+    other = fixed_id("19800505", True, 960)
+    typo = other[:14] + str((int(other[14]) + 1) % 10) + other[15:]  # body typo, old check digit
+    twin = typo[:15] + str((int(typo[15]) + 1) % 10) + typo[16]
+    twin = twin + check_digit(twin)
+    b = Builder()
+    b.household("SUG1", [{"id_raw": wrong_check, "name": "赵建国", "hukou": False}])
+    b.hukou(right, name="赵建国")
+    b.household("SUG2", [{"id_raw": typo, "name": "钱建国", "hukou": False}])
+    b.hukou(other, name="钱建国")
+    b.hukou(twin, name="钱建国")  # two candidates fit: no proposal
+    con = b.write(tmp_path / "wh.duckdb")
+    run_rules(con, _date(2025, 3, 1))
+    desc = dict(
+        con.execute(
+            "SELECT household_id, description FROM findings WHERE rule_code = 'id_invalid'"
+        ).fetchall()
+    )
+    assert desc["SUG1"].endswith(f"；疑似正确号码：{right}")
+    assert "疑似正确号码" not in desc["SUG2"]
