@@ -581,26 +581,22 @@ def _read_rows(
                         f"row {first_row}); this row is not used",
                     )
                 )
-            verification = _choice(fills["核实结果"])
-            if verification is not None and verification not in VERIFICATION_VALUES:
-                errors.append(
-                    (
-                        "核实结果",
-                        _text(fills["核实结果"]),
-                        f"核实结果只能填写：{'、'.join(VERIFICATION_VALUES)}",
-                        f"verification must be one of {', '.join(VERIFICATION_VALUES)}",
+            chosen = {}
+            for header, en, allowed in (
+                ("核实结果", "verification", VERIFICATION_VALUES),
+                ("整改情况", "rectification", RECTIFICATION_VALUES),
+            ):
+                chosen[header] = _choice(fills[header])
+                if chosen[header] is not None and chosen[header] not in allowed:
+                    errors.append(
+                        (
+                            header,
+                            _text(fills[header]),
+                            f"{header}只能填写：{'、'.join(allowed)}",
+                            f"{en} must be one of {', '.join(allowed)}",
+                        )
                     )
-                )
-            rectification = _choice(fills["整改情况"])
-            if rectification is not None and rectification not in RECTIFICATION_VALUES:
-                errors.append(
-                    (
-                        "整改情况",
-                        _text(fills["整改情况"]),
-                        f"整改情况只能填写：{'、'.join(RECTIFICATION_VALUES)}",
-                        f"rectification must be one of {', '.join(RECTIFICATION_VALUES)}",
-                    )
-                )
+            verification, rectification = chosen["核实结果"], chosen["整改情况"]
             verified_on = None
             try:
                 verified_on = parse_date(fills["核实日期"])

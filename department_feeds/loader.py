@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+from openpyxl.utils import get_column_letter
 
 from bidui.idcard import PROBLEMS_EN, PROBLEMS_ZH, normalise_frame
 from department_feeds import normalise as nz
@@ -163,15 +164,6 @@ def year_from_path(source_file: str) -> int | None:
     return None
 
 
-def _column_letter(j: int) -> str:
-    s = ""
-    j += 1
-    while j:
-        j, r = divmod(j - 1, 26)
-        s = chr(65 + r) + s
-    return s
-
-
 # --------------------------------------------------------------------------- sheets
 
 
@@ -207,7 +199,7 @@ def _sheet_frame(spec: FeedSpec, sheet: RawSheet, match: HeaderMatch) -> pl.Data
     ]
     extra_names: list[str] = []
     for j in extras:
-        base = match.headers.get(j) or f"列{_column_letter(j)}"
+        base = match.headers.get(j) or f"列{get_column_letter(j + 1)}"
         name, k = base, 2
         while name in extra_names:
             name, k = f"{base}_{k}", k + 1

@@ -6,7 +6,7 @@ row. The year comes from 年度 or, when absent, a four-digit year in the file n
 
 from __future__ import annotations
 
-from department_feeds.spec import Column, FeedSpec
+from department_feeds.spec import YEAR_AND_PLACE_COLUMNS, Column, FeedSpec
 from department_feeds.validation import loadable_schema
 
 RELATIONS = (
@@ -53,19 +53,7 @@ SPEC = FeedSpec(
     year_from_file_name="year",
     ids_block_rows=False,
     columns=(
-        Column(
-            "year",
-            "年度",
-            "int",
-            aliases=("统计年度",),
-            header_required=False,
-            required=True,
-            parse="year",
-        ),
-        Column("county", "县(市、区)", aliases=("县", "区县", "县区")),
-        Column("township", "乡(镇)", aliases=("乡镇", "乡镇(街道)", "乡(镇、街道)"), required=True),
-        Column("village", "行政村", aliases=("村", "村(社区)", "行政村(社区)"), required=True),
-        Column("village_group", "自然村(组)", aliases=("组", "村民小组", "自然村")),
+        *YEAR_AND_PLACE_COLUMNS,
         Column("household_id", "户编号", aliases=("户码",), required=True),
         Column("person_id", "人编号", header_required=False),
         Column("name", "姓名", aliases=("成员姓名",), required=True, compact=True),

@@ -161,3 +161,21 @@ YES_NO_VALUES = {
     "False": False,
 }
 """Yes/no spellings. A blank cell is *unknown* except in √/blank columns (see loader)."""
+
+
+# The year and place columns the register and the village statistics share.
+YEAR_AND_PLACE_COLUMNS = (
+    Column(
+        "year",
+        "年度",
+        "int",
+        aliases=("统计年度",),
+        header_required=False,
+        required=True,
+        parse="year",
+    ),
+    Column("county", "县(市、区)", aliases=("县", "区县", "县区")),
+    Column("township", "乡(镇)", aliases=("乡镇", "乡镇(街道)", "乡(镇、街道)"), required=True),
+    Column("village", "行政村", aliases=("村", "村(社区)", "行政村(社区)"), required=True),
+    Column("village_group", "自然村(组)", aliases=("组", "村民小组", "自然村")),
+)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from department_feeds.spec import Column, FeedSpec
+from department_feeds.spec import YEAR_AND_PLACE_COLUMNS, Column, FeedSpec
 from department_feeds.validation import loadable_schema
 
 TOTAL_WORDS = ("合计", "总计", "小计")
@@ -46,19 +46,7 @@ SPEC = FeedSpec(
     summary_row=summary_row,
     finish=finish,
     columns=(
-        Column(
-            "year",
-            "年度",
-            "int",
-            aliases=("统计年度",),
-            header_required=False,
-            required=True,
-            parse="year",
-        ),
-        Column("county", "县(市、区)", aliases=("县", "区县", "县区")),
-        Column("township", "乡(镇)", aliases=("乡镇", "乡镇(街道)", "乡(镇、街道)"), required=True),
-        Column("village", "行政村", aliases=("村", "村(社区)", "行政村(社区)"), required=True),
-        Column("village_group", "自然村(组)", aliases=("组", "村民小组", "自然村")),
+        *YEAR_AND_PLACE_COLUMNS,
         # Derived by ``finish`` from 自然村(组); a column of that name in the file is ignored.
         Column("is_total", "是否合计行", "bool", header_required=False),
         _count("households_total", "总户数"),

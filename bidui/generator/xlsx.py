@@ -15,16 +15,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from openpyxl.utils import get_column_letter
+
 _EPOCH = dt.date(1899, 12, 30)
-
-
-def _col_letter(j: int) -> str:
-    s = ""
-    j += 1
-    while j:
-        j, r = divmod(j - 1, 26)
-        s = chr(65 + r) + s
-    return s
 
 
 _CONTENT_TYPES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
@@ -92,7 +85,7 @@ def write_fast(
 ) -> None:
     """Write one sheet; ``None`` cells are left empty. ``merge_first_row``: merge
     A1 across that many columns (a title row)."""
-    letters = [_col_letter(j) for j in range(200)]
+    letters = [get_column_letter(j + 1) for j in range(200)]
     parts: list[str] = [
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
         '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
@@ -136,7 +129,7 @@ def write_openpyxl(
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(sheet)
     if merge_first_row > 1:
-        ws.merged_cells.ranges.add(f"A1:{_col_letter(merge_first_row - 1)}1")  # type: ignore[attr-defined]
+        ws.merged_cells.ranges.add(f"A1:{get_column_letter(merge_first_row)}1")  # type: ignore[attr-defined]
     for i, row in enumerate(rows):
         if i == 0 and merge_first_row:
             out = []
