@@ -185,6 +185,20 @@ class County:
         return [self.working_year - 2, self.working_year - 1, self.working_year]
 
 
+def _urban_rural_pension(p, age: int, year: int) -> list:
+    """A 城乡居民养老保险 row: no employer, no wage base; paid out from 60."""
+    return [
+        p.id,
+        p.name,
+        PENSION_URBAN_RURAL,
+        "领取待遇" if age >= 60 else "参保缴费",
+        "",
+        "无",
+        None,
+        year,
+    ]
+
+
 def township_count(households: int) -> int:
     """≥ 8 townships from 2,000 households on; a real county has 8–25."""
     return max(8, min(24, households // 250))
@@ -780,18 +794,7 @@ class Builder:
                         county.tax.append([p.id, p.name, year, income, paid, employer])
             elif a >= 16 and p.status == "正常" and not urban and r.random() < 0.8:
                 for year in (Y - 1, Y):
-                    county.social_insurance.append(
-                        [
-                            p.id,
-                            p.name,
-                            PENSION_URBAN_RURAL,
-                            "领取待遇" if a >= 60 else "参保缴费",
-                            "",
-                            "无",
-                            None,
-                            year,
-                        ]
-                    )
+                    county.social_insurance.append(_urban_rural_pension(p, a, year))
             # business
             if 25 <= a <= 65 and r.random() < 0.05:
                 self.business_entity(county, p, towns)
@@ -899,18 +902,7 @@ class Builder:
                     )
                     _ = months
                 else:
-                    county.social_insurance.append(
-                        [
-                            p.id,
-                            p.name,
-                            PENSION_URBAN_RURAL,
-                            "领取待遇" if a >= 60 else "参保缴费",
-                            "",
-                            "无",
-                            None,
-                            year,
-                        ]
-                    )
+                    county.social_insurance.append(_urban_rural_pension(p, a, year))
             if p.taxed and mem.work_months:
                 income = int(mem.work_months * p.monthly_wage * r.uniform(0.5, 0.9))
                 county.tax.append(
