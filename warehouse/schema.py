@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
+from bidui.authority import ensure_signing_key
 from department_feeds import SPECS
 from department_feeds.spec import FeedSpec
 
@@ -44,3 +45,4 @@ def create_all(con: duckdb.DuckDBPyConnection) -> None:
     for spec in SPECS.values():
         for stmt in feed_ddl(spec):
             con.execute(stmt)
+    ensure_signing_key(con)
