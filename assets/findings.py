@@ -3,11 +3,20 @@
 import dagster as dg
 
 from checks import ALL_RULES
+from checks.rules.base import SEVERITY_ZH
 from department_feeds import SPECS
 from pipelines.resources import BiduiResource
 
 RULE_CHECK_SPECS = [
-    dg.AssetCheckSpec(name=rule.code, asset="findings", description=rule.name_zh)
+    dg.AssetCheckSpec(
+        name=rule.code,
+        asset="findings",
+        # The office searches the UI in Chinese: name, category and severity first.
+        description=(
+            f"{rule.name_zh}（{rule.category}，严重程度：{SEVERITY_ZH[rule.severity]}，"
+            f"比对部门：{rule.department}）"
+        ),
+    )
     for rule in ALL_RULES
 ]
 
@@ -46,7 +55,9 @@ def findings(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.Mate
             "ran": ran,
             "findings": count,
             "category": rule.category,
-            "severity_zh": rule.severity,
+            "name_zh": rule.name_zh,
+            "severity": rule.severity,
+            "severity_zh": SEVERITY_ZH[rule.severity],
             "department": rule.department,
             "thresholds": dg.MetadataValue.json(summary.get("thresholds") or {}),
             "sample": dg.MetadataValue.json(summary.get("sample") or []),

@@ -28,6 +28,7 @@ from urllib.parse import quote
 import duckdb
 
 from bidui.idcard import mask
+from checks.rules.base import SEVERITY_ZH
 
 log = logging.getLogger("bidui.report")
 
@@ -41,7 +42,6 @@ CATEGORY_COLOURS = {
     "需更新": "#7a8b99",
 }
 OTHER_COLOUR = "#a0a8b0"
-SEVERITY_ZH = {"high": "高", "medium": "中", "low": "低"}
 STATUS_ZH = {
     "new": "新发现",
     "open": "持续未改",

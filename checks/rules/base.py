@@ -22,6 +22,8 @@ Severity = Literal["high", "medium", "low"]
 
 CATEGORIES = ("疑似错评", "疑似漏评", "疑似错退", "信息不准", "保障缺失", "需更新")
 DEPARTMENTS = ("公安", "税务", "住建", "市场监管", "人社", "本系统")
+SEVERITY_ZH: dict[str, str] = {"high": "高", "medium": "中", "low": "低"}
+"""Severity as the office reads it (checks' metadata, the report, docs/rules.md)."""
 
 OUTPUT_COLUMNS = (
     "year",

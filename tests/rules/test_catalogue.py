@@ -87,3 +87,14 @@ def test_rule_sql_returns_the_engine_columns(prepared, rule):
     cols = [r[0] for r in prepared.execute(f"DESCRIBE {rule.sql}", bound).fetchall()]
     extra = {"category"}  # rules whose category depends on the record
     assert set(OUTPUT_COLUMNS) <= set(cols) and set(cols) <= set(OUTPUT_COLUMNS) | extra, cols
+
+
+def test_docs_rules_md_is_current():
+    """docs/rules.md is generated from the catalogue; a rule change must regenerate it."""
+    from checks.catalogue_doc import DOC_PATH, render
+
+    assert DOC_PATH.read_text(encoding="utf-8") == render(), (
+        "docs/rules.md is out of date: run `.venv/bin/python -m checks.catalogue_doc`"
+    )
+    for rule in ALL_RULES:
+        assert f"| `{rule.code}` | {rule.name_zh} |" in render()
