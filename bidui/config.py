@@ -50,3 +50,55 @@ class Settings:
             outbox=pick(outbox, "BIDUI_OUTBOX", LOCAL_DIR / "outbox"),
             warehouse=pick(warehouse, "BIDUI_WAREHOUSE", LOCAL_DIR / "warehouse.duckdb"),
         )
+
+
+# --------------------------------------------------------------------------- secrets
+# Keys and passwords come only from the environment (the key text, or the path of
+# a file holding it): never from a file in the repository or from the warehouse.
+
+MIN_KEY_CHARS = 16
+
+
+class KeyConfigError(ValueError):
+    """A warehouse key is configured, but not usably."""
+
+
+def _secret(env: str, file_env: str) -> str | None:
+    text, file = os.environ.get(env), os.environ.get(file_env)
+    if text is not None and file is not None:
+        raise KeyConfigError(f"both {env} and {file_env} are set; set only one of them")
+    source = env
+    if file is not None:
+        source = f"{file_env} ({file})"
+        try:
+            text = Path(file).expanduser().read_text(encoding="utf-8")
+        except OSError as exc:
+            raise KeyConfigError(f"cannot read the key file {file} ({file_env}): {exc}") from exc
+    if text is None:
+        return None
+    text = text.strip()
+    if len(text) < MIN_KEY_CHARS:
+        # The key itself is never shown, only its length.
+        raise KeyConfigError(
+            f"the key in {source} is {len(text)} characters long; "
+            f"use at least {MIN_KEY_CHARS} characters"
+        )
+    return text
+
+
+def warehouse_key() -> str | None:
+    """The warehouse encryption key (``BIDUI_WAREHOUSE_KEY`` or ``BIDUI_WAREHOUSE_KEY_FILE``),
+    None when neither is set (the warehouse is then plaintext)."""
+    return _secret("BIDUI_WAREHOUSE_KEY", "BIDUI_WAREHOUSE_KEY_FILE")
+
+
+def warehouse_old_key() -> str | None:
+    """The key being replaced by ``bidui warehouse rekey`` (``BIDUI_WAREHOUSE_OLD_KEY``
+    or ``BIDUI_WAREHOUSE_OLD_KEY_FILE``)."""
+    return _secret("BIDUI_WAREHOUSE_OLD_KEY", "BIDUI_WAREHOUSE_OLD_KEY_FILE")
+
+
+def workbook_passwords_file() -> Path | None:
+    """The office's township-password file (``BIDUI_WORKBOOK_PASSWORDS``), if configured."""
+    value = os.environ.get("BIDUI_WORKBOOK_PASSWORDS")
+    return Path(value).expanduser() if value else None

@@ -173,16 +173,15 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 def cmd_waive(args: argparse.Namespace) -> int:
     """List pending waiver candidates, or accept some (the office's explicit approval)."""
-    import duckdb
-
     from bidui.lifecycle import accept_waivers, pending_waivers
     from pipelines.resources import run_lock
+    from warehouse import connect
 
     settings = Settings.from_env(warehouse=args.warehouse)
     if not settings.warehouse.exists():
         print(f"error: no warehouse at {settings.warehouse}; run bidui first", file=sys.stderr)
         return 2
-    with run_lock(settings.warehouse, timeout_s=30), duckdb.connect(str(settings.warehouse)) as con:
+    with run_lock(settings.warehouse, timeout_s=30), connect(settings.warehouse) as con:
         if args.action == "list":
             rows = pending_waivers(con)
             if not rows:
@@ -202,6 +201,42 @@ def cmd_waive(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 1
     print(f"accepted {len(done)} waiver(s); they leave the lists from the next run on")
+    return 0
+
+
+def cmd_warehouse(args: argparse.Namespace) -> int:
+    """Encrypt a plaintext warehouse, or change its key (docs/security.md)."""
+    from bidui.config import KeyConfigError, warehouse_key, warehouse_old_key
+    from pipelines.resources import run_lock
+    from warehouse.connection import WarehouseKeyError, WarehouseLockedError
+    from warehouse.rekey import convert
+
+    path = Settings.from_env(warehouse=args.warehouse).warehouse
+    try:
+        new_key = warehouse_key()
+        old_key = warehouse_old_key() if args.action == "rekey" else None
+        if new_key is None:
+            raise KeyConfigError(
+                "no key configured: set BIDUI_WAREHOUSE_KEY or BIDUI_WAREHOUSE_KEY_FILE"
+            )
+        if args.action == "rekey" and old_key is None:
+            raise KeyConfigError(
+                "rekey needs the current key in BIDUI_WAREHOUSE_OLD_KEY or "
+                "BIDUI_WAREHOUSE_OLD_KEY_FILE, and the new one in BIDUI_WAREHOUSE_KEY(_FILE)"
+            )
+        with run_lock(path, timeout_s=30):
+            done = convert(path, new_key, old_key)
+    except (KeyConfigError, WarehouseKeyError, WarehouseLockedError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    rows = sum(done.rows_per_table.values())
+    verb = "encrypted" if args.action == "encrypt" else "re-keyed"
+    print(f"{verb} {done.path}: {len(done.rows_per_table)} tables, {rows} rows, all checked")
+    print(
+        "warning: copies made before today (backups, USB sticks) are still readable with "
+        + ("no key" if args.action == "encrypt" else "the old key")
+        + "; replace or destroy them"
+    )
     return 0
 
 
@@ -238,6 +273,16 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--reason", help="the office's note")
     w.add_argument("--warehouse", help="default $BIDUI_WAREHOUSE or .local/warehouse.duckdb")
     w.set_defaults(func=cmd_waive)
+
+    wh = sub.add_parser("warehouse", help="encrypt the warehouse or change its key")
+    wh.add_argument(
+        "action",
+        choices=["encrypt", "rekey"],
+        help="encrypt: plaintext -> key in BIDUI_WAREHOUSE_KEY(_FILE); "
+        "rekey: BIDUI_WAREHOUSE_OLD_KEY(_FILE) -> BIDUI_WAREHOUSE_KEY(_FILE)",
+    )
+    wh.add_argument("--warehouse", help="default $BIDUI_WAREHOUSE or .local/warehouse.duckdb")
+    wh.set_defaults(func=cmd_warehouse)
 
     u = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on this project")
     u.add_argument("--host", default="127.0.0.1")
