@@ -8,7 +8,7 @@ Layout (outputs.md §1), as a cadre sees it:
   Table 2 below it: one row per rule present (Chinese rule name, 问题类别), one
   column per 行政村, 合计, and the rule code last. Each village name in table 1 links to its sheet.
 - Then one sheet per 行政村, rows sorted by 自然村(组), 户编号, 问题代码 (natural
-  order, so ``2组`` comes before ``10组``), with the 20 columns of ``COLUMNS``.
+  order, so ``2组`` comes before ``10组``), with the 21 columns of ``COLUMNS``.
 - A finding whose status is ``reopened`` (reported rectified, found again) has
   its 问题描述 prefixed with ``【重新出现】`` and that cell filled light orange: the
   prefix survives black-and-white printing and filtering, the colour catches the
@@ -18,9 +18,20 @@ Layout (outputs.md §1), as a cadre sees it:
   protected without a password; sorting, filtering and resizing columns/rows are
   allowed by the protection flags (note: Excel itself still refuses to *sort* a
   range containing locked cells on a protected sheet; filtering works).
+- After the five township columns, a locked 上次报送处理情况 column says which
+  fields of the township's last returned answer were not accepted and why (view
+  ``feedback_field_status``, made by the feedback reader; empty when it is absent).
+- A very-hidden last sheet (``bidui.authority.MARKER_SHEET``) holds the signed
+  (county, township, run date) marker the feedback reader verifies on return.
 
 Isolation: each workbook is built from queries bound to its own (county,
 township) parameters; nothing else is ever read into it.
+
+Hostile data (issue 9): every text is written as a string cell, never a formula,
+with Excel's quote prefix when it starts like one; characters XML cannot hold
+become U+FFFD; a text over Excel's cell limit is cut with a visible note. Folder
+and file names are cleaned, length-capped and unique on case- and
+Unicode-folding file systems (Windows, macOS); no path is written twice.
 
 Written with openpyxl ``write_only`` (streaming): freeze panes and column widths
 are set before the first append; validations, protection, autofilter and page
@@ -29,9 +40,12 @@ setup are written at close. Everything round-trips through openpyxl's reader.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import re
+import unicodedata
 from collections import Counter, defaultdict
 from copy import copy
 from dataclasses import dataclass, field
@@ -47,6 +61,8 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.hyperlink import Hyperlink
 
+from bidui.authority import MARKER_SHEET, ensure_signing_key, make_marker, signing_key
+
 log = logging.getLogger(__name__)
 
 SUMMARY_SHEET = "汇总"
@@ -55,6 +71,8 @@ REOPENED_PREFIX = "【重新出现】"
 CATEGORIES = ("疑似错评", "疑似漏评", "疑似错退", "信息不准", "保障缺失", "需更新")
 VERIFICATION_VALUES = ("属实", "不属实", "部分属实")
 RECTIFICATION_VALUES = ("已整改", "整改中", "无需整改")
+STATUS_HEADER = "上次报送处理情况"
+FIELD_STATUS_VIEW = "feedback_field_status"
 
 
 @dataclass(frozen=True)
@@ -69,7 +87,8 @@ class Column:
     fill_in: bool = False
 
 
-# The 20 columns of outputs.md §1, in order. ``feedback.py`` reads them back by header.
+# The 20 columns of outputs.md §1, in order, then 上次报送处理情况 (locked).
+# ``feedback.py`` reads them back by header.
 COLUMNS: tuple[Column, ...] = (
     Column("序号", "seq", "seq", 6, 8),
     Column("问题编号", "problem_id", "id", 12, 24),
@@ -91,6 +110,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("整改说明", None, "wrap", 20, 20, fill_in=True),
     Column("核实人", None, "text", 10, 10, fill_in=True),
     Column("核实日期", None, "date", 12, 12, fill_in=True),
+    Column(STATUS_HEADER, "field_status", "wrap", 16, 30),
 )
 HEADERS = tuple(c.header for c in COLUMNS)
 FILL_IN_HEADERS = tuple(c.header for c in COLUMNS if c.fill_in)
@@ -101,7 +121,28 @@ _DATE_MIN_SERIAL = 36526
 _DATE_MAX_SERIAL = 73050
 
 _SHEET_BAD_CHARS = re.compile(r"[\[\]:*?/\\]")
-_PATH_BAD_CHARS = re.compile(r'[\x00-\x1f/\\:*?"<>|]')
+_PATH_BAD_CHARS = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
+# Characters XML 1.0 cannot hold (openpyxl refuses the C0 controls; U+FFFE/U+FFFF
+# and lone surrogates pass it and make a file no reader opens).
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# Excel (and calamine) decode _xHHHH_ in cell text; the literal text needs _x005F_.
+_EXCEL_ESCAPE = re.compile(r"_(x[0-9A-Fa-f]{4}_)")
+# Bidi controls and invisible characters: they disguise names (…\u202excod.exe).
+_INVISIBLE = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+_EDGE = re.compile(r"^[\s.]+|[\s.]+$")
+_WINDOWS_RESERVED = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³])(\..*)?", re.IGNORECASE)
+# A cell Excel/WPS/LibreOffice would turn into a formula when it is edited.
+FORMULA_TRIGGERS = frozenset("=+-@＝＋－＠")
+EXCEL_CELL_MAX = 32767  # characters (UTF-16 code units) per cell
+_TRUNCATED_NOTE = "……【内容过长，已截断，原文共{n}字】"
+# Bytes of the township / county part of a folder or file name (UTF-8, 3 per
+# Chinese character): file names stay far below Linux's 255 bytes per component
+# and Windows' 260-character paths.
+TOWNSHIP_PART_BYTES = 60
+COUNTY_PART_BYTES = 45
+PATH_COMPONENT_MAX_BYTES = 150
+# Excel has 16,384 columns: table 2 of 汇总 lists villages as columns up to this.
+MAX_TABLE2_VILLAGES = 16_000
 
 
 @dataclass
@@ -151,28 +192,134 @@ def row_height(lines: int) -> float:
     return 15.0 * lines + 2.0
 
 
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def clean_text(value: str) -> tuple[str, int, bool]:
+    """``value`` as a cell can hold it: (text, characters replaced, truncated?).
+
+    Characters XML cannot hold become U+FFFD (the cadre sees something was
+    there); a text over Excel's 32,767-character limit is cut with a note.
+    """
+    text, replaced = _XML_ILLEGAL.subn("\ufffd", value)
+    if _utf16_len(text) <= EXCEL_CELL_MAX:
+        return text, replaced, False
+    note = _TRUNCATED_NOTE.format(n=len(value))
+    limit = EXCEL_CELL_MAX - len(note)
+    text = text[:limit]
+    while (over := _utf16_len(text) - limit) > 0:  # astral characters count twice
+        text = text[:-over]
+    return text + note, replaced, True
+
+
+def cell_text(value: str) -> str:
+    """The text a workbook cell shows for ``value`` (what a reader gets back)."""
+    return clean_text(value)[0]
+
+
+def fold(name: str) -> str:
+    """Names Windows/macOS file systems (and Excel sheet names) treat as the same."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+def _tag(*parts: object) -> str:
+    """Short stable hash of the exact values (None and "" differ)."""
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:8]
+
+
+def _cap_bytes(part: str, limit: int, tag: str) -> tuple[str, bool]:
+    """``part`` within ``limit`` UTF-8 bytes; a shortened part ends in ``_<tag>``."""
+    raw = part.encode()
+    if len(raw) <= limit:
+        return part, False
+    keep = raw[: limit - len(tag) - 1].decode("utf-8", "ignore")
+    return f"{keep}_{tag}", True
+
+
 def safe_path_part(name: str | None, default: str) -> str:
-    """A folder/file name component: no path separators or characters Windows rejects."""
-    cleaned = _PATH_BAD_CHARS.sub("_", name or "").strip(" .")
+    """A folder/file name component: no path separators, characters Windows
+    rejects, bidi or invisible characters, leading/trailing dots or spaces, or
+    Windows device names (CON, NUL, COM1…). Not length-capped (see township_paths)."""
+    cleaned = _INVISIBLE.sub("", name or "")
+    cleaned = unicodedata.normalize("NFC", _XML_ILLEGAL.sub("_", cleaned))
+    cleaned = _EDGE.sub("", _PATH_BAD_CHARS.sub("_", cleaned))
+    if _WINDOWS_RESERVED.fullmatch(cleaned):
+        cleaned += "_"
     return cleaned or default
+
+
+def township_paths(
+    pairs: list[tuple[str | None, str | None]], run_date: date
+) -> dict[tuple[str | None, str | None], tuple[str, str]]:
+    """(county, township) -> (folder, file name) for every township of the night.
+
+    ``<乡(镇)>/问题清单_<县>_<乡(镇)>_<YYYYMMDD>.xlsx``, unique per (county,
+    township) even where file systems fold case and Unicode forms: when cleaned
+    names collide, each colliding township gets ``_<hash of its exact name>``,
+    except one whose name needed no cleaning (东风镇 keeps its folder when 东风镇.
+    appears). Over-long parts are cut and get the hash too. Deterministic: the
+    same names give the same paths whatever else the night holds.
+    """
+    township_part: dict[tuple, str] = {}
+    county_part: dict[tuple, str] = {}
+    tagged: set[tuple] = set()
+    for county, township in pairs:
+        key = (county, township)
+        c, _ = _cap_bytes(safe_path_part(county, "未填县"), COUNTY_PART_BYTES, _tag(county))
+        t, cut = _cap_bytes(
+            safe_path_part(township, "未填乡镇"), TOWNSHIP_PART_BYTES, _tag(county, township)
+        )
+        county_part[key], township_part[key] = c, t
+        if cut:
+            tagged.add(key)
+    groups: dict[str, list[tuple]] = defaultdict(list)
+    for key, t in township_part.items():
+        groups[fold(t)].append(key)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        exact = [k for k in members if k[1] == township_part[k] and k not in tagged]
+        keep = exact[0] if len(exact) == 1 else None
+        log.warning(
+            "township names %s collide as folder/file name %r; adding a hash to all but %r",
+            [k[1] for k in members],
+            township_part[members[0]],
+            keep and keep[1],
+        )
+        for k in members:
+            if k != keep and k not in tagged:
+                township_part[k] = f"{township_part[k]}_{_tag(*k)}"
+                tagged.add(k)
+    out = {
+        k: (t, f"问题清单_{county_part[k]}_{t}_{run_date:%Y%m%d}.xlsx")
+        for k, t in township_part.items()
+    }
+    folders = Counter(fold(folder) for folder, _ in out.values())
+    clash = [k for k, (folder, _) in out.items() if folders[fold(folder)] > 1]
+    if clash:  # a real name equal to another's hashed name: never overwrite
+        raise RuntimeError(f"townships {clash!r} still share a folder after disambiguation")
+    return out
 
 
 def sheet_title(name: str | None, used: set[str]) -> str:
     """Valid, unique (case-insensitively) Excel sheet name for a village.
 
     Excel: at most 31 characters, none of ``[]:*?/\\``, no leading or trailing
-    apostrophe, not ``History`` (reserved).
+    apostrophe, not ``History`` (reserved). ``used`` holds :func:`fold` ed titles;
+    characters XML cannot hold become U+FFFD.
     """
-    base = _SHEET_BAD_CHARS.sub("_", name or "").strip().strip("'") or "未填行政村"
+    base = _SHEET_BAD_CHARS.sub("_", _XML_ILLEGAL.sub("\ufffd", name or ""))
+    base = base.strip().strip("'") or "未填行政村"
     if base.casefold() == "history":
         base = base + "_"
     candidate = base[:31]
     n = 2
-    while candidate.casefold() in used:
+    while fold(candidate) in used:
         suffix = f"({n})"
         candidate = base[: 31 - len(suffix)] + suffix
         n += 1
-    used.add(candidate.casefold())
+    used.add(fold(candidate))
     return candidate
 
 
@@ -218,7 +365,12 @@ class _Styles:
 
 
 class _CellMaker:
-    """Makes styled write-only cells for one workbook.
+    """Makes styled write-only cells for one workbook: the one place cells are made.
+
+    Text is always a string cell: openpyxl would make any str starting with "="
+    a formula. A text that starts like a formula (after blanks) also gets Excel's
+    quote prefix, so Excel, WPS and LibreOffice keep it text when a cadre edits
+    the cell. Characters XML cannot hold and over-long texts are counted.
 
     Setting font/fill/alignment through openpyxl's descriptors hashes the style
     objects on every cell (about 2/3 of the run time for 5,000 findings). The
@@ -228,6 +380,8 @@ class _CellMaker:
 
     def __init__(self) -> None:
         self._cache: dict[tuple, Any] = {}
+        self.replaced = 0  # characters replaced by U+FFFD
+        self.truncated = 0  # texts cut at Excel's cell limit
 
     def __call__(
         self,
@@ -241,8 +395,18 @@ class _CellMaker:
         protection=None,
         border=True,
     ) -> WriteOnlyCell:
+        quote = False
+        if isinstance(value, str):
+            value, replaced, truncated = clean_text(value)
+            self.replaced += replaced
+            self.truncated += truncated
+            first = value.lstrip()[:1]  # "\t=1+1" is a formula to Excel too
+            quote = bool(first) and first in FORMULA_TRIGGERS
+            value = _EXCEL_ESCAPE.sub(r"_x005F_\1", value).replace("\r", "_x000D_")
         cell = WriteOnlyCell(ws, value)
-        key = (id(font), id(fill), id(alignment), number_format, id(protection), border)
+        if isinstance(value, str):
+            cell.data_type = "s"  # never a formula
+        key = (id(font), id(fill), id(alignment), number_format, id(protection), border, quote)
         style = self._cache.get(key)
         if style is None:
             if font is not None:
@@ -257,6 +421,8 @@ class _CellMaker:
                 cell.protection = protection
             if border:
                 cell.border = _Styles.border
+            if quote:
+                cell.quotePrefix = True
             # The ids are indexes into this workbook's style tables (shared by its sheets).
             self._cache[key] = copy(cell._style)
         else:
@@ -294,12 +460,19 @@ def _page_setup(ws, header_rows: str | None) -> None:
 # ------------------------------------------------------------------------------ queries
 
 _FINDINGS_SQL = """
-SELECT problem_id, village, village_group, household_id, head_name, name, id_number,
-       category, rule_code, rule_name_zh, description, department, evidence,
-       requirement_zh, severity, first_seen, status, due_date
-FROM findings
-WHERE county IS NOT DISTINCT FROM ? AND township IS NOT DISTINCT FROM ?
-  AND status IS DISTINCT FROM 'waived'
+SELECT f.problem_id, f.village, f.village_group, f.household_id, f.head_name, f.name,
+       f.id_number, f.category, f.rule_code, f.rule_name_zh, f.description, f.department,
+       f.evidence, f.requirement_zh, f.severity, f.first_seen, f.status, f.due_date,
+       {field_status} AS field_status
+FROM findings f {join}
+WHERE f.county IS NOT DISTINCT FROM ? AND f.township IS NOT DISTINCT FROM ?
+  AND f.status IS DISTINCT FROM 'waived'
+"""
+_FIELD_STATUS_JOIN = f"""
+LEFT JOIN (
+    SELECT problem_id, string_agg(DISTINCT note_zh, '；' ORDER BY note_zh) AS note
+    FROM {FIELD_STATUS_VIEW} GROUP BY problem_id
+) s ON s.problem_id = f.problem_id
 """
 
 _RECTIFIED_SQL = """
@@ -312,8 +485,29 @@ GROUP BY village
 """
 
 
-def _rows_for(con, county, township) -> list[dict[str, Any]]:
-    cur = con.execute(_FINDINGS_SQL, [county, township])
+def _findings_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """The findings query, joined to ``feedback_field_status`` when it can be read.
+
+    The view comes from the feedback reader; on a first run it does not exist yet.
+    A view that exists but fails must not cost the night its lists: warn, leave
+    the column empty.
+    """
+    (exists,) = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ? "
+        "AND table_schema = current_schema() AND table_catalog = current_database()",
+        [FIELD_STATUS_VIEW],
+    ).fetchone()
+    if exists:
+        try:
+            con.execute(f"SELECT problem_id, note_zh FROM {FIELD_STATUS_VIEW} LIMIT 0").fetchall()
+            return _FINDINGS_SQL.format(field_status="s.note", join=_FIELD_STATUS_JOIN)
+        except duckdb.Error as exc:
+            log.warning("%s unreadable, 上次报送处理情况 left empty: %s", FIELD_STATUS_VIEW, exc)
+    return _FINDINGS_SQL.format(field_status="NULL::VARCHAR", join="")
+
+
+def _rows_for(con, sql, county, township) -> list[dict[str, Any]]:
+    cur = con.execute(sql, [county, township])
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
@@ -344,23 +538,53 @@ def write_township_workbooks(
         ORDER BY township, county
         """
     ).fetchall()
+    if not townships:
+        return []
+    key = _signing_key(con)
+    sql = _findings_sql(con)
+    paths = township_paths(townships, run_date)
+    written: set[str] = set()
     infos = []
     for county, township in townships:
-        infos.append(_write_one(con, run_date, prev_run, out_dir, due_days, county, township))
+        folder, name = paths[(county, township)]
+        path = out_dir / folder / name
+        for part in (folder, name):
+            if len(part.encode()) > PATH_COMPONENT_MAX_BYTES:
+                raise RuntimeError(f"path component too long: {part!r}")
+        if fold(f"{folder}/{name}") in written:
+            raise RuntimeError(f"{path} would be written twice; refusing to overwrite a list")
+        written.add(fold(f"{folder}/{name}"))
+        marker = make_marker(key, county, township, run_date)
+        infos.append(
+            _write_one(con, sql, run_date, prev_run, path, due_days, county, township, marker)
+        )
     return infos
 
 
-def _write_one(con, run_date, prev_run, out_dir, due_days, county, township) -> WorkbookInfo:
-    rows = _rows_for(con, county, township)
+def _signing_key(con: duckdb.DuckDBPyConnection) -> bytes:
+    """The warehouse's signing key; created on a writable connection that has none."""
+    try:
+        return signing_key(con)
+    except (LookupError, duckdb.CatalogException):
+        pass
+    try:
+        ensure_signing_key(con)
+    except duckdb.Error as exc:
+        raise LookupError(
+            "the warehouse has no workbook signing key and the connection is read-only; "
+            "open it once read-write (warehouse.connect creates it)"
+        ) from exc
+    return signing_key(con)
+
+
+def _write_one(
+    con, sql, run_date, prev_run, path, due_days, county, township, marker
+) -> WorkbookInfo:
+    rows = _rows_for(con, sql, county, township)
     rectified: dict[str | None, int] = {}
     if prev_run is not None:
         rectified = dict(con.execute(_RECTIFIED_SQL, [township, prev_run, run_date]).fetchall())
-
-    county_part = safe_path_part(county, "未填县")
-    township_part = safe_path_part(township, "未填乡镇")
-    folder = out_dir / township_part
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"问题清单_{county_part}_{township_part}_{run_date:%Y%m%d}.xlsx"
+    path.parent.mkdir(parents=True, exist_ok=True)
 
     missing = set()
     for r in rows:
@@ -382,9 +606,10 @@ def _write_one(con, run_date, prev_run, out_dir, due_days, county, township) -> 
 
     wb = Workbook(write_only=True)
     wb.properties.creator = "bidui"
-    wb.properties.title = f"问题清单 {county or ''}{township or ''} {run_date:%Y-%m-%d}"
+    title = f"问题清单 {county or ''}{township or ''}"[:200]
+    wb.properties.title = f"{cell_text(title)} {run_date:%Y-%m-%d}"
 
-    used = {SUMMARY_SHEET.casefold()}
+    used = {fold(SUMMARY_SHEET), fold(MARKER_SHEET)}
     titles = {v: sheet_title(v, used) for v in villages if by_village.get(v)}
 
     info = WorkbookInfo(county=county, township=township, path=path)
@@ -403,7 +628,20 @@ def _write_one(con, run_date, prev_run, out_dir, due_days, county, township) -> 
         if v in titles:
             _write_village(wb, make, titles[v], by_village[v])
             info.sheets.append(titles[v])
+    # Last, so it is never the first or active sheet; very hidden (not listed by
+    # Excel's Unhide). The feedback reader verifies it on return.
+    hidden = wb.create_sheet(MARKER_SHEET)
+    hidden.sheet_state = "veryHidden"
+    hidden.append([make(hidden, marker, border=False)])
     wb.save(path)
+    if make.replaced or make.truncated:
+        log.warning(
+            "%s: %d characters Excel cannot hold replaced by U+FFFD, %d texts cut at %d characters",
+            path.name,
+            make.replaced,
+            make.truncated,
+            EXCEL_CELL_MAX,
+        )
     return info
 
 
@@ -417,7 +655,8 @@ def _write_summary(
     ws.column_dimensions["A"].width = min(max(14, first + 2), 40)
     # Other columns hold counts; long headers wrap. The last column of table 2
     # (问题代码) overflows into the empty cells to its right.
-    for i in range(2, max(len(CATEGORIES) + 6, len(villages) + 4) + 1):
+    wide = len(villages) if len(villages) <= MAX_TABLE2_VILLAGES else 0
+    for i in range(2, max(len(CATEGORIES) + 6, wide + 4) + 1):
         ws.column_dimensions[get_column_letter(i)].width = COUNT_WIDTH
     _protect(ws)
     _page_setup(ws, None)
@@ -476,7 +715,9 @@ def _write_summary(
         if v in titles:
             # Internal link to the village sheet (location only, no external target).
             name.hyperlink = Hyperlink(
-                ref="", location="'{}'!A1".format(titles[v].replace("'", "''")), display=v
+                ref="",
+                location="'{}'!A1".format(titles[v].replace("'", "''")),
+                display=None if v is None else cell_text(v)[:255],
             )
             name.font = Font(color="0563C1", underline="single")
         ws.append([name, *(make(ws, x) for x in values)])
@@ -494,9 +735,14 @@ def _write_summary(
     ws.append([])
     row_idx += 3
 
-    # Table 2: rules × villages, only rules present in this township.
+    # Table 2: rules × villages, only rules present in this township. Excel has
+    # 16,384 columns: with more villages than fit, only the totals per rule.
     listed = [v for v in villages if by_village.get(v)]
-    ws.append([make(ws, "按问题类型统计", font=S.header_font, border=False)])
+    title = "按问题类型统计"
+    if len(listed) > MAX_TABLE2_VILLAGES:
+        title += f"（行政村共{len(listed)}个，超过表格列数上限，仅列合计；各村数量见上表）"
+        listed = []
+    ws.append([make(ws, title, font=S.header_font, border=False)])
     row_idx += 1
     ws.row_dimensions[row_idx].height = row_height(
         max([1, *(wrapped_lines(v or "（未填行政村）", COUNT_WIDTH) for v in listed)])
@@ -514,8 +760,8 @@ def _write_summary(
         ]
     )
     per_rule: dict[tuple, Counter] = defaultdict(Counter)
-    for v in listed:
-        for r in by_village[v]:
+    for v in villages:
+        for r in by_village.get(v, []):
             per_rule[(r["category"], r["rule_code"], r["rule_name_zh"])][v] += 1
     cat_order = {c: i for i, c in enumerate(CATEGORIES)}
     for key in sorted(per_rule, key=lambda k: (cat_order.get(k[0], 99), k[1] or "")):
@@ -526,7 +772,7 @@ def _write_summary(
                 make(ws, name or code),
                 make(ws, category),
                 *(make(ws, counts.get(v, 0)) for v in listed),
-                make(ws, sum(counts.values()), font=S.header_font),
+                make(ws, counts.total(), font=S.header_font),
                 make(ws, code, border=False),
             ]
         )

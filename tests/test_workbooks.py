@@ -13,11 +13,13 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from bidui.authority import MARKER_SHEET
 from bidui.workbooks import (
     CATEGORIES,
     FILL_IN_HEADERS,
     HEADERS,
     REOPENED_PREFIX,
+    STATUS_HEADER,
     SUMMARY_SHEET,
     natural_key,
     sheet_title,
@@ -59,6 +61,12 @@ def data_rows(ws):
     return [dict(zip(HEADERS, r, strict=True)) for r in rows[1:]]
 
 
+def village_sheets(wb):
+    """The village sheets: all but 汇总 (first) and the very-hidden marker (last)."""
+    assert wb.sheetnames[-1] == MARKER_SHEET and wb[MARKER_SHEET].sheet_state == "veryHidden"
+    return wb.worksheets[1:-1]
+
+
 def summary_table(ws):
     """Table 1 of 汇总: {village: {header: value}} plus the 合计 row."""
     rows = list(ws.iter_rows(values_only=True))
@@ -90,18 +98,19 @@ def test_sheet_order_summary_first_then_villages_in_order(lists):
     for info in infos:
         wb = openpyxl.load_workbook(info.path)
         villages = sorted({f["village"] for f in findings_of(con, info.township)}, key=natural_key)
-        assert wb.sheetnames == [SUMMARY_SHEET, *villages] == info.sheets
+        assert wb.sheetnames == [SUMMARY_SHEET, *villages, MARKER_SHEET]
+        assert info.sheets == [SUMMARY_SHEET, *villages]
 
 
 def test_village_sheet_layout(lists):
     _, infos, _ = lists
     for info in infos:
         wb = openpyxl.load_workbook(info.path)
-        for ws in wb.worksheets[1:]:
+        for ws in village_sheets(wb):
             n = ws.max_row
             assert [c.value for c in ws[1]] == list(HEADERS)
             assert ws.freeze_panes == "C2"
-            assert ws.auto_filter.ref == f"A1:T{n}"
+            assert ws.auto_filter.ref == f"A1:U{n}"  # 20 columns of §1 + 上次报送处理情况
             assert ws.print_title_rows == "$1:$1"
 
             # Protection without password; sorting, filtering, resizing allowed.
@@ -138,7 +147,7 @@ def test_rows_sorted_complete_and_dated(lists):
         expected = {f["problem_id"]: f for f in findings_of(con, info.township)}
         wb = openpyxl.load_workbook(info.path)
         seen = set()
-        for ws in wb.worksheets[1:]:
+        for ws in village_sheets(wb):
             rows = data_rows(ws)
             assert [r["序号"] for r in rows] == list(range(1, len(rows) + 1))
             keys = [
@@ -157,7 +166,7 @@ def test_rows_sorted_complete_and_dated(lists):
                     assert r["问题描述"] == REOPENED_PREFIX + f["description"]
                 else:
                     assert r["问题描述"] == f["description"]
-                assert all(r[h] is None for h in FILL_IN_HEADERS)
+                assert all(r[h] is None for h in (*FILL_IN_HEADERS, STATUS_HEADER))
                 seen.add(r["问题编号"])
         assert seen == set(expected)  # every non-waived finding, nothing else
 
@@ -166,7 +175,7 @@ def test_reopened_rows_are_marked(lists):
     _, infos, _ = lists
     marked = 0
     for info in infos:
-        for ws in openpyxl.load_workbook(info.path).worksheets[1:]:
+        for ws in village_sheets(openpyxl.load_workbook(info.path)):
             for (cell,) in ws.iter_rows(min_row=2, min_col=10, max_col=10):
                 if str(cell.value).startswith(REOPENED_PREFIX):
                     assert cell.fill.fgColor.rgb.endswith("FCE4D6")
@@ -223,7 +232,7 @@ def test_summary_counts_equal_village_sheets(lists):
         wb = openpyxl.load_workbook(info.path)
         table = summary_table(wb[SUMMARY_SHEET])
         total = table.pop("合计")
-        assert set(table) == set(wb.sheetnames[1:])
+        assert set(table) == set(info.sheets[1:])
         for village, counts in table.items():
             rows = data_rows(wb[village])
             cats = Counter(r["问题类别"] for r in rows)
@@ -258,7 +267,7 @@ def test_summary_rule_table_adds_up(lists):
         start = next(i for i, r in enumerate(rows) if r[0] == "问题名称")
         header = rows[start]
         villages = header[2 : header.index("合计")]
-        assert list(villages) == wb.sheetnames[1:]
+        assert list(villages) == info.sheets[1:]
         total = 0
         for r in rows[start + 1 :]:
             counts = r[2 : 2 + len(villages)]
@@ -273,7 +282,7 @@ def test_summary_links_to_village_sheets(lists):
     wb = openpyxl.load_workbook(infos[0].path)
     ws = wb[SUMMARY_SHEET]
     links = {c.value: c.hyperlink.location for c in ws["A"] if c.hyperlink is not None}
-    assert links == {name: f"'{name}'!A1" for name in wb.sheetnames[1:]}
+    assert links == {name: f"'{name}'!A1" for name in infos[0].sheets[1:]}
 
 
 # ------------------------------------------------------------------------------- naming
@@ -312,7 +321,7 @@ def test_awkward_village_names_and_first_run(tmp_path):
     assert all(row["上次清单以来已整改"] == 0 for row in table.values())
     assert "首次下发" in str(wb[SUMMARY_SHEET]["A2"].value)
     # A severity without due_days falls back to findings.due_date.
-    for ws in wb.worksheets[1:]:
+    for ws in village_sheets(wb):
         for r in data_rows(ws):
             if r["问题代码"] == "owns_car":
                 assert r["整改时限"].date() == RUN_DATE + timedelta(days=99)
