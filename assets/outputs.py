@@ -62,18 +62,23 @@ def problem_lists(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg
     """问题清单: one workbook per township (only that township's rows, built from a
     query filtered by township), 汇总 sheet first, then one sheet per 行政村;
     pipeline columns locked, the five township columns open with dropdowns.
-    Waived findings are left off."""
+    Waived findings are left off. With `BIDUI_WORKBOOK_PASSWORDS` set, each
+    workbook is encrypted with its township's password (docs/security.md)."""
+    from bidui.office_crypto import configured_passwords, encrypt_workbooks
     from bidui.workbooks import write_township_workbooks
     from checks.thresholds import load_thresholds
 
     due_days = load_thresholds(bidui.thresholds or None).due_days
+    passwords = configured_passwords()  # a bad passwords file fails before writing
     staging = bidui.staging_dir(context.run.run_id)
     with bidui.connect(read_only=True) as con:
         infos = write_township_workbooks(con, bidui.run_day, staging, due_days)
+    encrypted = encrypt_workbooks(infos, passwords) if passwords is not None else []
     rows = {i.township: i.rows for i in infos}
     return dg.MaterializeResult(
         metadata={
             "workbooks": len(infos),
+            "encrypted_workbooks": len(encrypted),
             "rows_per_township": dg.MetadataValue.json(rows),
             "dagster/row_count": sum(rows.values()),
         }
