@@ -187,13 +187,25 @@ def wrapped_lines(text: str, width: float) -> int:
     return sum(max(1, math.ceil(display_width(p) / usable)) for p in text.split("\n"))
 
 
+MAX_ROW_HEIGHT = 409.0  # points: Excel's limit; a taller row is a "repair" prompt
+
+
 def row_height(lines: int) -> float:
     """Points for ``lines`` lines of 11-pt text (CJK fonts run a little taller)."""
-    return 15.0 * lines + 2.0
+    return min(15.0 * lines + 2.0, MAX_ROW_HEIGHT)
 
 
 def _utf16_len(text: str) -> int:
+    """Length as Excel counts it: characters beyond U+FFFF (CJK Ext. B…) count two."""
     return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _cut_utf16(text: str, limit: int) -> str:
+    """The longest prefix of ``text`` within ``limit`` UTF-16 units."""
+    text = text[:limit]
+    while (over := _utf16_len(text) - limit) > 0:
+        text = text[: len(text) - max(1, over // 2)]
+    return text
 
 
 def clean_text(value: str) -> tuple[str, int, bool]:
@@ -206,11 +218,7 @@ def clean_text(value: str) -> tuple[str, int, bool]:
     if _utf16_len(text) <= EXCEL_CELL_MAX:
         return text, replaced, False
     note = _TRUNCATED_NOTE.format(n=len(value))
-    limit = EXCEL_CELL_MAX - len(note)
-    text = text[:limit]
-    while (over := _utf16_len(text) - limit) > 0:  # astral characters count twice
-        text = text[:-over]
-    return text + note, replaced, True
+    return _cut_utf16(text, EXCEL_CELL_MAX - len(note)) + note, replaced, True
 
 
 def cell_text(value: str) -> str:
@@ -313,11 +321,11 @@ def sheet_title(name: str | None, used: set[str]) -> str:
     base = base.strip().strip("'") or "未填行政村"
     if base.casefold() == "history":
         base = base + "_"
-    candidate = base[:31]
+    candidate = _cut_utf16(base, 31)
     n = 2
     while fold(candidate) in used:
         suffix = f"({n})"
-        candidate = base[: 31 - len(suffix)] + suffix
+        candidate = _cut_utf16(base, 31 - len(suffix)) + suffix
         n += 1
     used.add(fold(candidate))
     return candidate

@@ -449,6 +449,35 @@ def test_over_long_description_is_cut_with_a_visible_note(tmp_path):
         if isinstance(c.value, str) and c.value.startswith("描" * 100)
     ]
     assert len(descs) == 1 and "已截断" in descs[0]
+    # Excel's row height limit is 409 points; a taller row is a "repair" prompt.
+    for ws in wb.worksheets:
+        assert all(d.height is None or d.height <= 409 for d in ws.row_dimensions.values())
+    con.close()
+
+
+def test_rare_characters_keep_sheet_names_within_excel_limit(tmp_path):
+    """Excel counts sheet-name length in UTF-16 units: 𠀀 (CJK Ext. B) counts two."""
+    con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:1])
+    villages = con.execute("SELECT DISTINCT village FROM findings ORDER BY 1").fetchall()
+    for (old,), new in zip(villages, ["𠀀" * 40, "𠀀" * 40 + "乙"], strict=False):
+        con.execute("UPDATE findings SET village = ? WHERE village = ?", [new, old])
+    (info,) = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
+    for title in info.sheets:
+        assert len(title.encode("utf-16-le")) // 2 <= 31, title
+    assert len(set(info.sheets)) == len(info.sheets)
+    assert set(listed(info.path)) == expected(con)[(COUNTY, TOWNSHIPS[0])]
+    con.close()
+
+
+def test_more_villages_than_columns_keeps_rule_totals(tmp_path, monkeypatch):
+    monkeypatch.setattr(workbooks, "MAX_TABLE2_VILLAGES", 1)  # Excel: 16,384 columns
+    con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:1])
+    (info,) = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
+    rows = list(openpyxl.load_workbook(info.path)[SUMMARY_SHEET].iter_rows(values_only=True))
+    start = next(i for i, r in enumerate(rows) if r[0] == "问题名称")
+    assert "超过表格列数上限" in rows[start - 1][0]
+    assert rows[start][:4] == ("问题名称", "问题类别", "合计", "问题代码")
+    assert sum(r[2] for r in rows[start + 1 :]) == info.rows
     con.close()
 
 
