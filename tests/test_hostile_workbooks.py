@@ -518,7 +518,7 @@ def test_libreoffice_opens_hostile_workbooks(tmp_path):
             "--headless",
             "--norestore",
             "--convert-to",
-            "csv",
+            "csv:Text - txt - csv (StarCalc):44,34,76,1",  # UTF-8, first (active) sheet
             "--outdir",
             str(tmp_path / "csv"),
             *(str(i.path) for i in infos),
@@ -531,6 +531,50 @@ def test_libreoffice_opens_hostile_workbooks(tmp_path):
     for info in infos:
         out = tmp_path / "csv" / (info.path.stem + ".csv")
         assert out.is_file(), (proc.stdout, proc.stderr)
-        # The active (first) sheet is 汇总, not the hidden marker.
-        assert "问题清单汇总" in out.read_text(encoding="utf-8", errors="replace")
+        # The active (first) sheet is 汇总, not the hidden marker; payloads stay text.
+        text = out.read_text(encoding="utf-8")
+        assert "问题清单汇总" in text and MARKER_SHEET not in text
+        if info.township.startswith("="):
+            assert "=1+2乡\ufffd 问题清单汇总" in text
+    con.close()
+
+
+@pytest.mark.libreoffice
+def test_libreoffice_keeps_payloads_as_text_on_every_sheet(tmp_path):
+    """LibreOffice reads every sheet; a payload shows as its text, never its result."""
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if soffice is None:
+        pytest.skip("LibreOffice (soffice) not installed; apt-get install libreoffice-calc-nogui")
+    con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:1])
+    con.execute(
+        "UPDATE findings SET name = ?, evidence = ?, head_name = ?",
+        ["=1+2", "@SUM(1,2)", "＝3+4"],
+    )
+    (info,) = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
+    proc = subprocess.run(
+        [
+            soffice,
+            f"-env:UserInstallation=file://{tmp_path / 'profile'}",
+            "--headless",
+            "--norestore",
+            "--convert-to",
+            # UTF-8, formulas' results (not their text), every sheet (LibreOffice >= 7.2)
+            "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1",
+            "--outdir",
+            str(tmp_path / "csv"),
+            str(info.path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    sheets = {p.stem.removeprefix(info.path.stem + "-"): p for p in (tmp_path / "csv").iterdir()}
+    if set(sheets) == {info.path.stem}:
+        pytest.skip("this LibreOffice exports only the first sheet to CSV")
+    for title in info.sheets[1:]:
+        rows = sheets[title].read_text(encoding="utf-8").splitlines()
+        assert rows[0].split(",") == list(HEADERS)
+        for row in rows[1:]:
+            assert ",=1+2," in row and '"@SUM(1,2)"' in row and ",＝3+4," in row, row
     con.close()
