@@ -3,45 +3,96 @@
 The workbooks are the ones ``bidui.workbooks`` sent down, filled in by villages
 and townships, and they come back in every state: renamed, rows re-sorted or
 deleted, extra sheets, title rows inserted, read-only columns edited despite the
-sheet protection, other formats (.xls/.ods saved by WPS or LibreOffice). Rules:
+sheet protection, other formats (.xls/.ods saved by WPS or LibreOffice), and now
+and then hostile. Rules, in the order they are applied to a file:
 
+- **Once per content.** A file whose bytes (sha256) were read before is skipped
+  entirely, whatever its name (a renamed copy adds nothing).
+- **Limits before parsing** (``department_feeds.limits``; caps: the general
+  ``BIDUI_MAX_*`` settings, but never more than :data:`MAX_FILE_BYTES`,
+  :data:`MAX_UNCOMPRESSED_BYTES`, :data:`MAX_COMPRESSION_RATIO` for a returned
+  list). A file over a cap is not opened: one reject line, ``feedback_files.status
+  = 'too_large'``. A password-protected file (Office encryption, or an encrypted
+  .ods) is not opened either: status ``encrypted``, a reject asking to remove the
+  password. A file that cannot be opened: status ``failed``.
+- **Rows per file**: more than :data:`MAX_ROWS` non-empty rows (a township's list
+  is a few thousand at most) → the whole file is rejected with ONE reject line,
+  status ``too_many_rows``; nothing of it is stored.
+- **Township authority.** Every list we send carries a very-hidden sheet
+  ``bidui.authority.MARKER_SHEET`` whose A1 holds a marker signed with the
+  warehouse's key (county, township, run date). A file without a valid marker
+  (sheet missing, marker edited or forged, made from scratch, signed by another
+  warehouse) is not applied at all: status ``unverified``, one reject line per
+  filled row. Within a verified file, a row whose problem belongs to another
+  township or county (looked up in ``findings``/``finding_history``, never taken
+  from the file) is rejected, never applied, and its locked cells are not
+  compared (the reason names the problem id, not the other township's people).
+  The marker's run date does not matter: a list from an older night still
+  answers for its own township's problems, including problems since resolved
+  (then only in ``finding_history``).
 - A sheet is read when one of its first 20 rows holds ``问题编号`` and at least
   one of the five fill-in headers; columns are found by header, not position.
-  Other sheets (``汇总``, notes added by the township) are skipped.
-- Rows are matched by 问题编号 against ``findings`` and ``finding_history``;
-  township and village come from the warehouse, never from the file.
+  Other sheets (``汇总``, notes added by the township, the marker sheet) are skipped.
+  问题编号 is compared after NFKC (full-width → half-width), removing spaces and
+  invisible characters, and upper-casing.
 - Only the five fill-in columns are taken. A pipeline column whose value differs
   from what the warehouse says for that problem id (证件号码, 姓名, 问题代码,
   问题描述, …) is ignored and written to ``feedback_issues`` and, as a warning
   of feed ``feedback``, to ``load_warnings``; the row itself is still accepted.
-  (The comparison is with tonight's data: a value the register changed since
-  the list was sent is reported the same way, worded to say so.)
+  :data:`STATUS_HEADER` (what happened to the last answer) is ours, not compared.
 - A row with none of the fill-in columns filled is not a response.
-- A response with an unknown or empty 问题编号, a value outside the dropdown
-  lists, an unparseable or implausible 核实日期, or a 问题编号 already answered
-  earlier in the same file is rejected as a whole (``rejects``, feed
-  ``feedback``, one line per offending cell, reasons in Chinese and English):
-  accepting half a row would hide the mistake from the township.
+- **Row-level faults reject the row**: an empty, unknown or foreign 问题编号, or a
+  问题编号 already answered earlier in the same file.
+- **Field-level faults reject the field, not the answer**: a value outside the
+  dropdown list, an unreadable 核实日期, or one before 2000 or after the day the
+  file is read ("today" in the office's time zone ``BIDUI_TIMEZONE``, default
+  Asia/Shanghai, not the machine's UTC clock). The field is stored as NULL, the
+  rest of the answer is accepted, and the field is listed in ``rejects`` (column,
+  raw value, Chinese and English reason) and in ``feedback_field_rejects`` (with
+  the problem id). ``feedback_field_status`` is a view with one Chinese sentence per
+  problem about the township's latest returned row (``上次报送：…，未采用；其余内容
+  已采用``); ``bidui.workbooks`` shows it in the list. If no field is left after
+  the faulty ones are dropped, nothing is stored (an empty answer would replace
+  the previous one) and the row counts as rejected.
+- Counts: rows_read = accepted + rejected + not_filled for every file; a row with
+  rejected fields counts as accepted, its fields in ``fields_rejected``.
+- **Detail caps.** Per file, at most :data:`DETAIL_CAP` reject lines per reason
+  and :data:`DETAIL_CAP` locked-cell issues per column are stored; the rest are
+  summed up in one line (``另有N…未逐条列出``). Counts stay exact.
+  ``feedback_field_rejects`` is not capped: after duplicate rows are rejected it
+  holds at most one line per field of each of the township's own problems.
 - Every accepted response is appended to ``feedback_responses``; nothing is ever
   updated or deleted, so the history of answers stays. ``feedback_latest`` is a
-  view with the latest answer per problem. A file whose bytes (sha256) were read
-  before is skipped entirely, whatever its name.
+  view with the latest answer per problem (``bidui.lifecycle.LATEST_ORDER``:
+  latest ``loaded_at`` first). **Several files in one night** (e.g. a township's
+  draft and final version): files are read in order of modification time, then
+  name, and the n-th file read gets ``loaded_at`` = the night's time + n
+  microseconds, so the answer of the later-modified file (then the later name)
+  is the one that counts; the earlier one stays in the history.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
+import os
 import re
+import unicodedata
+import zipfile
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import duckdb
+import msoffcrypto
 import python_calamine
 
+from bidui.authority import MARKER_SHEET, Marker, ensure_signing_key, read_marker, signing_key
 from bidui.lifecycle import LATEST_ORDER
 from bidui.workbooks import (
     FILL_IN_HEADERS,
@@ -49,12 +100,34 @@ from bidui.workbooks import (
     REOPENED_PREFIX,
     VERIFICATION_VALUES,
 )
+from department_feeds.limits import MB, LimitExceeded, Limits, check_cells, check_file
 
 log = logging.getLogger(__name__)
 
 FEED = "feedback"
 READABLE_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
 HEADER_SCAN_ROWS = 20
+
+# Caps for a returned list: tighter than for department feeds (a township's list
+# is a few hundred kB and a few thousand rows).
+MAX_FILE_BYTES = 20 * MB
+MAX_UNCOMPRESSED_BYTES = 200 * MB
+MAX_COMPRESSION_RATIO = 100.0
+MAX_ROWS = 20_000
+DETAIL_CAP = 200
+"""Reject lines per reason and locked-cell issues per column stored per file."""
+
+STATUS_HEADER = "上次报送处理情况"
+"""Workbook column (``bidui.workbooks``) showing ``feedback_field_status``; not the township's."""
+
+UNVERIFIED_ZH = (
+    "文件缺少或篡改了系统来源标记，无法确认所属乡镇，本行未采用；"
+    "请在下发的问题清单原文件上填写后报送"
+)
+UNVERIFIED_EN = (
+    "the workbook has no valid township marker (missing, edited or not from this system); "
+    "row not used"
+)
 
 DDL = """
 CREATE TABLE IF NOT EXISTS feedback_files (
@@ -66,11 +139,11 @@ CREATE TABLE IF NOT EXISTS feedback_files (
     loaded_at TIMESTAMP,
     sheets VARCHAR,            -- JSON list of the sheets read as problem lists
     rows_read INTEGER,         -- = rows_accepted + rows_rejected + rows_not_filled
-    rows_accepted INTEGER,
+    rows_accepted INTEGER,     -- including rows with some fields rejected
     rows_rejected INTEGER,
     rows_not_filled INTEGER,
     edits_ignored INTEGER,     -- cells of pipeline columns that differed from the warehouse
-    status VARCHAR,            -- loaded | failed
+    status VARCHAR,            -- loaded | unverified | failed | encrypted | too_large | too_many_rows
     error VARCHAR
 );
 -- Same columns as bidui.lifecycle.FEEDBACK_DDL (either module may create it first);
@@ -104,6 +177,22 @@ CREATE TABLE IF NOT EXISTS feedback_issues (
     checksum VARCHAR,
     loaded_at TIMESTAMP
 );
+-- One line per fill-in field not taken from a row of the township's own problem.
+CREATE TABLE IF NOT EXISTS feedback_field_rejects (
+    load_id VARCHAR,
+    problem_id VARCHAR,
+    source_file VARCHAR,
+    sheet VARCHAR,
+    row_number INTEGER,
+    column_name VARCHAR,
+    raw_value VARCHAR,
+    note_zh VARCHAR,           -- short, for the township's list: 核实日期“…”晚于报送日期，未采用
+    reason_zh VARCHAR,
+    reason_en VARCHAR,
+    row_accepted BOOLEAN,      -- the rest of the row was stored in feedback_responses
+    checksum VARCHAR,
+    loaded_at TIMESTAMP
+);
 -- Owned by ingest; the same columns as docs/warehouse.md so either may create them.
 CREATE TABLE IF NOT EXISTS load_warnings (
     load_id VARCHAR,
@@ -128,16 +217,49 @@ CREATE TABLE IF NOT EXISTS rejects (
     reason_en VARCHAR
 );
 """
+# Columns added after the first release: warehouses created before get them here.
+_FILES_ADDED = (
+    ("fields_rejected", "INTEGER"),  # fill-in fields not taken (their rows count as accepted)
+    ("county", "VARCHAR"),  # from the verified marker; NULL when unverified
+    ("township", "VARCHAR"),
+    ("marker_run_date", "DATE"),
+)
 # One definition of "the answer that counts" for the view and the lifecycle.
 LATEST_VIEW = (
     "CREATE OR REPLACE VIEW feedback_latest AS SELECT * FROM feedback_responses "
     f"QUALIFY row_number() OVER (PARTITION BY problem_id ORDER BY {LATEST_ORDER}) = 1"
 )
+_FIELD_ORDER = " ".join(f"WHEN '{h}' THEN {i}" for i, h in enumerate(FILL_IN_HEADERS))
+# Per problem, the township's latest returned row (stored, or dropped for having
+# nothing left) and what of it was not taken. No line: everything was taken.
+FIELD_STATUS_VIEW = f"""
+CREATE OR REPLACE VIEW feedback_field_status AS
+WITH attempts AS (
+    SELECT problem_id, loaded_at, verified_on, source_file, sheet, row_number, checksum
+    FROM feedback_responses
+    UNION ALL
+    SELECT DISTINCT problem_id, loaded_at, NULL::DATE, source_file, sheet, row_number, checksum
+    FROM feedback_field_rejects WHERE NOT row_accepted
+), latest AS (
+    SELECT * FROM attempts
+    QUALIFY row_number() OVER (PARTITION BY problem_id ORDER BY {LATEST_ORDER}) = 1
+)
+SELECT l.problem_id::VARCHAR AS problem_id,
+       ('上次报送：' || string_agg(r.note_zh, '；'
+            ORDER BY CASE r.column_name {_FIELD_ORDER} ELSE 99 END, r.column_name)
+        || CASE WHEN bool_and(r.row_accepted) THEN '；其余内容已采用'
+                ELSE '；该行没有其他可采用的内容，整行未采用' END)::VARCHAR AS note_zh
+FROM latest l
+JOIN feedback_field_rejects r
+  ON r.problem_id = l.problem_id AND r.checksum = l.checksum
+ AND r.sheet IS NOT DISTINCT FROM l.sheet AND r.row_number = l.row_number
+GROUP BY l.problem_id
+"""
 
 # Pipeline columns compared with the warehouse: header -> (field, source).
 # "f" fields exist only while the finding is in ``findings``; "h" fields also in
-# ``finding_history``. 序号 and 整改时限 are not compared (re-numbering and due
-# dates are not the township's data).
+# ``finding_history``. 序号, 整改时限 and 上次报送处理情况 are not compared
+# (re-numbering, due dates and our note on the last answer are not the township's data).
 _COMPARED = {
     "自然村(组)": "village_group",
     "户编号": "household_id",
@@ -156,6 +278,7 @@ _COMPARED = {
 _LOOKUP_SQL = """
 WITH ids AS (SELECT DISTINCT unnest(?::VARCHAR[]) AS problem_id)
 SELECT ids.problem_id,
+       f.county,
        coalesce(f.township, h.township) AS township,
        coalesce(f.village, h.village) AS village,
        f.village_group, coalesce(f.household_id, h.household_id) AS household_id,
@@ -171,7 +294,8 @@ WHERE f.problem_id IS NOT NULL OR h.problem_id IS NOT NULL
 """
 # Stand-ins when a table does not exist yet (first run): same columns, no rows.
 _EMPTY_FINDINGS = (
-    "(SELECT NULL::VARCHAR AS problem_id, NULL::VARCHAR AS township, NULL::VARCHAR AS village, "
+    "(SELECT NULL::VARCHAR AS problem_id, NULL::VARCHAR AS county, NULL::VARCHAR AS township, "
+    "NULL::VARCHAR AS village, "
     "NULL::VARCHAR AS village_group, NULL::VARCHAR AS household_id, NULL::VARCHAR AS head_name, "
     "NULL::VARCHAR AS name, NULL::VARCHAR AS id_number, NULL::VARCHAR AS category, "
     "NULL::VARCHAR AS rule_code, NULL::VARCHAR AS description, NULL::VARCHAR AS department, "
@@ -191,20 +315,43 @@ class FeedbackResult:
 
     files_read: int = 0
     files_skipped: int = 0  # same bytes read before
-    files_failed: int = 0  # could not be opened
+    files_failed: int = 0  # not read: cannot be opened, encrypted, over a cap
+    files_unverified: int = 0  # read, but no valid township marker: nothing applied
     files_unsupported: list[str] = field(default_factory=list)
     rows_read: int = 0
-    accepted: int = 0
+    accepted: int = 0  # including rows with some fields rejected
     rejected: int = 0
     not_filled: int = 0
+    fields_rejected: int = 0
     edits_ignored: int = 0
     load_ids: list[str] = field(default_factory=list)
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the feedback tables (and ``rejects``) if they do not exist."""
+    """Create the feedback tables (and ``rejects``) and views if they do not exist."""
     con.execute(DDL)
+    for name, typ in _FILES_ADDED:
+        con.execute(f"ALTER TABLE feedback_files ADD COLUMN IF NOT EXISTS {name} {typ}")
     con.execute(LATEST_VIEW)
+    con.execute(FIELD_STATUS_VIEW)
+
+
+def feedback_limits(base: Limits | None = None) -> Limits:
+    """The general limits (``BIDUI_MAX_*``), tightened to the caps of a returned list."""
+    base = base or Limits.from_env()
+    return dataclasses.replace(
+        base,
+        max_file_bytes=min(base.max_file_bytes, MAX_FILE_BYTES),
+        max_uncompressed_bytes=min(base.max_uncompressed_bytes, MAX_UNCOMPRESSED_BYTES),
+        max_compression_ratio=min(base.max_compression_ratio, MAX_COMPRESSION_RATIO),
+        max_rows=min(base.max_rows, MAX_ROWS),
+    )
+
+
+def office_now() -> datetime:
+    """Now in the office's time zone (``BIDUI_TIMEZONE``, default Asia/Shanghai), naive."""
+    tz = ZoneInfo(os.environ.get("BIDUI_TIMEZONE") or "Asia/Shanghai")
+    return datetime.now(tz).replace(tzinfo=None, microsecond=0)
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -279,6 +426,15 @@ def _choice(value: Any) -> str | None:
     return text or None
 
 
+_INVISIBLE = re.compile(r"[\s\u200b-\u200f\u2060\ufeff]+")
+
+
+def norm_problem_id(value: Any) -> str:
+    """问题编号 as the engine writes it: NFKC (full-width → half-width), no spaces or
+    invisible characters, upper case."""
+    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", _text(value))).upper()
+
+
 # ----------------------------------------------------------------------------- reading
 
 
@@ -289,13 +445,29 @@ class _Sheet:
     columns: dict[str, int]  # canonical header -> 0-based column index
     rows: list[list[Any]]
 
+    def data(self):
+        """(1-based row number, row) of every non-empty row under the header."""
+        for idx in range(self.header_row + 1, len(self.rows)):
+            row = self.rows[idx]
+            if any(_text(v) != "" for v in row):
+                yield idx + 1, row  # calamine rows start at A1 with skip_empty_area=False
 
-def _find_sheets(book: python_calamine.CalamineWorkbook) -> list[_Sheet]:
+
+def _sheet_rows(book: python_calamine.CalamineWorkbook, name: str, limits: Limits) -> list:
+    sheet = book.get_sheet_by_name(name)
+    # Python lists of a sheet laid out densely are the memory risk; refuse before.
+    check_cells(name, sheet.total_height, sheet.total_width, limits)
+    return sheet.to_python(skip_empty_area=False)
+
+
+def _find_sheets(book: python_calamine.CalamineWorkbook, limits: Limits) -> list[_Sheet]:
     found = []
     for meta in book.sheets_metadata:
         if str(meta.typ) != str(python_calamine.SheetTypeEnum.WorkSheet):
             continue
-        rows = book.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
+        if meta.name == MARKER_SHEET:
+            continue
+        rows = _sheet_rows(book, meta.name, limits)
         for i, row in enumerate(rows[:HEADER_SCAN_ROWS]):
             headers = [_norm_header(v) for v in row]
             if "问题编号" in headers and any(h in headers for h in FILL_IN_HEADERS):
@@ -305,6 +477,38 @@ def _find_sheets(book: python_calamine.CalamineWorkbook) -> list[_Sheet]:
                 found.append(_Sheet(meta.name, i, columns, rows))
                 break
     return found
+
+
+def _marker(book: python_calamine.CalamineWorkbook, key: bytes, limits: Limits) -> Marker | None:
+    """The verified township marker of the workbook, None when missing or not valid."""
+    if MARKER_SHEET not in {m.name for m in book.sheets_metadata}:
+        return None
+    rows = _sheet_rows(book, MARKER_SHEET, limits)
+    text = rows[0][0] if rows and rows[0] else None
+    return read_marker(key, text)
+
+
+_CFB_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
+
+
+def _is_encrypted(path: Path) -> bool:
+    """Office encryption (an OOXML package inside a CFB container, or an encrypted
+    .xls) or an encrypted .ods: neither can be read without the password."""
+    with path.open("rb") as fh:
+        magic = fh.read(8)
+        if magic == _CFB_MAGIC:
+            fh.seek(0)
+            try:
+                return bool(msoffcrypto.OfficeFile(fh).is_encrypted())
+            except Exception:  # not an Office file msoffcrypto knows: let the reader decide
+                return path.suffix.lower() in {".xlsx", ".xlsm", ".xlsb"}
+    if path.suffix.lower() == ".ods":
+        try:
+            with zipfile.ZipFile(path) as zf:
+                return b"encryption-data" in zf.read("META-INF/manifest.xml")
+        except (zipfile.BadZipFile, KeyError, OSError):
+            return False
+    return False
 
 
 def _lookup(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -330,6 +534,13 @@ def _lookup(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, dict[st
     return out
 
 
+def _belongs(rec: dict[str, Any], marker: Marker) -> bool:
+    """Whether the problem is the marker's township's (county too, while it is known)."""
+    if (rec["township"] or "") != marker.township:
+        return False
+    return not rec["in_findings"] or (rec["county"] or "") == marker.county
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
@@ -338,26 +549,129 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+class _FileRejected(Exception):
+    """The whole file is not read: one reject line, ``feedback_files.status``."""
+
+    def __init__(self, status: str, zh: str, en: str) -> None:
+        super().__init__(en)
+        self.status, self.zh, self.en = status, zh, en
+
+
+@dataclass
+class _Out:
+    """What one file adds to the warehouse, with detail lines capped per reason."""
+
+    load_id: str
+    rel: str
+    checksum: str
+    loaded_at: datetime
+    responses: list[tuple] = field(default_factory=list)
+    issues: list[tuple] = field(default_factory=list)
+    rejects: list[tuple] = field(default_factory=list)
+    field_rejects: list[tuple] = field(default_factory=list)
+    _seen: Counter = field(default_factory=Counter)
+    _first: dict = field(default_factory=dict)
+
+    def _keep(self, key: tuple, first: tuple) -> bool:
+        self._seen[key] += 1
+        self._first.setdefault(key, first)
+        return self._seen[key] <= DETAIL_CAP
+
+    def reject(self, kind, sheet, row_number, column, raw, zh, en) -> None:
+        if self._keep(("reject", kind, column), (zh, en)):
+            self.rejects.append(
+                (self.load_id, FEED, self.rel, sheet, row_number, column, raw, zh, en)
+            )
+
+    def issue(self, sheet, row_number, pid, column, raw, expected, zh, en) -> None:
+        if self._keep(("issue", column), (zh, en)):
+            self.issues.append(
+                (
+                    self.load_id,
+                    self.rel,
+                    sheet,
+                    row_number,
+                    pid,
+                    column,
+                    raw,
+                    expected,
+                    zh,
+                    en,
+                    self.checksum,
+                    self.loaded_at,
+                )
+            )
+
+    def summarise(self) -> None:
+        """One line for everything over the cap, per reason (rows stay counted exactly)."""
+        for key, n in self._seen.items():
+            extra = n - DETAIL_CAP
+            if extra <= 0:
+                continue
+            zh, en = self._first[key]
+            if key[0] == "reject":
+                self.rejects.append(
+                    (
+                        self.load_id,
+                        FEED,
+                        self.rel,
+                        None,
+                        None,
+                        key[2],
+                        None,
+                        f"另有{extra}行因同类原因未采用，未逐条列出；同类原因如：{zh}",
+                        f"{extra} more rows not used for the same reason, not listed: {en}",
+                    )
+                )
+            else:
+                self.issue_summary(key[1], extra)
+
+    def issue_summary(self, column: str, extra: int) -> None:
+        self.issues.append(
+            (
+                self.load_id,
+                self.rel,
+                None,
+                None,
+                None,
+                column,
+                None,
+                None,
+                f"“{column}”列另有{extra}处同类修改未逐条列出（均已忽略，以系统数据为准）",
+                f"{extra} more edits of read-only column {column!r} not listed (all ignored)",
+                self.checksum,
+                self.loaded_at,
+            )
+        )
+
+
 def load_feedback(
     con: duckdb.DuckDBPyConnection,
     folder: Path,
     *,
     loaded_at: datetime | None = None,
+    limits: Limits | None = None,
 ) -> FeedbackResult:
     """Read every workbook under ``folder`` (``<inbox>/feedback``) not read before.
 
     ``source_file`` is stored relative to the inbox (``feedback/…``, the folder's
     own name first). Each file is written in one transaction. ``loaded_at``
-    defaults to now (local time).
+    defaults to now in the office's time zone; the n-th file read gets it plus n
+    microseconds (files in order of modification time, then name). ``limits``
+    defaults to :func:`feedback_limits`.
     """
     ensure_tables(con)
-    loaded_at = loaded_at or datetime.now().replace(microsecond=0)
+    ensure_signing_key(con)  # a warehouse without one has sent no verifiable list yet
+    key = signing_key(con)
+    limits = limits or feedback_limits()
+    loaded_at = loaded_at or office_now()
     folder = Path(folder)
     result = FeedbackResult()
     if not folder.is_dir():
         log.info("no feedback folder at %s", folder)
         return result
     seen = {r[0] for r in con.execute("SELECT checksum FROM feedback_files").fetchall()}
+    todo: list[tuple[float, str, Path, str]] = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = f"{folder.name}/{path.relative_to(folder).as_posix()}"
         if path.name.startswith(("~$", ".")):
@@ -371,68 +685,132 @@ def load_feedback(
             result.files_skipped += 1
             continue
         seen.add(checksum)
-        _read_file(con, path, rel, checksum, loaded_at, result)
+        todo.append((path.stat().st_mtime, rel, path, checksum))
+    # Later-modified files are read later, so their answers are the latest.
+    for n, (_, rel, path, checksum) in enumerate(sorted(todo, key=lambda t: (t[0], t[1]))):
+        at = loaded_at + timedelta(microseconds=n)
+        _read_file(con, key, limits, path, rel, checksum, at, result)
     return result
 
 
+def _open(path: Path, key: bytes, limits: Limits) -> tuple[Marker | None, list[_Sheet]]:
+    """Marker and problem-list sheets; raises for a file that is not to be read."""
+    check_file(path, limits)
+    if _is_encrypted(path):
+        raise _FileRejected(
+            "encrypted",
+            "文件设置了打开密码，无法读取，整个文件未采用；请取消密码后报送",
+            "file is password-protected (encrypted); remove the password and send it again",
+        )
+    book = python_calamine.CalamineWorkbook.from_path(str(path))
+    sheets = _find_sheets(book, limits)
+    rows = sum(1 for s in sheets for _ in s.data())
+    if rows > limits.max_rows:
+        raise _FileRejected(
+            "too_many_rows",
+            f"文件行数过多（{rows:,} 行，上限 {limits.max_rows:,} 行），远超一个乡镇问题清单的"
+            "正常行数，整个文件未采用；请在下发的问题清单原文件上填写后报送",
+            f"too many rows ({rows:,}, limit {limits.max_rows:,}); file not used",
+        )
+    return _marker(book, key, limits), sheets
+
+
 def _read_file(
-    con, path: Path, rel: str, checksum: str, loaded_at: datetime, result: FeedbackResult
+    con,
+    key: bytes,
+    limits: Limits,
+    path: Path,
+    rel: str,
+    checksum: str,
+    loaded_at: datetime,
+    result: FeedbackResult,
 ) -> None:
     load_id = f"{FEED}-{checksum[:16]}"
     stat = path.stat()
+    tz = ZoneInfo(os.environ.get("BIDUI_TIMEZONE") or "Asia/Shanghai")
     file_row = {
         "load_id": load_id,
         "source_file": rel,
         "checksum": checksum,
         "size_bytes": stat.st_size,
-        "modified_at": datetime.fromtimestamp(stat.st_mtime).replace(microsecond=0),
+        "modified_at": datetime.fromtimestamp(int(stat.st_mtime), tz).replace(tzinfo=None),
         "loaded_at": loaded_at,
         "sheets": "[]",
         "rows_read": 0,
         "rows_accepted": 0,
         "rows_rejected": 0,
         "rows_not_filled": 0,
+        "fields_rejected": 0,
         "edits_ignored": 0,
         "status": "loaded",
         "error": None,
+        "county": None,
+        "township": None,
+        "marker_run_date": None,
     }
-    responses: list[tuple] = []
-    issues: list[tuple] = []
-    rejects: list[tuple] = []
+    out = _Out(load_id, rel, checksum, loaded_at)
     try:
-        book = python_calamine.CalamineWorkbook.from_path(str(path))
-        sheets = _find_sheets(book)
-    except Exception as exc:  # corrupt or password-protected file
+        marker, sheets = _open(path, key, limits)
+    except (LimitExceeded, _FileRejected) as exc:
+        zh, en = (
+            (exc.message_zh, exc.message_en)
+            if isinstance(exc, LimitExceeded)
+            else (
+                exc.zh,
+                exc.en,
+            )
+        )
+        status = "too_large" if isinstance(exc, LimitExceeded) else exc.status
+        log.warning("feedback: %s not read: %s", rel, en)
+        file_row.update(status=status, error=en)
+        out.reject("file", None, None, None, None, zh, en)
+        result.files_failed += 1
+    except Exception as exc:  # corrupt file, or one the reader does not understand
         log.warning("feedback: cannot open %s: %s", rel, exc)
         file_row.update(status="failed", error=f"{type(exc).__name__}: {exc}")
-        rejects.append(
-            (
-                load_id,
-                FEED,
-                rel,
-                None,
-                None,
-                None,
-                None,
-                "文件无法打开（可能已损坏或设置了打开密码），请重新导出后报送",
-                f"file cannot be opened: {type(exc).__name__}",
-            )
+        out.reject(
+            "file",
+            None,
+            None,
+            None,
+            None,
+            "文件无法打开（可能已损坏或设置了打开密码），请重新导出后报送",
+            f"file cannot be opened: {type(exc).__name__}",
         )
         result.files_failed += 1
     else:
         file_row["sheets"] = json.dumps([s.name for s in sheets], ensure_ascii=False)
-        counts = _read_rows(
-            con, sheets, load_id, rel, checksum, loaded_at, responses, issues, rejects
-        )
+        if marker is None:
+            counts = _reject_unverified(sheets, out)
+            file_row["status"] = "unverified"
+            result.files_unverified += 1
+        else:
+            file_row.update(
+                county=marker.county, township=marker.township, marker_run_date=marker.run_date
+            )
+            counts = _read_rows(con, sheets, marker, out)
         file_row.update(counts)
         result.files_read += 1
         result.rows_read += counts["rows_read"]
         result.accepted += counts["rows_accepted"]
         result.rejected += counts["rows_rejected"]
         result.not_filled += counts["rows_not_filled"]
+        result.fields_rejected += counts["fields_rejected"]
         result.edits_ignored += counts["edits_ignored"]
     result.load_ids.append(load_id)
+    out.summarise()
+    _store(con, file_row, out)
+    log.info(
+        "feedback: %s -> %s",
+        rel,
+        {
+            k: file_row[k]
+            for k in ("status", "rows_read", "rows_accepted", "rows_rejected", "fields_rejected")
+        },
+    )
 
+
+def _store(con, file_row: dict[str, Any], out: _Out) -> None:
     con.begin()
     try:
         con.execute(
@@ -440,42 +818,43 @@ def _read_file(
             f"VALUES ({', '.join('?' * len(file_row))})",
             list(file_row.values()),
         )
-        if responses:
+        if out.responses:
             con.executemany(
                 "INSERT INTO feedback_responses (problem_id, township, village, "
                 "verification, rectification, note, verifier, verified_on, source_file, sheet, "
                 "row_number, checksum, loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                responses,
+                out.responses,
             )
-        if issues:
+        if out.field_rejects:
+            con.executemany(
+                "INSERT INTO feedback_field_rejects (load_id, problem_id, source_file, sheet, "
+                "row_number, column_name, raw_value, note_zh, reason_zh, reason_en, row_accepted, "
+                "checksum, loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                out.field_rejects,
+            )
+        if out.issues:
             con.executemany(
                 "INSERT INTO feedback_issues (load_id, source_file, sheet, row_number, problem_id, "
                 "column_name, raw_value, expected_value, reason_zh, reason_en, checksum, "
                 "loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                issues,
+                out.issues,
             )
-        if issues:
             # Also as warnings of feed 'feedback', where the report lists every feed's.
             con.executemany(
                 "INSERT INTO load_warnings (load_id, feed, source_file, sheet, row_number, "
                 "column_name, raw_value, reason_zh, reason_en) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(i[0], FEED, i[1], i[2], i[3], i[5], i[6], i[8], i[9]) for i in issues],
+                [(i[0], FEED, i[1], i[2], i[3], i[5], i[6], i[8], i[9]) for i in out.issues],
             )
-        if rejects:
+        if out.rejects:
             con.executemany(
                 "INSERT INTO rejects (load_id, feed, source_file, sheet, row_number, column_name, "
                 "raw_value, reason_zh, reason_en) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rejects,
+                out.rejects,
             )
         con.commit()
     except Exception:
         con.rollback()
         raise
-    log.info(
-        "feedback: %s -> %s",
-        rel,
-        {k: file_row[k] for k in ("rows_read", "rows_accepted", "rows_rejected", "edits_ignored")},
-    )
 
 
 def _get(row: list[Any], cols: dict[str, int], header: str) -> Any:
@@ -484,168 +863,270 @@ def _get(row: list[Any], cols: dict[str, int], header: str) -> Any:
     return row[j] if j is not None and j < len(row) else None
 
 
-def _read_rows(
-    con, sheets: list[_Sheet], load_id, rel, checksum, loaded_at, responses, issues, rejects
-) -> dict[str, int]:
-    counts = dict(rows_read=0, rows_accepted=0, rows_rejected=0, rows_not_filled=0, edits_ignored=0)
+def _filled(row: list[Any], cols: dict[str, int]) -> dict[str, Any] | None:
+    """The five fill-in cells, None when none of them is filled."""
+    fills = {h: _get(row, cols, h) for h in FILL_IN_HEADERS}
+    return None if all(_text(v) == "" for v in fills.values()) else fills
+
+
+def _new_counts() -> dict[str, int]:
+    return dict(
+        rows_read=0,
+        rows_accepted=0,
+        rows_rejected=0,
+        rows_not_filled=0,
+        fields_rejected=0,
+        edits_ignored=0,
+    )
+
+
+def _reject_unverified(sheets: list[_Sheet], out: _Out) -> dict[str, int]:
+    """No valid marker: every filled row is rejected, nothing compared or stored."""
+    counts = _new_counts()
+    for sheet in sheets:
+        for row_number, row in sheet.data():
+            counts["rows_read"] += 1
+            if _filled(row, sheet.columns) is None:
+                counts["rows_not_filled"] += 1
+                continue
+            counts["rows_rejected"] += 1
+            raw = _text(_get(row, sheet.columns, "问题编号"))
+            out.reject(
+                "unverified", sheet.name, row_number, "问题编号", raw, UNVERIFIED_ZH, UNVERIFIED_EN
+            )
+    return counts
+
+
+def _edits(rec: dict[str, Any], row, cols, sheet: str, row_number: int, pid: str, out: _Out) -> int:
+    """Compare the pipeline columns with the warehouse; report differences, return how many."""
+    n = 0
+    for header, fld in _COMPARED.items():
+        if header not in cols or (rec[fld] is None and not rec["in_findings"]):
+            continue  # column deleted, or the warehouse no longer knows the value
+        raw = _get(row, cols, header)
+        got = _compact(raw)
+        want = _compact(rec[fld])
+        if header == "问题描述":
+            got = got.removeprefix(REOPENED_PREFIX)
+        if header == "证件号码":
+            got, want = got.upper(), want.upper()
+        if got != want:
+            n += 1
+            out.issue(
+                sheet,
+                row_number,
+                pid,
+                header,
+                _text(raw),
+                None if rec[fld] is None else _text(rec[fld]),
+                f"“{header}”为系统生成的只读列，报送文件中的内容与系统数据不一致"
+                "（被修改，或系统数据已更新），已忽略，以系统数据为准；"
+                "如系统数据有误，请在整改说明中反映",
+                f"read-only column {header!r} differs from the warehouse "
+                "(edited in the returned file, or the data changed since); ignored",
+            )
+    return n
+
+
+def _row_error(
+    pid: str,
+    raw_pid: str,
+    rec: dict[str, Any] | None,
+    foreign: bool,
+    marker: Marker,
+    answered: dict[str, tuple[str, int]],
+) -> tuple[str, str, str] | None:
+    """(kind, reason_zh, reason_en) when the whole row cannot be used."""
+    if not pid:
+        return (
+            "empty_id",
+            "问题编号为空，无法对应到问题清单中的问题",
+            "problem id is empty; the row cannot be matched",
+        )
+    if rec is None:
+        return (
+            "unknown_id",
+            "问题编号在系统中不存在（可能被修改或不是本系统下发的清单）",
+            "unknown problem id (edited, or not from a list we sent)",
+        )
+    if foreign:
+        # Names the problem id only: nothing about the other township's people.
+        return (
+            "foreign",
+            f"问题编号“{pid}”不是本乡镇（{marker.township or '未填乡镇'}）问题清单中的问题，"
+            "本行未采用；请只填报本乡镇问题清单中的问题",
+            f"problem {pid} does not belong to the township this workbook was sent to; "
+            "row not used",
+        )
+    if pid in answered:
+        first_sheet, first_row = answered[pid]
+        return (
+            "duplicate",
+            f"同一问题编号在本文件中重复填报（首次出现在“{first_sheet}”第{first_row}行），"
+            "本行未采用",
+            f"problem id answered twice in this file (first at {first_sheet!r} "
+            f"row {first_row}); this row is not used",
+        )
+    return None
+
+
+# (column, raw, note_zh for the list, reason_zh, reason_en)
+_FieldError = tuple[str, str, str, str, str]
+
+
+def _check_fields(fills: dict[str, Any], today: date) -> tuple[dict[str, Any], list[_FieldError]]:
+    """Fill-in values to store (a faulty field becomes None) and the faults found."""
+    errors: list[_FieldError] = []
+    values: dict[str, Any] = {}
+    for header, en, allowed in (
+        ("核实结果", "verification", VERIFICATION_VALUES),
+        ("整改情况", "rectification", RECTIFICATION_VALUES),
+    ):
+        value = _choice(fills[header])
+        if value is not None and value not in allowed:
+            raw = _text(fills[header])
+            errors.append(
+                (
+                    header,
+                    raw,
+                    f"{header}“{raw}”不是可选值（{'、'.join(allowed)}），未采用",
+                    f"{header}只能填写：{'、'.join(allowed)}",
+                    f"{en} must be one of {', '.join(allowed)}",
+                )
+            )
+            value = None
+        values[header] = value
+    values["整改说明"] = _text(fills["整改说明"]) or None
+    values["核实人"] = _text(fills["核实人"]) or None
+    raw = _text(fills["核实日期"])
+    try:
+        verified_on = parse_date(fills["核实日期"])
+    except (ValueError, TypeError, OverflowError):
+        verified_on = None
+        errors.append(
+            (
+                "核实日期",
+                raw,
+                f"核实日期“{raw}”无法识别，未采用",
+                "核实日期无法识别，请填写日期，如 2024-06-01",
+                "verification date cannot be parsed",
+            )
+        )
+    else:
+        if verified_on is not None and verified_on < date(2000, 1, 1):
+            errors.append(
+                (
+                    "核实日期",
+                    raw,
+                    f"核实日期“{raw}”早于2000年，未采用",
+                    "核实日期不合理（早于2000年）",
+                    "verification date is before 2000",
+                )
+            )
+            verified_on = None
+        elif verified_on is not None and verified_on > today:
+            errors.append(
+                (
+                    "核实日期",
+                    raw,
+                    f"核实日期“{raw}”晚于报送日期，未采用",
+                    f"核实日期不合理（晚于报送日期 {today.isoformat()}）",
+                    f"verification date is after the date the file was read ({today.isoformat()})",
+                )
+            )
+            verified_on = None
+    values["核实日期"] = verified_on
+    return values, errors
+
+
+def _read_rows(con, sheets: list[_Sheet], marker: Marker, out: _Out) -> dict[str, int]:
+    counts = _new_counts()
     ids = sorted(
         {
-            _text(row[s.columns["问题编号"]])
+            pid
             for s in sheets
-            for row in s.rows[s.header_row + 1 :]
-            if s.columns["问题编号"] < len(row) and _text(row[s.columns["问题编号"]])
+            for _, row in s.data()
+            if (pid := norm_problem_id(_get(row, s.columns, "问题编号")))
         }
     )
     known = _lookup(con, ids)
     answered: dict[str, tuple[str, int]] = {}  # problem id -> (sheet, row) of its first answer
+    today = out.loaded_at.date()
 
     for sheet in sheets:
         cols = sheet.columns
-        for idx in range(sheet.header_row + 1, len(sheet.rows)):
-            row = sheet.rows[idx]
-            row_number = idx + 1  # calamine rows start at A1 with skip_empty_area=False
-
-            if all(_text(v) == "" for v in row):
-                continue
+        for row_number, row in sheet.data():
             counts["rows_read"] += 1
-            pid = _text(_get(row, cols, "问题编号"))
+            raw_pid = _text(_get(row, cols, "问题编号"))
+            pid = norm_problem_id(raw_pid)
             rec = known.get(pid)
+            foreign = rec is not None and not _belongs(rec, marker)
 
-            # Pipeline columns: compare, report, ignore.
-            if rec is not None:
-                for header, fld in _COMPARED.items():
-                    if header not in cols or (rec[fld] is None and not rec["in_findings"]):
-                        continue  # column deleted, or the warehouse no longer knows the value
-                    raw = _get(row, cols, header)
-                    got = _compact(raw)
-                    want = _compact(rec[fld])
-                    if header == "问题描述":
-                        got = got.removeprefix(REOPENED_PREFIX)
-                    if header == "证件号码":
-                        got, want = got.upper(), want.upper()
-                    if got != want:
-                        counts["edits_ignored"] += 1
-                        issues.append(
-                            (
-                                load_id,
-                                rel,
-                                sheet.name,
-                                row_number,
-                                pid,
-                                header,
-                                _text(raw),
-                                None if rec[fld] is None else _text(rec[fld]),
-                                f"“{header}”为系统生成的只读列，报送文件中的内容与系统数据不一致"
-                                "（被修改，或系统数据已更新），已忽略，以系统数据为准；"
-                                "如系统数据有误，请在整改说明中反映",
-                                f"read-only column {header!r} differs from the warehouse "
-                                "(edited in the returned file, or the data changed since); ignored",
-                                checksum,
-                                loaded_at,
-                            )
-                        )
+            # Pipeline columns of the township's own problems: compare, report, ignore.
+            if rec is not None and not foreign:
+                counts["edits_ignored"] += _edits(rec, row, cols, sheet.name, row_number, pid, out)
 
-            fills = {h: _get(row, cols, h) for h in FILL_IN_HEADERS}
-            if all(_text(v) == "" for v in fills.values()):
+            fills = _filled(row, cols)
+            if fills is None:
                 counts["rows_not_filled"] += 1
                 continue
 
-            errors: list[tuple[str | None, str, str, str]] = []
-            if not pid:
-                errors.append(
-                    (
-                        "问题编号",
-                        "",
-                        "问题编号为空，无法对应到问题清单中的问题",
-                        "problem id is empty; the row cannot be matched",
-                    )
-                )
-            elif rec is None:
-                errors.append(
-                    (
-                        "问题编号",
-                        pid,
-                        "问题编号在系统中不存在（可能被修改或不是本系统下发的清单）",
-                        "unknown problem id (edited, or not from a list we sent)",
-                    )
-                )
-            elif pid in answered:
-                first_sheet, first_row = answered[pid]
-                errors.append(
-                    (
-                        "问题编号",
-                        pid,
-                        f"同一问题编号在本文件中重复填报（首次出现在“{first_sheet}”第{first_row}行），"
-                        "本行未采用",
-                        f"problem id answered twice in this file (first at {first_sheet!r} "
-                        f"row {first_row}); this row is not used",
-                    )
-                )
-            chosen = {}
-            for header, en, allowed in (
-                ("核实结果", "verification", VERIFICATION_VALUES),
-                ("整改情况", "rectification", RECTIFICATION_VALUES),
-            ):
-                chosen[header] = _choice(fills[header])
-                if chosen[header] is not None and chosen[header] not in allowed:
-                    errors.append(
-                        (
-                            header,
-                            _text(fills[header]),
-                            f"{header}只能填写：{'、'.join(allowed)}",
-                            f"{en} must be one of {', '.join(allowed)}",
-                        )
-                    )
-            verification, rectification = chosen["核实结果"], chosen["整改情况"]
-            verified_on = None
-            try:
-                verified_on = parse_date(fills["核实日期"])
-            except (ValueError, TypeError):
-                errors.append(
-                    (
-                        "核实日期",
-                        _text(fills["核实日期"]),
-                        "核实日期无法识别，请填写日期，如 2024-06-01",
-                        "verification date cannot be parsed",
-                    )
-                )
-            else:
-                if verified_on is not None and not (
-                    date(2000, 1, 1) <= verified_on <= loaded_at.date()
-                ):
-                    errors.append(
-                        (
-                            "核实日期",
-                            _text(fills["核实日期"]),
-                            "核实日期不合理（早于2000年或晚于报送日期）",
-                            "verification date is before 2000 or after the date the file was loaded",
-                        )
-                    )
-            if errors:
+            error = _row_error(pid, raw_pid, rec, foreign, marker, answered)
+            if error is not None:
+                kind, zh, en = error
                 counts["rows_rejected"] += 1
-                for column, raw, zh, en in errors:
-                    rejects.append(
-                        (load_id, FEED, rel, sheet.name, row_number, column, raw, zh, en)
+                out.reject(kind, sheet.name, row_number, "问题编号", raw_pid, zh, en)
+                continue
+
+            values, field_errors = _check_fields(fills, today)
+            kept = any(v is not None for v in values.values())
+            counts["fields_rejected"] += len(field_errors)
+            rest_zh = "；本行其余内容已采用" if kept else "；本行没有其他可采用的内容，整行未采用"
+            rest_en = (
+                "; the rest of the row was used" if kept else "; nothing else to use in the row"
+            )
+            for column, raw, note, zh, en in field_errors:
+                out.reject(
+                    f"field:{zh}", sheet.name, row_number, column, raw, zh + rest_zh, en + rest_en
+                )
+                out.field_rejects.append(
+                    (
+                        out.load_id,
+                        pid,
+                        out.rel,
+                        sheet.name,
+                        row_number,
+                        column,
+                        raw,
+                        note,
+                        zh + rest_zh,
+                        en + rest_en,
+                        kept,
+                        out.checksum,
+                        out.loaded_at,
                     )
+                )
+            if not kept:
+                counts["rows_rejected"] += 1
                 continue
 
             answered[pid] = (sheet.name, row_number)
             counts["rows_accepted"] += 1
-            responses.append(
+            out.responses.append(
                 (
                     pid,
                     rec["township"],
                     rec["village"],
-                    verification,
-                    rectification,
-                    _text(fills["整改说明"]) or None,
-                    _text(fills["核实人"]) or None,
-                    verified_on,
-                    rel,
+                    values["核实结果"],
+                    values["整改情况"],
+                    values["整改说明"],
+                    values["核实人"],
+                    values["核实日期"],
+                    out.rel,
                     sheet.name,
                     row_number,
-                    checksum,
-                    loaded_at,
+                    out.checksum,
+                    out.loaded_at,
                 )
             )
     return counts

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from bidui.authority import MARKER_SHEET, ensure_signing_key, make_marker, signing_key
 from bidui.idcard import check_digit
 
 RUN_DATE = date(2024, 6, 10)
@@ -180,6 +181,7 @@ def build_people(ti: int, township: str) -> list[Person]:
 def build_warehouse(path: Path, townships: list[str] | None = None) -> duckdb.DuckDBPyConnection:
     """Create the warehouse at ``path`` and return an open connection."""
     con = duckdb.connect(str(path))
+    ensure_signing_key(con)  # as warehouse.connect does: workbooks carry a signed marker
     con.execute(FINDINGS_DDL)
     con.execute(HISTORY_DDL)
     findings, history = [], []
@@ -364,8 +366,45 @@ def listed_ids(path: Path) -> dict[str, tuple[str, int]]:
     wb = openpyxl.load_workbook(path, read_only=True)
     out = {}
     for ws in wb.worksheets[1:]:
+        if ws.title == MARKER_SHEET:
+            continue
         rows = list(ws.iter_rows(values_only=True))
         col = rows[0].index("问题编号")
         for i, r in enumerate(rows[1:], start=2):
             out[r[col]] = (ws.title, i)
     return out
+
+
+# ------------------------------------------------------------------ township marker
+
+
+def set_marker(path: Path, text: object | None) -> None:
+    """Write ``text`` to A1 of the very-hidden marker sheet of ``path`` (None: remove it)."""
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path)
+    if MARKER_SHEET in wb.sheetnames:
+        del wb[MARKER_SHEET]
+    if text is not None:
+        ws = wb.create_sheet(MARKER_SHEET)
+        ws["A1"] = text
+        ws.sheet_state = "veryHidden"
+    wb.save(path)
+
+
+def has_marker(path: Path) -> bool:
+    import openpyxl
+
+    return MARKER_SHEET in openpyxl.load_workbook(path, read_only=True).sheetnames
+
+
+def mark_lists(con: duckdb.DuckDBPyConnection, infos, run_date: date) -> None:
+    """Give every written list its signed township marker if the writer did not.
+
+    ``bidui.workbooks`` writes the marker itself (H2); until it does, this adds the
+    same marker the way it would, so legitimate test workbooks are verifiable.
+    """
+    key = signing_key(con)
+    for info in infos:
+        if not has_marker(info.path):
+            set_marker(info.path, make_marker(key, info.county, info.township, run_date))

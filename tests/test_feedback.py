@@ -10,6 +10,7 @@ from datetime import date, datetime
 import openpyxl
 import pytest
 
+from bidui.authority import MARKER_SHEET
 from bidui.workbooks import write_township_workbooks
 from department_feeds.feedback import load_feedback, parse_date
 from tests.helpers_problem_lists import (
@@ -19,6 +20,7 @@ from tests.helpers_problem_lists import (
     fill_workbook,
     header_index,
     listed_ids,
+    mark_lists,
 )
 
 LOADED = datetime(2024, 6, 20, 8, 0, 0)
@@ -29,9 +31,9 @@ LATER = datetime(2024, 6, 27, 8, 0, 0)
 def wh(tmp_path):
     """Two townships' warehouse, their lists, and an empty feedback folder."""
     con = build_warehouse(tmp_path / "w.duckdb", townships=["东风镇", "红旗乡"])
-    infos = {
-        i.township: i for i in write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
-    }
+    written = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
+    mark_lists(con, written, RUN_DATE)  # the signed township marker (bidui.authority)
+    infos = {i.township: i for i in written}
     folder = tmp_path / "inbox" / "feedback"
     folder.mkdir(parents=True)
     yield con, infos, folder
@@ -214,8 +216,18 @@ def test_invalid_dropdown_values_unknown_ids_and_bad_dates_are_rejected(wh):
         edit=change_id,
     )
     res = load_feedback(con, folder, loaded_at=LOADED)
-    assert (res.accepted, res.rejected) == (0, 5)
-    assert responses(con) == []
+    # A bad field rejects the field, not the answer; an unknown id rejects the row.
+    assert (res.accepted, res.rejected, res.fields_rejected) == (4, 1, 4)
+    got_answers = {
+        r["problem_id"]: (r["verification"], r["rectification"], r["verified_on"])
+        for r in responses(con)
+    }
+    assert got_answers == {
+        a: (None, "整改中", date(2024, 6, 15)),
+        b: ("属实", None, date(2024, 6, 15)),
+        c: ("属实", "整改中", None),
+        d: ("属实", "整改中", None),
+    }
     got = {(r[2], r[3], r[4]): r for r in rejects(con)}
     expected = {
         (*where[a], "核实结果"): ("基本属实", "核实结果只能填写：属实、不属实、部分属实"),
@@ -248,7 +260,9 @@ def test_extra_sheets_title_rows_and_summary_are_skipped(wh):
     res = load_feedback(con, folder, loaded_at=LOADED)
     assert (res.accepted, res.rejected, res.edits_ignored) == (1, 0, 0)
     (sheets,) = con.execute("SELECT sheets FROM feedback_files").fetchone()
-    village_sheets = openpyxl.load_workbook(src, read_only=True).sheetnames[1:]
+    village_sheets = [
+        s for s in openpyxl.load_workbook(src, read_only=True).sheetnames[1:] if s != MARKER_SHEET
+    ]
     assert sheets == "[" + ", ".join(f'"{s}"' for s in village_sheets) + "]"
 
 
@@ -258,8 +272,14 @@ def test_identical_file_twice_or_renamed_copy_adds_nothing(wh):
     a, b = first_ids(src, 2)
     fill_workbook(src, folder / "one.xlsx", {a: ANSWER, b: {**ANSWER, "核实结果": "胡填"}})
     first = load_feedback(con, folder, loaded_at=LOADED)
-    assert (first.accepted, first.rejected) == (1, 1)
-    tables = ("feedback_responses", "rejects", "feedback_files", "feedback_issues")
+    assert (first.accepted, first.rejected, first.fields_rejected) == (2, 0, 1)
+    tables = (
+        "feedback_responses",
+        "rejects",
+        "feedback_files",
+        "feedback_issues",
+        "feedback_field_rejects",
+    )
     before = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
 
     again = load_feedback(con, folder, loaded_at=LATER)

@@ -27,6 +27,7 @@ from tests.helpers_problem_lists import (
     header_index,
     listed_ids,
     make_id,
+    mark_lists,
 )
 
 RUN1, RUN2, RUN3 = date(2024, 6, 10), date(2024, 6, 17), date(2024, 6, 24)
@@ -75,6 +76,7 @@ def night(con, run_date, outbox, inbox):
     life = apply_lifecycle(con)
     with publish_run(outbox, run_date) as folder:
         infos = write_township_workbooks(con, run_date, folder, DUE_DAYS)
+        mark_lists(con, infos, run_date)  # the signed township marker, if the writer did not
         write_problems_csv(con, folder / "problems.csv")
     final = outbox / run_date.isoformat()
     return {i.township: final / i.path.relative_to(folder) for i in infos}, fb, life
@@ -97,7 +99,10 @@ def history(con):
 def county(tmp_path):
     import duckdb
 
+    from bidui.authority import ensure_signing_key
+
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ensure_signing_key(con)  # as warehouse.connect does
     ensure_tables(con)
     people = [
         person(ti, vi, hi, mi)
@@ -154,7 +159,8 @@ def test_round_trip(county):
         edit=_unknown_row,
     )
     fb = load_feedback(con, inbox / "feedback", loaded_at=datetime(2024, 6, 15, 9, 0))
-    assert (fb.files_read, fb.accepted, fb.rejected) == (2, 6, 2)
+    # 赵下乙二's 核实结果 is not taken, its 核实人 and 核实日期 are (a partial answer).
+    assert (fb.files_read, fb.accepted, fb.rejected, fb.fields_rejected) == (2, 7, 1, 1)
 
     pending = {p["problem_id"] for p in pending_waivers(con)}
     assert pending == {ids[f"{d}丁二"], ids["钱上甲二"]}
@@ -224,7 +230,7 @@ def test_round_trip(county):
     assert csv_status[f"{d}丁二"] == "waived" and csv_status[f"{d}乙二"] == "reopened"
 
     # Responses are history, rejects are exact.
-    assert con.execute("SELECT count(*) FROM feedback_responses").fetchone() == (6,)
+    assert con.execute("SELECT count(*) FROM feedback_responses").fetchone() == (7,)
     rej = con.execute(
         "SELECT feed, source_file, column_name, raw_value, reason_zh FROM rejects ORDER BY 2"
     ).fetchall()

@@ -1,0 +1,597 @@
+"""Hostile and careless returned workbooks (``<inbox>/feedback/``).
+
+A township answers only for itself (signed township marker), a bad field rejects
+that field and not the answer, and no file can flood the warehouse with rows.
+Real warehouses, real workbooks written by ``bidui.workbooks`` and filled with
+openpyxl as a township would.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import zipfile
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import msoffcrypto.format.ooxml
+import openpyxl
+import pytest
+
+from bidui.authority import MARKER_SHEET, make_marker, read_marker, signing_key
+from bidui.lifecycle import pending_waivers
+from bidui.workbooks import FILL_IN_HEADERS, write_township_workbooks
+from department_feeds import feedback
+from department_feeds.feedback import load_feedback
+from tests.helpers_problem_lists import (
+    COUNTY,
+    DUE_DAYS,
+    PREV_RUN,
+    RUN_DATE,
+    build_warehouse,
+    fill_workbook,
+    header_index,
+    listed_ids,
+    mark_lists,
+    set_marker,
+)
+
+LOADED = datetime(2024, 6, 20, 8, 0, 0)
+LATER = datetime(2024, 6, 27, 8, 0, 0)
+ANSWER = {
+    "核实结果": "属实",
+    "整改情况": "整改中",
+    "核实人": "张三",
+    "核实日期": datetime(2024, 6, 15),
+}
+WAIVER = {"核实结果": "不属实", "整改说明": "车辆系同名他人所有", "核实人": "李四"}
+
+
+@pytest.fixture
+def wh(tmp_path):
+    """Two townships' warehouse, their marked lists, and an empty feedback folder."""
+    con = build_warehouse(tmp_path / "w.duckdb", townships=["东风镇", "红旗乡"])
+    infos = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
+    mark_lists(con, infos, RUN_DATE)
+    folder = tmp_path / "inbox" / "feedback"
+    folder.mkdir(parents=True)
+    yield con, {i.township: i for i in infos}, folder
+    con.close()
+
+
+def ids_of(path, n=None):
+    """问题编号 of a list in workbook order (the first ones are on the first village sheet)."""
+    order = openpyxl.load_workbook(path, read_only=True).sheetnames
+    got = sorted(listed_ids(path).items(), key=lambda x: (order.index(x[1][0]), x[1][1]))
+    return [pid for pid, _ in got][:n]
+
+
+def counts(res):
+    return (res.accepted, res.rejected, res.not_filled, res.fields_rejected)
+
+
+def invariant(con):
+    """rows_read = accepted + rejected + not_filled for every file read."""
+    bad = con.execute(
+        "SELECT source_file FROM feedback_files "
+        "WHERE rows_read <> rows_accepted + rows_rejected + rows_not_filled"
+    ).fetchall()
+    assert bad == []
+
+
+def fb_rejects(con):
+    return con.execute(
+        "SELECT source_file, sheet, row_number, column_name, raw_value, reason_zh, reason_en "
+        "FROM rejects WHERE feed = 'feedback' ORDER BY source_file, sheet, row_number, column_name"
+    ).fetchall()
+
+
+def latest(con, pid):
+    return con.execute(
+        "SELECT verification, rectification, note, source_file FROM feedback_latest "
+        "WHERE problem_id = ?",
+        [pid],
+    ).fetchone()
+
+
+def paste_rows(src_path, pids):
+    """``edit`` for fill_workbook: copy the rows of ``pids`` from another township's list
+    to the bottom of the first village sheet (what a careless or hostile cadre does)."""
+    other = openpyxl.load_workbook(src_path)
+    rows = []
+    for ws in other.worksheets[1:]:
+        cols = header_index(ws)
+        if "问题编号" not in cols:
+            continue
+        rows += [
+            [c.value for c in r]
+            for r in ws.iter_rows(min_row=2)
+            if r[cols["问题编号"] - 1].value in pids
+        ]
+    assert len(rows) == len(pids)
+
+    def edit(wb):
+        ws = wb.worksheets[1]
+        for values in rows:
+            ws.append(values)
+
+    return edit
+
+
+# ------------------------------------------------------------------ 1. township authority
+
+
+def test_foreign_rows_are_rejected_and_never_override_the_real_answer(wh):
+    con, infos, folder = wh
+    dongfeng, hongqi = infos["东风镇"].path, infos["红旗乡"].path
+    own = ids_of(hongqi, 1)[0]
+    victim, other = ids_of(dongfeng, 2)
+    person = con.execute(
+        "SELECT coalesce(name, head_name) FROM findings WHERE problem_id = ?", [victim]
+    ).fetchone()[0]
+
+    # 东风镇 answers its own problem first.
+    fill_workbook(dongfeng, folder / "东风镇.xlsx", {victim: ANSWER})
+    assert counts(load_feedback(con, folder, loaded_at=LOADED))[:2] == (1, 0)
+
+    # A week later 红旗乡 pastes two 东风镇 rows into its own list and "answers" them,
+    # asking for a waiver of one.
+    fill_workbook(
+        hongqi,
+        folder / "红旗乡.xlsx",
+        {own: ANSWER, victim: WAIVER, other: {**ANSWER, "整改情况": "已整改"}},
+        edit=paste_rows(dongfeng, {victim, other}),
+    )
+    res = load_feedback(con, folder, loaded_at=LATER)
+    assert (res.accepted, res.rejected, res.fields_rejected) == (1, 2, 0)
+    invariant(con)
+
+    # Never applied: the real township's answer is still the latest, no waiver candidate.
+    assert latest(con, victim) == ("属实", "整改中", None, "feedback/东风镇.xlsx")
+    assert latest(con, other) is None
+    assert victim not in {p["problem_id"] for p in pending_waivers(con)}
+    assert con.execute(
+        "SELECT count(*) FROM feedback_responses WHERE source_file = 'feedback/红旗乡.xlsx'"
+    ).fetchone() == (1,)
+
+    rej = [r for r in fb_rejects(con) if r[0] == "feedback/红旗乡.xlsx"]
+    assert {(r[3], r[4]) for r in rej} == {("问题编号", victim), ("问题编号", other)}
+    for *_, zh, en in rej:
+        assert "不是本乡镇" in zh and ("“" + victim + "”" in zh or "“" + other + "”" in zh)
+        # The other township's people and place are not named to this township.
+        assert person not in zh and "东风镇" not in zh and en
+    # No comparison of the foreign rows' locked cells (they would expose 东风镇's data).
+    assert con.execute(
+        "SELECT count(*) FROM feedback_issues WHERE problem_id IN (?, ?)", [victim, other]
+    ).fetchone() == (0,)
+
+
+def test_a_foreign_row_read_the_same_night_does_not_win_either(wh):
+    con, infos, folder = wh
+    dongfeng, hongqi = infos["东风镇"].path, infos["红旗乡"].path
+    (victim,) = ids_of(dongfeng, 1)
+    fill_workbook(dongfeng, folder / "a_东风镇.xlsx", {victim: ANSWER})
+    # Later name, later 核实日期, later modification time: every tie-break favours it.
+    fill_workbook(
+        hongqi,
+        folder / "z_红旗乡.xlsx",
+        {victim: {**WAIVER, "核实日期": datetime(2024, 6, 19)}},
+        edit=paste_rows(dongfeng, {victim}),
+    )
+    res = load_feedback(con, folder, loaded_at=LOADED)
+    assert (res.accepted, res.rejected) == (1, 1)
+    assert latest(con, victim)[0] == "属实"
+
+
+def test_county_in_the_marker_must_match_too(wh):
+    con, infos, folder = wh
+    src = infos["东风镇"].path
+    (a,) = ids_of(src, 1)
+    dst = folder / "x.xlsx"
+    fill_workbook(src, dst, {a: ANSWER})
+    set_marker(dst, make_marker(signing_key(con), "别的县", "东风镇", RUN_DATE))
+    res = load_feedback(con, folder, loaded_at=LOADED)
+    assert (res.accepted, res.rejected) == (0, 1)
+    assert "不是本乡镇" in fb_rejects(con)[0][5]
+
+
+def _scratch_workbook(src, dst):
+    """A workbook typed from scratch with the list's headers and ids, no marker."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "自制"
+    ws.append(["问题编号", *FILL_IN_HEADERS])
+    for pid in ids_of(src, 2):
+        ws.append([pid, "不属实", None, "无此事", "王五", "2024-06-15"])
+    ws.append(["", None, None, None, None, None])
+    wb.save(dst)
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["missing", "edited", "other_warehouse", "garbage", "visible_copy_of_edited", "scratch"],
+)
+def test_a_file_without_a_valid_marker_is_not_applied(wh, how):
+    con, infos, folder = wh
+    src = infos["东风镇"].path
+    a, b, c = ids_of(src, 3)
+    dst = folder / f"{how}.xlsx"
+    key = signing_key(con)
+    if how == "scratch":
+        _scratch_workbook(src, dst)
+        filled = 2
+    else:
+        fill_workbook(src, dst, {a: WAIVER, b: ANSWER, c: {"核实人": "王五"}})
+        filled = 3
+        genuine = make_marker(key, COUNTY, "东风镇", RUN_DATE)
+        assert read_marker(key, genuine) is not None
+        other = make_marker(key, COUNTY, "红旗乡", RUN_DATE)
+        # Payload of 红旗乡 with 东风镇's signature: a hand-edited marker.
+        edited = other.rsplit(".", 1)[0] + "." + genuine.rsplit(".", 1)[1]
+        text = {
+            "missing": None,
+            "edited": edited,
+            "other_warehouse": make_marker(b"k" * 32, COUNTY, "东风镇", RUN_DATE),
+            "garbage": "东风镇",
+            "visible_copy_of_edited": edited,
+        }[how]
+        set_marker(dst, text)
+        if how == "visible_copy_of_edited":
+            wb = openpyxl.load_workbook(dst)
+            wb[MARKER_SHEET].sheet_state = "visible"
+            wb.save(dst)
+    res = load_feedback(con, folder, loaded_at=LOADED)
+    assert (res.accepted, res.rejected, res.fields_rejected) == (0, filled, 0)
+    assert res.rows_read == res.accepted + res.rejected + res.not_filled
+    invariant(con)
+    assert con.execute("SELECT count(*) FROM feedback_responses").fetchone() == (0,)
+    assert pending_waivers(con) == []
+    rej = fb_rejects(con)
+    assert len(rej) == filled
+    assert all("来源标记" in r[5] and "未采用" in r[5] and r[6] for r in rej)
+    assert all(r[2] is not None for r in rej)  # one line per answer row, with its row number
+    status, township = con.execute("SELECT status, township FROM feedback_files").fetchone()
+    assert (status, township) == ("unverified", None)
+
+
+def test_marker_of_an_older_run_and_a_problem_gone_to_history_are_still_its_own(wh):
+    con, infos, folder = wh
+    src = infos["东风镇"].path
+    a, b = ids_of(src, 2)
+    resolved = con.execute(
+        "SELECT problem_id FROM finding_history WHERE township = '东风镇' AND status = 'resolved' "
+        "ORDER BY 1 LIMIT 1"
+    ).fetchone()[0]
+
+    def retype(wb):  # the township answers a problem solved since (typed in by id)
+        ws = wb.worksheets[1]
+        cols = header_index(ws)
+        for r in range(2, ws.max_row + 1):
+            if ws.cell(r, cols["问题编号"]).value == b:
+                ws.cell(r, cols["问题编号"]).value = resolved
+
+    dst = folder / "old.xlsx"
+    fill_workbook(src, dst, {a: ANSWER, resolved: {**ANSWER, "整改情况": "已整改"}}, edit=retype)
+    set_marker(dst, make_marker(signing_key(con), COUNTY, "东风镇", PREV_RUN))
+    res = load_feedback(con, folder, loaded_at=LOADED)
+    assert (res.accepted, res.rejected) == (2, 0)
+    assert latest(con, resolved)[1] == "已整改"
+    (run_date,) = con.execute("SELECT marker_run_date FROM feedback_files").fetchone()
+    assert run_date == PREV_RUN
+
+
+# ------------------------------------------------------------------ 2. partial answers kept
+
+
+def test_a_bad_date_rejects_the_date_not_the_answer(wh):
+    con, infos, folder = wh
+    src = infos["东风镇"].path
+    a, b, c = ids_of(src, 3)
+    where = fill_workbook(
+        src,
+        folder / "f.xlsx",
+        {
+            a: {**WAIVER, "整改情况": "无需整改", "核实日期": "2099-01-01"},  # Excel allows it
+            b: {**ANSWER, "核实结果": "基本属实", "核实日期": "下周一"},
+            c: ANSWER,
+        },
+    )
+    res = load_feedback(con, folder, loaded_at=LOADED)
+    assert (res.accepted, res.rejected, res.fields_rejected) == (3, 0, 3)
+    invariant(con)
+    (files_fields,) = con.execute("SELECT fields_rejected FROM feedback_files").fetchone()
+    assert files_fields == 3
+
+    got = {
+        r[0]: r[1:]
+        for r in con.execute(
+            "SELECT problem_id, verification, rectification, note, verifier, verified_on "
+            "FROM feedback_responses"
+        ).fetchall()
+    }
+    assert got[a] == ("不属实", "无需整改", "车辆系同名他人所有", "李四", None)
+    assert got[b] == (None, "整改中", None, "张三", None)
+    assert got[c][4] == date(2024, 6, 15)
+    # The waiver request stands: 不属实 with an explanation.
+    assert a in {p["problem_id"] for p in pending_waivers(con)}
+
+    rej = {(r[1], r[2], r[3]): r for r in fb_rejects(con)}
+    assert set(rej) == {
+        (*where[a], "核实日期"),
+        (*where[b], "核实结果"),
+        (*where[b], "核实日期"),
+    }
+    raw, zh, en = rej[(*where[a], "核实日期")][4:]
+    assert raw == "2099-01-01" and "晚于报送日期" in zh and "其余内容已采用" in zh and en
+
+    notes = dict(con.execute("SELECT problem_id, note_zh FROM feedback_field_status").fetchall())
+    assert notes[a] == "上次报送：核实日期“2099-01-01”晚于报送日期，未采用；其余内容已采用"
+    assert notes[b].startswith("上次报送：核实结果“基本属实”") and "核实日期“下周一”" in notes[b]
+    assert c not in notes
+
+    # A corrected answer the next week: the note goes away.
+    fill_workbook(src, folder / "g.xlsx", {a: {**WAIVER, "核实日期": "2024-06-22"}})
+    load_feedback(con, folder, loaded_at=LATER)
+    notes = dict(con.execute("SELECT problem_id, note_zh FROM feedback_field_status").fetchall())
+    assert a not in notes and b in notes
+
+
+def test_nothing_left_after_bad_fields_is_not_an_answer_and_keeps_the_previous_one(wh):
+    con, infos, folder = wh
+    src = infos["东风镇"].path
+    (a,) = ids_of(src, 1)
+    fill_workbook(src, folder / "1.xlsx", {a: ANSWER})
+    load_feedback(con, folder, loaded_at=LOADED)
+    fill_workbook(src, folder / "2.xlsx", {a: {"核实结果": "对的", "核实日期": "昨天"}})
+    res = load_feedback(con, folder, loaded_at=LATER)
+    assert (res.accepted, res.rejected, res.fields_rejected) == (0, 1, 2)
+    invariant(con)
+    assert latest(con, a)[:2] == ("属实", "整改中")  # not overwritten by an empty answer
+    (note,) = con.execute(
+        "SELECT note_zh FROM feedback_field_status WHERE problem_id = ?", [a]
+    ).fetchone()
+    assert "核实结果“对的”" in note and "核实日期“昨天”" in note and "未采用" in note
+
+
+def test_today_is_the_office_day_not_the_machine_clock(wh, monkeypatch):
+    """A date typed today in the office (UTC+14 here) is not 'in the future'."""
+    con, infos, folder = wh
+    monkeypatch.setenv("BIDUI_TIMEZONE", "Etc/GMT-14")
+    today = datetime.now(ZoneInfo("Etc/GMT-14")).date()
+    src = infos["东风镇"].path
+    (a,) = ids_of(src, 1)
+    fill_workbook(src, folder / "t.xlsx", {a: {**ANSWER, "核实日期": today.isoformat()}})
+    res = load_feedback(con, folder)
+    assert (res.accepted, res.fields_rejected) == (1, 0)
+    (loaded_at,) = con.execute("SELECT loaded_at FROM feedback_files").fetchone()
+    assert loaded_at.date() == today
+
+
+def test_the_status_column_is_not_compared():
+    assert feedback.STATUS_HEADER == "上次报送处理情况"
+    assert feedback.STATUS_HEADER not in feedback._COMPARED
+
+
+# ------------------------------------------------------------------ 3. limits
+
+
+def _many_rows(con, src, dst, n, *, pid, answer=True):
+    """A marked workbook with ``n`` copies of one filled row (openpyxl, streaming)."""
+    wb = openpyxl.load_workbook(src, read_only=True)
+    sheet_name, row_number = listed_ids(src)[pid]
+    ws = wb[sheet_name]
+    rows = list(ws.iter_rows(values_only=True))
+    head = list(rows[0])
+    row = list(rows[row_number - 1])
+    if answer:
+        for h, v in ANSWER.items():
+            row[head.index(h)] = v
+    row[head.index("姓名")] = "改过的名字"  # and a locked cell edited on every copy
+    out = openpyxl.Workbook(write_only=True)
+    sheet = out.create_sheet(ws.title)
+    sheet.append(head)
+    for _ in range(n):
+        sheet.append(row)
+    marker = out.create_sheet(MARKER_SHEET)
+    marker.append([make_marker(signing_key(con), COUNTY, "东风镇", RUN_DATE)])
+    marker.sheet_state = "veryHidden"
+    out.save(dst)
+
+
+def test_a_file_over_the_row_cap_is_rejected_whole_with_one_line(wh):
+    con, infos, folder = wh
+    src = infos["东风镇"].path
+    (a,) = ids_of(src, 1)
+    _many_rows(con, src, folder / "flood.xlsx", feedback.MAX_ROWS + 1, pid=a)
+    res = load_feedback(con, folder, loaded_at=LOADED)
+    assert res.accepted == 0 and res.files_read == 0
+    assert con.execute("SELECT count(*) FROM feedback_responses").fetchone() == (0,)
+    assert con.execute("SELECT count(*) FROM feedback_issues").fetchone() == (0,)
+    ((zh, en),) = con.execute("SELECT reason_zh, reason_en FROM rejects").fetchall()
+    assert "行数过多" in zh and f"{feedback.MAX_ROWS:,}" in zh and en
+    assert con.execute("SELECT status FROM feedback_files").fetchone() == ("too_many_rows",)
+
+
+def test_repeated_rows_and_issues_do_not_multiply_permanent_rows(wh):
+    con, infos, folder = wh
+    src = infos["东风镇"].path
+    (a,) = ids_of(src, 1)
+    n = 3000
+    _many_rows(con, src, folder / "dups.xlsx", n, pid=a)
+    assert (folder / "dups.xlsx").stat().st_size < 300_000
+    res = load_feedback(con, folder, loaded_at=LOADED)
+    # Counts stay exact…
+    assert (res.rows_read, res.accepted, res.rejected, res.edits_ignored) == (n, 1, n - 1, n)
+    invariant(con)
+    # …details do not: the first DETAIL_CAP, then one summary line per reason.
+    cap = feedback.DETAIL_CAP
+    (n_rej,) = con.execute("SELECT count(*) FROM rejects").fetchone()
+    (n_iss,) = con.execute("SELECT count(*) FROM feedback_issues").fetchone()
+    (n_warn,) = con.execute("SELECT count(*) FROM load_warnings").fetchone()
+    assert n_rej == cap + 1 and n_iss == cap + 1 and n_warn == cap + 1
+    (summary,) = con.execute("SELECT reason_zh FROM rejects WHERE row_number IS NULL").fetchone()
+    assert f"另有{n - 1 - cap}行" in summary and "重复填报" in summary
+    (isummary,) = con.execute(
+        "SELECT reason_zh FROM feedback_issues WHERE row_number IS NULL"
+    ).fetchone()
+    assert f"另有{n - cap}处同类修改未逐条列出" in isummary
+
+
+def test_oversized_and_zip_bomb_files_are_not_parsed(wh):
+    con, _, folder = wh
+    big = folder / "大文件.xlsx"
+    with big.open("wb") as fh:
+        fh.write(b"PK\x03\x04")
+        fh.truncate(21 * 1024 * 1024)  # 21 MB (sparse): over the 20 MB cap
+    bomb = zipfile.ZipFile(folder / "炸弹.xlsx", "w", zipfile.ZIP_DEFLATED)
+    with bomb, bomb.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as part:
+        for _ in range(210):  # 210 MB of sheet XML, ~200 kB on disk
+            part.write(b"\0" * (1 << 20))
+    res = load_feedback(con, folder, loaded_at=LOADED)
+    assert res.files_failed == 2 and res.rows_read == 0
+    got = dict(con.execute("SELECT source_file, reason_zh FROM rejects").fetchall())
+    assert "文件过大" in got["feedback/大文件.xlsx"]
+    assert "解压后" in got["feedback/炸弹.xlsx"]
+    assert {s for (s,) in con.execute("SELECT status FROM feedback_files").fetchall()} == {
+        "too_large"
+    }
+
+
+# ------------------------------------------------------------------ 4. the next faults
+
+
+def test_a_password_protected_file_is_rejected_with_a_clear_reason(wh):
+    con, infos, folder = wh
+    src = infos["东风镇"].path
+    (a,) = ids_of(src, 1)
+    plain = folder.parent / "plain.xlsx"
+    fill_workbook(src, plain, {a: ANSWER})
+    enc = io.BytesIO()
+    with plain.open("rb") as fh:
+        msoffcrypto.format.ooxml.OOXMLFile(fh).encrypt("村里的密码", enc)
+    (folder / "加密.xlsx").write_bytes(enc.getvalue())
+    res = load_feedback(con, folder, loaded_at=LOADED)
+    assert res.files_failed == 1 and res.accepted == 0
+    ((zh, en),) = con.execute("SELECT reason_zh, reason_en FROM rejects").fetchall()
+    assert "设置了打开密码" in zh and "取消密码" in zh and "password" in en
+    assert con.execute("SELECT status FROM feedback_files").fetchone() == ("encrypted",)
+
+
+def test_problem_ids_with_spaces_or_full_width_characters_match(wh):
+    con, infos, folder = wh
+    src = infos["东风镇"].path
+    a, b, c = ids_of(src, 3)
+    full = a.translate({i: i + 0xFEE0 for i in range(0x21, 0x7F)})  # ＷＴ１Ａ… as typed by IME
+
+    dst = folder / "m.xlsx"
+    fill_workbook(src, dst, {a: ANSWER, b: ANSWER, c: ANSWER})
+    wb = openpyxl.load_workbook(dst)
+    ws = wb.worksheets[1]
+    col = header_index(ws)["问题编号"]
+    for r in range(2, ws.max_row + 1):
+        v = ws.cell(r, col).value
+        ws.cell(r, col).value = {a: full, b: f"  {b}\u3000", c: c.lower()}.get(v, v)
+    wb.save(dst)
+    res = load_feedback(con, folder, loaded_at=LOADED)
+    assert (res.accepted, res.rejected) == (3, 0)
+    got = {r[0] for r in con.execute("SELECT problem_id FROM feedback_responses").fetchall()}
+    assert got == {a, b, c}
+
+
+def test_two_files_of_one_township_in_one_night_later_modified_wins(wh):
+    con, infos, folder = wh
+    src = infos["东风镇"].path
+    (a,) = ids_of(src, 1)
+    # Names sort the other way round from modification times.
+    old, new = folder / "z_初稿.xlsx", folder / "a_定稿.xlsx"
+    fill_workbook(src, old, {a: {**ANSWER, "核实日期": datetime(2024, 6, 18)}})
+    fill_workbook(src, new, {a: {**ANSWER, "整改情况": "已整改", "核实日期": datetime(2024, 6, 1)}})
+    t = datetime(2024, 6, 19, 10, 0).timestamp()
+    os.utime(old, (t, t))
+    os.utime(new, (t + 3600, t + 3600))
+    load_feedback(con, folder, loaded_at=LOADED)
+    assert latest(con, a)[1:] == ("已整改", None, "feedback/a_定稿.xlsx")
+    assert con.execute("SELECT count(*) FROM feedback_responses").fetchone() == (2,)  # history
+
+
+def test_two_files_same_modification_time_later_name_wins(wh):
+    con, infos, folder = wh
+    src = infos["东风镇"].path
+    (a,) = ids_of(src, 1)
+    first, second = folder / "反馈1.xlsx", folder / "反馈2.xlsx"
+    fill_workbook(src, second, {a: ANSWER})
+    fill_workbook(src, first, {a: {**ANSWER, "整改情况": "已整改"}})
+    t = datetime(2024, 6, 19, 10, 0).timestamp()
+    for p in (first, second):
+        os.utime(p, (t, t))
+    load_feedback(con, folder, loaded_at=LOADED)
+    assert latest(con, a)[3] == "feedback/反馈2.xlsx"
+
+
+def test_copy_under_another_name_is_read_once(wh):
+    con, infos, folder = wh
+    src = infos["东风镇"].path
+    (a,) = ids_of(src, 1)
+    fill_workbook(src, folder / "one.xlsx", {a: ANSWER})
+    shutil.copy(folder / "one.xlsx", folder / "one - 副本.xlsx")
+    res = load_feedback(con, folder, loaded_at=LOADED)
+    assert (res.files_read, res.files_skipped, res.accepted) == (1, 1, 1)
+
+
+@pytest.mark.libreoffice
+@pytest.mark.parametrize("fmt", ["ods", "xls"])
+def test_the_marker_survives_a_libreoffice_round_trip(wh, tmp_path, fmt):
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if soffice is None:
+        pytest.skip("LibreOffice (soffice) not installed; apt-get install libreoffice-calc-nogui")
+    con, infos, folder = wh
+    src = infos["东风镇"].path
+    a, b = ids_of(src, 2)
+    filled = tmp_path / "filled" / "lo.xlsx"
+    fill_workbook(src, filled, {a: ANSWER, b: WAIVER})
+    out = tmp_path / fmt
+    proc = subprocess.run(
+        [
+            soffice,
+            f"-env:UserInstallation=file://{tmp_path / 'profile'}",
+            "--headless",
+            "--norestore",
+            "--convert-to",
+            fmt,
+            "--outdir",
+            str(out),
+            str(filled),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+    shutil.copy(out / f"lo.{fmt}", folder / f"另存为.{fmt}")
+    res = load_feedback(con, folder, loaded_at=LOADED)
+    assert (res.files_read, res.accepted, res.rejected) == (1, 2, 0)
+    assert con.execute("SELECT township FROM feedback_files").fetchone() == ("东风镇",)
+
+
+def test_rows_read_invariant_with_everything_mixed(wh):
+    con, infos, folder = wh
+    dongfeng, hongqi = infos["东风镇"].path, infos["红旗乡"].path
+    a, b, c = ids_of(hongqi, 3)
+    (foreign,) = ids_of(dongfeng, 1)
+    fill_workbook(
+        hongqi,
+        folder / "mix.xlsx",
+        {
+            a: {**ANSWER, "核实日期": (LOADED + timedelta(days=3)).date()},
+            b: ANSWER,
+            c: {"核实结果": "乱填"},
+            foreign: ANSWER,
+        },
+        edit=paste_rows(dongfeng, {foreign}),
+    )
+    res = load_feedback(con, folder, loaded_at=LOADED)
+    assert res.rows_read == res.accepted + res.rejected + res.not_filled
+    assert (res.accepted, res.rejected, res.fields_rejected) == (2, 2, 2)
+    invariant(con)
