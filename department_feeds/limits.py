@@ -11,12 +11,20 @@ Configuration (environment, read by ``Limits.from_env``):
 - ``BIDUI_MAX_FILE_MB`` (default 200): size of the file on disk;
 - ``BIDUI_MAX_SHEET_MB`` (default 1024): uncompressed total of an xlsx's parts;
 - ``BIDUI_MAX_ROWS`` (default 1,100,000): rows per file;
-- ``BIDUI_MAX_COMPRESSION_RATIO`` (default 200): uncompressed / compressed size.
+- ``BIDUI_MAX_COMPRESSION_RATIO`` (default 200): uncompressed / compressed size;
+- ``BIDUI_MAX_CELLS`` (default 50,000,000): rows × columns of one sheet as the
+  reader lays it out.
+
+``check_xlsx_extent`` then streams the workbook's XML once (decompression bounded
+by the sizes already checked) to find how far each sheet's cells reach: the xlsx
+reader allocates rows × columns densely, so two cells, A1 and XFD1048576, in a
+file of a few hundred bytes would ask for 512 GB and abort the process.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -50,7 +58,7 @@ class Limits:
     max_compression_ratio: float = 200.0
     max_zip_entries: int = 10_000
     """A workbook has a few dozen parts; 100,000 entries is hostile whatever their size."""
-    max_cells: int = 60_000_000
+    max_cells: int = 50_000_000
     """Rows × columns of one sheet as the reader lays it out (dense). A stray cell in
     column XFD makes every row 16,384 cells wide."""
 
@@ -68,6 +76,7 @@ class Limits:
             max_compression_ratio=_number(
                 env, "BIDUI_MAX_COMPRESSION_RATIO", default.max_compression_ratio
             ),
+            max_cells=int(_number(env, "BIDUI_MAX_CELLS", default.max_cells, integer=True)),
         )
 
 
@@ -164,12 +173,96 @@ def check_cells(sheet: str, rows: int, columns: int, limits: Limits) -> None:
         )
 
 
+_ROW_R = re.compile(rb'<row\b[^>]*?\sr="(\d+)"')
+_CELL_R = re.compile(rb'<c\b[^>]*?\sr="([A-Z]{1,4})(\d+)"')
+_CHUNK = 4 * 1024 * 1024
+MAX_ROW_XML = 64 * 1024 * 1024
+"""No real row is this long (16,384 cells of 4 kB); it bounds the scan's buffer."""
+
+
+def _column_index(letters: bytes) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ch - 64
+    return n
+
+
+def part_extent(stream) -> tuple[int, int]:
+    """(last row, last column), 1-based, of the cells holding a value in one
+    worksheet XML stream; (0, 0) for a part without rows (not a sheet).
+
+    Cells with a value end in ``</c>``; an empty formatted cell (``<c r="A9" s="1"/>``)
+    does not count, as the reader ignores it. Rows and cells without an ``r``
+    reference are counted by position.
+    """
+    last_row = last_col = row = 0
+    tail = b""
+    while True:
+        chunk = stream.read(_CHUNK)
+        buf = tail + chunk
+        cut = buf.rfind(b"</row>") if chunk else len(buf)
+        if cut < 0:
+            if len(buf) > MAX_ROW_XML:
+                raise LimitExceeded(
+                    f"a row of more than {human_size(MAX_ROW_XML)} of XML; not read",
+                    f"文件内部结构异常（单行数据超过 {human_size(MAX_ROW_XML)}），未读取；"
+                    "请用Excel另存为后重新报送",
+                )
+            tail = buf
+            continue
+        tail = buf[cut:] if chunk else b""
+        pieces = buf[:cut].split(b"</row>")
+        for piece in pieces:
+            start = piece.rfind(b"<row")
+            if start < 0:
+                continue
+            m = _ROW_R.match(piece, start)
+            row = int(m.group(1)) if m else row + piece.count(b"<row")
+            end = piece.rfind(b"</c>")
+            if end < start:
+                continue  # no cell with a value
+            last_row = max(last_row, row)
+            c = piece.rfind(b"<c", start, end)
+            m = _CELL_R.match(piece, c)
+            col = _column_index(m.group(1)) if m else piece.count(b"<c", start, end)
+            last_col = max(last_col, col)
+        if not chunk:
+            return last_row, last_col
+
+
+def check_xlsx_extent(path: Path, limits: Limits) -> None:
+    """Raise :class:`LimitExceeded` when a sheet reaches too far (rows × columns)
+    or the workbook has more rows than allowed, before the reader allocates them.
+
+    Lets ``zipfile.BadZipFile`` through (sizes or checksums that lie about the
+    content: the file is damaged). A file that is not a zip at all passes.
+    """
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return
+    rows = 0
+    with zf:
+        for info in zf.infolist():
+            if info.is_dir() or info.file_size == 0:
+                continue
+            with zf.open(info) as stream:
+                height, width = part_extent(stream)
+            if not height:
+                continue
+            check_cells(Path(info.filename).stem, height, width, limits)
+            rows += height
+    check_rows(rows, limits)
+
+
 __all__ = [
     "Limits",
     "LimitExceeded",
     "check_cells",
     "check_file",
     "check_rows",
+    "check_xlsx_extent",
+    "part_extent",
     "check_zip",
     "human_size",
 ]

@@ -29,6 +29,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ from openpyxl.utils import get_column_letter
 from bidui.idcard import PROBLEMS_EN, PROBLEMS_ZH, normalise_frame
 from department_feeds import normalise as nz
 from department_feeds.headers import HeaderMatch, find_header, lookup
+from department_feeds.limits import LimitExceeded, Limits
 from department_feeds.reading import RawSheet, ReadError, read_csv, read_xlsx
 from department_feeds.spec import Column, FeedSpec
 from department_feeds.validation import failures
@@ -48,7 +50,10 @@ log = logging.getLogger(__name__)
 LOADER_VERSION = "1"
 """Part of every ``load_id``: bumping it makes the next run re-load unchanged files."""
 
-SUFFIXES = (".xlsx", ".csv")
+SUFFIXES = (".xlsx", ".xlsm", ".csv")
+
+UNSUPPORTED_SUFFIXES = (".xls", ".xlsb", ".et", ".ods", ".numbers", ".zip", ".rar", ".7z")
+"""Spreadsheet-like files the loader does not read: reported as failed, never ignored."""
 
 REASON_TOTAL = ("合计行", "summary (total) row, not a record")
 REASON_HEADER = ("重复的表头行", "repeated header row, not a record")
@@ -105,6 +110,8 @@ class ParsedFile:
     load_id: str
     encoding: str | None = None
     status: str = "loaded"
+    """``loaded``, ``failed`` or ``duplicate`` (same bytes as another file of the feed,
+    which is the one loaded)."""
     error: str | None = None
     sheets: list[SheetInfo] = field(default_factory=list)
     header_row: int | None = None
@@ -142,6 +149,18 @@ class ParsedFile:
             "status": self.status,
             "error": self.error,
         }
+
+
+def source_name(path: Path, inbox: Path) -> str:
+    """``source_file`` of a path: relative to the inbox, ``/``-separated. A name that
+    is not valid UTF-8 (a zip made on a Chinese Windows, unpacked here) keeps its
+    bytes as ``\\xNN`` escapes: unique, and storable."""
+    rel = path.relative_to(inbox).as_posix()
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        rel = os.fsencode(rel).decode("utf-8", "backslashreplace")
+    return rel
 
 
 def file_checksum(data: bytes) -> str:
@@ -337,7 +356,7 @@ def _value_reason(
 
 
 def _new_parsed(spec: FeedSpec, path: Path, inbox: Path, data: bytes) -> ParsedFile:
-    source_file = path.relative_to(inbox).as_posix()
+    source_file = source_name(path, inbox)
     checksum = file_checksum(data)
     return ParsedFile(
         feed=spec.name,
@@ -350,16 +369,55 @@ def _new_parsed(spec: FeedSpec, path: Path, inbox: Path, data: bytes) -> ParsedF
     )
 
 
-def parse_file(spec: FeedSpec, path: Path, inbox: Path, data: bytes | None = None) -> ParsedFile:
+def unread_file(
+    spec: FeedSpec,
+    path: Path,
+    inbox: Path,
+    load_id: str,
+    message_en: str,
+    message_zh: str,
+    *,
+    checksum: str = "",
+    status: str = "failed",
+) -> ParsedFile:
+    """The record of a file that is not parsed (over a limit, a symlink out of the
+    inbox, a duplicate, changed while read): 0 rows, one file-level reject."""
+    try:
+        st = path.lstat()
+        size, mtime = st.st_size, dt.datetime.fromtimestamp(st.st_mtime)
+    except OSError:
+        size, mtime = 0, dt.datetime.now()
+    pf = ParsedFile(
+        feed=spec.name,
+        path=path,
+        source_file=source_name(path, inbox),
+        checksum=checksum,
+        size_bytes=size,
+        modified_at=mtime,
+        load_id=load_id,
+    )
+    pf = _fail(pf, message_en, message_zh, rows=0)
+    pf.status = status
+    return pf
+
+
+def parse_file(
+    spec: FeedSpec,
+    path: Path,
+    inbox: Path,
+    data: bytes | None = None,
+    limits: Limits | None = None,
+) -> ParsedFile:
     """Read, map, type and validate one file of ``spec``'s feed.
 
     Never raises for the file's content: an unexpected error while parsing (a
     bug, or a file stranger than any we have seen) fails this file only, with
-    the traceback in the log, so the other files and feeds still load.
+    the traceback in the log, so the other files and feeds still load. Row and
+    sheet-extent caps of ``limits`` are checked before rows are materialised.
     """
     data = path.read_bytes() if data is None else data
     try:
-        return _parse_file(spec, path, inbox, data)
+        return _parse_file(spec, path, inbox, data, limits or Limits())
     except Exception as exc:
         log.exception("%s: unexpected error while parsing %s", spec.name, path)
         pf = _new_parsed(spec, path, inbox, data)
@@ -372,16 +430,16 @@ def parse_file(spec: FeedSpec, path: Path, inbox: Path, data: bytes | None = Non
         )
 
 
-def _parse_file(spec: FeedSpec, path: Path, inbox: Path, data: bytes) -> ParsedFile:
+def _parse_file(spec: FeedSpec, path: Path, inbox: Path, data: bytes, limits: Limits) -> ParsedFile:
     pf = _new_parsed(spec, path, inbox, data)
     source_file = pf.source_file
     try:
         if path.suffix.lower() == ".csv":
-            sheet, pf.encoding = read_csv(data)
+            sheet, pf.encoding = read_csv(data, limits)
             sheets = [sheet]
         else:
-            sheets = read_xlsx(data)
-    except ReadError as exc:
+            sheets = read_xlsx(data, limits)
+    except (ReadError, LimitExceeded) as exc:
         log.warning("%s: %s", source_file, exc.message_en)
         return _fail(pf, exc.message_en, exc.message_zh, rows=0)
 

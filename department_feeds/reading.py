@@ -21,11 +21,21 @@ import codecs
 import csv
 import datetime as dt
 import io
+import re
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
 from python_calamine import CalamineWorkbook
+
+from department_feeds.limits import (
+    LimitExceeded,
+    Limits,
+    check_cells,
+    check_rows,
+    check_xlsx_extent,
+)
 
 HEAD_ROWS = 20
 """The header row is looked for within this many rows from the top of a sheet."""
@@ -198,16 +208,80 @@ class RawSheet:
         return cols, flags
 
 
-def read_xlsx(data: bytes) -> list[RawSheet]:
-    """Every worksheet of a workbook, cells with their types."""
+CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+"""Compound File Binary: Excel 97-2003 ``.xls``, or an xlsx encrypted with a password."""
+ZIP_MAGIC = b"PK\x03\x04"
+_ENCRYPTION_INFO = "EncryptionInfo".encode("utf-16-le")
+
+EMPTY = ReadError(
+    "the file is empty (0 bytes)", "文件为空（0字节），没有任何内容；请重新导出后报送"
+)
+
+
+def sniff_workbook(data: bytes) -> None:
+    """Raise :class:`ReadError` with a precise reason when the bytes of an ``.xlsx``
+    are not a workbook: empty, password-protected, an old ``.xls``, or a web page
+    saved with an Excel name (common for exports from government web systems)."""
+    if not data:
+        raise EMPTY
+    if data.startswith(CFB_MAGIC):
+        if _ENCRYPTION_INFO in data[:4_000_000] or b"EncryptedPackage" in data[:4_000_000]:
+            raise ReadError(
+                "the workbook is encrypted with a password",
+                "文件设置了打开密码，无法读取；请在Excel中取消打开密码（文件→信息→保护工作簿→"
+                "用密码进行加密，清空密码）后重新报送",
+            )
+        raise ReadError(
+            "the file is an Excel 97-2003 (.xls) or other binary Office file named .xlsx",
+            "文件实际是旧版Excel 97-2003（.xls）等格式，只是扩展名为.xlsx；"
+            "请用Excel打开后另存为“Excel工作簿（*.xlsx）”再报送",
+        )
+    head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith(b"<") or b"<html" in head or b"<table" in head:
+        raise ReadError(
+            "the file is a web page (HTML/XML) named .xlsx, not a workbook",
+            "文件实际是网页（HTML/XML）格式，不是真正的Excel文件（常见于从网站导出的表格）；"
+            "请用Excel打开后另存为“Excel工作簿（*.xlsx）”再报送",
+        )
+    if not data.startswith(ZIP_MAGIC):
+        raise ReadError(
+            "the file is not an xlsx workbook (no zip signature)",
+            "文件不是有效的Excel（xlsx）文件，可能已损坏或只是改了扩展名；请重新导出后报送",
+        )
+
+
+def read_xlsx(data: bytes, limits: Limits | None = None) -> list[RawSheet]:
+    """Every worksheet of a workbook, cells with their types.
+
+    How far each sheet's cells reach is checked against ``limits`` before the
+    reader lays the sheet out (densely) in memory.
+    """
+    limits = limits or Limits()
+    sniff_workbook(data)
+    try:
+        check_xlsx_extent(io.BytesIO(data), limits)
+    except zipfile.BadZipFile as exc:
+        raise ReadError(
+            f"cannot read the workbook: {exc}",
+            f"无法打开该Excel文件（文件已损坏）：{exc}",
+        ) from exc
     try:
         wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
         sheets = []
+        rows = 0
         for name in wb.sheet_names:
             sheet = wb.get_sheet_by_name(name)
+            # Materialised from row 1 (skip_empty_area=False): check that layout.
+            height, width = sheet.end[0] + 1, sheet.end[1] + 1
+            if sheet.height:
+                check_cells(name, height, width, limits)
+                rows += height
+                check_rows(rows, limits)
             # skip_empty_area=False: row 0 is Excel row 1, so row numbers are exact.
             sheets.append(RawSheet(name=name, rows=sheet.to_python(skip_empty_area=False)))
         return sheets
+    except LimitExceeded:
+        raise
     except Exception as exc:  # calamine raises several types for damaged files
         raise ReadError(
             f"cannot read the workbook: {exc}",
@@ -241,6 +315,12 @@ def decode(data: bytes) -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
+    if _has_utf8_lines(data):
+        raise ReadError(
+            "CSV file mixes UTF-8 and GBK/GB18030 lines; re-export it in one encoding",
+            "CSV文件中混有UTF-8和GBK两种编码的内容（可能由多个文件拼接而成），无法可靠读取；"
+            "请统一另存为UTF-8编码后重新报送",
+        )
     try:
         return data.decode("gb18030"), "gb18030"
     except UnicodeDecodeError as exc:
@@ -248,6 +328,25 @@ def decode(data: bytes) -> tuple[str, str]:
             "CSV file is neither UTF-8 nor GB18030/GBK; re-export it as UTF-8 or GBK",
             "CSV文件编码无法识别（既不是UTF-8也不是GBK/GB18030），请另存为UTF-8或GBK编码后重新报送",
         ) from exc
+
+
+def _has_utf8_lines(data: bytes) -> bool:
+    """Whether some line with Chinese text is valid UTF-8 although the whole file is
+    not: the file is a splice of UTF-8 and GBK. (A GBK line of a few Chinese
+    characters practically never happens to be valid UTF-8.)"""
+    for line in data.split(b"\n"):
+        if line.isascii():
+            continue
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if len(_NON_ASCII.findall(line)) >= 9:  # three or more Chinese characters
+            return True
+    return False
+
+
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
 
 
 def _sniff(text: str) -> tuple[str, int]:
@@ -263,9 +362,43 @@ def _sniff(text: str) -> tuple[str, int]:
     return delimiter, max(width, 1)
 
 
-def read_csv(data: bytes) -> tuple[RawSheet, str]:
-    """A CSV file as one text-only sheet, and the encoding it was decoded with."""
+def read_csv(data: bytes, limits: Limits | None = None) -> tuple[RawSheet, str]:
+    """A CSV file as one text-only sheet, and the encoding it was decoded with.
+
+    Lines are counted against ``limits.max_rows`` before parsing (a quoted field
+    spanning lines counts each line). NUL characters, which no text field holds
+    and which later writers refuse, are removed.
+    """
+    limits = limits or Limits()
+    if not data:
+        raise EMPTY
+    if data.startswith(ZIP_MAGIC):
+        raise ReadError(
+            "the file is an xlsx workbook (zip) named .csv",
+            "文件实际是Excel（xlsx）格式，但扩展名是.csv；请把扩展名改为.xlsx后重新报送",
+        )
+    if data.startswith(CFB_MAGIC):
+        raise ReadError(
+            "the file is a binary Office file (.xls or password-protected) named .csv",
+            "文件实际是旧版Excel（.xls）或加密的Office文件，但扩展名是.csv；"
+            "请另存为CSV或xlsx后重新报送",
+        )
+    check_rows(data.count(b"\n") + (not data.endswith(b"\n")), limits)
+    nul = data.count(b"\x00")
+    if nul * 20 > len(data) and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        if data[1::2].count(b"\x00") * 2 > nul or data[0::2].count(b"\x00") * 2 > nul:
+            raise ReadError(
+                "CSV looks like UTF-16 without a byte-order mark (neither UTF-8 nor "
+                "GB18030/GBK); re-export it as UTF-8",
+                "CSV文件似乎是不带标记（BOM）的UTF-16编码，无法可靠识别；请另存为UTF-8编码后重新报送",
+            )
+        raise ReadError(
+            "the file is binary, not a text CSV",
+            "文件含有大量二进制内容，不是文本格式的CSV；请重新导出后报送",
+        )
     text, encoding = decode(data)
+    if "\x00" in text:
+        text = text.replace("\x00", "")
     if not text.strip():
         return RawSheet(name="", frame=pl.DataFrame()), encoding
     delimiter, width = _sniff(text)

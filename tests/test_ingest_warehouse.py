@@ -311,7 +311,8 @@ def test_unexpected_error_fails_that_file_only(con, inbox, monkeypatch):
 
     monkeypatch.setattr(loader, "_finish", boom)
     write_xlsx(inbox / "hukou" / "boom.xlsx", sample_rows("hukou", 2))
-    write_xlsx(inbox / "hukou" / "fine.xlsx", sample_rows("hukou", 2))
+    # Different bytes (another sheet name): identical files would be loaded once.
+    write_xlsx(inbox / "hukou" / "fine.xlsx", sample_rows("hukou", 2), sheet="户籍")
     result = load_feed(con, "hukou", inbox)
     load = loads_row(con, "hukou/boom.xlsx")
     assert load["status"] == "failed"

@@ -5,13 +5,21 @@ again, a changed file replaces everything its earlier version produced (raw,
 typed, rejects, warnings, its ``loads`` row), and a file that disappeared from
 the inbox takes its rows with it. All changes of one feed happen in one
 transaction, under the warehouse's writer lock.
+
+Before a byte is parsed, every file is screened: over a size limit
+(``department_feeds.limits``), a symlink leading out of the inbox, or a format
+the loader does not read → recorded as failed, not read. Files of a feed with
+the same bytes are loaded once (the first by path); every other copy is recorded
+as ``duplicate``, and takes over when that first one leaves the inbox.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,15 +28,21 @@ import duckdb
 import polars as pl
 
 from department_feeds import SPECS
+from department_feeds.limits import LimitExceeded, Limits, check_file
 from department_feeds.loader import (
     REJECT_SCHEMA,
     SUFFIXES,
+    UNSUPPORTED_SUFFIXES,
     ParsedFile,
     SheetInfo,
     file_checksum,
     make_load_id,
     parse_file,
+    source_name,
+    unread_file,
+    year_from_path,
 )
+from department_feeds.spec import FeedSpec
 from warehouse.connection import database_path, write_lock
 
 log = logging.getLogger(__name__)
@@ -43,8 +57,10 @@ class FileLoadResult:
     path: Path
     source_file: str
     status: str
-    """``loaded`` (read now), ``failed`` (read now, unusable), ``unchanged`` (same
-    bytes as the last load; its earlier result stands) or ``removed`` (gone from
+    """``loaded`` (read now), ``failed`` (read now, unusable, or not read: over a
+    limit, a symlink out of the inbox, an unsupported format), ``duplicate`` (same
+    bytes as another file of the feed, which is loaded instead), ``unchanged`` (same
+    state as the last load; its earlier result stands) or ``removed`` (gone from
     the inbox; its rows were deleted)."""
     rows_read: int = 0
     rows_loaded: int = 0
@@ -135,8 +151,11 @@ class FeedLoadResult:
 def inbox_files(inbox: Path, feed: str) -> list[Path]:
     """The feed's files under ``inbox/<feed>/``, recursively, sorted.
 
-    Only ``.xlsx`` and ``.csv``; Office lock files (``~$…``) and anything hidden
-    (a name or folder starting with ``.``) are ignored.
+    ``.xlsx``/``.xlsm``/``.csv``, plus what must be reported rather than ignored:
+    spreadsheet formats the loader does not read (``.xls``…) and symlinks (to a
+    file or a folder; they are not followed). Office lock files (``~$…``),
+    anything hidden (a name or folder starting with ``.``) and other suffixes
+    (``.txt``, ``.pdf``) are ignored.
     """
     root = inbox / feed
     if not root.is_dir():
@@ -146,9 +165,98 @@ def inbox_files(inbox: Path, feed: str) -> list[Path]:
         rel = p.relative_to(root).parts
         if any(part.startswith(".") for part in rel) or p.name.startswith("~$"):
             continue
-        if p.is_file() and p.suffix.lower() in SUFFIXES:
+        suffix = p.suffix.lower()
+        wanted = suffix in SUFFIXES or suffix in UNSUPPORTED_SUFFIXES
+        if p.is_symlink():
+            if wanted or p.is_dir():
+                out.append(p)
+        elif wanted and p.is_file():
             out.append(p)
     return sorted(out)
+
+
+def _outside(path: Path, inbox_real: Path) -> bool:
+    """Whether a symlink leads out of the inbox (or nowhere)."""
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return True
+    return not target.is_relative_to(inbox_real) or not target.is_file()
+
+
+def _stat_key(path: Path) -> str:
+    try:
+        st = path.lstat()
+    except OSError:
+        return "gone"
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def _screen(
+    spec: FeedSpec, path: Path, inbox: Path, inbox_real: Path, limits: Limits
+) -> ParsedFile | str:
+    """A file's checksum, or the failed record of a file that must not be read."""
+    source_file = source_name(path, inbox)
+
+    def unread(key: str, en: str, zh: str) -> ParsedFile:
+        return unread_file(spec, path, inbox, make_load_id(spec.name, source_file, key), en, zh)
+
+    if path.is_symlink() and _outside(path, inbox_real):
+        return unread(
+            f"symlink:{os.readlink(path)}",
+            "a symbolic link leading out of the inbox (or to a folder); not followed",
+            "该文件是指向收件箱以外位置（或文件夹）的快捷方式（符号链接），为防止读入其他位置的"
+            "个人信息，未读取；请把文件本身放入收件箱",
+        )
+    if path.suffix.lower() in UNSUPPORTED_SUFFIXES:
+        return unread(
+            f"unsupported:{_stat_key(path)}",
+            f"unsupported format {path.suffix!r}; only .xlsx and .csv are read",
+            f"不支持的文件格式（{path.suffix}），未读取；请用Excel另存为“Excel工作簿（*.xlsx）”"
+            "或CSV后重新报送",
+        )
+    try:
+        check_file(path, limits)
+        with open(path, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+    except LimitExceeded as exc:
+        log.warning("%s: %s", source_file, exc.message_en)
+        return unread(f"limit:{_stat_key(path)}:{limits!r}", exc.message_en, exc.message_zh)
+    except OSError as exc:
+        # Locked, unreadable or vanished: try again next run (a key that never repeats).
+        return unread(
+            f"oserror:{time.time_ns()}",
+            f"cannot open the file: {exc.strerror or exc}",
+            "无法打开该文件（可能正被其他程序占用或没有读取权限），本次未读取，下次比对时将重试",
+        )
+
+
+def _original_of(
+    spec: FeedSpec, firsts: list[tuple[str, dict[str, str]]], source_file: str
+) -> str | None:
+    """The earlier file ``source_file`` duplicates, given the files already read with
+    the same bytes (and their header mappings); None when it is not a duplicate.
+
+    Same bytes are the same rows, except where the year comes from the path (a
+    register without a 年度 column under ``2023/`` and under ``2024/``).
+    """
+    for first, mapping in firsts:
+        field_ = spec.year_from_file_name
+        if field_ is None or field_ in mapping.values():
+            return first
+        if year_from_path(first) == year_from_path(source_file):
+            return first
+    return None
+
+
+def _read_stable(path: Path, checksum: str, limits: Limits) -> bytes | None:
+    """The file's bytes if they are still the ones hashed (not being written), else
+    None. Never reads more than the size cap."""
+    with open(path, "rb") as fh:
+        data = fh.read(limits.max_file_bytes + 1)
+    if len(data) > limits.max_file_bytes or file_checksum(data) != checksum:
+        return None
+    return data
 
 
 def _delete(con: duckdb.DuckDBPyConnection, feed: str, source_files: list[str]) -> None:
@@ -204,21 +312,29 @@ def _unchanged_result(path: Path, row: dict) -> FileLoadResult:
 
 
 def load_feed(
-    con: duckdb.DuckDBPyConnection, feed_name: str, inbox: Path, *, force: bool = False
+    con: duckdb.DuckDBPyConnection,
+    feed_name: str,
+    inbox: Path,
+    *,
+    force: bool = False,
+    limits: Limits | None = None,
 ) -> FeedLoadResult:
     """Bring the warehouse's copy of one feed in line with ``inbox/<feed_name>/``.
 
-    ``force`` re-reads files even when their bytes did not change. Raises
-    ``KeyError`` for an unknown feed and ``FileNotFoundError`` when the inbox
-    itself does not exist (rather than treating every file as deleted).
+    ``force`` re-reads files even when their bytes did not change. ``limits``
+    defaults to ``Limits.from_env()`` (``BIDUI_MAX_*``). Raises ``KeyError`` for
+    an unknown feed and ``FileNotFoundError`` when the inbox itself does not
+    exist (rather than treating every file as deleted).
     """
     started = time.perf_counter()
     spec = SPECS[feed_name]
     inbox = Path(inbox)
+    limits = limits or Limits.from_env()
     if not inbox.is_dir():
         raise FileNotFoundError(
             f"inbox {inbox} does not exist; refusing to treat every {feed_name} file as deleted"
         )
+    inbox_real = inbox.resolve()
     results: list[FileLoadResult] = []
     with write_lock(database_path(con)):
         existing = {
@@ -231,17 +347,67 @@ def load_feed(
         }
         parsed: list[ParsedFile] = []
         present: set[str] = set()
+        first_of: dict[str, list[tuple[str, dict]]] = {}  # checksum → files read, mappings
+
+        def record(pf: ParsedFile) -> None:
+            parsed.append(pf)
+            results.append(FileLoadResult.from_parsed(pf))
+
         for path in inbox_files(inbox, feed_name):
-            source_file = path.relative_to(inbox).as_posix()
+            source_file = source_name(path, inbox)
             present.add(source_file)
-            data = path.read_bytes()
-            load_id = make_load_id(feed_name, source_file, file_checksum(data))
             before = existing.get(source_file)
+            screened = _screen(spec, path, inbox, inbox_real, limits)
+            if isinstance(screened, ParsedFile):
+                if before is not None and before["load_id"] == screened.load_id and not force:
+                    results.append(_unchanged_result(path, before))
+                else:
+                    record(screened)
+                continue
+            checksum = screened
+            original = _original_of(spec, first_of.get(checksum, []), source_file)
+            if original is not None:
+                load_id = make_load_id(feed_name, source_file, f"{checksum}\0copy of\0{original}")
+                if before is not None and before["load_id"] == load_id and not force:
+                    results.append(_unchanged_result(path, before))
+                    continue
+                log.info("%s: %s has the same bytes as %s", feed_name, source_file, original)
+                record(
+                    unread_file(
+                        spec,
+                        path,
+                        inbox,
+                        load_id,
+                        f"same content as {original}; skipped as a duplicate",
+                        f"与文件“{original}”内容完全相同，已按重复文件跳过",
+                        checksum=checksum,
+                        status="duplicate",
+                    )
+                )
+                continue
+            load_id = make_load_id(feed_name, source_file, checksum)
             if before is not None and before["load_id"] == load_id and not force:
                 results.append(_unchanged_result(path, before))
+                mapping = json.loads(before["header_mapping"] or "{}")
+                first_of.setdefault(checksum, []).append((source_file, mapping))
+                continue
+            data = _read_stable(path, checksum, limits)
+            if data is None:
+                record(
+                    unread_file(
+                        spec,
+                        path,
+                        inbox,
+                        make_load_id(feed_name, source_file, f"changing:{time.time_ns()}"),
+                        "the file changed while it was being read (still being written?)",
+                        "读取时文件内容发生了变化（可能仍在复制或保存中），本次未导入，"
+                        "下次比对时将重新读取",
+                    )
+                )
                 continue
             t0 = time.perf_counter()
-            pf = parse_file(spec, path, inbox, data)
+            pf = parse_file(spec, path, inbox, data, limits)
+            del data
             log.info(
                 "%s: %s %s: read %d, loaded %d, rejected %d (%.2fs)",
                 feed_name,
@@ -252,8 +418,8 @@ def load_feed(
                 pf.rows_rejected,
                 time.perf_counter() - t0,
             )
-            parsed.append(pf)
-            results.append(FileLoadResult.from_parsed(pf))
+            record(pf)
+            first_of.setdefault(checksum, []).append((source_file, pf.header_mapping))
         gone = sorted(set(existing) - present)
         for source_file in gone:
             log.info("%s: %s is gone from the inbox; removing its rows", feed_name, source_file)
