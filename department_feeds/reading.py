@@ -386,7 +386,8 @@ def read_csv(data: bytes, limits: Limits | None = None) -> tuple[RawSheet, str]:
     check_rows(data.count(b"\n") + (not data.endswith(b"\n")), limits)
     nul = data.count(b"\x00")
     if nul * 20 > len(data) and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        if data[1::2].count(b"\x00") * 2 > nul or data[0::2].count(b"\x00") * 2 > nul:
+        # UTF-16 text has its NULs on one side of each byte pair; binary has them anywhere.
+        if max(data[1::2].count(b"\x00"), data[0::2].count(b"\x00")) > 0.9 * nul:
             raise ReadError(
                 "CSV looks like UTF-16 without a byte-order mark (neither UTF-8 nor "
                 "GB18030/GBK); re-export it as UTF-8",

@@ -320,3 +320,200 @@ def test_same_file_in_two_feed_folders(con, inbox):
     assert load["status"] == "failed" and "缺少必需的表头" in load["error"]
     assert query(con, "SELECT count(*) n FROM vehicles")[0]["n"] == 0
     _balance_ok(con)
+
+
+# --------------------------------------------------------------------------- 3. next faults
+
+
+def _only_reject(con, source_file: str) -> dict:
+    (reject,) = rejects_of(con, source_file)
+    assert reject["row_number"] is None and reject["reason_en"]
+    return reject
+
+
+def test_empty_files_fail_with_a_reason(con, inbox):
+    (inbox / "hukou").mkdir()
+    (inbox / "hukou" / "空.xlsx").write_bytes(b"")
+    (inbox / "hukou" / "空.csv").write_bytes(b"")
+    load_feed(con, "hukou", inbox)
+    for name in ("hukou/空.xlsx", "hukou/空.csv"):
+        assert loads_row(con, name)["status"] == "failed"
+        assert "文件为空（0字节）" in _only_reject(con, name)["reason_zh"]
+    _balance_ok(con)
+
+
+def test_files_that_are_not_what_their_name_says(con, inbox):
+    folder = inbox / "hukou"
+    real = write_xlsx(folder / "real.xlsx", sample_rows("hukou", 2))
+    # An xlsx renamed .csv; binary bytes named .csv; a web export named .xlsx;
+    # an Excel 97-2003 file renamed .xlsx; a real .xls (not read, but reported).
+    shutil.copy(real, folder / "导出.csv")
+    (folder / "binary.csv").write_bytes(bytes(200) + bytes(range(256)) * 4)
+    (folder / "noise.csv").write_bytes(bytes(range(1, 256)) * 40)
+    (folder / "网页导出.xlsx").write_text(
+        "<html><body><table><tr><td>公民身份号码</td><td>姓名</td></tr></table></body></html>",
+        encoding="utf-8",
+    )
+    cfb = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 4000
+    (folder / "旧格式.xlsx").write_bytes(cfb)
+    (folder / "旧格式2.xls").write_bytes(cfb + b"\x01")
+    load_feed(con, "hukou", inbox)
+    expect = {
+        "hukou/导出.csv": "扩展名是.csv",
+        "hukou/binary.csv": "二进制",
+        "hukou/noise.csv": "编码无法识别",
+        "hukou/网页导出.xlsx": "网页（HTML/XML）",
+        "hukou/旧格式.xlsx": "旧版Excel 97-2003（.xls）",
+        "hukou/旧格式2.xls": "不支持的文件格式（.xls）",
+    }
+    for name, words in expect.items():
+        assert loads_row(con, name)["status"] == "failed", name
+        assert words in _only_reject(con, name)["reason_zh"], name
+    assert loads_row(con, "hukou/real.xlsx")["rows_loaded"] == 2
+    _balance_ok(con)
+
+
+def test_password_protected_workbook(con, inbox, tmp_path):
+    from msoffcrypto.format.ooxml import OOXMLFile
+
+    plain = write_xlsx(tmp_path / "plain.xlsx", sample_rows("hukou", 2))
+    (inbox / "hukou").mkdir()
+    with open(plain, "rb") as src, open(inbox / "hukou" / "加密.xlsx", "wb") as out:
+        OOXMLFile(src).encrypt("secret", out)
+    load_feed(con, "hukou", inbox)
+    load = loads_row(con, "hukou/加密.xlsx")
+    assert load["status"] == "failed"
+    assert "文件设置了打开密码" in _only_reject(con, "hukou/加密.xlsx")["reason_zh"]
+
+
+def test_file_written_while_the_run_reads_it(con, inbox, monkeypatch):
+    import warehouse.ingest as ingest
+
+    path = write_csv(inbox / "hukou" / "h.csv", sample_rows("hukou", 3))
+    real = ingest._read_stable
+
+    def writer_appends(p, checksum, limits):
+        with open(p, "a", encoding="utf-8") as fh:  # the copy is still going on
+            fh.write(f"{sample_rows('hukou', 5)[4][0]},赵六,男,1980-01-01,A9,村,正常,\n")
+        return real(p, checksum, limits)
+
+    monkeypatch.setattr(ingest, "_read_stable", writer_appends)
+    load_feed(con, "hukou", inbox)
+    load = loads_row(con, "hukou/h.csv")
+    assert load["status"] == "failed"
+    assert "读取时文件内容发生了变化" in _only_reject(con, "hukou/h.csv")["reason_zh"]
+    monkeypatch.setattr(ingest, "_read_stable", real)
+    load_feed(con, "hukou", inbox)  # the next run reads the finished file
+    assert loads_row(con, "hukou/h.csv")["rows_loaded"] == 4
+    assert path.read_text(encoding="utf-8").count("\n") == 5
+
+
+def test_symlinks_out_of_the_inbox_are_not_followed(con, inbox, tmp_path):
+    elsewhere = tmp_path / "人事处"
+    secret = write_xlsx(elsewhere / "工资.xlsx", sample_rows("hukou", 3))
+    write_xlsx(elsewhere / "sub" / "more.xlsx", sample_rows("hukou", 4))
+    folder = inbox / "hukou"
+    folder.mkdir()
+    (folder / "link.xlsx").symlink_to(secret)
+    (folder / "linked_dir").symlink_to(elsewhere / "sub", target_is_directory=True)
+    (folder / "dangling.xlsx").symlink_to(tmp_path / "nothing.xlsx")
+    # A link to a file inside the inbox is read (here: a duplicate of it).
+    inside = write_xlsx(folder / "a.xlsx", sample_rows("hukou", 2))
+    (folder / "z_link.xlsx").symlink_to(inside)
+    load_feed(con, "hukou", inbox)
+    assert query(con, "SELECT count(*) n FROM hukou")[0]["n"] == 2
+    assert query(con, "SELECT count(*) n FROM raw_hukou")[0]["n"] == 2
+    for name in ("hukou/link.xlsx", "hukou/linked_dir", "hukou/dangling.xlsx"):
+        assert loads_row(con, name)["status"] == "failed", name
+        assert "符号链接" in _only_reject(con, name)["reason_zh"]
+    assert loads_row(con, "hukou/z_link.xlsx")["status"] == "duplicate"
+    _balance_ok(con)
+
+
+def test_odd_file_names_load(con, inbox):
+    folder = inbox / "hukou"
+    control = "户籍\x07\t\n" + "名" * 70 + ".csv"  # 224 bytes with control characters
+    assert len(os.fsencode(control)) > 200
+    write_csv(folder / control, sample_rows("hukou", 2))
+    gbk = os.fsdecode("户籍GBK".encode("gb18030") + b".csv")  # unpacked from a Windows zip
+    write_csv(folder / gbk, sample_rows("hukou", 3, 姓名="王五"))
+    load_feed(con, "hukou", inbox)
+    assert loads_row(con, f"hukou/{control}")["rows_loaded"] == 2
+    (escaped,) = query(con, "SELECT source_file FROM loads WHERE source_file LIKE '%GBK%'")
+    assert escaped["source_file"] == "hukou/\\xbb\\xa7\\xbc\\xaeGBK.csv"
+    assert loads_row(con, escaped["source_file"])["rows_loaded"] == 3
+    # The second run sees the same names: nothing changes.
+    assert not load_feed(con, "hukou", inbox).changed
+
+
+def test_csv_nul_bytes_and_mixed_encodings(con, inbox):
+    rows = sample_rows("hukou", 4)
+    text = "\n".join(",".join("" if v is None else str(v) for v in r) for r in rows) + "\n"
+    folder = inbox / "hukou"
+    folder.mkdir()
+    (folder / "nul.csv").write_bytes(text.replace("李四", "李\x00四", 1).encode("utf-8"))
+    lines = text.splitlines(keepends=True)
+    mixed = "".join(lines[:3]).encode("utf-8") + "".join(lines[3:]).encode("gb18030")
+    (folder / "mixed.csv").write_bytes(mixed)
+    load_feed(con, "hukou", inbox)
+    assert loads_row(con, "hukou/nul.csv")["rows_loaded"] == 4
+    names = {r["name"] for r in query(con, "SELECT name FROM hukou")}
+    assert names == {"李四"}
+    load = loads_row(con, "hukou/mixed.csv")
+    assert load["status"] == "failed"
+    assert "混有UTF-8和GBK" in _only_reject(con, "hukou/mixed.csv")["reason_zh"]
+
+
+def test_sheet_reaching_column_xfd(con, inbox):
+    rows = sample_rows("hukou", 300)
+    chunks = [_row_xml(r, i + 1).encode() for i, r in enumerate(rows)]
+    # One stray value in the last column: every row becomes 16,384 cells wide.
+    chunks[0] = chunks[0].replace(
+        b"</row>", b'<c r="XFD1" t="inlineStr"><is><t>x</t></is></c></row>'
+    )
+    write_sheet_xml(inbox / "hukou" / "wide.xlsx", chunks)
+    load_feed(con, "hukou", inbox)
+    assert loads_row(con, "hukou/wide.xlsx")["rows_loaded"] == 300
+
+
+def test_two_far_cells_do_not_abort_the_process(con, inbox):
+    """A1 and XFD1048576: a few hundred bytes that made the xlsx reader ask for
+    512 GB and abort the whole process (not an exception: the night dies)."""
+    header = sample_rows("hukou", 0)[0]
+    far = b'<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row>'
+    write_sheet_xml(inbox / "hukou" / "far.xlsx", [_row_xml(header, 1).encode(), far])
+    write_xlsx(inbox / "hukou" / "ok.xlsx", sample_rows("hukou", 2))
+    load_feed(con, "hukou", inbox)
+    load = loads_row(con, "hukou/far.xlsx")
+    assert load["status"] == "failed"
+    assert "数据区域过大" in _only_reject(con, "hukou/far.xlsx")["reason_zh"]
+    assert loads_row(con, "hukou/ok.xlsx")["rows_loaded"] == 2
+
+
+def test_header_repeated_every_100_rows(con, inbox):
+    rows = sample_rows("hukou", 500)
+    header, data = rows[0], rows[1:]
+    out = [header]
+    for i in range(0, 500, 100):
+        if i:
+            out.append(header)  # a copied block brings its header along
+        out += data[i : i + 100]
+    write_xlsx(inbox / "hukou" / "blocks.xlsx", out)
+    load_feed(con, "hukou", inbox)
+    load = loads_row(con, "hukou/blocks.xlsx")
+    assert (load["rows_read"], load["rows_loaded"], load["rows_rejected"]) == (504, 500, 4)
+    reasons = {r["reason_zh"] for r in rejects_of(con, "hukou/blocks.xlsx")}
+    assert reasons == {"重复的表头行"}
+
+
+def test_a_million_empty_formatted_rows(con, inbox):
+    rows = sample_rows("hukou", 3)
+    chunks = [_row_xml(r, i + 1).encode() for i, r in enumerate(rows)]
+    chunks += [
+        f'<row r="{i}" s="1" customFormat="1"><c r="A{i}" s="1"/><c r="H{i}" s="1"/></row>'.encode()
+        for i in range(5, 1_000_001)
+    ]
+    write_sheet_xml(inbox / "hukou" / "formatted.xlsx", chunks)
+    load_feed(con, "hukou", inbox)
+    load = loads_row(con, "hukou/formatted.xlsx")
+    assert (load["status"], load["rows_read"], load["rows_loaded"]) == ("loaded", 3, 3)

@@ -48,6 +48,7 @@ from warehouse.connection import database_path, write_lock
 log = logging.getLogger(__name__)
 
 PREVIEW_ROWS = 10
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 @dataclass
@@ -365,7 +366,12 @@ def load_feed(
                     record(screened)
                 continue
             checksum = screened
-            original = _original_of(spec, first_of.get(checksum, []), source_file)
+            # Same bytes read as CSV and as a workbook are different files; so are
+            # empty files (each fails as empty).
+            key = f"{checksum}:{'csv' if path.suffix.lower() == '.csv' else 'workbook'}"
+            if checksum == EMPTY_SHA256:
+                key += f":{source_file}"
+            original = _original_of(spec, first_of.get(key, []), source_file)
             if original is not None:
                 load_id = make_load_id(feed_name, source_file, f"{checksum}\0copy of\0{original}")
                 if before is not None and before["load_id"] == load_id and not force:
@@ -389,7 +395,7 @@ def load_feed(
             if before is not None and before["load_id"] == load_id and not force:
                 results.append(_unchanged_result(path, before))
                 mapping = json.loads(before["header_mapping"] or "{}")
-                first_of.setdefault(checksum, []).append((source_file, mapping))
+                first_of.setdefault(key, []).append((source_file, mapping))
                 continue
             data = _read_stable(path, checksum, limits)
             if data is None:
@@ -419,7 +425,7 @@ def load_feed(
                 time.perf_counter() - t0,
             )
             record(pf)
-            first_of.setdefault(checksum, []).append((source_file, pf.header_mapping))
+            first_of.setdefault(key, []).append((source_file, pf.header_mapping))
         gone = sorted(set(existing) - present)
         for source_file in gone:
             log.info("%s: %s is gone from the inbox; removing its rows", feed_name, source_file)
