@@ -83,7 +83,8 @@ def build_feed_asset(spec: FeedSpec) -> dg.AssetsDefinition:
             k: int(files[k].sum()) if not files.is_empty() else 0
             for k in ("rows_read", "rows_loaded", "rows_rejected")
         }
-        failed = files.filter(pl.col("status") != "loaded")["source_file"].to_list()
+        failed = files.filter(pl.col("status") == "failed")["source_file"].to_list()
+        duplicates = files.filter(pl.col("status") == "duplicate")["source_file"].to_list()
         context.log.info(
             "%s: %d file(s), read %d, loaded %d, rejected %d, failed files: %s",
             spec.name,
@@ -97,6 +98,7 @@ def build_feed_asset(spec: FeedSpec) -> dg.AssetsDefinition:
             metadata={
                 "files": files.height,
                 "failed_files": dg.MetadataValue.json(failed),
+                "duplicate_files": dg.MetadataValue.json(duplicates),
                 **totals,
                 "dagster/row_count": table_rows,
                 "preview": dg.MetadataValue.md(preview),
