@@ -100,7 +100,14 @@ from bidui.workbooks import (
     REOPENED_PREFIX,
     VERIFICATION_VALUES,
 )
-from department_feeds.limits import MB, LimitExceeded, Limits, check_cells, check_file
+from department_feeds.limits import (
+    MB,
+    LimitExceeded,
+    Limits,
+    check_cells,
+    check_file,
+    check_xlsx_extent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -696,6 +703,10 @@ def load_feedback(
 def _open(path: Path, key: bytes, limits: Limits) -> tuple[Marker | None, list[_Sheet]]:
     """Marker and problem-list sheets; raises for a file that is not to be read."""
     check_file(path, limits)
+    if path.suffix.lower() in {".xlsx", ".xlsm"}:
+        # How far the cells reach, from the XML: calamine lays a sheet out densely and
+        # aborts the whole process on one stray cell at XFD1048576.
+        check_xlsx_extent(path, limits)
     if _is_encrypted(path):
         raise _FileRejected(
             "encrypted",
@@ -760,7 +771,9 @@ def _read_file(
                 exc.en,
             )
         )
-        status = "too_large" if isinstance(exc, LimitExceeded) else exc.status
+        status = exc.status if isinstance(exc, _FileRejected) else "too_large"
+        if isinstance(exc, LimitExceeded) and exc.message_en.startswith("too many rows"):
+            status = "too_many_rows"  # counted from the XML by limits.check_rows
         log.warning("feedback: %s not read: %s", rel, en)
         file_row.update(status=status, error=en)
         out.reject("file", None, None, None, None, zh, en)

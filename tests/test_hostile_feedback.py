@@ -595,3 +595,20 @@ def test_rows_read_invariant_with_everything_mixed(wh):
     assert res.rows_read == res.accepted + res.rejected + res.not_filled
     assert (res.accepted, res.rejected, res.fields_rejected) == (2, 2, 2)
     invariant(con)
+
+
+def test_one_far_away_cell_does_not_take_the_night_down(wh):
+    """A marked list with one stray cell at XFD1048576: the reader would lay out
+    17 billion cells (calamine aborts the whole process). Refused before parsing."""
+    con, infos, folder = wh
+    src = infos["东风镇"].path
+    (a,) = ids_of(src, 1)
+    dst = folder / "远处的格子.xlsx"
+    fill_workbook(src, dst, {a: ANSWER}, edit=lambda wb: wb.worksheets[1].cell(1048576, 16384, "x"))
+    fill_workbook(src, folder / "正常.xlsx", {a: ANSWER})  # the night goes on
+    res = load_feedback(con, folder, loaded_at=LOADED)
+    assert (res.files_failed, res.files_read, res.accepted) == (1, 1, 1)
+    ((zh, status),) = con.execute(
+        "SELECT r.reason_zh, f.status FROM rejects r JOIN feedback_files f USING (load_id)"
+    ).fetchall()
+    assert "数据区域过大" in zh and status == "too_large"

@@ -100,11 +100,24 @@ def test_lists_feedback_waiver_reopen(small_county, tmp_path, dagster_home):
         issues = con.execute("SELECT problem_id, column_name FROM feedback_issues").fetchall()
     assert (waive, "不属实", None) in responses
     assert (rectified, "属实", "已整改") in responses
-    assert all(r[0] != bad_value for r in responses)
+    # A partial answer: 核实人 is kept, the invalid 核实结果 is not (and is listed).
+    assert (bad_value, None, None) in responses
     assert (waive, "姓名") in issues
     with open(outbox / NIGHTS[1].isoformat() / "rejects.csv", encoding="utf-8-sig") as fh:
         fb_rejects = [r for r in csv.DictReader(fh) if r["feed"] == "feedback"]
     assert any(r["raw_value"] == "情况属实" and r["reason_zh"] for r in fb_rejects)
+    # …and the township's next list says so in 上次报送处理情况.
+    wb = openpyxl.load_workbook(workbook_of(outbox, NIGHTS[1], township), read_only=True)
+    notes = {
+        row[head.index("问题编号")]: row[head.index("上次报送处理情况")]
+        for ws in wb.worksheets[1:]
+        if ws.sheet_state == "visible"
+        for head in [list(next(ws.iter_rows(max_row=1, values_only=True)))]
+        if "问题编号" in head
+        for row in ws.iter_rows(min_row=2, values_only=True)
+    }
+    assert notes[bad_value].startswith("上次报送：核实结果“情况属实”"), notes[bad_value]
+    assert notes[rectified] in (None, "")
 
     # The office reviews and accepts the waiver (explicit approval).
     assert bidui_main(["waive", "list", "--warehouse", str(wh)]) == 0
