@@ -3,10 +3,9 @@
 Every output asset writes into the run's staging folder
 (``<outbox>/.staging/<run_id>/``); the last asset, ``published_outbox``, moves it
 to ``<outbox>/<run-date>/`` in one rename. A failed run never leaves half a set
-of workbooks beside good ones: its staging folder is swept by the next run.
+of workbooks beside good ones: its staging folder is removed when it ends (and,
+after a kill, by the next run on the same outbox, under the run lock).
 """
-
-import shutil
 
 import dagster as dg
 
@@ -90,6 +89,7 @@ def problem_files(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg
     """`problems.csv` (one row per finding of the run, the columns of outputs.md §2
     first, UTF-8 with BOM) and `rejects.csv` (every input row that could not be
     loaded, with the reason in Chinese and English)."""
+    from bidui.csv_safety import neutralise_frame
     from checks.engine import write_problems_csv
 
     staging = bidui.staging_dir(context.run.run_id)
@@ -109,7 +109,7 @@ def problem_files(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg
         ).pl()
     with open(staging / "rejects.csv", "wb") as fh:
         fh.write("\ufeff".encode())
-        rejects.write_csv(fh)
+        neutralise_frame(rejects).write_csv(fh)
     by_feed = rejects.group_by("feed").len().sort("feed").to_dicts() if rejects.height else []
     return dg.MaterializeResult(
         metadata={
@@ -160,7 +160,7 @@ def published_outbox(
 ) -> dg.MaterializeResult:
     """Publishes the run's staging folder as `<outbox>/<run-date>/` in one rename
     (an earlier folder of the same date is replaced only after the new one is in
-    place) and sweeps staging folders left by failed runs."""
+    place)."""
     from bidui.publish import promote, recover
 
     staging = bidui.staging_dir(context.run.run_id)
@@ -170,9 +170,9 @@ def published_outbox(
     restored = recover(bidui.settings.outbox)
     if restored:
         context.log.warning("restored interrupted publish: %s", restored)
+    # Only this run's own folder moves: staging folders of dead runs are swept at the
+    # start of a run, under the run lock (pipelines/resources.py).
     promote(staging, target)
-    for leftover in (bidui.settings.outbox / ".staging").glob("*"):
-        shutil.rmtree(leftover, ignore_errors=True)
     files = sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file())
     return dg.MaterializeResult(
         metadata={

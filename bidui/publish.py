@@ -23,8 +23,10 @@ elsewhere on the same filesystem (the Dagster assets stage in
   folder that was renamed aside and never replaced, and deletes stale temp
   folders.
 
-Two runs publishing the same date at the same moment are not coordinated here;
-Dagster runs the nightly job one at a time.
+Two runs publishing into the same outbox are not coordinated here: every run holds
+the outbox's run lock for its whole length (pipelines/resources.py), so there is
+only ever one. A SIGTERM to ``bidui run`` unwinds like Ctrl-C (the second rename
+puts the good folder back); kill -9 between the renames is what ``recover`` is for.
 """
 
 from __future__ import annotations

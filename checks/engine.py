@@ -39,6 +39,7 @@ from typing import Any
 import duckdb
 
 from bidui.config import FEEDS
+from bidui.csv_safety import neutralise_row
 from bidui.idcard import mask
 from checks.prelude import prepare
 from checks.rules import ALL_RULES, RULES_BY_CODE, Rule
@@ -319,7 +320,12 @@ def _assign_ids(con: duckdb.DuckDBPyConnection) -> None:
 
 def _apply_history(con: duckdb.DuckDBPyConnection, run_date: date) -> None:
     """Fold this run's findings into ``finding_history`` (see module docstring)."""
-    before = con.execute("SELECT max(before_run) FROM finding_history_before").fetchone()[0]
+    # The last night folded in: a first night leaves no snapshot rows (the history was
+    # empty), so rule_runs (same transaction) is what remembers it.
+    before = con.execute(
+        "SELECT greatest((SELECT max(before_run) FROM finding_history_before), "
+        "(SELECT max(run_date) FROM rule_runs))"
+    ).fetchone()[0]
     if before is not None and run_date < before:
         raise ValueError(
             f"run_date {run_date} is earlier than the last run ({before}); "
@@ -523,7 +529,8 @@ def write_problems_csv(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
 
     Every row of ``findings`` (this run), including ``waived`` ones: the status
     column tells consumers; the township lists leave waived rows out. Only reads:
-    works on a read-only connection (no ``findings`` yet → header only).
+    works on a read-only connection (no ``findings`` yet → header only). Text that
+    a spreadsheet would run as a formula gets a leading ``'`` (:mod:`bidui.csv_safety`).
     """
     header = [c for c, _ in FINDINGS_COLUMNS]
     try:
@@ -542,7 +549,9 @@ def write_problems_csv(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
         writer.writerow(header)
         for row in rows:
             writer.writerow(
-                ["" if v is None else v.isoformat() if isinstance(v, date) else v for v in row]
+                neutralise_row(
+                    "" if v is None else v.isoformat() if isinstance(v, date) else v for v in row
+                )
             )
     return len(rows)
 

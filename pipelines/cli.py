@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import shutil
+import signal
 import sys
+import tempfile
 from datetime import date
 from pathlib import Path
 
@@ -53,14 +56,44 @@ def run_pipeline(
 ) -> tuple[bool, str]:
     """Run the nightly job once, in process, recorded in the Dagster instance.
 
+    The run locks (warehouse and outbox, see pipelines/resources.py) are taken
+    before the job is launched: a busy warehouse is refused with one line naming
+    the holder, and no failed run is recorded. On failure the message names the
+    failing step and the root cause (disk full, permission denied, …), one line.
     Dagster's step-by-step console log is kept to warnings (``-v`` shows it all);
     every event is still stored in the instance and visible in the UI."""
+    import uuid
+
+    from pipelines.resources import CLI_LOCK_WAIT_S, RunBusy, hold_run_locks, lock_wait_s
+
+    dagster_home()
+    run_id = str(uuid.uuid4())
+    wait = lock_wait_s(CLI_LOCK_WAIT_S)
+    try:
+        with hold_run_locks(warehouse, outbox, run_id, wait):
+            try:
+                return _execute(inbox, outbox, warehouse, run_date, thresholds, log_level, run_id)
+            finally:
+                # Teardown removes it too; this covers an interrupt between steps.
+                shutil.rmtree(outbox / ".staging" / run_id, ignore_errors=True)
+    except RunBusy as exc:
+        return False, str(exc)
+
+
+def _execute(
+    inbox: Path,
+    outbox: Path,
+    warehouse: Path,
+    run_date: date | None,
+    thresholds: str,
+    log_level: str,
+    run_id: str,
+) -> tuple[bool, str]:
     import dagster as dg
 
     from pipelines.definitions import defs
     from pipelines.jobs import NIGHTLY_JOB_NAME
 
-    dagster_home()
     config = {
         "inbox": str(inbox),
         "outbox": str(outbox),
@@ -77,6 +110,7 @@ def run_pipeline(
             },
             instance=instance,
             raise_on_error=False,
+            run_id=run_id,
             tags={"bidui/trigger": "cli"},
         )
         failed_checks = [
@@ -90,12 +124,68 @@ def run_pipeline(
         if result.success:
             return True, result.run_id
         errors = [
-            f"{e.step_key}: {e.event_specific_data.error.message.strip()}"
+            f"{e.step_key}: {root_cause(e.event_specific_data.error)}"
             for e in result.all_events
             if e.event_type_value == "STEP_FAILURE"
         ]
+        if not errors:  # failed outside a step (resource set-up): the run's own error
+            errors = [
+                root_cause(err)
+                for e in result.all_events
+                if (err := getattr(e.event_specific_data, "error", None)) is not None
+            ][:1]
         msg = "; ".join(errors + [f"blocking check failed: {c}" for c in failed_checks])
         return False, msg or f"run {result.run_id} failed"
+
+
+def root_cause(error) -> str:
+    """The first line of the innermost cause of a (serialised) Dagster error:
+    "OSError: [Errno 28] No space left on device", not "Error occurred while
+    executing op …"."""
+    while True:
+        nxt = error.cause or (error.context if error.cls_name.startswith("Dagster") else None)
+        if nxt is None:
+            break
+        error = nxt
+    lines = [ln.strip() for ln in (error.message or "").splitlines() if ln.strip()]
+    return lines[0] if lines else error.cls_name
+
+
+def check_run_date(raw: str | None, today: date) -> tuple[date | None, str]:
+    """The ``--run-date`` value, or an error line. The finding history only moves
+    forward, so a date after today would block every later night."""
+    if not raw:
+        return None, ""
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        return None, (
+            f"run date {raw!r} is not a date (YYYY-MM-DD) / 比对日期 {raw} 格式错误，应为 YYYY-MM-DD"
+        )
+    if day < date(2000, 1, 1):
+        return None, f"run date {raw} is before 2000 / 比对日期 {raw} 早于2000年，请检查"
+    if day > today:
+        return None, (
+            f"run date {raw} is after today ({today}); the finding history only moves "
+            f"forward, so a future date would block every later night / "
+            f"比对日期 {raw} 晚于今天，不能使用将来的日期"
+        )
+    return day, ""
+
+
+def check_writable_folder(path: Path, what: str, what_zh: str) -> str:
+    """An error line if ``path`` cannot be created or written, else ""."""
+    try:
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder")
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".bidui-write-test-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        return f"{what} {path} is not writable ({why}) / {what_zh}不可写：{path}（{why}）"
+    return ""
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -103,17 +193,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not settings.inbox.is_dir():
         print(f"error: inbox {settings.inbox} does not exist", file=sys.stderr)
         return 2
-    run_date = date.fromisoformat(args.run_date) if args.run_date else None
-    ok, info = run_pipeline(
-        settings.inbox,
-        settings.outbox,
-        settings.warehouse,
-        run_date,
-        args.thresholds or "",
-        log_level="DEBUG" if args.verbose else "WARNING",
-    )
+    run_date, problem = check_run_date(args.run_date, _today())
+    if not problem:
+        home = Path(os.environ.get("DAGSTER_HOME") or LOCAL_DIR / "dagster_home")
+        problem = (
+            check_writable_folder(settings.outbox, "outbox", "输出目录")
+            or check_writable_folder(settings.warehouse.parent, "warehouse folder", "数据仓库目录")
+            or check_writable_folder(
+                home, "Dagster instance folder (DAGSTER_HOME)", "Dagster 实例目录"
+            )
+        )
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    # SIGTERM (a service stop, a kill) unwinds like Ctrl-C: the run is marked failed,
+    # its staging folder removed and the locks released.
+    signal.signal(signal.SIGTERM, lambda *_: signal.default_int_handler(signal.SIGINT, None))
+    try:
+        ok, info = run_pipeline(
+            settings.inbox,
+            settings.outbox,
+            settings.warehouse,
+            run_date,
+            args.thresholds or "",
+            log_level="DEBUG" if args.verbose else "WARNING",
+        )
+    except KeyboardInterrupt:
+        print(
+            "error: bidui run interrupted; nothing was published / 比对任务被中断，未发布",
+            file=sys.stderr,
+        )
+        return 130
     if not ok:
-        print(f"error: bidui run failed: {info}", file=sys.stderr)
+        prefix = "" if info.startswith("another bidui run") else "bidui run failed: "
+        print(f"error: {prefix}{info}", file=sys.stderr)
         return 1
     day = (run_date or _today()).isoformat()
     print(f"run {info} succeeded")

@@ -1,55 +1,227 @@
 """The one resource every asset uses: where things are, which night it is, and
-a serialised connection to the warehouse."""
+the run lock that makes a run the only one on its warehouse and its outbox.
+
+One run at a time, whatever starts it (``bidui run``, the schedule, the sensor, a
+launch from the UI): ``BiduiResource.setup_for_execution`` takes two flocks for
+the whole run — ``<warehouse>.run.lock`` and ``<outbox>/.run.lock`` — and
+``teardown_after_execution`` removes the run's own staging folder (a failed run
+leaves nothing behind; a published one has already moved it) and releases them.
+Dagster calls both once per run with the in-process executor. ``bidui run`` takes
+the same locks before it launches the job (so a refusal is one line, not a failed
+run) and the resource adopts them. A second run waits ``BIDUI_RUN_LOCK_WAIT``
+seconds (default 0 for the CLI, 600 for runs Dagster launches), then is refused
+with a message naming the holder, read from the JSON sidecar ``<lock>.json``.
+The OS drops a flock when its process dies, so a stale sidecar after kill -9
+blocks nothing; it is only information.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import json
 import os
-import time
+import shutil
+import socket
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 import duckdb
+from filelock import FileLock, Timeout
+from pydantic import PrivateAttr
 
 from bidui.config import Settings
 
 TIMEZONE = os.environ.get("BIDUI_TIMEZONE", "Asia/Shanghai")
+CLI_LOCK_WAIT_S = 0.0
+DAGSTER_LOCK_WAIT_S = 600.0
 
 
-class WarehouseBusy(RuntimeError):
-    """Another run holds the warehouse."""
+class RunBusy(RuntimeError):
+    """Another run holds the warehouse or the outbox; the message is one line."""
+
+
+WarehouseBusy = RunBusy  # the earlier name
+
+
+def lock_wait_s(default: float) -> float:
+    """Seconds a run waits for the lock: ``$BIDUI_RUN_LOCK_WAIT`` or ``default``."""
+    raw = os.environ.get("BIDUI_RUN_LOCK_WAIT", "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"BIDUI_RUN_LOCK_WAIT={raw!r} is not a number of seconds") from None
+    return max(value, 0.0)
+
+
+def warehouse_lock_path(warehouse: Path) -> Path:
+    return warehouse.with_name(warehouse.name + ".run.lock")
+
+
+def outbox_lock_path(outbox: Path) -> Path:
+    return outbox / ".run.lock"
+
+
+class _Lock:
+    """One flock on ``path`` plus a sidecar ``<path>.json`` saying who holds it."""
+
+    def __init__(self, path: Path, what: str, target: Path):
+        self.path, self.what, self.target = path, what, target
+        self.sidecar = path.with_name(path.name + ".json")
+        # A fresh FileLock per owner: two owners in one process (two threads, or a
+        # run and a stray connection) open two descriptors, and flock keeps them apart.
+        self._lock = FileLock(
+            str(path),
+            thread_local=False,
+            fallback_to_soft=False,  # a soft lock would outlive a killed run
+            preserve_lock_file=True,
+        )
+        self.held = False
+
+    def acquire(self, run_id: str, wait_s: float) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock.acquire(timeout=max(wait_s, 0.0), poll_interval=0.2)
+        except Timeout:
+            raise RunBusy(self.busy_message(wait_s)) from None
+        self.held = True
+        record = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "run_id": run_id,
+            "started": datetime.now().astimezone().isoformat(timespec="seconds"),
+            "path": str(self.target),
+        }
+        tmp = self.sidecar.with_name(f"{self.sidecar.name}.{os.getpid()}.tmp")
+        with contextlib.suppress(OSError):  # information only: never fail the run on it
+            tmp.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+            os.replace(tmp, self.sidecar)
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(self.sidecar.read_text(encoding="utf-8")).get("pid") == os.getpid():
+                self.sidecar.unlink()
+        self._lock.release(force=True)
+        self.held = False
+
+    def busy_message(self, wait_s: float) -> str:
+        try:
+            h = json.loads(self.sidecar.read_text(encoding="utf-8"))
+            started = str(h.get("started", "?")).replace("T", " ")[:19]
+            who = (
+                f"pid {h.get('pid')} on {h.get('host')}, run {str(h.get('run_id'))[:8]}, "
+                f"started {started}"
+            )
+            who_zh = f"进程 {h.get('pid')}，开始于 {started}"
+        except (OSError, ValueError, AttributeError):
+            who, who_zh = "holder unknown", "持有者未知"
+        waited = f" (waited {wait_s:.0f} s)" if wait_s > 0 else ""
+        place_zh = "数据仓库" if self.what == "warehouse" else "输出目录"
+        return (
+            f"another bidui run ({who}) is using {self.what} {self.target}{waited}; "
+            f"wait for it to finish or try again later / "
+            f"另一个比对任务（{who_zh}）正在使用{place_zh} {self.target}，请等待其结束后再试"
+        )
+
+
+@dataclass
+class RunLocks:
+    """The run-level locks: the warehouse's, then the outbox's (always in this order)."""
+
+    locks: list[_Lock]
+    run_id: str = ""
+    _acquired: list[_Lock] = field(default_factory=list)
+
+    @classmethod
+    def for_paths(cls, warehouse: Path, outbox: Path, only: str = "") -> RunLocks:
+        locks = [
+            _Lock(warehouse_lock_path(Path(warehouse)), "warehouse", Path(warehouse)),
+            _Lock(outbox_lock_path(Path(outbox)), "outbox", Path(outbox)),
+        ]
+        return cls([lk for lk in locks if not only or lk.what == only])
+
+    def acquire(self, run_id: str, wait_s: float) -> RunLocks:
+        self.run_id = run_id
+        try:
+            for lk in self.locks:
+                lk.acquire(run_id, wait_s)
+                self._acquired.append(lk)
+        except BaseException:
+            self.release()
+            raise
+        return self
+
+    def release(self) -> None:
+        while self._acquired:
+            self._acquired.pop().release()
+
+    def covers(self, warehouse: Path, outbox: Path) -> bool:
+        want = {warehouse_lock_path(warehouse).resolve(), outbox_lock_path(outbox).resolve()}
+        return want <= {lk.path.resolve() for lk in self._acquired}
+
+
+# Locks a caller of this process took for a run it is about to launch (``bidui run``),
+# by run id; the run's resource adopts them instead of locking twice.
+_HELD_FOR_RUN: dict[str, RunLocks] = {}
 
 
 @contextlib.contextmanager
-def run_lock(warehouse: Path, timeout_s: float = 600.0) -> Iterator[None]:
-    """Cross-process advisory lock beside the DuckDB file.
+def hold_run_locks(warehouse: Path, outbox: Path, run_id: str, wait_s: float) -> Iterator[None]:
+    """Take the run locks for ``run_id`` before launching it in this process."""
+    locks = RunLocks.for_paths(warehouse, outbox).acquire(run_id, wait_s)
+    _HELD_FOR_RUN[run_id] = locks
+    try:
+        yield
+    finally:
+        _HELD_FOR_RUN.pop(run_id, None)
+        locks.release()
 
-    The run queue already caps concurrency at one run; this is the second guard
-    for anything that bypasses it (a CLI run while the daemon runs the schedule).
-    """
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = warehouse.with_name(warehouse.name + ".lock")
-    deadline = time.monotonic() + timeout_s
-    with open(lock_path, "w") as fh:
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise WarehouseBusy(
-                        f"warehouse {warehouse} is locked by another bidui run; "
-                        f"gave up after {timeout_s:.0f}s"
-                    ) from None
-                time.sleep(0.5)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+
+@contextlib.contextmanager
+def run_lock(warehouse: Path, timeout_s: float = 600.0, owner: str = "bidui") -> Iterator[None]:
+    """The warehouse's run lock alone, for work outside a run (``bidui waive``)."""
+    locks = RunLocks.for_paths(warehouse, Path(), only="warehouse").acquire(owner, timeout_s)
+    try:
+        yield
+    finally:
+        locks.release()
+
+
+def check_staging_filesystem(outbox: Path) -> Path:
+    """``<outbox>/.staging``, created; refused when it is not on the outbox's filesystem
+    (a symlink or a mount there would make the publishing rename fail half-way)."""
+    root = outbox / ".staging"
+    root.mkdir(parents=True, exist_ok=True)
+    if root.stat().st_dev != outbox.stat().st_dev:
+        raise RuntimeError(
+            f"staging folder {root} is on another filesystem than the outbox {outbox}; "
+            "outputs are published by renaming within one filesystem, remove the link or "
+            "mount at .staging / 暂存目录与输出目录不在同一文件系统"
+        )
+    return root
+
+
+def sweep_orphaned_staging(outbox: Path, keep: str) -> list[str]:
+    """Remove staging folders of earlier runs; only call while holding the outbox lock
+    (then no other run on this outbox is alive)."""
+    root = outbox / ".staging"
+    if not root.is_dir():
+        return []
+    gone = [p.name for p in root.iterdir() if p.name != keep]
+    for name in gone:
+        path = root / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return gone
 
 
 class BiduiResource(dg.ConfigurableResource):
@@ -57,6 +229,7 @@ class BiduiResource(dg.ConfigurableResource):
 
     Empty strings mean "use the default": environment variables ``BIDUI_INBOX``,
     ``BIDUI_OUTBOX``, ``BIDUI_WAREHOUSE``, then the git-ignored ``.local/`` folder.
+    ``lock_wait_s`` below 0 means ``$BIDUI_RUN_LOCK_WAIT``, else 600 s.
     """
 
     inbox: str = ""
@@ -64,6 +237,11 @@ class BiduiResource(dg.ConfigurableResource):
     warehouse: str = ""
     run_date: str = ""
     thresholds: str = ""
+    lock_wait_s: float = -1.0
+
+    _locks: RunLocks | None = PrivateAttr(default=None)
+    _own_locks: bool = PrivateAttr(default=False)
+    _run_id: str = PrivateAttr(default="")
 
     @property
     def settings(self) -> Settings:
@@ -74,6 +252,37 @@ class BiduiResource(dg.ConfigurableResource):
         if self.run_date:
             return date.fromisoformat(self.run_date)
         return datetime.now(ZoneInfo(TIMEZONE)).date()
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Take (or adopt) the run locks; sweep staging folders of dead runs."""
+        run_id = context.run.run_id if context.run else ""
+        if not run_id:
+            return
+        s = self.settings
+        held = _HELD_FOR_RUN.get(run_id)
+        if held is not None and held.covers(s.warehouse, s.outbox):
+            self._locks, self._own_locks = held, False
+        else:
+            wait = self.lock_wait_s if self.lock_wait_s >= 0 else lock_wait_s(DAGSTER_LOCK_WAIT_S)
+            self._locks = RunLocks.for_paths(s.warehouse, s.outbox).acquire(run_id, wait)
+            self._own_locks = True
+        self._run_id = run_id
+        try:
+            check_staging_filesystem(s.outbox)
+            gone = sweep_orphaned_staging(s.outbox, keep=run_id)
+        except BaseException:
+            self.teardown_after_execution(context)
+            raise
+        if gone:
+            context.log.info("removed staging folders of earlier runs: %s", gone)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """A run that did not publish leaves no staging folder; the locks go."""
+        if self._run_id:
+            shutil.rmtree(self.settings.outbox / ".staging" / self._run_id, ignore_errors=True)
+        if self._locks is not None and self._own_locks:
+            self._locks.release()
+        self._locks, self._run_id = None, ""
 
     def staging_dir(self, run_id: str) -> Path:
         """Where this run writes its outputs before they are published atomically."""
@@ -86,11 +295,13 @@ class BiduiResource(dg.ConfigurableResource):
 
     @contextlib.contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A warehouse connection held under the run lock; closed on exit."""
+        """A warehouse connection, closed on exit. Inside a run the run lock covers it;
+        used outside one (tests, scripts) it takes the warehouse lock for its duration."""
         from warehouse import connect
 
         path = self.settings.warehouse
-        with run_lock(path):
+        guard = contextlib.nullcontext() if self._locks is not None else run_lock(path)
+        with guard:
             con = connect(path, read_only=read_only) if read_only else connect(path)
             try:
                 yield con

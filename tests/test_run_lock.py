@@ -26,7 +26,8 @@ def test_second_process_cannot_take_the_lock(tmp_path):
             """
         )
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert "busy:" in out.stdout and "locked by another bidui run" in out.stdout
+    assert "busy:" in out.stdout and "another bidui run (pid " in out.stdout
+    assert f"is using warehouse {wh}" in out.stdout and "waited 1 s" in out.stdout
 
 
 def test_lock_is_released_after_use(tmp_path):
