@@ -396,7 +396,7 @@ def unread_file(
         modified_at=mtime,
         load_id=load_id,
     )
-    pf = _fail(pf, message_en, message_zh, rows=0)
+    pf = _fail(pf, message_en, message_zh, rows=0, quiet=status != "failed")
     pf.status = status
     return pf
 
@@ -515,7 +515,9 @@ def _empty_frame(spec: FeedSpec) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
-def _fail(pf: ParsedFile, message_en: str, message_zh: str, rows: int) -> ParsedFile:
+def _fail(
+    pf: ParsedFile, message_en: str, message_zh: str, rows: int, quiet: bool = False
+) -> ParsedFile:
     pf.status = "failed"
     pf.error = f"{message_en} / {message_zh}"
     pf.rows_read = pf.rows_rejected = rows
@@ -536,7 +538,8 @@ def _fail(pf: ParsedFile, message_en: str, message_zh: str, rows: int) -> Parsed
         ],
         schema=REJECT_SCHEMA,
     )
-    log.warning("%s: load failed: %s", pf.source_file, message_en)
+    if not quiet:
+        log.warning("%s: load failed: %s", pf.source_file, message_en)
     return pf
 
 

@@ -272,8 +272,8 @@ def read_xlsx(data: bytes, limits: Limits | None = None) -> list[RawSheet]:
         for name in wb.sheet_names:
             sheet = wb.get_sheet_by_name(name)
             # Materialised from row 1 (skip_empty_area=False): check that layout.
-            height, width = sheet.end[0] + 1, sheet.end[1] + 1
-            if sheet.height:
+            if sheet.end is not None:
+                height, width = sheet.end[0] + 1, sheet.end[1] + 1
                 check_cells(name, height, width, limits)
                 rows += height
                 check_rows(rows, limits)

@@ -517,3 +517,9 @@ def test_a_million_empty_formatted_rows(con, inbox):
     load_feed(con, "hukou", inbox)
     load = loads_row(con, "hukou/formatted.xlsx")
     assert (load["status"], load["rows_read"], load["rows_loaded"]) == ("loaded", 3, 3)
+
+
+def test_workbook_with_an_empty_sheet_loads(con, inbox):
+    write_xlsx(inbox / "hukou" / "h.xlsx", sample_rows("hukou", 2), extra_sheets={"空表": []})
+    load_feed(con, "hukou", inbox)
+    assert loads_row(con, "hukou/h.xlsx")["rows_loaded"] == 2
