@@ -86,6 +86,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -106,6 +107,7 @@ from department_feeds.limits import (
     Limits,
     check_cells,
     check_file,
+    check_rows,
     check_xlsx_extent,
 )
 
@@ -460,11 +462,27 @@ class _Sheet:
                 yield idx + 1, row  # calamine rows start at A1 with skip_empty_area=False
 
 
-def _sheet_rows(book: python_calamine.CalamineWorkbook, name: str, limits: Limits) -> list:
+def _sheet(book: python_calamine.CalamineWorkbook, name: str, limits: Limits):
     sheet = book.get_sheet_by_name(name)
     # Python lists of a sheet laid out densely are the memory risk; refuse before.
     check_cells(name, sheet.total_height, sheet.total_width, limits)
-    return sheet.to_python(skip_empty_area=False)
+    return sheet
+
+
+def _unmerge(rows: list[list[Any]], merged, header_row: int, columns: set[int]) -> None:
+    """Give every row of a vertically merged fill-in cell the merged value.
+
+    A village that merges 核实结果 or 核实人 over its rows answers all of them; the
+    reader only sees the value in the top cell. Ranges reaching into the header,
+    and other columns, are left alone.
+    """
+    for (r1, c1), (r2, _) in merged or []:
+        if r1 <= header_row or c1 not in columns or r1 >= len(rows):
+            continue
+        value = rows[r1][c1] if c1 < len(rows[r1]) else None
+        for r in range(r1 + 1, min(r2, len(rows) - 1) + 1):
+            if c1 < len(rows[r]) and _text(rows[r][c1]) == "":
+                rows[r][c1] = value
 
 
 def _find_sheets(book: python_calamine.CalamineWorkbook, limits: Limits) -> list[_Sheet]:
@@ -474,13 +492,16 @@ def _find_sheets(book: python_calamine.CalamineWorkbook, limits: Limits) -> list
             continue
         if meta.name == MARKER_SHEET:
             continue
-        rows = _sheet_rows(book, meta.name, limits)
+        sheet = _sheet(book, meta.name, limits)
+        rows = sheet.to_python(skip_empty_area=False)
         for i, row in enumerate(rows[:HEADER_SCAN_ROWS]):
             headers = [_norm_header(v) for v in row]
             if "问题编号" in headers and any(h in headers for h in FILL_IN_HEADERS):
                 columns: dict[str, int] = {}
                 for j, h in enumerate(headers):
                     columns.setdefault(h, j)  # first occurrence wins
+                fill_in = {columns[h] for h in FILL_IN_HEADERS if h in columns}
+                _unmerge(rows, sheet.merged_cell_ranges, i, fill_in)
                 found.append(_Sheet(meta.name, i, columns, rows))
                 break
     return found
@@ -490,9 +511,57 @@ def _marker(book: python_calamine.CalamineWorkbook, key: bytes, limits: Limits) 
     """The verified township marker of the workbook, None when missing or not valid."""
     if MARKER_SHEET not in {m.name for m in book.sheets_metadata}:
         return None
-    rows = _sheet_rows(book, MARKER_SHEET, limits)
+    rows = _sheet(book, MARKER_SHEET, limits).to_python(skip_empty_area=False)
     text = rows[0][0] if rows and rows[0] else None
     return read_marker(key, text)
+
+
+_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+
+
+def _repeat(elem, attr: str) -> int:
+    try:
+        return max(1, int(elem.get(f"{_TABLE}number-{attr}-repeated", "1")))
+    except ValueError:
+        return 1
+
+
+def check_ods_extent(path: Path, limits: Limits) -> None:
+    """Raise ``LimitExceeded`` when a sheet of an .ods reaches too far (rows × columns).
+
+    One repeated cell (``table:number-columns-repeated``/``number-rows-repeated``)
+    of a few bytes can stand for millions of cells, which the reader lays out
+    densely (> 4 GB for 90 million, then the process aborts). Streams content.xml
+    (expat >= 2.4 refuses entity-expansion bombs; etree resolves no external entities);
+    only cells holding a value count, as for the reader.
+    """
+    try:
+        zf = zipfile.ZipFile(path)
+        part = zf.open("content.xml")
+    except (zipfile.BadZipFile, KeyError, OSError):
+        return  # not an ods the reader can open either: it fails with its own reason
+    with zf, part:
+        name, rows, width, row = "", 0, 0, 0
+        for event, elem in ElementTree.iterparse(part, events=("start", "end")):
+            if event == "start":
+                if elem.tag == f"{_TABLE}table":
+                    name, rows, width, row = elem.get(f"{_TABLE}name", ""), 0, 0, 0
+                continue
+            if elem.tag == f"{_TABLE}table-row":
+                repeat, col, last = _repeat(elem, "rows"), 0, 0
+                for cell in elem:
+                    col += _repeat(cell, "columns")
+                    if cell.get(f"{_OFFICE}value-type") is not None or len(cell):
+                        last = col
+                row += repeat
+                if last:
+                    rows, width = row, max(width, last)
+                    check_cells(name, rows, width, limits)
+                    check_rows(rows, limits)
+                elem.clear()
+            elif elem.tag == f"{_TABLE}table":
+                elem.clear()
 
 
 _CFB_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
@@ -713,6 +782,8 @@ def _open(path: Path, key: bytes, limits: Limits) -> tuple[Marker | None, list[_
             "文件设置了打开密码，无法读取，整个文件未采用；请取消密码后报送",
             "file is password-protected (encrypted); remove the password and send it again",
         )
+    if path.suffix.lower() == ".ods":
+        check_ods_extent(path, limits)
     book = python_calamine.CalamineWorkbook.from_path(str(path))
     sheets = _find_sheets(book, limits)
     rows = sum(1 for s in sheets for _ in s.data())
@@ -987,6 +1058,16 @@ def _row_error(
 _FieldError = tuple[str, str, str, str, str]
 
 
+NOTE_RAW_CHARS = 20
+"""A faulty value quoted in the list's note is cut to this many characters."""
+
+
+def _quote(raw: str) -> str:
+    """``raw`` for the note in the township's list: short, on one line."""
+    text = " ".join(raw.split())
+    return text if len(text) <= NOTE_RAW_CHARS else text[:NOTE_RAW_CHARS] + "…"
+
+
 def _check_fields(fills: dict[str, Any], today: date) -> tuple[dict[str, Any], list[_FieldError]]:
     """Fill-in values to store (a faulty field becomes None) and the faults found."""
     errors: list[_FieldError] = []
@@ -1002,7 +1083,7 @@ def _check_fields(fills: dict[str, Any], today: date) -> tuple[dict[str, Any], l
                 (
                     header,
                     raw,
-                    f"{header}“{raw}”不是可选值（{'、'.join(allowed)}），未采用",
+                    f"{header}“{_quote(raw)}”不是可选值（{'、'.join(allowed)}），未采用",
                     f"{header}只能填写：{'、'.join(allowed)}",
                     f"{en} must be one of {', '.join(allowed)}",
                 )
@@ -1020,7 +1101,7 @@ def _check_fields(fills: dict[str, Any], today: date) -> tuple[dict[str, Any], l
             (
                 "核实日期",
                 raw,
-                f"核实日期“{raw}”无法识别，未采用",
+                f"核实日期“{_quote(raw)}”无法识别，未采用",
                 "核实日期无法识别，请填写日期，如 2024-06-01",
                 "verification date cannot be parsed",
             )
@@ -1031,7 +1112,7 @@ def _check_fields(fills: dict[str, Any], today: date) -> tuple[dict[str, Any], l
                 (
                     "核实日期",
                     raw,
-                    f"核实日期“{raw}”早于2000年，未采用",
+                    f"核实日期“{_quote(raw)}”早于2000年，未采用",
                     "核实日期不合理（早于2000年）",
                     "verification date is before 2000",
                 )
@@ -1042,7 +1123,7 @@ def _check_fields(fills: dict[str, Any], today: date) -> tuple[dict[str, Any], l
                 (
                     "核实日期",
                     raw,
-                    f"核实日期“{raw}”晚于报送日期，未采用",
+                    f"核实日期“{_quote(raw)}”晚于报送日期，未采用",
                     f"核实日期不合理（晚于报送日期 {today.isoformat()}）",
                     f"verification date is after the date the file was read ({today.isoformat()})",
                 )

@@ -612,3 +612,89 @@ def test_one_far_away_cell_does_not_take_the_night_down(wh):
         "SELECT r.reason_zh, f.status FROM rejects r JOIN feedback_files f USING (load_id)"
     ).fetchall()
     assert "数据区域过大" in zh and status == "too_large"
+
+
+def _ods(path, rows: int, cols: int) -> None:
+    """A tiny .ods whose one repeated cell spans ``rows`` × ``cols`` (a few hundred bytes)."""
+    ns = (
+        'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+        'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+        'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"'
+    )
+    cell = '<table:table-cell office:value-type="string"><text:p>{}</text:p></table:table-cell>'
+    content = (
+        f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {ns}><office:body>'
+        '<office:spreadsheet><table:table table:name="东风上村"><table:table-row>'
+        + cell.format("问题编号")
+        + cell.format("核实结果")
+        + f'</table:table-row><table:table-row table:number-rows-repeated="{rows}">'
+        f'<table:table-cell table:number-columns-repeated="{cols}" '
+        'office:value-type="string"><text:p>属实</text:p></table:table-cell></table:table-row>'
+        "</table:table></office:spreadsheet></office:body></office:document-content>"
+    )
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
+        'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
+        '<manifest:file-entry manifest:full-path="/" '
+        'manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/>'
+        "</manifest:manifest>"
+    )
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        zf.writestr("META-INF/manifest.xml", manifest)
+        zf.writestr("content.xml", content)
+
+
+def test_an_ods_of_repeated_cells_is_refused_before_the_reader_lays_it_out(wh):
+    """90,000 rows × 1,000 columns in 1 kB: calamine takes > 4 GB and aborts."""
+    con, _, folder = wh
+    _ods(folder / "重复.ods", 90_000, 1_000)
+    _ods(folder / "小.ods", 3, 2)  # an ordinary small one is still read
+    res = load_feedback(con, folder, loaded_at=LOADED)
+    assert res.files_failed == 1 and res.files_read == 1
+    got = dict(con.execute("SELECT source_file, status FROM feedback_files").fetchall())
+    assert got == {"feedback/重复.ods": "too_large", "feedback/小.ods": "unverified"}
+    (zh,) = con.execute(
+        "SELECT reason_zh FROM rejects WHERE source_file = 'feedback/重复.ods'"
+    ).fetchone()
+    assert "数据区域过大" in zh
+
+
+def test_merged_fill_in_cells_answer_every_row_they_cover(wh):
+    """A village merges 核实结果/核实人 over its rows: every covered row is answered."""
+    con, infos, folder = wh
+    src = infos["东风镇"].path
+    a, b, c = ids_of(src, 3)
+    where = listed_ids(src)
+    assert where[a][0] == where[c][0] and where[c][1] == where[a][1] + 2
+
+    def merge(wb):
+        ws = wb[where[a][0]]
+        cols = header_index(ws)
+        for h in ("核实结果", "核实人"):
+            col = openpyxl.utils.get_column_letter(cols[h])
+            ws.merge_cells(f"{col}{where[a][1]}:{col}{where[c][1]}")
+
+    fill_workbook(
+        src, folder / "合并.xlsx", {a: {"核实结果": "属实", "核实人": "张三"}}, edit=merge
+    )
+    res = load_feedback(con, folder, loaded_at=LOADED)
+    assert (res.accepted, res.rejected) == (3, 0)
+    got = con.execute(
+        "SELECT problem_id, verification, verifier FROM feedback_responses ORDER BY 1"
+    ).fetchall()
+    assert got == sorted((p, "属实", "张三") for p in (a, b, c))
+
+
+def test_a_huge_bad_value_is_shortened_in_the_note_for_the_list(wh):
+    con, infos, folder = wh
+    src = infos["东风镇"].path
+    (a,) = ids_of(src, 1)
+    junk = "不" * 5000
+    fill_workbook(src, folder / "长.xlsx", {a: {**ANSWER, "核实结果": junk}})
+    load_feedback(con, folder, loaded_at=LOADED)
+    (note,) = con.execute("SELECT note_zh FROM feedback_field_status").fetchone()
+    assert len(note) < 120 and note.startswith("上次报送：核实结果“不不") and "…" in note
+    # The reject line keeps the raw value whole for the office.
+    (raw,) = con.execute("SELECT raw_value FROM rejects").fetchone()
+    assert raw == junk
