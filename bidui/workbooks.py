@@ -215,7 +215,7 @@ def clean_text(value: str) -> tuple[str, int, bool]:
     there); a text over Excel's 32,767-character limit is cut with a note.
     """
     text, replaced = _XML_ILLEGAL.subn("\ufffd", value)
-    if _utf16_len(text) <= EXCEL_CELL_MAX:
+    if len(text) <= EXCEL_CELL_MAX // 2 or _utf16_len(text) <= EXCEL_CELL_MAX:
         return text, replaced, False
     note = _TRUNCATED_NOTE.format(n=len(value))
     return _cut_utf16(text, EXCEL_CELL_MAX - len(note)) + note, replaced, True
@@ -410,7 +410,10 @@ class _CellMaker:
             self.truncated += truncated
             first = value.lstrip()[:1]  # "\t=1+1" is a formula to Excel too
             quote = bool(first) and first in FORMULA_TRIGGERS
-            value = _EXCEL_ESCAPE.sub(r"_x005F_\1", value).replace("\r", "_x000D_")
+            if "_x" in value:
+                value = _EXCEL_ESCAPE.sub(r"_x005F_\1", value)
+            if "\r" in value:  # XML readers turn a raw CR into LF; Excel writes _x000D_
+                value = value.replace("\r", "_x000D_")
         cell = WriteOnlyCell(ws, value)
         if isinstance(value, str):
             cell.data_type = "s"  # never a formula
