@@ -188,6 +188,17 @@ def check_writable_folder(path: Path, what: str, what_zh: str) -> str:
     return ""
 
 
+def check_lock_wait() -> str:
+    """An error line if ``$BIDUI_RUN_LOCK_WAIT`` is not a number of seconds, else ""."""
+    from pipelines.resources import CLI_LOCK_WAIT_S, lock_wait_s
+
+    try:
+        lock_wait_s(CLI_LOCK_WAIT_S)
+    except ValueError as exc:
+        return f"{exc} / 环境变量 BIDUI_RUN_LOCK_WAIT 应为等待秒数"
+    return ""
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.inbox, args.outbox, args.warehouse)
     if not settings.inbox.is_dir():
@@ -202,6 +213,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             or check_writable_folder(
                 home, "Dagster instance folder (DAGSTER_HOME)", "Dagster 实例目录"
             )
+            or check_lock_wait()
         )
     if problem:
         print(f"error: {problem}", file=sys.stderr)

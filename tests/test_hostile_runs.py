@@ -415,3 +415,16 @@ def test_sigterm_mid_run_leaves_no_staging_and_frees_the_lock(county, tmp_path, 
     done = bidui(*args, "--run-date", DAY, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert_day_complete(outbox, wh)
+
+
+def test_bad_lock_wait_setting_is_a_clear_error(tmp_path, env, capsys, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
+    monkeypatch.setenv("BIDUI_RUN_LOCK_WAIT", "ten minutes")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    rc = bidui_main(["run", "--inbox", str(inbox), "--outbox", str(tmp_path / "o"),
+                     "--warehouse", str(tmp_path / "w.duckdb"), "--run-date", DAY])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert "BIDUI_RUN_LOCK_WAIT='ten minutes' is not a number" in line, line
