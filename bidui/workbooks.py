@@ -212,13 +212,16 @@ def clean_text(value: str) -> tuple[str, int, bool]:
     """``value`` as a cell can hold it: (text, characters replaced, truncated?).
 
     Characters XML cannot hold become U+FFFD (the cadre sees something was
-    there); a text over Excel's 32,767-character limit is cut with a note.
+    there); a text over Excel's 32,767-character limit is cut with a note,
+    leaving room for ``REOPENED_PREFIX`` so a prefixed description is not cut
+    again (the feedback reader compares ``cell_text`` of the warehouse value).
     """
     text, replaced = _XML_ILLEGAL.subn("\ufffd", value)
     if len(text) <= EXCEL_CELL_MAX // 2 or _utf16_len(text) <= EXCEL_CELL_MAX:
         return text, replaced, False
     note = _TRUNCATED_NOTE.format(n=len(value))
-    return _cut_utf16(text, EXCEL_CELL_MAX - len(note)) + note, replaced, True
+    room = EXCEL_CELL_MAX - len(REOPENED_PREFIX) - len(note)
+    return _cut_utf16(text, room) + note, replaced, True
 
 
 def cell_text(value: str) -> str:
@@ -852,7 +855,7 @@ def _write_village(wb, make, title: str, rows: list[dict]) -> None:
             else:
                 kw = {"alignment": S.top}
             if c.field == "description" and reopened:
-                value = REOPENED_PREFIX + (value or "")
+                value = REOPENED_PREFIX + cell_text(value or "")
                 kw["fill"] = S.reopened_fill
             if c.fill_in:
                 kw["protection"] = S.unlocked

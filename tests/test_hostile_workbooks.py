@@ -267,6 +267,25 @@ def test_filled_in_workbook_with_payloads_is_still_read(tmp_path):
     con.close()
 
 
+def test_cleaned_and_cut_cells_returned_unchanged_are_not_edits(tmp_path):
+    """What the writer had to change (U+FFFD, cut text, _xHHHH_, CR) is not a township edit."""
+    from department_feeds.feedback import load_feedback
+
+    con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:1])
+    con.execute(
+        "UPDATE findings SET name = ?, description = ?, evidence = ?",
+        ["张\x07三", "描" * 40_000, "_x0041_ \r=1+1"],
+    )
+    assert con.execute("SELECT count(*) FROM findings WHERE status = 'reopened'").fetchone()[0]
+    (info,) = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
+    pid = sorted(listed(info.path))[0]
+    inbox = tmp_path / "inbox"
+    fill_workbook(info.path, inbox / "x.xlsx", {pid: {"核实结果": "属实"}})
+    res = load_feedback(con, inbox)
+    assert res.accepted == 1 and res.edits_ignored == 0, res
+    con.close()
+
+
 # ------------------------------------------------ 3. control characters, long names
 
 
