@@ -22,7 +22,7 @@ from pipelines.jobs import nightly_job
 
 SETTLE_SECONDS = float(os.environ.get("BIDUI_SETTLE_SECONDS", "30"))
 INTERVAL_SECONDS = int(os.environ.get("BIDUI_SENSOR_INTERVAL", "30"))
-FEED_SUFFIXES = {".xlsx", ".csv"}
+FEED_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".csv"}  # .xls: read in feedback, reported in feeds
 
 
 def scan_inbox(inbox: Path) -> dict[str, tuple[int, float]]:
