@@ -141,6 +141,9 @@ _TRUNCATED_NOTE = "……【内容过长，已截断，原文共{n}字】"
 TOWNSHIP_PART_BYTES = 60
 COUNTY_PART_BYTES = 45
 PATH_COMPONENT_MAX_BYTES = 150
+# What else the night writes beside the township folders (assets/outputs.py,
+# assets/expectations.py): a township must never take one of these names.
+OUTBOX_NAMES = frozenset({"problems.csv", "rejects.csv", "report.html", "data_docs"})
 # Excel has 16,384 columns: table 2 of 汇总 lists villages as columns up to this.
 MAX_TABLE2_VILLAGES = 16_000
 
@@ -269,8 +272,9 @@ def township_paths(
     township) even where file systems fold case and Unicode forms: when cleaned
     names collide, each colliding township gets ``_<hash of its exact name>``,
     except one whose name needed no cleaning (东风镇 keeps its folder when 东风镇.
-    appears). Over-long parts are cut and get the hash too. Deterministic: the
-    same names give the same paths whatever else the night holds.
+    appears). Over-long parts are cut and get the hash too, as do names of the
+    night's other outputs (problems.csv, data_docs…). Deterministic: the same
+    names give the same paths whatever else the night holds.
     """
     township_part: dict[tuple, str] = {}
     county_part: dict[tuple, str] = {}
@@ -281,6 +285,8 @@ def township_paths(
         t, cut = _cap_bytes(
             safe_path_part(township, "未填乡镇"), TOWNSHIP_PART_BYTES, _tag(county, township)
         )
+        if not cut and fold(t) in OUTBOX_NAMES:
+            t, cut = f"{t}_{_tag(county, township)}", True
         county_part[key], township_part[key] = c, t
         if cut:
             tagged.add(key)

@@ -171,13 +171,14 @@ def test_townships_whose_names_clean_to_the_same_path_each_keep_their_list(tmp_p
 
 
 def test_empty_null_dotted_and_counties_that_clean_alike(tmp_path):
-    con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:6])
+    con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:7])
     rename(con, TOWNSHIPS[0], None)
     rename(con, TOWNSHIPS[1], "")
     rename(con, TOWNSHIPS[2], ". . .")  # only dots and spaces
     rename(con, TOWNSHIPS[3], "未填乡镇")  # the default name itself
     rename(con, TOWNSHIPS[4], "东风镇", county=COUNTY)
     rename(con, TOWNSHIPS[5], "东风镇", county=COUNTY + ".")  # another county, cleans alike
+    rename(con, TOWNSHIPS[6], "红旗乡", county=None)
     infos = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
     assert_lists_complete_and_separate(con, infos, tmp_path / "out")
     con.close()
@@ -447,6 +448,19 @@ def test_bidi_overrides_and_reserved_names_leave_paths(tmp_path):
         rel = info.path.relative_to(tmp_path / "out").as_posix()
         assert not re.search("[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\u061c]", rel)
         assert info.path.parent.name.split(".")[0].upper() != "CON"
+    con.close()
+
+
+def test_township_named_like_the_nights_other_outputs(tmp_path):
+    """A township called problems.csv or data_docs must not take their place."""
+    reserved = ["problems.csv", "Rejects.CSV", "report.html", "data_docs"]
+    con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[: len(reserved)])
+    for old, new in zip(TOWNSHIPS, reserved, strict=False):
+        rename(con, old, new)
+    infos = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
+    assert_lists_complete_and_separate(con, infos, tmp_path / "out")
+    taken = {n.casefold() for n in reserved}
+    assert not {i.path.parent.name.casefold() for i in infos} & taken
     con.close()
 
 
