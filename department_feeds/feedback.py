@@ -100,6 +100,7 @@ from bidui.workbooks import (
     RECTIFICATION_VALUES,
     REOPENED_PREFIX,
     VERIFICATION_VALUES,
+    cell_text,
 )
 from department_feeds.limits import (
     MB,
@@ -115,6 +116,7 @@ log = logging.getLogger(__name__)
 
 FEED = "feedback"
 READABLE_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
+SYSTEM_FILES = {"thumbs.db", "desktop.ini", "ehthumbs.db"}
 HEADER_SCAN_ROWS = 20
 
 # Caps for a returned list: tighter than for department feeds (a township's list
@@ -455,11 +457,38 @@ class _Sheet:
     rows: list[list[Any]]
 
     def data(self):
-        """(1-based row number, row) of every non-empty row under the header."""
+        """(1-based row number, row) of every non-empty row under the header; the
+        header row pasted again further down (a separator) is not a row."""
+        j = self.columns.get("问题编号")
         for idx in range(self.header_row + 1, len(self.rows)):
             row = self.rows[idx]
+            if j is not None and j < len(row) and _norm_header(row[j]) == "问题编号":
+                continue
             if any(_text(v) != "" for v in row):
                 yield idx + 1, row  # calamine rows start at A1 with skip_empty_area=False
+
+
+_KEY_HEADERS = ("问题编号", *FILL_IN_HEADERS)
+
+
+def _columns(headers: list[str]) -> dict[str, int]:
+    """Header -> column index; first occurrence wins. A key header the township
+    lengthened (``核实结果（属实/不属实）``, ``核实人签字``) is found by its start."""
+    columns: dict[str, int] = {}
+    for j, h in enumerate(headers):
+        columns.setdefault(h, j)
+    for key in _KEY_HEADERS:
+        if key not in columns:
+            j = next((j for j, h in enumerate(headers) if h.startswith(key)), None)
+            if j is not None and j not in {columns[k] for k in _KEY_HEADERS if k in columns}:
+                columns[key] = j
+    return columns
+
+
+def _is_list_header(columns: dict[str, int]) -> bool:
+    """问题编号 and a fill-in column, or (问题编号 deleted) two fill-in columns."""
+    fill_in = sum(h in columns for h in FILL_IN_HEADERS)
+    return fill_in >= 2 or ("问题编号" in columns and fill_in >= 1)
 
 
 def _sheet(book: python_calamine.CalamineWorkbook, name: str, limits: Limits):
@@ -495,11 +524,8 @@ def _find_sheets(book: python_calamine.CalamineWorkbook, limits: Limits) -> list
         sheet = _sheet(book, meta.name, limits)
         rows = sheet.to_python(skip_empty_area=False)
         for i, row in enumerate(rows[:HEADER_SCAN_ROWS]):
-            headers = [_norm_header(v) for v in row]
-            if "问题编号" in headers and any(h in headers for h in FILL_IN_HEADERS):
-                columns: dict[str, int] = {}
-                for j, h in enumerate(headers):
-                    columns.setdefault(h, j)  # first occurrence wins
+            columns = _columns([_norm_header(v) for v in row])
+            if _is_list_header(columns):
                 fill_in = {columns[h] for h in FILL_IN_HEADERS if h in columns}
                 _unmerge(rows, sheet.merged_cell_ranges, i, fill_in)
                 found.append(_Sheet(meta.name, i, columns, rows))
@@ -750,23 +776,69 @@ def load_feedback(
     todo: list[tuple[float, str, Path, str]] = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = f"{folder.name}/{path.relative_to(folder).as_posix()}"
-        if path.name.startswith(("~$", ".")):
-            continue  # Excel lock files, hidden files
-        if path.suffix.lower() not in READABLE_SUFFIXES:
-            log.warning("feedback: unsupported file %s ignored", rel)
-            result.files_unsupported.append(rel)
-            continue
+        if path.name.startswith(("~$", ".")) or path.name.lower() in SYSTEM_FILES:
+            continue  # Excel lock files, hidden files, files the OS puts in folders
         checksum = _sha256(path)
         if checksum in seen:
             result.files_skipped += 1
             continue
         seen.add(checksum)
+        if path.suffix.lower() not in READABLE_SUFFIXES:
+            # Reported once (a scan, a WPS .et file): the township must hear of it.
+            log.warning("feedback: unsupported file %s not read", rel)
+            result.files_unsupported.append(rel)
+            _unsupported(con, path, rel, checksum, loaded_at, result)
+            continue
         todo.append((path.stat().st_mtime, rel, path, checksum))
     # Later-modified files are read later, so their answers are the latest.
     for n, (_, rel, path, checksum) in enumerate(sorted(todo, key=lambda t: (t[0], t[1]))):
         at = loaded_at + timedelta(microseconds=n)
         _read_file(con, key, limits, path, rel, checksum, at, result)
     return result
+
+
+def _file_row(path: Path, rel: str, checksum: str, loaded_at: datetime) -> dict[str, Any]:
+    """The ``feedback_files`` line of a file, before reading it."""
+    stat = path.stat()
+    tz = ZoneInfo(os.environ.get("BIDUI_TIMEZONE") or "Asia/Shanghai")
+    return {
+        "load_id": f"{FEED}-{checksum[:16]}",
+        "source_file": rel,
+        "checksum": checksum,
+        "size_bytes": stat.st_size,
+        "modified_at": datetime.fromtimestamp(int(stat.st_mtime), tz).replace(tzinfo=None),
+        "loaded_at": loaded_at,
+        "sheets": "[]",
+        "rows_read": 0,
+        "rows_accepted": 0,
+        "rows_rejected": 0,
+        "rows_not_filled": 0,
+        "fields_rejected": 0,
+        "edits_ignored": 0,
+        "status": "loaded",
+        "error": None,
+        "county": None,
+        "township": None,
+        "marker_run_date": None,
+    }
+
+
+def _unsupported(con, path: Path, rel: str, checksum: str, loaded_at, result) -> None:
+    file_row = _file_row(path, rel, checksum, loaded_at)
+    suffix = path.suffix.lower() or "（无扩展名）"
+    file_row.update(status="unsupported", error=f"unsupported format {suffix}")
+    out = _Out(file_row["load_id"], rel, checksum, loaded_at)
+    out.reject(
+        "file",
+        None,
+        None,
+        None,
+        None,
+        f"文件格式不支持（{suffix}），未读取；请在下发的问题清单原文件（.xlsx）上填写后报送",
+        f"unsupported file format {suffix}; not read",
+    )
+    result.load_ids.append(file_row["load_id"])
+    _store(con, file_row, out)
 
 
 def _open(path: Path, key: bytes, limits: Limits) -> tuple[Marker | None, list[_Sheet]]:
@@ -807,29 +879,8 @@ def _read_file(
     loaded_at: datetime,
     result: FeedbackResult,
 ) -> None:
-    load_id = f"{FEED}-{checksum[:16]}"
-    stat = path.stat()
-    tz = ZoneInfo(os.environ.get("BIDUI_TIMEZONE") or "Asia/Shanghai")
-    file_row = {
-        "load_id": load_id,
-        "source_file": rel,
-        "checksum": checksum,
-        "size_bytes": stat.st_size,
-        "modified_at": datetime.fromtimestamp(int(stat.st_mtime), tz).replace(tzinfo=None),
-        "loaded_at": loaded_at,
-        "sheets": "[]",
-        "rows_read": 0,
-        "rows_accepted": 0,
-        "rows_rejected": 0,
-        "rows_not_filled": 0,
-        "fields_rejected": 0,
-        "edits_ignored": 0,
-        "status": "loaded",
-        "error": None,
-        "county": None,
-        "township": None,
-        "marker_run_date": None,
-    }
+    file_row = _file_row(path, rel, checksum, loaded_at)
+    load_id = file_row["load_id"]
     out = _Out(load_id, rel, checksum, loaded_at)
     try:
         marker, sheets = _open(path, key, limits)
@@ -864,7 +915,20 @@ def _read_file(
         result.files_failed += 1
     else:
         file_row["sheets"] = json.dumps([s.name for s in sheets], ensure_ascii=False)
-        if marker is None:
+        if not sheets:
+            counts = _new_counts()
+            file_row["status"] = "no_list"
+            out.reject(
+                "file",
+                None,
+                None,
+                None,
+                None,
+                "文件中没有找到问题清单工作表（需含“问题编号”和“核实结果”等填报列），未读取；"
+                "请在下发的问题清单原文件上填写后报送",
+                "no problem-list sheet found (needs 问题编号 and the fill-in columns)",
+            )
+        elif marker is None:
             counts = _reject_unverified(sheets, out)
             file_row["status"] = "unverified"
             result.files_unverified += 1
@@ -989,7 +1053,8 @@ def _edits(rec: dict[str, Any], row, cols, sheet: str, row_number: int, pid: str
             continue  # column deleted, or the warehouse no longer knows the value
         raw = _get(row, cols, header)
         got = _compact(raw)
-        want = _compact(rec[fld])
+        # As the workbook shows it: control characters as U+FFFD, over-long text cut.
+        want = _compact(cell_text(rec[fld]) if isinstance(rec[fld], str) else rec[fld])
         if header == "问题描述":
             got = got.removeprefix(REOPENED_PREFIX)
         if header == "证件号码":
@@ -1019,8 +1084,16 @@ def _row_error(
     foreign: bool,
     marker: Marker,
     answered: dict[str, tuple[str, int]],
+    has_id_column: bool = True,
 ) -> tuple[str, str, str] | None:
     """(kind, reason_zh, reason_en) when the whole row cannot be used."""
+    if not pid and not has_id_column:
+        return (
+            "no_id_column",
+            "本工作表缺少“问题编号”列（可能被删除或改名），无法对应到问题，本行未采用；"
+            "请勿删除或修改“问题编号”列",
+            "the sheet has no 问题编号 column (deleted or renamed); the row cannot be matched",
+        )
     if not pid:
         return (
             "empty_id",
@@ -1165,7 +1238,7 @@ def _read_rows(con, sheets: list[_Sheet], marker: Marker, out: _Out) -> dict[str
                 counts["rows_not_filled"] += 1
                 continue
 
-            error = _row_error(pid, raw_pid, rec, foreign, marker, answered)
+            error = _row_error(pid, raw_pid, rec, foreign, marker, answered, "问题编号" in cols)
             if error is not None:
                 kind, zh, en = error
                 counts["rows_rejected"] += 1

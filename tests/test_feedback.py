@@ -341,11 +341,23 @@ def test_unreadable_and_unsupported_files(wh):
     res = load_feedback(con, folder, loaded_at=LOADED)
     assert (res.files_read, res.files_failed) == (0, 1)
     assert res.files_unsupported == ["feedback/说明.docx"]
-    ((feed, source_file, reason),) = con.execute(
-        "SELECT feed, source_file, reason_zh FROM rejects"
-    ).fetchall()
-    assert (feed, source_file) == ("feedback", "feedback/坏文件.xlsx") and "无法打开" in reason
-    assert con.execute("SELECT status FROM feedback_files").fetchone() == ("failed",)
+    # The unsupported file is reported too (once), not only logged.
+    got = {
+        source_file: (feed, reason)
+        for feed, source_file, reason in con.execute(
+            "SELECT feed, source_file, reason_zh FROM rejects"
+        ).fetchall()
+    }
+    assert set(got) == {"feedback/坏文件.xlsx", "feedback/说明.docx"}
+    assert (
+        got["feedback/坏文件.xlsx"][0] == "feedback"
+        and "无法打开" in got["feedback/坏文件.xlsx"][1]
+    )
+    assert "格式不支持" in got["feedback/说明.docx"][1]
+    assert dict(con.execute("SELECT source_file, status FROM feedback_files").fetchall()) == {
+        "feedback/坏文件.xlsx": "failed",
+        "feedback/说明.docx": "unsupported",
+    }
 
 
 def test_missing_folder_is_not_an_error(tmp_path):

@@ -698,3 +698,86 @@ def test_a_huge_bad_value_is_shortened_in_the_note_for_the_list(wh):
     # The reject line keeps the raw value whole for the office.
     (raw,) = con.execute("SELECT raw_value FROM rejects").fetchone()
     assert raw == junk
+
+
+def test_a_sheet_whose_problem_id_column_was_deleted_is_reported_not_skipped(wh):
+    con, infos, folder = wh
+    src = infos["东风镇"].path
+    a, b = ids_of(src, 2)
+    sheet = listed_ids(src)[a][0]
+
+    def drop_id_column(wb):
+        ws = wb[sheet]
+        ws.delete_cols(header_index(ws)["问题编号"])
+
+    dst = folder / "删列.xlsx"
+    fill_workbook(src, dst, {b: ANSWER})  # another sheet answered properly? (b is on `sheet`)
+    wb = openpyxl.load_workbook(dst)
+    ws = wb[sheet]
+    cols = header_index(ws)
+    ws.cell(listed_ids(src)[a][1], cols["核实结果"]).value = "属实"
+    drop_id_column(wb)
+    wb.save(dst)
+    res = load_feedback(con, folder, loaded_at=LOADED)
+    assert res.accepted == 0
+    rej = con.execute("SELECT sheet, column_name, reason_zh FROM rejects").fetchall()
+    assert rej and all(s == sheet and c == "问题编号" for s, c, _ in rej)
+    assert "缺少“问题编号”列" in rej[0][2] and "未采用" in rej[0][2]
+
+
+def test_a_workbook_with_no_problem_list_at_all_is_reported(wh):
+    con, infos, folder = wh
+    wb = openpyxl.Workbook()
+    wb.active.append(["村名", "情况"])
+    wb.active.append(["东风上村", "都已整改"])
+    wb.save(folder / "情况说明.xlsx")
+    res = load_feedback(con, folder, loaded_at=LOADED)
+    assert res.rows_read == 0
+    ((zh,),) = con.execute("SELECT reason_zh FROM rejects").fetchall()
+    assert "没有找到问题清单" in zh
+
+
+def test_renamed_fill_in_headers_and_a_repeated_header_row(wh):
+    """“核实结果（属实/不属实）” is still 核实结果; a header row pasted again is no row."""
+    con, infos, folder = wh
+    src = infos["东风镇"].path
+    a, b = ids_of(src, 2)
+    sheet = listed_ids(src)[a][0]
+
+    def edit(wb):
+        ws = wb[sheet]
+        cols = header_index(ws)
+        ws.cell(1, cols["核实结果"]).value = "核实结果（属实/不属实/部分属实）"
+        ws.cell(1, cols["核实人"]).value = "核实人签字"
+        ws.append([c.value for c in ws[1]])  # the header again at the bottom
+
+    dst = folder / "改表头.xlsx"
+    fill_workbook(src, dst, {}, edit=edit)
+    wb = openpyxl.load_workbook(dst)
+    ws = wb[sheet]
+    heads = {c.value: c.column for c in ws[1]}
+    for pid in (a, b):
+        r = listed_ids(src)[pid][1]
+        ws.cell(r, heads["核实结果（属实/不属实/部分属实）"]).value = "属实"
+        ws.cell(r, heads["核实人签字"]).value = "张三"
+    wb.save(dst)
+    res = load_feedback(con, folder, loaded_at=LOADED)
+    assert (res.accepted, res.rejected) == (2, 0)
+    got = con.execute("SELECT DISTINCT verification, verifier FROM feedback_responses").fetchall()
+    assert got == [("属实", "张三")]
+    assert res.rows_read == res.accepted + res.not_filled == infos["东风镇"].rows
+
+
+def test_unsupported_files_are_reported_once(wh):
+    con, _, folder = wh
+    (folder / "扫描件.pdf").write_bytes(b"%PDF-1.4 scanned list")
+    (folder / "东风镇.et").write_bytes(b"WPS spreadsheet")
+    (folder / "Thumbs.db").write_bytes(b"windows")
+    res = load_feedback(con, folder, loaded_at=LOADED)
+    assert res.files_unsupported == ["feedback/东风镇.et", "feedback/扫描件.pdf"]
+    got = dict(con.execute("SELECT source_file, reason_zh FROM rejects").fetchall())
+    assert set(got) == {"feedback/东风镇.et", "feedback/扫描件.pdf"}
+    assert all("格式" in zh and ".xlsx" in zh for zh in got.values())
+    again = load_feedback(con, folder, loaded_at=LATER)
+    assert again.files_skipped == 2
+    assert con.execute("SELECT count(*) FROM rejects").fetchone() == (2,)
