@@ -167,7 +167,7 @@ def check_cells(sheet: str, rows: int, columns: int, limits: Limits) -> None:
         raise LimitExceeded(
             f"sheet {sheet!r} spans {rows:,} rows × {columns:,} columns "
             f"(limit {limits.max_cells:,} cells); not read",
-            f"工作表“{sheet}”的数据区域过大（{rows:,} 行 × {columns:,} 列，"
+            f"{f'工作表“{sheet}”的' if sheet else ''}数据区域过大（{rows:,} 行 × {columns:,} 列，"
             f"上限 {limits.max_cells:,} 个单元格），未读取；请删除多余的行列（如误填在远处的单元格）"
             "后重新报送",
         )

@@ -383,7 +383,8 @@ def read_csv(data: bytes, limits: Limits | None = None) -> tuple[RawSheet, str]:
             "文件实际是旧版Excel（.xls）或加密的Office文件，但扩展名是.csv；"
             "请另存为CSV或xlsx后重新报送",
         )
-    check_rows(data.count(b"\n") + (not data.endswith(b"\n")), limits)
+    lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    check_rows(lines, limits)
     nul = data.count(b"\x00")
     if nul * 20 > len(data) and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         # UTF-16 text has its NULs on one side of each byte pair; binary has them anywhere.
@@ -403,6 +404,7 @@ def read_csv(data: bytes, limits: Limits | None = None) -> tuple[RawSheet, str]:
     if not text.strip():
         return RawSheet(name="", frame=pl.DataFrame()), encoding
     delimiter, width = _sniff(text)
+    check_cells("", lines, width, limits)  # every line is padded to the widest sampled one
     # Polars takes the column count from the first line; a synthetic header line
     # as wide as the widest sampled row keeps title lines from narrowing the frame.
     names = [f"column_{j}" for j in range(width)]

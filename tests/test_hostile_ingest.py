@@ -523,3 +523,39 @@ def test_workbook_with_an_empty_sheet_loads(con, inbox):
     write_xlsx(inbox / "hukou" / "h.xlsx", sample_rows("hukou", 2), extra_sheets={"空表": []})
     load_feed(con, "hukou", inbox)
     assert loads_row(con, "hukou/h.xlsx")["rows_loaded"] == 2
+
+
+def test_wide_csv_counts_against_the_cell_cap(con, inbox, monkeypatch):
+    monkeypatch.setenv("BIDUI_MAX_CELLS", "20000")
+    header = sample_rows("hukou", 0)[0]
+    rows = sample_rows("hukou", 60)
+    wide = [r + [""] * 400 for r in rows]  # 408 fields a line
+    write_csv(inbox / "hukou" / "wide.csv", [header + ["x"] * 400, *wide[1:]])
+    write_csv(inbox / "hukou" / "ok.csv", rows)
+    load_feed(con, "hukou", inbox)
+    load = loads_row(con, "hukou/wide.csv")
+    assert load["status"] == "failed" and "数据区域过大" in load["error"]
+    assert loads_row(con, "hukou/ok.csv")["rows_loaded"] == 60
+
+
+def test_entity_expansion_in_sheet_xml_fails_cleanly(con, inbox):
+    """A "billion laughs" DTD in the sheet XML: the reader does not expand entities."""
+    lol = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
+    path = write_sheet_xml(
+        inbox / "hukou" / "laughs.xlsx",
+        [b'<row r="1"><c r="A1" t="inlineStr"><is><t>&l9;</t></is></c></row>'],
+    )
+    # Put the DTD in front of the root element of the sheet part.
+    with zipfile.ZipFile(path) as z:
+        parts = {i.filename: z.read(i) for i in z.infolist()}
+    sheet = parts["xl/worksheets/sheet1.xml"].decode()
+    head, body = sheet.split("\n", 1)
+    parts["xl/worksheets/sheet1.xml"] = (
+        f'{head}<!DOCTYPE worksheet [<!ENTITY l0 "lol">{lol}]>{body}'
+    ).encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    load_feed(con, "hukou", inbox)
+    assert loads_row(con, "hukou/laughs.xlsx")["status"] == "failed"
+    _balance_ok(con)
