@@ -355,6 +355,13 @@ def _value_reason(
 # --------------------------------------------------------------------------- file
 
 
+def _mtime(path: Path) -> dt.datetime:
+    try:
+        return dt.datetime.fromtimestamp(path.stat().st_mtime)
+    except OSError:  # moved away after its bytes were read
+        return dt.datetime.now()
+
+
 def _new_parsed(spec: FeedSpec, path: Path, inbox: Path, data: bytes) -> ParsedFile:
     source_file = source_name(path, inbox)
     checksum = file_checksum(data)
@@ -364,7 +371,7 @@ def _new_parsed(spec: FeedSpec, path: Path, inbox: Path, data: bytes) -> ParsedF
         source_file=source_file,
         checksum=checksum,
         size_bytes=len(data),
-        modified_at=dt.datetime.fromtimestamp(path.stat().st_mtime),
+        modified_at=_mtime(path),
         load_id=make_load_id(spec.name, source_file, checksum),
     )
 

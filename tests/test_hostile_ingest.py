@@ -559,3 +559,43 @@ def test_entity_expansion_in_sheet_xml_fails_cleanly(con, inbox):
     load_feed(con, "hukou", inbox)
     assert loads_row(con, "hukou/laughs.xlsx")["status"] == "failed"
     _balance_ok(con)
+
+
+def test_file_vanishing_mid_run_does_not_crash_the_feed(con, inbox, monkeypatch):
+    import warehouse.ingest as ingest
+
+    write_csv(inbox / "hukou" / "a.csv", sample_rows("hukou", 2))
+    write_csv(inbox / "hukou" / "b.csv", sample_rows("hukou", 3, 姓名="王五"))
+    write_csv(inbox / "hukou" / "c.csv", sample_rows("hukou", 4, 姓名="赵六"))
+    real_read, real_parse = ingest._read_stable, ingest.parse_file
+
+    def read_after_delete(path, checksum, limits):
+        if path.name == "a.csv":
+            path.unlink()  # moved away between listing and reading
+        return real_read(path, checksum, limits)
+
+    def parse_after_delete(spec, path, inbox_, data, limits):
+        if path.name == "b.csv":
+            path.unlink()  # moved away while being parsed
+        return real_parse(spec, path, inbox_, data, limits)
+
+    monkeypatch.setattr(ingest, "_read_stable", read_after_delete)
+    monkeypatch.setattr(ingest, "parse_file", parse_after_delete)
+    load_feed(con, "hukou", inbox)
+    assert loads_row(con, "hukou/a.csv")["status"] == "failed"
+    assert loads_row(con, "hukou/b.csv")["rows_loaded"] == 3  # its bytes were read whole
+    assert loads_row(con, "hukou/c.csv")["rows_loaded"] == 4
+    _balance_ok(con)
+    monkeypatch.undo()
+    load_feed(con, "hukou", inbox)  # next run: both are gone, their rows too
+    assert query(con, "SELECT DISTINCT source_file FROM hukou") == [{"source_file": "hukou/c.csv"}]
+
+
+def test_feed_folder_that_is_a_symlink_out_of_the_inbox(con, inbox, tmp_path):
+    elsewhere = tmp_path / "其他单位"
+    write_xlsx(elsewhere / "名单.xlsx", sample_rows("hukou", 3))
+    (inbox / "hukou").symlink_to(elsewhere, target_is_directory=True)
+    load_feed(con, "hukou", inbox)
+    assert query(con, "SELECT count(*) n FROM raw_hukou")[0]["n"] == 0
+    load = loads_row(con, "hukou")
+    assert load["status"] == "failed" and "符号链接" in load["error"]

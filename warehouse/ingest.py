@@ -159,6 +159,8 @@ def inbox_files(inbox: Path, feed: str) -> list[Path]:
     (``.txt``, ``.pdf``) are ignored.
     """
     root = inbox / feed
+    if root.is_symlink():
+        return [root]  # screened like any link: read only if it stays in the inbox
     if not root.is_dir():
         return []
     out = []
@@ -202,7 +204,7 @@ def _screen(
     def unread(key: str, en: str, zh: str) -> ParsedFile:
         return unread_file(spec, path, inbox, make_load_id(spec.name, source_file, key), en, zh)
 
-    if path.is_symlink() and _outside(path, inbox_real):
+    if path.is_symlink() and (path.is_dir() or _outside(path, inbox_real)):
         return unread(
             f"symlink:{os.readlink(path)}",
             "a symbolic link leading out of the inbox (or to a folder); not followed",
@@ -253,8 +255,11 @@ def _original_of(
 def _read_stable(path: Path, checksum: str, limits: Limits) -> bytes | None:
     """The file's bytes if they are still the ones hashed (not being written), else
     None. Never reads more than the size cap."""
-    with open(path, "rb") as fh:
-        data = fh.read(limits.max_file_bytes + 1)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limits.max_file_bytes + 1)
+    except OSError:  # moved away or locked since it was hashed
+        return None
     if len(data) > limits.max_file_bytes or file_checksum(data) != checksum:
         return None
     return data
