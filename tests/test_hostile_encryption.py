@@ -161,23 +161,15 @@ def test_plaintext_warehouse_with_key_says_run_encrypt(tmp_path, monkeypatch):
     )
 
 
-def test_wal_and_temp_files_are_encrypted(tmp_path, monkeypatch):
-    """A write left in the WAL, and a sort that spills to disk, leave no plaintext."""
-    monkeypatch.setenv("BIDUI_WAREHOUSE_KEY", KEY)
-    wh = tmp_path / "w.duckdb"
-    con = connect(wh)
-    assert con.sql("SELECT current_setting('temp_file_encryption')").fetchone()[0] is True
+def spill(con: duckdb.DuckDBPyConnection, tmp_dir: Path) -> list[bytes]:
+    """Run a sort that spills to ``tmp_dir``; the temp files' bytes seen meanwhile."""
     con.execute("SET memory_limit = '40MB'; SET threads = 1; SET preserve_insertion_order = false")
-    con.execute("CREATE TABLE wal_probe AS SELECT 'WALSECRET' || i AS s FROM range(1000) t(i)")
-    assert (tmp_path / "w.duckdb.wal").exists()
-    assert b"WALSECRET" not in warehouse_bytes(wh)
-
     seen: list[bytes] = []
     done = threading.Event()
 
     def watch():
         while not done.is_set():
-            for p in (tmp_path / "w.duckdb.tmp").glob("*"):
+            for p in tmp_dir.glob("*"):
                 with contextlib.suppress(OSError):
                     seen.append(p.read_bytes()[:4_000_000])
             time.sleep(0.02)
@@ -192,9 +184,32 @@ def test_wal_and_temp_files_are_encrypted(tmp_path, monkeypatch):
     finally:
         done.set()
         t.join()
-        con.close()
     assert seen, "the sort did not spill to disk; the test proves nothing"
-    assert not any(b"TMPSECRET" in b for b in seen)
+    return seen
+
+
+def test_wal_and_temp_files_are_encrypted(tmp_path, monkeypatch):
+    """A write left in the WAL, and a sort that spills to disk, leave no plaintext."""
+    # The defect guarded against: DuckDB 1.5.5 encrypts the file and the WAL of an
+    # encrypted database, but writes its temp (spill) files in plaintext unless
+    # temp_file_encryption is set.
+    raw = wconn.open_encrypted_session()
+    wconn.attach(raw, tmp_path / "raw.duckdb", "raw", KEY)
+    raw.execute(f"USE raw; SET temp_directory = '{tmp_path / 'raw.tmp'}'")
+    assert any(b"TMPSECRET" in b for b in spill(raw, tmp_path / "raw.tmp"))
+    raw.close()
+
+    monkeypatch.setenv("BIDUI_WAREHOUSE_KEY", KEY)
+    wh = tmp_path / "w.duckdb"
+    con = connect(wh)
+    assert con.sql("SELECT current_setting('temp_file_encryption')").fetchone()[0] is True
+    con.execute("CREATE TABLE wal_probe AS SELECT 'WALSECRET' || i AS s FROM range(1000) t(i)")
+    assert (tmp_path / "w.duckdb.wal").exists()
+    assert b"WALSECRET" not in warehouse_bytes(wh)
+    try:
+        assert not any(b"TMPSECRET" in b for b in spill(con, tmp_path / "w.duckdb.tmp"))
+    finally:
+        con.close()
     assert b"WALSECRET" not in warehouse_bytes(wh)
 
 
