@@ -7,6 +7,7 @@ folder at the project root. Rule thresholds live in ``checks/thresholds.toml``
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,7 @@ class Settings:
 # a file holding it): never from a file in the repository or from the warehouse.
 
 MIN_KEY_CHARS = 16
+_WARNED: set[str] = set()
 
 
 class KeyConfigError(ValueError):
@@ -72,6 +74,12 @@ def _secret(env: str, file_env: str) -> str | None:
         source = f"{file_env} ({file})"
         try:
             text = Path(file).expanduser().read_text(encoding="utf-8")
+            loose = os.name == "posix" and Path(file).expanduser().stat().st_mode & 0o077
+            if loose and file not in _WARNED:  # once per process: read on every connect
+                _WARNED.add(file)
+                logging.getLogger(__name__).warning(
+                    "key file %s is readable by other users; chmod 600 it", file
+                )
         except OSError as exc:
             raise KeyConfigError(f"cannot read the key file {file} ({file_env}): {exc}") from exc
     if text is None:

@@ -82,6 +82,18 @@ def nightly(county: Path, tmp_path: Path, name: str = "warehouse.duckdb") -> Pat
 # --------------------------------------------------------------------------- key config
 
 
+def test_key_file_readable_by_others_is_warned_about(tmp_path, monkeypatch, caplog):
+    key_file = tmp_path / "loose.key"
+    key_file.write_text(KEY)
+    key_file.chmod(0o644)
+    monkeypatch.setenv("BIDUI_WAREHOUSE_KEY_FILE", str(key_file))
+    assert warehouse_key() == KEY
+    assert warehouse_key() == KEY
+    warned = [r.getMessage() for r in caplog.records if "readable by other users" in r.message]
+    assert warned == [f"key file {key_file} is readable by other users; chmod 600 it"]
+    assert KEY not in caplog.text
+
+
 def test_key_from_env_or_file_and_too_short_refused(tmp_path, monkeypatch):
     assert warehouse_key() is None
     monkeypatch.setenv("BIDUI_WAREHOUSE_KEY", KEY)
