@@ -417,13 +417,14 @@ def test_symlinks_out_of_the_inbox_are_not_followed(con, inbox, tmp_path):
     (folder / "link.xlsx").symlink_to(secret)
     (folder / "linked_dir").symlink_to(elsewhere / "sub", target_is_directory=True)
     (folder / "dangling.xlsx").symlink_to(tmp_path / "nothing.xlsx")
+    (folder / "gbk.xlsx").symlink_to(tmp_path / os.fsdecode("户籍".encode("gb18030")))
     # A link to a file inside the inbox is read (here: a duplicate of it).
     inside = write_xlsx(folder / "a.xlsx", sample_rows("hukou", 2))
     (folder / "z_link.xlsx").symlink_to(inside)
     load_feed(con, "hukou", inbox)
     assert query(con, "SELECT count(*) n FROM hukou")[0]["n"] == 2
     assert query(con, "SELECT count(*) n FROM raw_hukou")[0]["n"] == 2
-    for name in ("hukou/link.xlsx", "hukou/linked_dir", "hukou/dangling.xlsx"):
+    for name in ("hukou/link.xlsx", "hukou/linked_dir", "hukou/dangling.xlsx", "hukou/gbk.xlsx"):
         assert loads_row(con, name)["status"] == "failed", name
         assert "符号链接" in _only_reject(con, name)["reason_zh"]
     assert loads_row(con, "hukou/z_link.xlsx")["status"] == "duplicate"

@@ -206,7 +206,7 @@ def _screen(
 
     if path.is_symlink() and (path.is_dir() or _outside(path, inbox_real)):
         return unread(
-            f"symlink:{os.readlink(path)}",
+            f"symlink:{os.fsencode(os.readlink(path)).hex()}",
             "a symbolic link leading out of the inbox (or to a folder); not followed",
             "该文件是指向收件箱以外位置（或文件夹）的快捷方式（符号链接），为防止读入其他位置的"
             "个人信息，未读取；请把文件本身放入收件箱",
