@@ -104,7 +104,6 @@ def _csv_cells(path: Path) -> list[list[str]]:
         return list(csv.reader(fh))
 
 
-@pytest.mark.xfail(reason="issue 9 in progress: reproduces collisions, formulas, control chars")
 def test_hostile_register_through_the_real_job(small_county, tmp_path, dagster_home):
     inbox = copy_inbox(small_county, tmp_path / "inbox")
     newest = max((inbox / "register").glob("*.xlsx"), key=lambda p: p.name)
