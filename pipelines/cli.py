@@ -332,7 +332,7 @@ def cmd_waive(args: argparse.Namespace) -> int:
 def cmd_warehouse(args: argparse.Namespace) -> int:
     """Encrypt a plaintext warehouse, or change its key (docs/security.md)."""
     from bidui.config import KeyConfigError, warehouse_key, warehouse_old_key
-    from pipelines.resources import run_lock
+    from pipelines.resources import RunBusy, run_lock
     from warehouse.connection import WarehouseKeyError, WarehouseLockedError
     from warehouse.rekey import convert
 
@@ -351,7 +351,13 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
             )
         with run_lock(path, timeout_s=30):
             done = convert(path, new_key, old_key)
-    except (KeyConfigError, WarehouseKeyError, WarehouseLockedError, FileNotFoundError) as exc:
+    except (
+        KeyConfigError,
+        WarehouseKeyError,
+        WarehouseLockedError,
+        RunBusy,
+        FileNotFoundError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     rows = sum(done.rows_per_table.values())
