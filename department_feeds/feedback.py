@@ -1245,6 +1245,9 @@ def _read_rows(con, sheets: list[_Sheet], marker: Marker, out: _Out) -> dict[str
                 out.reject(kind, sheet.name, row_number, "问题编号", raw_pid, zh, en)
                 continue
 
+            # The first answer to a problem in the file counts, kept or not: later
+            # copies are duplicates (so repeated rows cannot multiply field rejects).
+            answered[pid] = (sheet.name, row_number)
             values, field_errors = _check_fields(fills, today)
             kept = any(v is not None for v in values.values())
             counts["fields_rejected"] += len(field_errors)
@@ -1277,7 +1280,6 @@ def _read_rows(con, sheets: list[_Sheet], marker: Marker, out: _Out) -> dict[str
                 counts["rows_rejected"] += 1
                 continue
 
-            answered[pid] = (sheet.name, row_number)
             counts["rows_accepted"] += 1
             out.responses.append(
                 (

@@ -377,7 +377,7 @@ def test_the_status_column_is_not_compared():
 # ------------------------------------------------------------------ 3. limits
 
 
-def _many_rows(con, src, dst, n, *, pid, answer=True):
+def _many_rows(con, src, dst, n, *, pid, answer=ANSWER):
     """A marked workbook with ``n`` copies of one filled row (openpyxl, streaming)."""
     wb = openpyxl.load_workbook(src, read_only=True)
     sheet_name, row_number = listed_ids(src)[pid]
@@ -385,9 +385,8 @@ def _many_rows(con, src, dst, n, *, pid, answer=True):
     rows = list(ws.iter_rows(values_only=True))
     head = list(rows[0])
     row = list(rows[row_number - 1])
-    if answer:
-        for h, v in ANSWER.items():
-            row[head.index(h)] = v
+    for h, v in answer.items():
+        row[head.index(h)] = v
     row[head.index("姓名")] = "改过的名字"  # and a locked cell edited on every copy
     out = openpyxl.Workbook(write_only=True)
     sheet = out.create_sheet(ws.title)
@@ -781,3 +780,17 @@ def test_unsupported_files_are_reported_once(wh):
     again = load_feedback(con, folder, loaded_at=LATER)
     assert again.files_skipped == 2
     assert con.execute("SELECT count(*) FROM rejects").fetchone() == (2,)
+
+
+def test_repeated_rows_with_nothing_to_keep_do_not_multiply_field_rejects(wh):
+    con, infos, folder = wh
+    src = infos["东风镇"].path
+    (a,) = ids_of(src, 1)
+    n = 1000
+    _many_rows(con, src, folder / "乱填.xlsx", n, pid=a, answer={"核实结果": "胡填"})
+    res = load_feedback(con, folder, loaded_at=LOADED)
+    assert (res.rows_read, res.accepted, res.rejected, res.fields_rejected) == (n, 0, n, 1)
+    invariant(con)
+    assert con.execute("SELECT count(*) FROM feedback_field_rejects").fetchone() == (1,)
+    # 1 field line + DETAIL_CAP duplicate lines + 1 summary of the other duplicates
+    assert con.execute("SELECT count(*) FROM rejects").fetchone() == (feedback.DETAIL_CAP + 2,)
