@@ -57,6 +57,8 @@ UNSUPPORTED_SUFFIXES = (".xls", ".xlsb", ".et", ".ods", ".numbers", ".zip", ".ra
 
 REASON_TOTAL = ("合计行", "summary (total) row, not a record")
 REASON_HEADER = ("重复的表头行", "repeated header row, not a record")
+COPY_SHEET_ZH = "”的内容完全相同（重复的工作表），未导入"
+COPY_SHEET_EN = " (a copy of that sheet); not loaded"
 
 REJECT_SCHEMA = {
     "load_id": pl.String,
@@ -462,7 +464,7 @@ def _parse_file(spec: FeedSpec, path: Path, inbox: Path, data: bytes, limits: Li
             if best_skipped is None or key > best_skipped[1:]:
                 best_skipped = (info, *key)  # type: ignore[assignment]
             continue
-        frame = _sheet_frame(spec, sheet, match)
+        frame = _mark_copy(_sheet_frame(spec, sheet, match), frames)
         pf.sheets.append(SheetInfo(sheet.name, "loaded", match.row + 1, [], frame.height))
         if pf.header_row is None:
             pf.header_row = match.row + 1
@@ -510,6 +512,21 @@ def _parse_file(spec: FeedSpec, path: Path, inbox: Path, data: bytes, limits: Li
     frame = pl.concat(frames, how="diagonal_relaxed") if frames else _empty_frame(spec)
     _finish(spec, pf, frame, source_year)
     return pf
+
+
+def _mark_copy(frame: pl.DataFrame, earlier: list[pl.DataFrame]) -> pl.DataFrame:
+    """A sheet whose rows are exactly those of an earlier sheet (a backup copy,
+    often hidden) gets ``__copy_of``: its rows are read and rejected, not loaded twice."""
+    content = [c for c in frame.columns if c not in ("sheet", "row_number")]
+    for other in earlier:
+        if (
+            other.height == frame.height
+            and set(content) <= set(other.columns)
+            and "__copy_of" not in other.columns
+            and other.select(content).equals(frame.select(content))
+        ):
+            return frame.with_columns(pl.lit(other["sheet"][0]).alias("__copy_of"))
+    return frame
 
 
 def _required(spec: FeedSpec) -> list[str]:
@@ -569,8 +586,12 @@ def _finish(spec: FeedSpec, pf: ParsedFile, frame: pl.DataFrame, file_year: int 
         summary = spec.summary_row(blank_or_total)
     else:
         summary = pl.col("__total_any")
+    if "__copy_of" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("__copy_of"))
     frame = frame.with_columns(
-        pl.when(summary)
+        pl.when(pl.col("__copy_of").is_not_null())
+        .then(pl.lit("copy"))
+        .when(summary)
         .then(pl.lit("summary"))
         .when(pl.col("__header_again"))
         .then(pl.lit("header"))
@@ -602,10 +623,14 @@ def _finish(spec: FeedSpec, pf: ParsedFile, frame: pl.DataFrame, file_year: int 
         pl.lit(None, dtype=pl.String).alias("raw_value"),
         pl.when(pl.col("__kind") == "summary")
         .then(pl.lit(REASON_TOTAL[0]))
+        .when(pl.col("__kind") == "copy")
+        .then(pl.concat_str(pl.lit("与工作表“"), "__copy_of", pl.lit(COPY_SHEET_ZH)))
         .otherwise(pl.lit(REASON_HEADER[0]))
         .alias("reason_zh"),
         pl.when(pl.col("__kind") == "summary")
         .then(pl.lit(REASON_TOTAL[1]))
+        .when(pl.col("__kind") == "copy")
+        .then(pl.concat_str(pl.lit("same rows as sheet "), "__copy_of", pl.lit(COPY_SHEET_EN)))
         .otherwise(pl.lit(REASON_HEADER[1]))
         .alias("reason_en"),
     )

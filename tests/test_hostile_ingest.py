@@ -600,3 +600,18 @@ def test_feed_folder_that_is_a_symlink_out_of_the_inbox(con, inbox, tmp_path):
     assert query(con, "SELECT count(*) n FROM raw_hukou")[0]["n"] == 0
     load = loads_row(con, "hukou")
     assert load["status"] == "failed" and "符号链接" in load["error"]
+
+
+def test_identical_sheet_in_one_workbook_is_loaded_once(con, inbox):
+    rows = sample_rows("hukou", 5)
+    write_xlsx(inbox / "hukou" / "h.xlsx", rows, extra_sheets={"备份": rows})
+    load_feed(con, "hukou", inbox)
+    assert query(con, "SELECT count(*) n FROM hukou")[0]["n"] == 5
+    load = loads_row(con, "hukou/h.xlsx")
+    assert (load["rows_read"], load["rows_loaded"], load["rows_rejected"]) == (10, 5, 5)
+    rejects = rejects_of(con, "hukou/h.xlsx")
+    assert {r["sheet"] for r in rejects} == {"备份"}
+    assert {r["reason_zh"] for r in rejects} == {
+        "与工作表“Sheet1”的内容完全相同（重复的工作表），未导入"
+    }
+    _balance_ok(con)
