@@ -274,6 +274,36 @@ def test_connections_of_one_process_share_the_encrypted_warehouse(tmp_path, monk
         assert ro.sql("SELECT count(*) FROM shared").fetchone() == (1,)
 
 
+@pytest.mark.parametrize("key", [None, KEY])
+def test_threads_opening_the_warehouse_at_once(tmp_path, monkeypatch, key):
+    """Threads of one process connecting together share the file; the first
+    connections creating the tables together hit DuckDB's write-write conflict
+    (before connect serialised table creation; encrypted or not)."""
+    if key:
+        monkeypatch.setenv("BIDUI_WAREHOUSE_KEY", key)
+    wh = tmp_path / "w.duckdb"
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def work(i: int) -> None:
+        try:
+            barrier.wait()
+            with connect(wh) as con, wconn.write_lock(wconn.database_path(con)):
+                con.execute("CREATE TABLE IF NOT EXISTS t (i INTEGER)")
+                con.execute("INSERT INTO t VALUES (?)", [i])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with connect(wh, read_only=True) as con:
+        assert sorted(con.sql("SELECT i FROM t").fetchall()) == [(0,), (1,), (2,), (3,)]
+
+
 def test_path_with_quote_is_safe(tmp_path, monkeypatch):
     monkeypatch.setenv("BIDUI_WAREHOUSE_KEY", "it's a key with 'quotes' in it")
     wh = tmp_path / "o'brien" / "w.duckdb"

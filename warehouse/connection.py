@@ -34,6 +34,7 @@ class WarehouseLockedError(RuntimeError):
 
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
+_CREATE_GUARD = threading.Lock()
 
 
 def _key(path: str | Path | None) -> str:
@@ -192,7 +193,9 @@ def _open_encrypted(path: Path, key: str, read_only: bool) -> duckdb.DuckDBPyCon
             )
         if not attached:
             options = "ENCRYPTION_KEY ?" + (", READ_ONLY" if read_only else "")
-            _attach(con, path, f"ATTACH {_sql_text(str(path))} AS warehouse ({options})", key)
+            # IF NOT EXISTS: another thread may attach it between the check and here.
+            sql = f"ATTACH IF NOT EXISTS {_sql_text(str(path))} AS warehouse ({options})"
+            _attach(con, path, sql, key)
         con.execute("USE warehouse")
     except BaseException:
         con.close()
@@ -293,9 +296,11 @@ def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnect
     path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     if read_only and not path.exists():
-        with _open(path, read_only=False) as con:
+        with _open(path, read_only=False) as con, _CREATE_GUARD:
             schema.create_all(con)
     con = _open(path, read_only=read_only)
     if not read_only:
-        schema.create_all(con)
+        # Threads creating the tables at once would hit DuckDB's write-write conflict.
+        with _CREATE_GUARD:
+            schema.create_all(con)
     return con
