@@ -11,10 +11,12 @@ and then hostile. Rules, in the order they are applied to a file:
 - **Limits before parsing** (``department_feeds.limits``; caps: the general
   ``BIDUI_MAX_*`` settings, but never more than :data:`MAX_FILE_BYTES`,
   :data:`MAX_UNCOMPRESSED_BYTES`, :data:`MAX_COMPRESSION_RATIO` for a returned
-  list). A file over a cap is not opened: one reject line, ``feedback_files.status
-  = 'too_large'``. A password-protected file (Office encryption, or an encrypted
-  .ods) is not opened either: status ``encrypted``, a reject asking to remove the
-  password. A file that cannot be opened: status ``failed``.
+  list), and for .xlsx/.ods how far the cells reach, from the XML (the reader lays
+  sheets out densely: one stray cell at XFD1048576, or one repeated .ods cell,
+  would abort the process). A file over a cap is not opened: one reject line,
+  ``feedback_files.status = 'too_large'``. A password-protected file (Office
+  encryption, or an encrypted .ods) is not opened either: status ``encrypted``, a
+  reject asking to remove the password. A file that cannot be opened: ``failed``.
 - **Rows per file**: more than :data:`MAX_ROWS` non-empty rows (a township's list
   is a few thousand at most) → the whole file is rejected with ONE reject line,
   status ``too_many_rows``; nothing of it is stored.
@@ -23,16 +25,25 @@ and then hostile. Rules, in the order they are applied to a file:
   warehouse's key (county, township, run date). A file without a valid marker
   (sheet missing, marker edited or forged, made from scratch, signed by another
   warehouse) is not applied at all: status ``unverified``, one reject line per
-  filled row. Within a verified file, a row whose problem belongs to another
+  filled row (within the detail cap below). The marker survives a LibreOffice
+  round trip to .ods and .xls (tested). Within a verified file, a row whose problem belongs to another
   township or county (looked up in ``findings``/``finding_history``, never taken
   from the file) is rejected, never applied, and its locked cells are not
   compared (the reason names the problem id, not the other township's people).
   The marker's run date does not matter: a list from an older night still
   answers for its own township's problems, including problems since resolved
-  (then only in ``finding_history``).
+  (then only in ``finding_history``); a problem that has moved to another
+  township since is that township's. A township holding another's workbook file
+  can answer for it: the marker proves where a file was sent, not who filled it.
 - A sheet is read when one of its first 20 rows holds ``问题编号`` and at least
-  one of the five fill-in headers; columns are found by header, not position.
-  Other sheets (``汇总``, notes added by the township, the marker sheet) are skipped.
+  one of the five fill-in headers (or, 问题编号 deleted, two of them); columns are
+  found by header, not position, a lengthened header (``核实结果（属实/不属实）``,
+  ``核实人签字``) by its start. Other sheets (``汇总``, notes added by the
+  township, the marker sheet) are skipped; the header row pasted again lower
+  down is no row. A fill-in cell merged over several rows answers each of them.
+  A workbook with no such sheet at all gets one reject line (status ``no_list``);
+  a file of another format (a scan, a WPS ``.et``) one line too (``unsupported``),
+  once per content.
   问题编号 is compared after NFKC (full-width → half-width), removing spaces and
   invisible characters, and upper-casing.
 - Only the five fill-in columns are taken. A pipeline column whose value differs
@@ -41,11 +52,12 @@ and then hostile. Rules, in the order they are applied to a file:
   of feed ``feedback``, to ``load_warnings``; the row itself is still accepted.
   :data:`STATUS_HEADER` (what happened to the last answer) is ours, not compared.
 - A row with none of the fill-in columns filled is not a response.
-- **Row-level faults reject the row**: an empty, unknown or foreign 问题编号, or a
-  问题编号 already answered earlier in the same file.
+- **Row-level faults reject the row**: an empty, unknown or foreign 问题编号 (or a
+  sheet whose 问题编号 column was deleted), or a 问题编号 already answered earlier
+  in the same file (the first answer counts, even when none of it could be kept).
 - **Field-level faults reject the field, not the answer**: a value outside the
-  dropdown list, an unreadable 核实日期, or one before 2000 or after the day the
-  file is read ("today" in the office's time zone ``BIDUI_TIMEZONE``, default
+  dropdown list, 整改说明/核实人 longer than :data:`TEXT_MAX_CHARS`, an unreadable
+  核实日期, or one before 2000 or after the day the file is read ("today" in the office's time zone ``BIDUI_TIMEZONE``, default
   Asia/Shanghai, not the machine's UTC clock). The field is stored as NULL, the
   rest of the answer is accepted, and the field is listed in ``rejects`` (column,
   raw value, Chinese and English reason) and in ``feedback_field_rejects`` (with
@@ -1131,6 +1143,8 @@ def _row_error(
 _FieldError = tuple[str, str, str, str, str]
 
 
+TEXT_MAX_CHARS = {"整改说明": 2000, "核实人": 100}
+"""Longer free text is a field fault (nothing a village writes by hand is this long)."""
 NOTE_RAW_CHARS = 20
 """A faulty value quoted in the list's note is cut to this many characters."""
 
@@ -1163,8 +1177,21 @@ def _check_fields(fills: dict[str, Any], today: date) -> tuple[dict[str, Any], l
             )
             value = None
         values[header] = value
-    values["整改说明"] = _text(fills["整改说明"]) or None
-    values["核实人"] = _text(fills["核实人"]) or None
+    for header, en in (("整改说明", "note"), ("核实人", "verifier")):
+        text = _text(fills[header]) or None
+        cap = TEXT_MAX_CHARS[header]
+        if text is not None and len(text) > cap:
+            errors.append(
+                (
+                    header,
+                    text,
+                    f"{header}“{_quote(text)}”超过{cap}字，未采用",
+                    f"{header}超过{cap}字，请精简后重新报送",
+                    f"{en} longer than {cap} characters",
+                )
+            )
+            text = None
+        values[header] = text
     raw = _text(fills["核实日期"])
     try:
         verified_on = parse_date(fills["核实日期"])

@@ -794,3 +794,18 @@ def test_repeated_rows_with_nothing_to_keep_do_not_multiply_field_rejects(wh):
     assert con.execute("SELECT count(*) FROM feedback_field_rejects").fetchone() == (1,)
     # 1 field line + DETAIL_CAP duplicate lines + 1 summary of the other duplicates
     assert con.execute("SELECT count(*) FROM rejects").fetchone() == (feedback.DETAIL_CAP + 2,)
+
+
+def test_overlong_free_text_is_a_field_fault(wh):
+    con, infos, folder = wh
+    src = infos["东风镇"].path
+    (a,) = ids_of(src, 1)
+    essay = "经入户核实" * 500  # 2,500 characters
+    fill_workbook(src, folder / "长文.xlsx", {a: {**WAIVER, "整改说明": essay}})
+    res = load_feedback(con, folder, loaded_at=LOADED)
+    assert (res.accepted, res.fields_rejected) == (1, 1)
+    assert latest(con, a)[:3] == ("不属实", None, None)
+    ((column, raw, zh),) = con.execute(
+        "SELECT column_name, raw_value, reason_zh FROM rejects"
+    ).fetchall()
+    assert (column, raw) == ("整改说明", essay) and "2000" in zh
