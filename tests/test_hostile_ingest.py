@@ -234,6 +234,7 @@ def peak_rss_of_load(inbox: Path) -> tuple[int, str]:
     return int(out[-1]) * 1024, out[0]
 
 
+@pytest.mark.slow
 def test_zip_bomb_at_default_limits_keeps_memory_bounded(tmp_path):
     """The issue's bomb: ~9 MB on disk, 1.8 GB of sheet XML, 2.4 M rows (7 GB of memory
     before the fix). At the default limits it is refused from the zip directory alone."""
@@ -438,8 +439,12 @@ def test_odd_file_names_load(con, inbox):
     write_csv(folder / control, sample_rows("hukou", 2))
     gbk = os.fsdecode("户籍GBK".encode("gb18030") + b".csv")  # unpacked from a Windows zip
     write_csv(folder / gbk, sample_rows("hukou", 3, 姓名="王五"))
+    deep = "目录" * 40 + "/" + "户籍" * 40 + ".csv"  # a 300+ byte path (255 bytes a name)
+    write_csv(folder / deep, sample_rows("hukou", 1, 姓名="赵六"))
+    assert len(os.fsencode(deep)) > 300
     load_feed(con, "hukou", inbox)
     assert loads_row(con, f"hukou/{control}")["rows_loaded"] == 2
+    assert loads_row(con, f"hukou/{deep}")["rows_loaded"] == 1
     (escaped,) = query(con, "SELECT source_file FROM loads WHERE source_file LIKE '%GBK%'")
     assert escaped["source_file"] == "hukou/\\xbb\\xa7\\xbc\\xaeGBK.csv"
     assert loads_row(con, escaped["source_file"])["rows_loaded"] == 3
