@@ -809,3 +809,34 @@ def test_overlong_free_text_is_a_field_fault(wh):
         "SELECT column_name, raw_value, reason_zh FROM rejects"
     ).fetchall()
     assert (column, raw) == ("整改说明", essay) and "2000" in zh
+
+
+def test_a_warehouse_from_before_gets_the_new_columns_and_keeps_its_history(wh):
+    """feedback_files as the previous release created it (no township, fields_rejected…)."""
+    con, infos, folder = wh
+    con.execute(
+        """
+        CREATE TABLE feedback_files (
+            load_id VARCHAR PRIMARY KEY, source_file VARCHAR, checksum VARCHAR UNIQUE,
+            size_bytes BIGINT, modified_at TIMESTAMP, loaded_at TIMESTAMP, sheets VARCHAR,
+            rows_read INTEGER, rows_accepted INTEGER, rows_rejected INTEGER,
+            rows_not_filled INTEGER, edits_ignored INTEGER, status VARCHAR, error VARCHAR
+        )
+        """
+    )
+    con.execute(
+        "INSERT INTO feedback_files VALUES ('feedback-old', 'feedback/old.xlsx', 'abc', 1, "
+        "NULL, ?, '[]', 0, 0, 0, 0, 0, 'loaded', NULL)",
+        [LOADED - timedelta(days=30)],
+    )
+    src = infos["东风镇"].path
+    (a,) = ids_of(src, 1)
+    fill_workbook(src, folder / "new.xlsx", {a: {**ANSWER, "核实日期": "2099-01-01"}})
+    res = load_feedback(con, folder, loaded_at=LOADED)
+    assert (res.accepted, res.fields_rejected) == (1, 1)
+    rows = con.execute(
+        "SELECT load_id, township, fields_rejected FROM feedback_files ORDER BY loaded_at"
+    ).fetchall()
+    assert rows[0] == ("feedback-old", None, None)
+    assert rows[1][1:] == ("东风镇", 1)
+    assert con.execute("SELECT count(*) FROM feedback_field_status").fetchone() == (1,)
