@@ -166,12 +166,28 @@ class WorkbookInfo:
 # --------------------------------------------------------------------------- helpers
 
 
+def _digits(run: str) -> str:
+    """A run of decimal digits (any script) as ASCII without leading zeros."""
+    if not run.isascii():
+        run = "".join(str(unicodedata.digit(ch)) for ch in run)
+    return run.lstrip("0") or "0"
+
+
 def natural_key(value: str | None) -> tuple:
-    """Sort key putting ``2组`` before ``10组``; None sorts first."""
+    """Sort key putting ``2组`` before ``10组``; None sorts first.
+
+    Numbers compare by length, then digits: no ``int()``, which refuses over
+    4,300 digits, and ``str.isdigit`` is not used (true for ① and ², which
+    ``int()`` rejects). The odd items of the split are the digit runs.
+    """
     if value is None:
         return ()
     parts = re.split(r"(\d+)", value)
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts if p)
+    return tuple(
+        (0, len(d := _digits(p)), d, "") if i % 2 else (1, 0, "", p)
+        for i, p in enumerate(parts)
+        if p
+    )
 
 
 def display_width(text: str) -> int:

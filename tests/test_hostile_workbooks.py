@@ -37,6 +37,7 @@ from bidui.workbooks import (
     STATUS_HEADER,
     SUMMARY_SHEET,
     cell_text,
+    natural_key,
     write_township_workbooks,
 )
 from tests.helpers_problem_lists import (
@@ -450,6 +451,28 @@ def test_bidi_overrides_and_reserved_names_leave_paths(tmp_path):
         rel = info.path.relative_to(tmp_path / "out").as_posix()
         assert not re.search("[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\u061c]", rel)
         assert info.path.parent.name.split(".")[0].upper() != "CON"
+    con.close()
+
+
+def test_odd_digits_in_groups_and_household_ids_sort_without_crashing(tmp_path):
+    """Sorting by 自然村(组)/户编号: ① and ² are digits to str.isdigit but not to int();
+    a 5,000-digit number exceeds Python's int conversion limit."""
+    con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:1])
+    ids = sorted(expected(con)[(COUNTY, TOWNSHIPS[0])])
+    for pid, group, household in [
+        (ids[0], "①", "²"),
+        (ids[1], "2组", "9" * 5000),
+        (ids[2], "１０组", "٣"),  # full-width and Arabic-Indic digits
+        (ids[3], "10组", None),
+    ]:
+        con.execute(
+            "UPDATE findings SET village_group = ?, household_id = ? WHERE problem_id = ?",
+            [group, household, pid],
+        )
+    (info,) = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
+    assert set(listed(info.path)) == set(ids)
+    assert natural_key("2组") < natural_key("10组") == natural_key("１０组")
+    assert natural_key("9" * 5000) > natural_key("9" * 4999) > natural_key("０" + "9" * 10)
     con.close()
 
 
