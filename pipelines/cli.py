@@ -430,7 +430,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not args.verbose:
         logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    return args.func(args)
+    from pipelines.resources import RunBusy
+
+    try:
+        return args.func(args)
+    except RunBusy as exc:  # any command meeting a running night: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -186,8 +186,10 @@ def hold_run_locks(warehouse: Path, outbox: Path, run_id: str, wait_s: float) ->
 
 @contextlib.contextmanager
 def run_lock(warehouse: Path, timeout_s: float = 600.0, owner: str = "bidui") -> Iterator[None]:
-    """The warehouse's run lock alone, for work outside a run (``bidui waive``)."""
-    locks = RunLocks.for_paths(warehouse, Path(), only="warehouse").acquire(owner, timeout_s)
+    """The warehouse's run lock alone, for work outside a run (``bidui waive``);
+    ``$BIDUI_RUN_LOCK_WAIT``, when set, replaces ``timeout_s``."""
+    wait = lock_wait_s(timeout_s)
+    locks = RunLocks.for_paths(warehouse, Path(), only="warehouse").acquire(owner, wait)
     try:
         yield
     finally:

@@ -428,3 +428,88 @@ def test_bad_lock_wait_setting_is_a_clear_error(tmp_path, env, capsys, monkeypat
     assert rc == 2
     (line,) = [ln for ln in err.splitlines() if ln.startswith("error:")]
     assert "BIDUI_RUN_LOCK_WAIT='ten minutes' is not a number" in line, line
+
+
+def test_two_runs_at_once_with_a_wait_both_publish_in_turn(county, tmp_path, env):
+    inbox = copy_inbox(county, tmp_path / "inbox")
+    outbox, wh = tmp_path / "outbox", tmp_path / "w.duckdb"
+    args = ["run", "--inbox", str(inbox), "--outbox", str(outbox), "--warehouse", str(wh)]
+    wait_env = env | {"BIDUI_RUN_LOCK_WAIT": "600"}
+    procs = [
+        subprocess.Popen(
+            [str(BIDUI), *args, "--run-date", DAY],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=wait_env,
+        )
+        for _ in range(2)
+    ]
+    outs = [(p.wait(timeout=900), *p.communicate()) for p in procs]
+    assert [rc for rc, _, _ in outs] == [0, 0], outs
+    assert_day_complete(outbox, wh)
+    rows = read_csv(outbox / DAY / "problems.csv")
+    assert {r["status"] for r in rows} == {"new"}  # the second was a re-run of night 1
+
+    # An earlier night after a later one: refused, the cause in one line.
+    done = bidui(*args, "--run-date", "2026-11-19", env=env)
+    assert done.returncode == 1
+    (line,) = [ln for ln in done.stderr.splitlines() if ln.startswith("error:")]
+    assert "findings: ValueError: run_date 2026-11-19 is earlier than the last run" in line
+    assert "Error occurred while executing" not in line
+    assert not (outbox / "2026-11-19").exists() and not list((outbox / ".staging").glob("*"))
+
+
+def test_a_run_dagster_launches_takes_the_lock_itself(county, tmp_path, env, monkeypatch):
+    """The schedule, the sensor and the UI launch runs without the CLI: the resource
+    takes the lock in setup_for_execution and the run fails naming the holder."""
+    import dagster as dg
+
+    from pipelines.definitions import defs
+    from pipelines.jobs import NIGHTLY_JOB_NAME
+
+    monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
+    monkeypatch.setenv("BIDUI_RUN_LOCK_WAIT", "1")
+    inbox = copy_inbox(county, tmp_path / "inbox")
+    outbox, wh = tmp_path / "outbox", tmp_path / "w.duckdb"
+    (outbox / ".staging" / "dead-run").mkdir(parents=True)
+    config = {"inbox": str(inbox), "outbox": str(outbox), "warehouse": str(wh), "run_date": DAY}
+    child = hold_lock_in_child("warehouse", wh, tmp_path / "ready")
+    try:
+        with dg.DagsterInstance.get() as instance:
+            t0 = time.monotonic()
+            result = defs.resolve_job_def(NIGHTLY_JOB_NAME).execute_in_process(
+                run_config={"resources": {"bidui": {"config": config}}},
+                instance=instance,
+                raise_on_error=False,
+            )
+            took = time.monotonic() - t0
+    finally:
+        child.kill()
+        child.wait()
+    assert not result.success and took < 30
+    errors = [
+        str(e.event_specific_data.error.to_string())
+        for e in result.all_events
+        if getattr(e.event_specific_data, "error", None) is not None
+    ]
+    assert any(f"another bidui run (pid {child.pid}" in e and "waited 1 s" in e for e in errors)
+    assert not (outbox / DAY).exists()
+    assert (outbox / ".staging" / "dead-run").exists()  # not swept without the lock
+    assert not wh.exists()
+
+
+def test_waive_while_a_run_holds_the_warehouse_is_one_line(tmp_path, capsys, monkeypatch):
+    wh = tmp_path / "w.duckdb"
+    duckdb.connect(str(wh)).close()
+    monkeypatch.setenv("BIDUI_RUN_LOCK_WAIT", "0")
+    child = hold_lock_in_child("warehouse", wh, tmp_path / "ready")
+    try:
+        rc = bidui_main(["waive", "list", "--warehouse", str(wh)])
+    finally:
+        child.kill()
+        child.wait()
+    err = capsys.readouterr().err
+    assert rc == 1
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert f"another bidui run (pid {child.pid}" in line, line
