@@ -15,8 +15,11 @@ and then hostile. Rules, in the order they are applied to a file:
   sheets out densely: one stray cell at XFD1048576, or one repeated .ods cell,
   would abort the process). A file over a cap is not opened: one reject line,
   ``feedback_files.status = 'too_large'``. A password-protected file (Office
-  encryption, or an encrypted .ods) is not opened either: status ``encrypted``, a
-  reject asking to remove the password. A file that cannot be opened: ``failed``.
+  encryption) is opened with the township passwords the office sent the lists
+  with (``BIDUI_WORKBOOK_PASSWORDS``, ``bidui.office_crypto``: Excel keeps the
+  password on saving); when none fits, or none is configured, or it is an
+  encrypted .ods, it is not read: status ``encrypted``, a reject asking to remove
+  the password. A file that cannot be opened: ``failed``.
 - **Rows per file**: more than :data:`MAX_ROWS` non-empty rows (a township's list
   is a few thousand at most) → the whole file is rejected with ONE reject line,
   status ``too_many_rows``; nothing of it is stored.
@@ -87,6 +90,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import logging
 import os
@@ -122,6 +126,7 @@ from department_feeds.limits import (
     check_file,
     check_rows,
     check_xlsx_extent,
+    check_zip,
 )
 
 log = logging.getLogger(__name__)
@@ -565,7 +570,7 @@ def _repeat(elem, attr: str) -> int:
         return 1
 
 
-def check_ods_extent(path: Path, limits: Limits) -> None:
+def check_ods_extent(path: Path | io.BytesIO, limits: Limits) -> None:
     """Raise ``LimitExceeded`` when a sheet of an .ods reaches too far (rows × columns).
 
     One repeated cell (``table:number-columns-repeated``/``number-rows-repeated``)
@@ -853,22 +858,58 @@ def _unsupported(con, path: Path, rel: str, checksum: str, loaded_at, result) ->
     _store(con, file_row, out)
 
 
+def _decrypted(path: Path, limits: Limits) -> io.BytesIO:
+    """The plaintext of a password-protected file, when it opens with one of the
+    office's township passwords (``BIDUI_WORKBOOK_PASSWORDS``: the lists go out
+    encrypted and Excel keeps the password on saving); else the file is rejected.
+    Which township the answers are for is still the signed marker's to say."""
+    from bidui.office_crypto import PasswordsError, configured_passwords, decrypt_returned
+
+    try:
+        passwords = configured_passwords()
+    except PasswordsError as exc:
+        log.error("feedback: workbook passwords unusable: %s", exc)
+        passwords = None
+    if passwords:
+        try:
+            data, _ = decrypt_returned(path, passwords)
+        except Exception as exc:  # wrong password, or an encryption msoffcrypto cannot undo
+            log.warning("feedback: %s not decrypted: %s", path.name, exc)
+        else:
+            source = io.BytesIO(data)
+            check_zip(source, path.stat().st_size, limits)  # the package inside, uncompressed
+            return source
+    hint = "（也不是下发时设置的密码）" if passwords else ""
+    raise _FileRejected(
+        "encrypted",
+        f"文件设置了打开密码{hint}，无法读取，整个文件未采用；请取消密码后报送",
+        "file is password-protected (encrypted) and no township password opens it; "
+        "remove the password and send it again",
+    )
+
+
+def _rewound(source: io.BytesIO) -> io.BytesIO:
+    source.seek(0)  # the checks before read it
+    return source
+
+
 def _open(path: Path, key: bytes, limits: Limits) -> tuple[Marker | None, list[_Sheet]]:
     """Marker and problem-list sheets; raises for a file that is not to be read."""
     check_file(path, limits)
+    source: Path | io.BytesIO = path
+    if _is_encrypted(path):
+        source = _decrypted(path, limits)
     if path.suffix.lower() in {".xlsx", ".xlsm"}:
         # How far the cells reach, from the XML: calamine lays a sheet out densely and
         # aborts the whole process on one stray cell at XFD1048576.
-        check_xlsx_extent(path, limits)
-    if _is_encrypted(path):
-        raise _FileRejected(
-            "encrypted",
-            "文件设置了打开密码，无法读取，整个文件未采用；请取消密码后报送",
-            "file is password-protected (encrypted); remove the password and send it again",
-        )
+        check_xlsx_extent(source, limits)
     if path.suffix.lower() == ".ods":
-        check_ods_extent(path, limits)
-    book = python_calamine.CalamineWorkbook.from_path(str(path))
+        check_ods_extent(source, limits)
+    book = (
+        python_calamine.CalamineWorkbook.from_path(str(path))
+        if isinstance(source, Path)
+        else python_calamine.CalamineWorkbook.from_filelike(_rewound(source))
+    )
     sheets = _find_sheets(book, limits)
     rows = sum(1 for s in sheets for _ in s.data())
     if rows > limits.max_rows:

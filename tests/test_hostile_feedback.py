@@ -840,3 +840,33 @@ def test_a_warehouse_from_before_gets_the_new_columns_and_keeps_its_history(wh):
     assert rows[0] == ("feedback-old", None, None)
     assert rows[1][1:] == ("东风镇", 1)
     assert con.execute("SELECT count(*) FROM feedback_field_status").fetchone() == (1,)
+
+
+def _encrypted_copy(plain, dst, password):
+    enc = io.BytesIO()
+    with plain.open("rb") as fh:
+        msoffcrypto.format.ooxml.OOXMLFile(fh).encrypt(password, enc)
+    dst.write_bytes(enc.getvalue())
+
+
+def test_a_list_saved_with_the_township_password_is_opened_with_it(wh, tmp_path, monkeypatch):
+    """Lists go out encrypted (BIDUI_WORKBOOK_PASSWORDS) and Excel keeps the password
+    when the township saves: the office knows it, so the answers are read."""
+    con, infos, folder = wh
+    passwords = tmp_path / "passwords.csv"
+    passwords.write_text("乡镇,密码\n东风镇,Df-2024-xiaji\n红旗乡,Hq-2024-xiaji\n", "utf-8")
+    passwords.chmod(0o600)
+    monkeypatch.setenv("BIDUI_WORKBOOK_PASSWORDS", str(passwords))
+    src = infos["红旗乡"].path
+    (a,) = ids_of(src, 1)
+    plain = tmp_path / "plain.xlsx"
+    fill_workbook(src, plain, {a: WAIVER})
+    _encrypted_copy(plain, folder / "反馈.xlsx", "Hq-2024-xiaji")
+    _encrypted_copy(plain, folder / "别的密码.xlsx", "村里自己改的密码")
+    res = load_feedback(con, folder, loaded_at=LOADED)
+    assert (res.files_read, res.files_failed, res.accepted) == (1, 1, 1)
+    assert latest(con, a)[0] == "不属实"
+    got = dict(con.execute("SELECT source_file, status FROM feedback_files").fetchall())
+    assert got == {"feedback/反馈.xlsx": "loaded", "feedback/别的密码.xlsx": "encrypted"}
+    ((zh,),) = con.execute("SELECT reason_zh FROM rejects").fetchall()
+    assert "密码" in zh and "取消密码" in zh
