@@ -100,3 +100,14 @@ def test_hostile_inbox_through_the_nightly_job(small_county, tmp_path, dagster_h
     assert "文件过大（解压后" in by_file["vehicles/车辆补充.xlsx"]
     assert "数据区域过大" in by_file["property/补充.xlsx"]
     assert "网页" in by_file["business/网站导出.xlsx"]
+
+
+def test_invalid_limit_fails_the_run_naming_the_variable(
+    small_county, tmp_path, dagster_home, monkeypatch
+):
+    monkeypatch.setenv("BIDUI_MAX_ROWS", "abc")
+    inbox = copy_inbox(small_county, tmp_path / "inbox")
+    ok, info = run_pipeline(inbox, tmp_path / "outbox", tmp_path / "w.duckdb", NIGHT)
+    assert not ok
+    assert "BIDUI_MAX_ROWS='abc' is not a whole number" in info
+    assert not (tmp_path / "outbox" / NIGHT.isoformat()).exists()
