@@ -655,14 +655,17 @@ def _write_one(
     info.reopened = sum(r["status"] == "reopened" for r in rows)
     info.rectified_since_last = sum(rectified.values())
 
+    # Each sheet is closed when written: a write-only sheet holds a temporary
+    # file open until then, and a township with ~1,000 villages would exhaust
+    # the usual limit of 1,024 open files.
     make = _CellMaker()
     _write_summary(
         wb, make, run_date, prev_run, county, township, villages, by_village, rectified, titles
-    )
+    ).close()
     info.sheets = [SUMMARY_SHEET]
     for v in villages:
         if v in titles:
-            _write_village(wb, make, titles[v], by_village[v])
+            _write_village(wb, make, titles[v], by_village[v]).close()
             info.sheets.append(titles[v])
     # Last, so it is never the first or active sheet; very hidden (not listed by
     # Excel's Unhide). The feedback reader verifies it on return.
@@ -683,7 +686,7 @@ def _write_one(
 
 def _write_summary(
     wb, make, run_date, prev_run, county, township, villages, by_village, rectified, titles
-) -> None:
+):
     ws = wb.create_sheet(SUMMARY_SHEET)
     S = _Styles
     rule_names = {r["rule_name_zh"] or "" for rs in by_village.values() for r in rs}
@@ -812,9 +815,10 @@ def _write_summary(
                 make(ws, code, border=False),
             ]
         )
+    return ws
 
 
-def _write_village(wb, make, title: str, rows: list[dict]) -> None:
+def _write_village(wb, make, title: str, rows: list[dict]):
     ws = wb.create_sheet(title)
     S = _Styles
     rows.sort(
@@ -916,6 +920,7 @@ def _write_village(wb, make, title: str, rows: list[dict]) -> None:
         )
         dv.add(f"{col['核实日期']}2:{col['核实日期']}{last}")
         ws.data_validations.append(dv)
+    return ws
 
 
 def _add_list_validation(ws, ref: str, title: str, values: tuple[str, ...]) -> None:
