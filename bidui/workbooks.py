@@ -47,6 +47,8 @@ import math
 import re
 import unicodedata
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from copy import copy
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -659,20 +661,21 @@ def _write_one(
     # file open until then, and a township with ~1,000 villages would exhaust
     # the usual limit of 1,024 open files.
     make = _CellMaker()
-    _write_summary(
-        wb, make, run_date, prev_run, county, township, villages, by_village, rectified, titles
-    ).close()
-    info.sheets = [SUMMARY_SHEET]
-    for v in villages:
-        if v in titles:
-            _write_village(wb, make, titles[v], by_village[v]).close()
-            info.sheets.append(titles[v])
-    # Last, so it is never the first or active sheet; very hidden (not listed by
-    # Excel's Unhide). The feedback reader verifies it on return.
-    hidden = wb.create_sheet(MARKER_SHEET)
-    hidden.sheet_state = "veryHidden"
-    hidden.append([make(hidden, marker, border=False)])
-    wb.save(path)
+    with _discard_on_failure(wb, path):
+        _write_summary(
+            wb, make, run_date, prev_run, county, township, villages, by_village, rectified, titles
+        ).close()
+        info.sheets = [SUMMARY_SHEET]
+        for v in villages:
+            if v in titles:
+                _write_village(wb, make, titles[v], by_village[v]).close()
+                info.sheets.append(titles[v])
+        # Last, so it is never the first or active sheet; very hidden (not listed
+        # by Excel's Unhide). The feedback reader verifies it on return.
+        hidden = wb.create_sheet(MARKER_SHEET)
+        hidden.sheet_state = "veryHidden"
+        hidden.append([make(hidden, marker, border=False)])
+        wb.save(path)
     if make.replaced or make.truncated:
         log.warning(
             "%s: %d characters Excel cannot hold replaced by U+FFFD, %d texts cut at %d characters",
@@ -682,6 +685,32 @@ def _write_one(
             EXCEL_CELL_MAX,
         )
     return info
+
+
+@contextmanager
+def _discard_on_failure(wb: Workbook, path: Path) -> Iterator[None]:
+    """On any failure, remove the sheets' temporary files and the partial workbook.
+
+    openpyxl streams every write-only sheet through a file in the system temp
+    folder and deletes it only on a successful save (or at interpreter exit):
+    names and ID numbers must not be left there.
+    """
+    try:
+        yield
+    except BaseException:
+        for ws in wb._sheets:
+            writer = getattr(ws, "_writer", None)
+            if writer is None:
+                continue
+            with suppress(Exception):
+                if ws._rows is not None:
+                    ws._rows.close()
+                writer.close()
+            with suppress(OSError, ValueError):
+                writer.cleanup()
+        with suppress(OSError):
+            path.unlink(missing_ok=True)
+        raise
 
 
 def _write_summary(

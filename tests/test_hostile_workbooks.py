@@ -200,6 +200,30 @@ def test_no_path_is_ever_written_twice(tmp_path, monkeypatch):
     con.close()
 
 
+def test_a_failed_workbook_leaves_no_personal_data_in_temp_files(tmp_path, monkeypatch):
+    """openpyxl streams each sheet through a temp file; a failure must not leave them."""
+    import tempfile
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:1])
+    real = workbooks._write_village
+    calls = []
+
+    def failing(wb, make, title, rows):
+        calls.append(title)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real(wb, make, title, rows)
+
+    monkeypatch.setattr(workbooks, "_write_village", failing)
+    with pytest.raises(OSError, match="disk full"):
+        write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
+    assert list(temp.iterdir()) == []
+    con.close()
+
+
 # --------------------------------------------------------------- 2. formula injection
 
 
