@@ -173,8 +173,7 @@ def check_cells(sheet: str, rows: int, columns: int, limits: Limits) -> None:
         )
 
 
-_ROW_R = re.compile(rb'<row\b[^>]*?\sr="(\d+)"')
-_CELL_R = re.compile(rb'<c\b[^>]*?\sr="([A-Z]{1,4})(\d+)"')
+_SHEET_DATA = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?sheetData\b")
 _CHUNK = 4 * 1024 * 1024
 MAX_ROW_XML = 64 * 1024 * 1024
 """No real row is this long (16,384 cells of 4 kB); it bounds the scan's buffer."""
@@ -189,18 +188,31 @@ def _column_index(letters: bytes) -> int:
 
 def part_extent(stream) -> tuple[int, int]:
     """(last row, last column), 1-based, of the cells holding a value in one
-    worksheet XML stream; (0, 0) for a part without rows (not a sheet).
+    worksheet XML stream; (0, 0) for a part without ``sheetData`` (not a sheet).
 
     Cells with a value end in ``</c>``; an empty formatted cell (``<c r="A9" s="1"/>``)
     does not count, as the reader ignores it. Rows and cells without an ``r``
-    reference are counted by position.
+    reference are counted by position. Elements may carry a namespace prefix
+    (``<x:row>``, as the .NET OpenXML SDK writes them).
     """
     last_row = last_col = row = 0
     tail = b""
+    tokens = None
     while True:
         chunk = stream.read(_CHUNK)
         buf = tail + chunk
-        cut = buf.rfind(b"</row>") if chunk else len(buf)
+        if tokens is None:
+            m = _SHEET_DATA.search(buf)
+            if m is None:
+                if not chunk:
+                    return 0, 0
+                tail = buf[-256:]  # the tag may straddle two chunks
+                continue
+            prefix = m.group(1) + b":" if m.group(1) else b""
+            tokens = _tokens(prefix)
+            buf = buf[m.end() :]
+        row_end, row_open, cell_end, cell_open, row_r, cell_r = tokens
+        cut = buf.rfind(row_end) if chunk else len(buf)
         if cut < 0:
             if len(buf) > MAX_ROW_XML:
                 raise LimitExceeded(
@@ -211,23 +223,35 @@ def part_extent(stream) -> tuple[int, int]:
             tail = buf
             continue
         tail = buf[cut:] if chunk else b""
-        pieces = buf[:cut].split(b"</row>")
-        for piece in pieces:
-            start = piece.rfind(b"<row")
+        for piece in buf[:cut].split(row_end):
+            start = piece.rfind(row_open)
             if start < 0:
                 continue
-            m = _ROW_R.match(piece, start)
-            row = int(m.group(1)) if m else row + piece.count(b"<row")
-            end = piece.rfind(b"</c>")
+            m = row_r.match(piece, start)
+            row = int(m.group(1)) if m else row + piece.count(row_open)
+            end = piece.rfind(cell_end)
             if end < start:
                 continue  # no cell with a value
             last_row = max(last_row, row)
-            c = piece.rfind(b"<c", start, end)
-            m = _CELL_R.match(piece, c)
-            col = _column_index(m.group(1)) if m else piece.count(b"<c", start, end)
+            c = piece.rfind(cell_open, start, end)
+            m = cell_r.match(piece, c)
+            col = _column_index(m.group(1)) if m else piece.count(cell_open, start, end)
             last_col = max(last_col, col)
         if not chunk:
             return last_row, last_col
+
+
+def _tokens(prefix: bytes) -> tuple:
+    """Byte strings and patterns of one namespace prefix (``b""`` or ``b"x:"``)."""
+    p = re.escape(prefix)
+    return (
+        b"</" + prefix + b"row>",
+        b"<" + prefix + b"row",
+        b"</" + prefix + b"c>",
+        b"<" + prefix + b"c",
+        re.compile(b"<" + p + rb'row\b[^>]*?\sr="(\d+)"'),
+        re.compile(b"<" + p + rb'c\b[^>]*?\sr="([A-Z]{1,4})(\d+)"'),
+    )
 
 
 def check_xlsx_extent(path: Path, limits: Limits) -> None:

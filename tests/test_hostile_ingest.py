@@ -19,7 +19,13 @@ import pytest
 
 from bidui.generator.xlsx import _CONTENT_TYPES, _RELS, _STYLES, _WB_RELS, _workbook
 from checks.engine import feed_availability
-from department_feeds.limits import LimitExceeded, Limits, check_file, check_rows
+from department_feeds.limits import (
+    LimitExceeded,
+    Limits,
+    check_file,
+    check_rows,
+    check_xlsx_extent,
+)
 from tests.feeds_fixtures import (
     REGISTER_HEADER,
     loads_row,
@@ -620,3 +626,46 @@ def test_identical_sheet_in_one_workbook_is_loaded_once(con, inbox):
         "与工作表“Sheet1”的内容完全相同（重复的工作表），未导入"
     }
     _balance_ok(con)
+
+
+def _write_parts(path: Path, sheet: bytes, extra: dict[str, bytes] | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, text in (
+            ("[Content_Types].xml", _CONTENT_TYPES),
+            ("_rels/.rels", _RELS),
+            ("xl/workbook.xml", _workbook("Sheet1")),
+            ("xl/_rels/workbook.xml.rels", _WB_RELS),
+            ("xl/styles.xml", _STYLES),
+        ):
+            z.writestr(name, text)
+        z.writestr("xl/worksheets/sheet1.xml", sheet)
+        for name, data in (extra or {}).items():
+            z.writestr(name, data)
+    return path
+
+
+def test_prefixed_sheet_xml_is_scanned_too(con, inbox):
+    """The .NET OpenXML SDK writes ``<x:row>``/``<x:c>``: the reader reads it, so the
+    extent scan must too (a far cell written that way aborted the process)."""
+    ns = b'xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+    header = sample_rows("hukou", 0)[0]
+    cells = b"".join(
+        f'<x:c r="{chr(65 + j)}1" t="inlineStr"><x:is><x:t>{h}</x:t></x:is></x:c>'.encode()
+        for j, h in enumerate(header)
+    )
+    far = b'<x:row r="1048576"><x:c r="XFD1048576"><x:v>1</x:v></x:c></x:row>'
+    body = b'<x:row r="1">' + cells + b"</x:row>" + far
+    sheet = b"<x:worksheet " + ns + b"><x:sheetData>" + body + b"</x:sheetData></x:worksheet>"
+    _write_parts(inbox / "hukou" / "dotnet.xlsx", sheet)
+    load_feed(con, "hukou", inbox)
+    assert "数据区域过大" in _only_reject(con, "hukou/dotnet.xlsx")["reason_zh"]
+
+
+def test_large_shared_strings_are_not_mistaken_for_a_row(tmp_path):
+    sheet = write_sheet_xml(tmp_path / "x.xlsx", [_row_xml(["a"], 1).encode()])
+    with zipfile.ZipFile(sheet) as z:
+        sheet_xml = z.read("xl/worksheets/sheet1.xml")
+    strings = b"<sst>" + b"<si><t>" + b"x" * 70_000_000 + b"</t></si></sst>"
+    path = _write_parts(tmp_path / "y.xlsx", sheet_xml, {"xl/sharedStrings.xml": strings})
+    check_xlsx_extent(path, Limits(max_compression_ratio=10_000))
