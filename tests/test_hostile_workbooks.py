@@ -398,6 +398,12 @@ def test_read_only_warehouse_without_key_fails_clearly(tmp_path):
     with pytest.raises(LookupError, match="signing key"):
         write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
     con.close()
+    # Read-write, the key is created as warehouse.connect would, and the lists written.
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    (info,) = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
+    marker = read_marker(signing_key(con), calamine_sheets(info.path)[MARKER_SHEET][0][0])
+    assert marker == Marker(COUNTY, TOWNSHIPS[0], RUN_DATE)
+    con.close()
 
 
 # ------------------------------------------------------- 5. what of the last answer was kept
@@ -445,6 +451,19 @@ def test_status_column_shows_the_view_note_for_its_own_problem(tmp_path):
     assert all(v == (None, True) for k, v in col.items() if k not in ids[:2])
     assert all(v == (None, True) for v in status_column(infos[TOWNSHIPS[1]].path).values())
     assert formula_parts(infos[TOWNSHIPS[0]].path) == []
+    con.close()
+
+
+def test_broken_status_view_costs_only_the_column(tmp_path, caplog):
+    con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:1])
+    con.execute("CREATE TABLE fs (problem_id VARCHAR, note_zh VARCHAR)")
+    con.execute("CREATE VIEW feedback_field_status AS SELECT * FROM fs")
+    con.execute("DROP TABLE fs")
+    with caplog.at_level(logging.WARNING, logger="bidui.workbooks"):
+        (info,) = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
+    assert "feedback_field_status" in caplog.text
+    col = status_column(info.path)
+    assert col and all(v == (None, True) for v in col.values())
     con.close()
 
 
