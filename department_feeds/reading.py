@@ -259,6 +259,16 @@ def read_xlsx(data: bytes, limits: Limits | None = None) -> list[RawSheet]:
     limits = limits or Limits()
     sniff_workbook(data)
     try:
+        names = {n.lower() for n in zipfile.ZipFile(io.BytesIO(data)).namelist()}
+        if "xl/workbook.xml" not in names:
+            # An .ods or .xlsb (or any zip) named .xlsx: the reader would take it by
+            # its content, past the extent scan, which knows SpreadsheetML only.
+            kind = "ODS" if "content.xml" in names else "xlsb" if "xl/workbook.bin" in names else ""
+            raise ReadError(
+                f"the file is a zip but not an xlsx workbook {kind}".strip(),
+                f"文件不是xlsx格式（{kind or '其他压缩文件'}，只是扩展名为.xlsx）；"
+                "请用Excel另存为“Excel工作簿（*.xlsx）”再报送",
+            )
         check_xlsx_extent(io.BytesIO(data), limits)
     except zipfile.BadZipFile as exc:
         raise ReadError(

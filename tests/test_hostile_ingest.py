@@ -669,3 +669,16 @@ def test_large_shared_strings_are_not_mistaken_for_a_row(tmp_path):
     strings = b"<sst>" + b"<si><t>" + b"x" * 70_000_000 + b"</t></si></sst>"
     path = _write_parts(tmp_path / "y.xlsx", sheet_xml, {"xl/sharedStrings.xml": strings})
     check_xlsx_extent(path, Limits(max_compression_ratio=10_000))
+
+
+def test_zip_that_is_not_an_xlsx(con, inbox):
+    folder = inbox / "hukou"
+    folder.mkdir()
+    with zipfile.ZipFile(folder / "ods.xlsx", "w") as z:
+        z.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        z.writestr("content.xml", "<office:document-content/>")
+    with zipfile.ZipFile(folder / "other.xlsx", "w") as z:
+        z.writestr("readme.txt", "hello")
+    load_feed(con, "hukou", inbox)
+    assert "ODS" in _only_reject(con, "hukou/ods.xlsx")["reason_zh"]
+    assert "不是xlsx格式" in _only_reject(con, "hukou/other.xlsx")["reason_zh"]
