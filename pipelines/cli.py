@@ -200,6 +200,8 @@ def check_lock_wait() -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from pipelines.resources import check_layout
+
     settings = Settings.from_env(args.inbox, args.outbox, args.warehouse)
     if not settings.inbox.is_dir():
         print(f"error: inbox {settings.inbox} does not exist", file=sys.stderr)
@@ -208,7 +210,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not problem:
         home = Path(os.environ.get("DAGSTER_HOME") or LOCAL_DIR / "dagster_home")
         problem = (
-            check_writable_folder(settings.outbox, "outbox", "输出目录")
+            check_layout(settings.inbox, settings.outbox, settings.warehouse)
+            or check_writable_folder(settings.outbox, "outbox", "输出目录")
             or check_writable_folder(settings.warehouse.parent, "warehouse folder", "数据仓库目录")
             or check_writable_folder(
                 home, "Dagster instance folder (DAGSTER_HOME)", "Dagster 实例目录"

@@ -196,6 +196,34 @@ def run_lock(warehouse: Path, timeout_s: float = 600.0, owner: str = "bidui") ->
         locks.release()
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents
+
+
+def check_layout(inbox: Path, outbox: Path, warehouse: Path) -> str:
+    """An error line when the paths overlap dangerously, else "": an outbox in the
+    inbox is read back as input (and the inbox sensor fires on every publish); a
+    warehouse in the outbox travels to the townships; one in the inbox is read as a
+    feed file."""
+    if _inside(outbox, inbox) or _inside(inbox, outbox):
+        return (
+            f"outbox {outbox} is inside the inbox {inbox} (or the other way round): "
+            f"outputs would be read back as input / 输出目录不能位于收件箱内"
+        )
+    if _inside(warehouse, outbox):
+        return (
+            f"warehouse {warehouse} is inside the outbox {outbox}: it would be sent out "
+            f"with the lists / 数据仓库不能放在输出目录内"
+        )
+    if _inside(warehouse, inbox):
+        return (
+            f"warehouse {warehouse} is inside the inbox {inbox}: it would be read as input "
+            f"/ 数据仓库不能放在收件箱内"
+        )
+    return ""
+
+
 def check_staging_filesystem(outbox: Path) -> Path:
     """``<outbox>/.staging``, created; refused when it is not on the outbox's filesystem
     (a symlink or a mount there would make the publishing rename fail half-way)."""
@@ -261,6 +289,9 @@ class BiduiResource(dg.ConfigurableResource):
         if not run_id:
             return
         s = self.settings
+        problem = check_layout(s.inbox, s.outbox, s.warehouse)
+        if problem:
+            raise ValueError(problem)
         held = _HELD_FOR_RUN.get(run_id)
         if held is not None and held.covers(s.warehouse, s.outbox):
             self._locks, self._own_locks = held, False

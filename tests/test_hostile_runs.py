@@ -513,3 +513,29 @@ def test_waive_while_a_run_holds_the_warehouse_is_one_line(tmp_path, capsys, mon
     assert rc == 1
     (line,) = [ln for ln in err.splitlines() if ln.startswith("error:")]
     assert f"another bidui run (pid {child.pid}" in line, line
+
+
+@pytest.mark.parametrize(
+    ("outbox", "warehouse", "why"),
+    [
+        ("inbox/feedback", "w.duckdb", "inside the inbox"),
+        ("inbox", "w.duckdb", "inside the inbox"),
+        ("out", "out/w.duckdb", "inside the outbox"),
+        ("out", "inbox/w.duckdb", "inside the inbox"),
+    ],
+)
+def test_outputs_read_back_as_input_or_warehouse_in_the_outbox_refused(
+    tmp_path, env, capsys, monkeypatch, outbox, warehouse, why
+):
+    """An outbox in the inbox would be read back (and the inbox sensor would fire on
+    every publish); a warehouse in the outbox would travel to the townships."""
+    monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
+    (tmp_path / "inbox" / "feedback").mkdir(parents=True)
+    rc = bidui_main(["run", "--inbox", str(tmp_path / "inbox"), "--outbox",
+                     str(tmp_path / outbox), "--warehouse", str(tmp_path / warehouse),
+                     "--run-date", DAY])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert why in line, line
+    assert not (tmp_path / warehouse).exists()
