@@ -586,11 +586,14 @@ def check_ods_extent(path: Path | io.BytesIO, limits: Limits) -> None:
         return  # not an ods the reader can open either: it fails with its own reason
     with zf, part:
         name, rows, width, row = "", 0, 0, 0
+        open_elems: list = []  # so a finished row can be dropped from its parent
         for event, elem in ElementTree.iterparse(part, events=("start", "end")):
             if event == "start":
+                open_elems.append(elem)
                 if elem.tag == f"{_TABLE}table":
                     name, rows, width, row = elem.get(f"{_TABLE}name", ""), 0, 0, 0
                 continue
+            open_elems.pop()
             if elem.tag == f"{_TABLE}table-row":
                 repeat, col, last = _repeat(elem, "rows"), 0, 0
                 for cell in elem:
@@ -602,9 +605,8 @@ def check_ods_extent(path: Path | io.BytesIO, limits: Limits) -> None:
                     rows, width = row, max(width, last)
                     check_cells(name, rows, width, limits)
                     check_rows(rows, limits)
-                elem.clear()
-            elif elem.tag == f"{_TABLE}table":
-                elem.clear()
+                if open_elems:
+                    open_elems[-1].remove(elem)  # memory stays flat however many rows
 
 
 _CFB_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
