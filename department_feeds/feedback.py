@@ -7,7 +7,9 @@ sheet protection, other formats (.xls/.ods saved by WPS or LibreOffice), and now
 and then hostile. Rules, in the order they are applied to a file:
 
 - **Once per content.** A file whose bytes (sha256) were read before is skipped
-  entirely, whatever its name (a renamed copy adds nothing).
+  entirely, whatever its name (a renamed copy adds nothing). A file that cannot
+  be read from disk (no permission, moved away meanwhile) is logged and tried
+  again the next night; the other files are read.
 - **Limits before parsing** (``department_feeds.limits``; caps: the general
   ``BIDUI_MAX_*`` settings, but never more than :data:`MAX_FILE_BYTES`,
   :data:`MAX_UNCOMPRESSED_BYTES`, :data:`MAX_COMPRESSION_RATIO` for a returned
@@ -797,7 +799,12 @@ def load_feedback(
         rel = f"{folder.name}/{path.relative_to(folder).as_posix()}"
         if path.name.startswith(("~$", ".")) or path.name.lower() in SYSTEM_FILES:
             continue  # Excel lock files, hidden files, files the OS puts in folders
-        checksum = _sha256(path)
+        try:
+            checksum = _sha256(path)
+        except OSError as exc:  # no permission, or moved away meanwhile: next night
+            log.warning("feedback: cannot read %s from disk: %s", rel, exc)
+            result.files_failed += 1
+            continue
         if checksum in seen:
             result.files_skipped += 1
             continue
@@ -812,7 +819,11 @@ def load_feedback(
     # Later-modified files are read later, so their answers are the latest.
     for n, (_, rel, path, checksum) in enumerate(sorted(todo, key=lambda t: (t[0], t[1]))):
         at = loaded_at + timedelta(microseconds=n)
-        _read_file(con, key, limits, path, rel, checksum, at, result)
+        try:
+            _read_file(con, key, limits, path, rel, checksum, at, result)
+        except OSError as exc:  # gone since it was hashed: nothing stored, next night
+            log.warning("feedback: cannot read %s from disk: %s", rel, exc)
+            result.files_failed += 1
     return result
 
 

@@ -958,3 +958,27 @@ def test_hostile_returns_through_the_nightly_job(small_county, tmp_path, dagster
                 notes[r[head.index("问题编号")]] = r[head.index("上次报送处理情况")]
     assert notes[bad_date] == "上次报送：核实日期“2099-01-01”晚于报送日期，未采用；其余内容已采用"
     assert not notes[own]
+
+
+def test_a_file_that_cannot_be_read_from_disk_does_not_stop_the_others(wh, monkeypatch):
+    """Permission denied, or moved away while the night runs: logged, the rest is read.
+    (Tests run as root here, so the OS error is injected.)"""
+    con, infos, folder = wh
+    src = infos["东风镇"].path
+    (a,) = ids_of(src, 1)
+    fill_workbook(src, folder / "好.xlsx", {a: ANSWER})
+    fill_workbook(src, folder / "锁定.xlsx", {a: WAIVER})
+    real = feedback._sha256
+
+    def flaky(path):
+        if path.name == "锁定.xlsx":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(feedback, "_sha256", flaky)
+    res = load_feedback(con, folder, loaded_at=LOADED)
+    assert (res.files_read, res.files_failed, res.accepted) == (1, 1, 1)
+    # Not recorded as read: it is tried again next night.
+    assert con.execute("SELECT source_file FROM feedback_files").fetchall() == [
+        ("feedback/好.xlsx",)
+    ]
