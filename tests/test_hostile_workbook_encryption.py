@@ -2,8 +2,8 @@
 they open with the password — in msoffcrypto and, independently, in LibreOffice —
 and not without it or with another township's; a passwords file with a gap or a
 mistake fails before any list goes out unencrypted; through the real nightly job
-every list in the outbox is encrypted; a list returned still encrypted is refused
-with a Chinese reason, not a crash."""
+every list in the outbox is encrypted; a list returned still encrypted with its
+password is read, one locked with another password refused with a Chinese reason."""
 
 import csv
 import io
@@ -14,6 +14,8 @@ from datetime import date
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+import dagster as dg
+import duckdb
 import openpyxl
 import pytest
 from python_calamine import CalamineWorkbook
@@ -22,7 +24,14 @@ from bidui import office_crypto as oc
 from bidui.workbooks import write_township_workbooks
 from pipelines.cli import run_pipeline
 from tests.conftest import copy_inbox, generate_county
-from tests.helpers_problem_lists import DUE_DAYS, RUN_DATE, TOWNSHIPS, build_warehouse, listed_ids
+from tests.helpers_problem_lists import (
+    DUE_DAYS,
+    RUN_DATE,
+    TOWNSHIPS,
+    build_warehouse,
+    fill_workbook,
+    listed_ids,
+)
 
 NIGHTS = [date(2026, 11, 20), date(2026, 11, 21)]
 
@@ -279,6 +288,10 @@ def test_nightly_job_sends_only_encrypted_lists(tmp_path, dagster_home, monkeypa
         problems = list(csv.DictReader(fh))
     sent = sorted(day.glob("*/问题清单_*.xlsx"))
     assert sent and len(sent) == len({p["township"] for p in problems})
+    with dg.DagsterInstance.get() as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey("problem_lists"))
+    meta = event.asset_materialization.metadata
+    assert meta["encrypted_workbooks"].value == meta["workbooks"].value == len(sent)
     for path in sent:
         township = path.parent.name
         assert oc.is_encrypted(path), path
@@ -290,13 +303,29 @@ def test_nightly_job_sends_only_encrypted_lists(tmp_path, dagster_home, monkeypa
         with pytest.raises(oc.WrongPasswordError):
             oc.decrypt(path, passwords[other])
 
-    # A township sends its list back still encrypted: the night runs, and the
-    # file is refused with a Chinese reason (not applied, not a crash).
-    (inbox / "feedback").mkdir(exist_ok=True)
-    shutil.copy(sent[0], inbox / "feedback" / sent[0].name)
+    # A township answers its list and saves it with the same password (as Excel
+    # does): next night the answer is read. A list locked with a password that is
+    # not ours is refused with a Chinese reason, not a crash.
+    first = sent[0]
+    township = first.parent.name
+    pid = next(p["problem_id"] for p in problems if p["township"] == township)
+    plain = decrypted_copy(first, passwords[township], tmp_path / "answer.xlsx")
+    answer = {"核实结果": "属实", "整改情况": "整改中", "核实人": "张三", "核实日期": NIGHTS[0]}
+    returned = inbox / "feedback" / first.name
+    fill_workbook(plain, returned, {pid: answer})
+    oc.encrypt_in_place(returned, passwords[township])
+    foreign = inbox / "feedback" / "另设密码.xlsx"
+    shutil.copy(plain, foreign)
+    oc.encrypt_in_place(foreign, "a password the office never gave")
     ok, info = run_pipeline(inbox, outbox, wh, NIGHTS[1])
     assert ok, info
+    with duckdb.connect(str(wh), read_only=True) as con:
+        got = con.execute(
+            "SELECT problem_id, verification FROM feedback_responses WHERE source_file LIKE ?",
+            [f"%{first.name}"],
+        ).fetchall()
+    assert got == [(pid, "属实")]
     with open(outbox / NIGHTS[1].isoformat() / "rejects.csv", encoding="utf-8-sig") as fh:
         rejects = [r for r in csv.DictReader(fh) if r["feed"] == "feedback"]
-    assert [r["source_file"] for r in rejects] == [f"feedback/{sent[0].name}"], rejects
+    assert [r["source_file"] for r in rejects] == ["feedback/另设密码.xlsx"], rejects
     assert "密码" in rejects[0]["reason_zh"], rejects
