@@ -498,19 +498,17 @@ def _page_setup(ws, header_rows: str | None) -> None:
 # ------------------------------------------------------------------------------ queries
 
 _FINDINGS_SQL = """
-SELECT f.problem_id, f.village, f.village_group, f.household_id, f.head_name, f.name,
-       f.id_number, f.category, f.rule_code, f.rule_name_zh, f.description, f.department,
-       f.evidence, f.requirement_zh, f.severity, f.first_seen, f.status, f.due_date,
-       {field_status} AS field_status
-FROM findings f {join}
-WHERE f.county IS NOT DISTINCT FROM ? AND f.township IS NOT DISTINCT FROM ?
-  AND f.status IS DISTINCT FROM 'waived'
+SELECT problem_id, village, village_group, household_id, head_name, name, id_number,
+       category, rule_code, rule_name_zh, description, department, evidence,
+       requirement_zh, severity, first_seen, status, due_date
+FROM findings
+WHERE county IS NOT DISTINCT FROM ? AND township IS NOT DISTINCT FROM ?
+  AND status IS DISTINCT FROM 'waived'
 """
-_FIELD_STATUS_JOIN = f"""
-LEFT JOIN (
-    SELECT problem_id, string_agg(DISTINCT note_zh, '；' ORDER BY note_zh) AS note
-    FROM {FIELD_STATUS_VIEW} GROUP BY problem_id
-) s ON s.problem_id = f.problem_id
+_FIELD_STATUS_SQL = f"""
+SELECT problem_id, string_agg(DISTINCT note_zh, '；' ORDER BY note_zh)
+FROM {FIELD_STATUS_VIEW} WHERE problem_id IS NOT NULL AND note_zh IS NOT NULL
+GROUP BY problem_id
 """
 
 _RECTIFIED_SQL = """
@@ -523,8 +521,8 @@ GROUP BY village
 """
 
 
-def _findings_sql(con: duckdb.DuckDBPyConnection) -> str:
-    """The findings query, joined to ``feedback_field_status`` when it can be read.
+def _field_status_notes(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """problem_id -> 上次报送处理情况, from ``feedback_field_status``; read once a night.
 
     The view comes from the feedback reader; on a first run it does not exist yet.
     A view that exists but fails must not cost the night its lists: warn, leave
@@ -535,19 +533,22 @@ def _findings_sql(con: duckdb.DuckDBPyConnection) -> str:
         "AND table_schema = current_schema() AND table_catalog = current_database()",
         [FIELD_STATUS_VIEW],
     ).fetchone()
-    if exists:
-        try:
-            con.execute(f"SELECT problem_id, note_zh FROM {FIELD_STATUS_VIEW} LIMIT 0").fetchall()
-            return _FINDINGS_SQL.format(field_status="s.note", join=_FIELD_STATUS_JOIN)
-        except duckdb.Error as exc:
-            log.warning("%s unreadable, 上次报送处理情况 left empty: %s", FIELD_STATUS_VIEW, exc)
-    return _FINDINGS_SQL.format(field_status="NULL::VARCHAR", join="")
+    if not exists:
+        return {}
+    try:
+        return dict(con.execute(_FIELD_STATUS_SQL).fetchall())
+    except duckdb.Error as exc:
+        log.warning("%s unreadable, 上次报送处理情况 left empty: %s", FIELD_STATUS_VIEW, exc)
+        return {}
 
 
-def _rows_for(con, sql, county, township) -> list[dict[str, Any]]:
-    cur = con.execute(sql, [county, township])
+def _rows_for(con, county, township, notes: dict[str, str]) -> list[dict[str, Any]]:
+    cur = con.execute(_FINDINGS_SQL, [county, township])
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    for r in rows:
+        r["field_status"] = notes.get(r["problem_id"])
+    return rows
 
 
 # ------------------------------------------------------------------------------ writing
@@ -579,7 +580,7 @@ def write_township_workbooks(
     if not townships:
         return []
     key = _signing_key(con)
-    sql = _findings_sql(con)
+    notes = _field_status_notes(con)
     paths = township_paths(townships, run_date)
     written: set[str] = set()
     infos = []
@@ -594,7 +595,7 @@ def write_township_workbooks(
         written.add(fold(f"{folder}/{name}"))
         marker = make_marker(key, county, township, run_date)
         infos.append(
-            _write_one(con, sql, run_date, prev_run, path, due_days, county, township, marker)
+            _write_one(con, notes, run_date, prev_run, path, due_days, county, township, marker)
         )
     return infos
 
@@ -616,9 +617,9 @@ def _signing_key(con: duckdb.DuckDBPyConnection) -> bytes:
 
 
 def _write_one(
-    con, sql, run_date, prev_run, path, due_days, county, township, marker
+    con, notes, run_date, prev_run, path, due_days, county, township, marker
 ) -> WorkbookInfo:
-    rows = _rows_for(con, sql, county, township)
+    rows = _rows_for(con, county, township, notes)
     rectified: dict[str | None, int] = {}
     if prev_run is not None:
         rectified = dict(con.execute(_RECTIFIED_SQL, [township, prev_run, run_date]).fetchall())

@@ -454,6 +454,27 @@ def test_status_column_shows_the_view_note_for_its_own_problem(tmp_path):
     con.close()
 
 
+def test_next_list_shows_what_of_the_returned_answer_was_not_taken(tmp_path):
+    """Through the real feedback reader (its feedback_field_status view)."""
+    from datetime import datetime
+
+    from department_feeds.feedback import load_feedback
+
+    con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:2])
+    infos = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
+    pid = sorted(listed(infos[0].path))[0]
+    answer = {"核实结果": "属实", "核实人": "张三", "核实日期": "2099-01-01"}
+    fill_workbook(infos[0].path, tmp_path / "inbox" / "x.xlsx", {pid: answer})
+    load_feedback(con, tmp_path / "inbox", loaded_at=datetime(2024, 6, 12, 8))
+    again = write_township_workbooks(con, RUN_DATE, tmp_path / "again", DUE_DAYS)
+    col = status_column(again[0].path)
+    note, locked = col.pop(pid)
+    assert locked and "核实日期" in note and "2099-01-01" in note and "未采用" in note
+    assert all(v == (None, True) for v in col.values())
+    assert all(v == (None, True) for v in status_column(again[1].path).values())
+    con.close()
+
+
 def test_broken_status_view_costs_only_the_column(tmp_path, caplog):
     con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:1])
     con.execute("CREATE TABLE fs (problem_id VARCHAR, note_zh VARCHAR)")
