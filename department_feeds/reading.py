@@ -23,6 +23,7 @@ import datetime as dt
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -270,10 +271,11 @@ def read_xlsx(data: bytes, limits: Limits | None = None) -> list[RawSheet]:
                 "请用Excel另存为“Excel工作簿（*.xlsx）”再报送",
             )
         check_xlsx_extent(io.BytesIO(data), limits)
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+        # Damaged data, a lying directory, zip-level encryption, an unknown method.
         raise ReadError(
             f"cannot read the workbook: {exc}",
-            f"无法打开该Excel文件（文件已损坏）：{exc}",
+            f"无法打开该Excel文件（文件已损坏或使用了不支持的压缩方式）：{exc}",
         ) from exc
     try:
         wb = CalamineWorkbook.from_filelike(io.BytesIO(data))

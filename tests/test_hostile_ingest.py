@@ -682,3 +682,24 @@ def test_zip_that_is_not_an_xlsx(con, inbox):
     load_feed(con, "hukou", inbox)
     assert "ODS" in _only_reject(con, "hukou/ods.xlsx")["reason_zh"]
     assert "不是xlsx格式" in _only_reject(con, "hukou/other.xlsx")["reason_zh"]
+
+
+def test_zip_directory_that_lies_about_sizes(con, inbox):
+    """The central directory says 1 kB, the sheet inflates to 7 MB: the scan stops at
+    the declared size and the CRC fails, so the file fails as damaged (no row is read
+    past what the directory admits)."""
+    rows = sample_rows("hukou", 20_000)
+    path = write_sheet_xml(inbox / "hukou" / "liar.xlsx", [_row_xml(r).encode() for r in rows])
+    raw = bytearray(path.read_bytes())
+    name = b"xl/worksheets/sheet1.xml"
+    central = raw.find(b"PK\x01\x02")
+    while raw[central + 46 : central + 46 + len(name)] != name:
+        central = raw.find(b"PK\x01\x02", central + 4)
+    raw[central + 24 : central + 28] = (1024).to_bytes(4, "little")  # uncompressed size
+    path.write_bytes(bytes(raw))
+    with zipfile.ZipFile(path) as z:
+        assert z.getinfo(name.decode()).file_size == 1024
+    load_feed(con, "hukou", inbox)
+    load = loads_row(con, "hukou/liar.xlsx")
+    assert load["status"] == "failed", load
+    assert "已损坏" in load["error"] and "程序错误" not in load["error"]
