@@ -337,6 +337,26 @@ def test_failure_inside_a_step_names_the_cause_and_leaves_no_staging(
     assert not list((outbox / ".staging").glob("*")), "the failed run's staging folder stays"
     assert not (outbox / DAY).exists()
 
+    # The same failure in a run Dagster launches (no CLI around it): teardown cleans up.
+    import dagster as dg
+
+    from pipelines.definitions import defs
+    from pipelines.jobs import NIGHTLY_JOB_NAME
+
+    config = {"inbox": str(inbox), "outbox": str(outbox), "warehouse": str(wh), "run_date": DAY}
+    with dg.DagsterInstance.get() as instance:
+        result = defs.resolve_job_def(NIGHTLY_JOB_NAME).execute_in_process(
+            run_config={"resources": {"bidui": {"config": config}}},
+            instance=instance,
+            raise_on_error=False,
+        )
+    assert not result.success
+    assert [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"] == [
+        "report"
+    ]
+    assert not list((outbox / ".staging").glob("*")), "the failed run's staging folder stays"
+    assert not Path(str(wh) + ".run.lock.json").exists()
+
 
 def test_run_dates_out_of_range_are_refused(tmp_path, env, capsys, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
