@@ -12,8 +12,8 @@ and then hostile. Rules, in the order they are applied to a file:
   again the next night; the other files are read.
 - **Limits before parsing** (``department_feeds.limits``; caps: the general
   ``BIDUI_MAX_*`` settings, but never more than :data:`MAX_FILE_BYTES`,
-  :data:`MAX_UNCOMPRESSED_BYTES`, :data:`MAX_COMPRESSION_RATIO` for a returned
-  list), and for .xlsx/.ods how far the cells reach, from the XML (the reader lays
+  :data:`MAX_UNCOMPRESSED_BYTES`, :data:`MAX_COMPRESSION_RATIO`, :data:`MAX_CELLS`
+  for a returned list), and for .xlsx/.ods how far the cells reach, from the XML (the reader lays
   sheets out densely: one stray cell at XFD1048576, or one repeated .ods cell,
   would abort the process). A file over a cap is not opened: one reject line,
   ``feedback_files.status = 'too_large'``. A password-protected file (Office
@@ -144,6 +144,8 @@ MAX_FILE_BYTES = 20 * MB
 MAX_UNCOMPRESSED_BYTES = 200 * MB
 MAX_COMPRESSION_RATIO = 100.0
 MAX_ROWS = 20_000
+MAX_CELLS = 2_000_000
+"""Rows × columns of one sheet as the reader lays it out: a list is ~26 columns wide."""
 DETAIL_CAP = 200
 """Reject lines per reason and locked-cell issues per column stored per file."""
 
@@ -375,6 +377,7 @@ def feedback_limits(base: Limits | None = None) -> Limits:
         max_uncompressed_bytes=min(base.max_uncompressed_bytes, MAX_UNCOMPRESSED_BYTES),
         max_compression_ratio=min(base.max_compression_ratio, MAX_COMPRESSION_RATIO),
         max_rows=min(base.max_rows, MAX_ROWS),
+        max_cells=min(base.max_cells, MAX_CELLS),
     )
 
 

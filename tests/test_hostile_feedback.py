@@ -982,3 +982,21 @@ def test_a_file_that_cannot_be_read_from_disk_does_not_stop_the_others(wh, monke
     assert con.execute("SELECT source_file FROM feedback_files").fetchall() == [
         ("feedback/好.xlsx",)
     ]
+
+
+def test_a_stray_cell_far_right_is_refused_with_a_clear_reason(wh):
+    """Row 200 × column XFD is 3.3 million cells laid out for one stray value: far
+    beyond any township list (a few thousand rows × 26 columns)."""
+    con, infos, folder = wh
+    src = infos["东风镇"].path
+    (a,) = ids_of(src, 1)
+    fill_workbook(
+        src,
+        folder / "x.xlsx",
+        {a: ANSWER},
+        edit=lambda wb: wb.worksheets[1].cell(200, 16384, "备注"),
+    )
+    res = load_feedback(con, folder, loaded_at=LOADED)
+    assert (res.files_failed, res.accepted) == (1, 0)
+    ((zh,),) = con.execute("SELECT reason_zh FROM rejects").fetchall()
+    assert "数据区域过大" in zh and "删除多余的行列" in zh
