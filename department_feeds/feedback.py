@@ -13,9 +13,9 @@ and then hostile. Rules, in the order they are applied to a file:
 - **Limits before parsing** (``department_feeds.limits``; caps: the general
   ``BIDUI_MAX_*`` settings, but never more than :data:`MAX_FILE_BYTES`,
   :data:`MAX_UNCOMPRESSED_BYTES`, :data:`MAX_COMPRESSION_RATIO`, :data:`MAX_CELLS`
-  for a returned list), and for .xlsx/.ods how far the cells reach, from the XML (the reader lays
-  sheets out densely: one stray cell at XFD1048576, or one repeated .ods cell,
-  would abort the process). A file over a cap is not opened: one reject line,
+  for a returned list), and for .xlsx/.ods how far the cells reach, from the XML
+  (the reader lays sheets out densely: one stray cell at XFD1048576, or one
+  repeated .ods cell, would abort the process). A file over a cap is not opened: one reject line,
   ``feedback_files.status = 'too_large'``. A password-protected file (Office
   encryption) is opened with the township passwords the office sent the lists
   with (``BIDUI_WORKBOOK_PASSWORDS``, ``bidui.office_crypto``: Excel keeps the
