@@ -243,6 +243,9 @@ def test_no_insecure_crypto_mode_and_signed_httpfs_only(tmp_path, monkeypatch):
         assert con.sql(
             "SELECT loaded FROM duckdb_extensions() WHERE extension_name = 'httpfs'"
         ).fetchone() == (True,)
+        # httpfs is there for its crypto only: no reading from the network.
+        with pytest.raises(duckdb.PermissionException, match="HTTPFileSystem has been disabled"):
+            con.sql("SELECT * FROM read_csv('https://example.invalid/x.csv')").fetchall()
 
 
 def test_missing_or_mismatched_httpfs_wheel_fails_clearly(tmp_path, monkeypatch):

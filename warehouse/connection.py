@@ -159,8 +159,25 @@ def _instance_name(path: Path) -> str:
     return ":memory:bidui_" + hashlib.sha256(_key(path).encode()).hexdigest()[:16]
 
 
-def _open_encrypted(path: Path, key: str, read_only: bool) -> duckdb.DuckDBPyConnection:
+# httpfs is loaded for its OpenSSL crypto only: its network file systems stay off.
+_NETWORK_FILESYSTEMS = "HTTPFileSystem,S3FileSystem,HuggingFaceFileSystem"
+
+
+def _load_httpfs(con: duckdb.DuckDBPyConnection) -> None:
     ext = httpfs_extension_path()
+    try:
+        con.execute(f"LOAD {_sql_text(str(ext))}")
+    except duckdb.Error as exc:
+        raise WarehouseKeyError(
+            f"cannot load DuckDB's httpfs extension from {ext}, needed to write an "
+            f"encrypted warehouse: {exc}"
+        ) from None
+    con.execute(f"SET disabled_filesystems = {_sql_text(_NETWORK_FILESYSTEMS)}")
+    _check_safe_crypto(con)
+
+
+def _open_encrypted(path: Path, key: str, read_only: bool) -> duckdb.DuckDBPyConnection:
+    httpfs_extension_path()  # a missing wheel fails before anything is opened
     con = duckdb.connect(
         _instance_name(path),
         config={
@@ -174,14 +191,7 @@ def _open_encrypted(path: Path, key: str, read_only: bool) -> duckdb.DuckDBPyCon
         },
     )
     try:
-        try:
-            con.execute(f"LOAD {_sql_text(str(ext))}")
-        except duckdb.Error as exc:
-            raise WarehouseKeyError(
-                f"cannot load DuckDB's httpfs extension from {ext}, needed to write an "
-                f"encrypted warehouse: {exc}"
-            ) from None
-        _check_safe_crypto(con)
+        _load_httpfs(con)
         attached = con.execute(
             "SELECT readonly FROM duckdb_databases() WHERE database_name = 'warehouse'"
         ).fetchall()
@@ -246,8 +256,11 @@ def open_encrypted_session() -> duckdb.DuckDBPyConnection:
         ":memory:",
         config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
     )
-    con.execute(f"LOAD {_sql_text(str(httpfs_extension_path()))}")
-    _check_safe_crypto(con)
+    try:
+        _load_httpfs(con)
+    except BaseException:
+        con.close()
+        raise
     return con
 
 
