@@ -413,3 +413,35 @@ def test_encrypt_copies_a_pending_wal(tmp_path, monkeypatch):
     assert b"WALROW" not in warehouse_bytes(wh)
     with connect(wh, read_only=True) as con:
         assert con.sql("SELECT count(*) FROM t").fetchone() == (500,)
+
+
+def test_encrypt_while_another_process_has_the_file_open(tmp_path, monkeypatch, capsys):
+    import subprocess
+    import sys
+
+    wh = tmp_path / "w.duckdb"
+    connect(wh).close()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time\n"
+            "con = duckdb.connect(sys.argv[1])\n"
+            "print('open', flush=True)\n"
+            "time.sleep(60)\n",
+            str(wh),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        monkeypatch.setenv("BIDUI_WAREHOUSE_KEY", KEY)
+        assert bidui_main(["warehouse", "encrypt", "--warehouse", str(wh)]) == 1
+        assert "is in use by another process" in capsys.readouterr().err
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not list(tmp_path.glob("*.converting*"))
+    monkeypatch.delenv("BIDUI_WAREHOUSE_KEY")
+    connect(wh).close()  # still the plaintext warehouse, untouched

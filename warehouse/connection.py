@@ -284,6 +284,9 @@ def attach(
         except duckdb.Error as exc:
             if "without a key" in str(exc):
                 raise WarehouseKeyError(f"the warehouse {path} is already encrypted") from None
+            locked = _locked(path, read_only, exc)
+            if locked:
+                raise locked from exc
             raise
     else:
         _attach(con, path, sql, key, key_vars)
