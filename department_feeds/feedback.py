@@ -121,6 +121,7 @@ from bidui.workbooks import (
     cell_text,
 )
 from department_feeds.limits import (
+    ADVICE_ZH,
     MB,
     LimitExceeded,
     Limits,
@@ -965,6 +966,9 @@ def _read_file(
         status = exc.status if isinstance(exc, _FileRejected) else "too_large"
         if isinstance(exc, LimitExceeded) and exc.message_en.startswith("too many rows"):
             status = "too_many_rows"  # counted from the XML by limits.check_rows
+        if isinstance(exc, LimitExceeded):
+            # A township is not to split its list: it is to use the one it was sent.
+            zh = zh.replace(ADVICE_ZH, "请在下发的问题清单原文件上填写后报送")
         log.warning("feedback: %s not read: %s", rel, en)
         file_row.update(status=status, error=en)
         out.reject("file", None, None, None, None, zh, en)

@@ -411,6 +411,7 @@ def test_a_file_over_the_row_cap_is_rejected_whole_with_one_line(wh):
     assert con.execute("SELECT count(*) FROM feedback_issues").fetchone() == (0,)
     ((zh, en),) = con.execute("SELECT reason_zh, reason_en FROM rejects").fetchall()
     assert "行数过多" in zh and f"{feedback.MAX_ROWS:,}" in zh and en
+    assert "原文件" in zh and "拆分" not in zh  # not "split it": use the list we sent
     assert con.execute("SELECT status FROM feedback_files").fetchone() == ("too_many_rows",)
 
 
