@@ -29,6 +29,7 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 MB = 1024 * 1024
 
@@ -254,12 +255,15 @@ def _tokens(prefix: bytes) -> tuple:
     )
 
 
-def check_xlsx_extent(path: Path, limits: Limits) -> None:
+def check_xlsx_extent(path: Path | BinaryIO, limits: Limits) -> None:
     """Raise :class:`LimitExceeded` when a sheet reaches too far (rows × columns)
     or the workbook has more rows than allowed, before the reader allocates them.
+    ``path`` may be a binary file object (bytes already read, a decrypted copy).
 
-    Lets ``zipfile.BadZipFile`` through (sizes or checksums that lie about the
-    content: the file is damaged). A file that is not a zip at all passes.
+    Lets ``zipfile.BadZipFile`` (and zlib/EOF errors) through: sizes or checksums
+    that lie about the content, the file is damaged. A file that is not a zip at
+    all passes, and so does a zip without SpreadsheetML ``sheetData`` (an ODS or
+    xlsb): callers must refuse those before handing them to the reader.
     """
     try:
         zf = zipfile.ZipFile(path)
