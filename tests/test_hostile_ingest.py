@@ -703,3 +703,26 @@ def test_zip_directory_that_lies_about_sizes(con, inbox):
     load = loads_row(con, "hukou/liar.xlsx")
     assert load["status"] == "failed", load
     assert "已损坏" in load["error"] and "程序错误" not in load["error"]
+
+
+def test_one_workbook_for_two_feeds_in_both_folders(con, inbox):
+    """A department sends one workbook with a sheet per dataset and it is dropped into
+    both folders: each feed takes its own sheet, skips the other, and says so."""
+    both = write_xlsx(
+        inbox / "hukou" / "公安数据.xlsx",
+        sample_rows("hukou", 3),
+        sheet="户籍",
+        extra_sheets={"车辆": sample_rows("vehicles", 2)},
+    )
+    (inbox / "vehicles").mkdir()
+    shutil.copy(both, inbox / "vehicles" / "公安数据.xlsx")
+    load_feed(con, "hukou", inbox)
+    load_feed(con, "vehicles", inbox)
+    assert query(con, "SELECT count(*) n FROM hukou")[0]["n"] == 3
+    assert query(con, "SELECT count(*) n FROM vehicles")[0]["n"] == 2
+    skipped = query(
+        con,
+        "SELECT feed, sheet FROM load_warnings WHERE row_number IS NULL ORDER BY feed",
+    )
+    assert skipped == [{"feed": "hukou", "sheet": "车辆"}, {"feed": "vehicles", "sheet": "户籍"}]
+    _balance_ok(con)
