@@ -710,3 +710,42 @@ def test_libreoffice_keeps_payloads_as_text_on_every_sheet(tmp_path):
         for row in rows[1:]:
             assert ",=1+2," in row and '"@SUM(1,2)"' in row and ",＝3+4," in row, row
     con.close()
+
+
+@pytest.mark.libreoffice
+def test_saved_again_by_libreoffice_keeps_marker_and_text(tmp_path):
+    """A township opens and saves its list in LibreOffice: the marker survives (hidden;
+    LibreOffice has no very-hidden) and payloads are still text, not formulas."""
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if soffice is None:
+        pytest.skip("LibreOffice (soffice) not installed; apt-get install libreoffice-calc-nogui")
+    con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:1])
+    con.execute("UPDATE findings SET name = ?, evidence = ?", ["=1+2", FORMULAS[1]])
+    (info,) = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
+    proc = subprocess.run(
+        [
+            soffice,
+            f"-env:UserInstallation=file://{tmp_path / 'profile'}",
+            "--headless",
+            "--norestore",
+            "--convert-to",
+            "xlsx",
+            "--outdir",
+            str(tmp_path / "saved"),
+            str(info.path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    saved = tmp_path / "saved" / info.path.name
+    assert formula_parts(saved) == []
+    book = python_calamine.CalamineWorkbook.from_path(str(saved))
+    states = {m.name: str(m.visible) for m in book.sheets_metadata}
+    assert states[MARKER_SHEET] != str(python_calamine.SheetVisibleEnum.Visible)
+    marker = read_marker(signing_key(con), calamine_sheets(saved)[MARKER_SHEET][0][0])
+    assert marker == Marker(COUNTY, TOWNSHIPS[0], RUN_DATE)
+    values = {v for rows in calamine_sheets(saved).values() for r in rows for v in r}
+    assert {"=1+2", FORMULAS[1]} <= values
+    con.close()
