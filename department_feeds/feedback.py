@@ -910,8 +910,24 @@ def _rewound(source: io.BytesIO) -> io.BytesIO:
     return source
 
 
+def _over_limit(exc: LimitExceeded) -> _FileRejected:
+    """A cap of ``department_feeds.limits`` exceeded, worded for a township."""
+    # Rows are counted from the XML by limits.check_rows; any other cap is size.
+    status = "too_many_rows" if exc.message_en.startswith("too many rows") else "too_large"
+    # A township is not to split its list: it is to use the one it was sent.
+    zh = exc.message_zh.replace(ADVICE_ZH, "请在下发的问题清单原文件上填写后报送")
+    return _FileRejected(status, zh, exc.message_en)
+
+
 def _open(path: Path, key: bytes, limits: Limits) -> tuple[Marker | None, list[_Sheet]]:
-    """Marker and problem-list sheets; raises for a file that is not to be read."""
+    """Marker and problem-list sheets; raises ``_FileRejected`` for a file not to be read."""
+    try:
+        return _open_checked(path, key, limits)
+    except LimitExceeded as exc:
+        raise _over_limit(exc) from exc
+
+
+def _open_checked(path: Path, key: bytes, limits: Limits) -> tuple[Marker | None, list[_Sheet]]:
     check_file(path, limits)
     source: Path | io.BytesIO = path
     if _is_encrypted(path):
@@ -954,24 +970,10 @@ def _read_file(
     out = _Out(load_id, rel, checksum, loaded_at)
     try:
         marker, sheets = _open(path, key, limits)
-    except (LimitExceeded, _FileRejected) as exc:
-        zh, en = (
-            (exc.message_zh, exc.message_en)
-            if isinstance(exc, LimitExceeded)
-            else (
-                exc.zh,
-                exc.en,
-            )
-        )
-        status = exc.status if isinstance(exc, _FileRejected) else "too_large"
-        if isinstance(exc, LimitExceeded) and exc.message_en.startswith("too many rows"):
-            status = "too_many_rows"  # counted from the XML by limits.check_rows
-        if isinstance(exc, LimitExceeded):
-            # A township is not to split its list: it is to use the one it was sent.
-            zh = zh.replace(ADVICE_ZH, "请在下发的问题清单原文件上填写后报送")
-        log.warning("feedback: %s not read: %s", rel, en)
-        file_row.update(status=status, error=en)
-        out.reject("file", None, None, None, None, zh, en)
+    except _FileRejected as exc:
+        log.warning("feedback: %s not read: %s", rel, exc.en)
+        file_row.update(status=exc.status, error=exc.en)
+        out.reject("file", None, None, None, None, exc.zh, exc.en)
         result.files_failed += 1
     except Exception as exc:  # corrupt file, or one the reader does not understand
         log.warning("feedback: cannot open %s: %s", rel, exc)
