@@ -822,7 +822,7 @@ def _write_summary(
             for h in [
                 "问题名称",
                 "问题类别",
-                *(v or "（未填行政村）" for v in listed),
+                *(_village_header(v) for v in listed),
                 "合计",
                 "问题代码",
             ]
@@ -846,6 +846,18 @@ def _write_summary(
             ]
         )
     return ws
+
+
+def _village_header(village: str | None) -> str:
+    """A village as a column header of 汇总 table 2, never taken for a list column.
+
+    The feedback reader finds answer sheets by their headers (whitespace removed,
+    full-width brackets made half-width, a lengthened key header found by its
+    start); a village named 问题编号 or 核实结果 would make table 2 look like one.
+    """
+    name = village or "（未填行政村）"
+    key = re.sub(r"\s+", "", name).replace("（", "(").replace("）", ")")
+    return f"行政村：{name}" if key.startswith(HEADERS) else name
 
 
 def _write_village(wb, make, title: str, rows: list[dict]):

@@ -506,6 +506,26 @@ def test_villages_named_like_the_summary_or_marker_sheet(tmp_path):
     con.close()
 
 
+def test_villages_named_like_column_headers_do_not_make_the_summary_an_answer_sheet(tmp_path):
+    """Table 2 of 汇总 has a column per village: villages named 问题编号 and 核实结果
+    made its header row look like a list's, and its count rows like answers."""
+    from datetime import datetime
+
+    from department_feeds.feedback import load_feedback
+
+    con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:1])
+    villages = con.execute("SELECT DISTINCT village FROM findings ORDER BY 1").fetchall()
+    for (old,), new in zip(villages, ["问题编号", " 核实 结果 "], strict=False):
+        con.execute("UPDATE findings SET village = ? WHERE village = ?", [new, old])
+    (info,) = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
+    pid = sorted(listed(info.path))[0]
+    fill_workbook(info.path, tmp_path / "inbox" / "x.xlsx", {pid: {"核实结果": "属实"}})
+    res = load_feedback(con, tmp_path / "inbox", loaded_at=datetime(2024, 6, 12, 8))
+    assert (res.accepted, res.rejected) == (1, 0), res
+    assert res.rows_read == len(listed(info.path))
+    con.close()
+
+
 def test_bidi_overrides_and_reserved_names_leave_paths(tmp_path):
     con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:3])
     rename(con, TOWNSHIPS[0], "东风\u202exslx.exe\u202c镇")
