@@ -25,7 +25,8 @@ Layout (outputs.md §1), as a cadre sees it:
   (county, township, run date) marker the feedback reader verifies on return.
 
 Isolation: each workbook is built from queries bound to its own (county,
-township) parameters; nothing else is ever read into it.
+township) parameters; nothing else is ever read into it (上次报送处理情况 notes
+are read once a night and looked up by the workbook's own problem ids).
 
 Hostile data (issue 9): every text is written as a string cell, never a formula,
 with Excel's quote prefix when it starts like one; characters XML cannot hold
@@ -35,7 +36,9 @@ Unicode-folding file systems (Windows, macOS); no path is written twice.
 
 Written with openpyxl ``write_only`` (streaming): freeze panes and column widths
 are set before the first append; validations, protection, autofilter and page
-setup are written at close. Everything round-trips through openpyxl's reader.
+setup are written when each sheet is closed (right after its rows). Text holding
+``_xHHHH_`` or a CR is stored escaped as Excel does: Excel and calamine read the
+original back, openpyxl's reader shows the escape.
 """
 
 from __future__ import annotations
