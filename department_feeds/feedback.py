@@ -47,8 +47,8 @@ and then hostile. Rules, in the order they are applied to a file:
   township, the marker sheet) are skipped; the header row pasted again lower
   down is no row. A fill-in cell merged over several rows answers each of them.
   A workbook with no such sheet at all gets one reject line (status ``no_list``);
-  a file of another format (a scan, a WPS ``.et``) one line too (``unsupported``),
-  once per content.
+  a file of another format (a scan, a WPS ``.et``, an ``.xlsb`` whose extent
+  cannot be checked before parsing) one line too (``unsupported``), once per content.
   问题编号 is compared after NFKC (full-width → half-width), removing spaces and
   invisible characters, and upper-casing.
 - Only the five fill-in columns are taken. A pipeline column whose value differs
@@ -135,7 +135,8 @@ from department_feeds.limits import (
 log = logging.getLogger(__name__)
 
 FEED = "feedback"
-READABLE_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
+READABLE_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods"}
+"""Not .xlsb: its extent cannot be checked before the reader lays the sheets out."""
 SYSTEM_FILES = {"thumbs.db", "desktop.ini", "ehthumbs.db"}
 HEADER_SCAN_ROWS = 20
 
@@ -628,7 +629,7 @@ def _is_encrypted(path: Path) -> bool:
             try:
                 return bool(msoffcrypto.OfficeFile(fh).is_encrypted())
             except Exception:  # not an Office file msoffcrypto knows: let the reader decide
-                return path.suffix.lower() in {".xlsx", ".xlsm", ".xlsb"}
+                return path.suffix.lower() in {".xlsx", ".xlsm"}
     if path.suffix.lower() == ".ods":
         try:
             with zipfile.ZipFile(path) as zf:

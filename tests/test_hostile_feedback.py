@@ -1001,3 +1001,14 @@ def test_a_stray_cell_far_right_is_refused_with_a_clear_reason(wh):
     assert (res.files_failed, res.accepted) == (1, 0)
     ((zh,),) = con.execute("SELECT reason_zh FROM rejects").fetchall()
     assert "数据区域过大" in zh and "删除多余的行列" in zh
+
+
+def test_an_xlsb_is_reported_not_parsed(wh):
+    """The binary format cannot be checked before the reader lays its sheets out
+    (one far cell aborts the process, as for xlsx): asked for again as .xlsx."""
+    con, _, folder = wh
+    (folder / "另存为二进制.xlsb").write_bytes(b"PK\x03\x04 binary workbook")
+    res = load_feedback(con, folder, loaded_at=LOADED)
+    assert res.files_unsupported == ["feedback/另存为二进制.xlsb"]
+    ((zh,),) = con.execute("SELECT reason_zh FROM rejects").fetchall()
+    assert "格式不支持（.xlsb）" in zh and ".xlsx" in zh
