@@ -423,6 +423,8 @@ class Builder:
         ) -> Person:
             p = self.person(age, gender, surname, v.town, v.idx, hno, addr, eth, local)
             p.register = True
+            # A child born during the three years is in no register year before its birth.
+            first_year = max(first_year, p.birth.year)
             hh.members.append(Membership(p, relation, first_year, last_year))
             return p
 
@@ -680,25 +682,29 @@ class Builder:
 
     def _bg_life(self, p: Person, urban: bool) -> None:
         r = self.rng
-        a = age_dec31(p.birth, self.Y)
+        Y = self.Y
+        a = age_dec31(p.birth, Y)
         roll = r.random()
+        # A deregistration date is never before the person's birth.
         if roll < 0.004:
-            p.status, p.dereg = "死亡", self.date_between(self.Y - 3, self.Y)
+            p.status, p.dereg = "死亡", self.date_between(Y - 3, Y, not_before=p.birth)
         elif roll < 0.010:
-            p.status, p.dereg = "迁出", self.date_between(self.Y - 4, self.Y)
+            p.status, p.dereg = "迁出", self.date_between(Y - 4, Y, not_before=p.birth)
         elif roll < 0.012:
-            p.status, p.dereg = "注销", self.date_between(self.Y - 5, self.Y)
+            p.status, p.dereg = "注销", self.date_between(Y - 5, Y, not_before=p.birth)
         elif roll < 0.014 and 18 <= a <= 24:
-            p.status, p.dereg = "服兵役", self.date_between(self.Y - 2, self.Y)
+            p.status, p.dereg = "服兵役", self.date_between(Y - 2, Y, not_before=p.birth)
         elif roll < 0.016:
-            p.status, p.dereg = "出国(境)", self.date_between(self.Y - 6, self.Y)
+            p.status, p.dereg = "出国(境)", self.date_between(Y - 6, Y, not_before=p.birth)
         p.worker = 18 <= a <= 60 and r.random() < (0.7 if urban else 0.5)
         if p.worker:
             p.monthly_wage = r.randint(25, 150) * 100
 
-    def date_between(self, y0: int, y1: int) -> dt.date:
-        d0 = dt.date(y0, 1, 1)
-        return d0 + dt.timedelta(days=self.rng.randrange(0, (dt.date(y1, 12, 31) - d0).days))
+    def date_between(self, y0: int, y1: int, not_before: dt.date | None = None) -> dt.date:
+        d0, end = dt.date(y0, 1, 1), dt.date(y1, 12, 31)
+        if not_before is not None:
+            d0 = min(max(d0, not_before), end)
+        return d0 + dt.timedelta(days=self.rng.randrange(0, max(1, (end - d0).days)))
 
     # ------------------------------------------------------------------ feeds
     def feeds(self, county: County, towns: list[str]) -> None:
