@@ -10,6 +10,7 @@ from datetime import date
 import dagster as dg
 import duckdb
 
+from bidui.config import local_time
 from checks.thresholds import FeedQuality, load_thresholds
 from department_feeds import SPECS
 from department_feeds.spec import FeedSpec
@@ -35,11 +36,11 @@ def record_feed_run(
         INSERT INTO feed_runs (run_id, run_date, feed, files, rows_read, rows_loaded,
                                rows_rejected, newest_file_mtime)
         SELECT ?, ?, ?, count(*), coalesce(sum(rows_read), 0), coalesce(sum(rows_loaded), 0),
-               coalesce(sum(rows_rejected), 0),
-               CASE WHEN ? > 0 THEN to_timestamp(?)::TIMESTAMP END
+               coalesce(sum(rows_rejected), 0), ?::TIMESTAMP
         FROM loads WHERE feed = ?
         """,
-        [run_id, run_date, feed, newest_mtime, newest_mtime, feed],
+        # office wall-clock time (BIDUI_TIMEZONE), not the DuckDB session's zone
+        [run_id, run_date, feed, local_time(newest_mtime) if newest_mtime > 0 else None, feed],
     )
 
 

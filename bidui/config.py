@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_DIR = Path(os.environ.get("BIDUI_HOME", PROJECT_ROOT / ".local"))
@@ -51,6 +53,42 @@ class Settings:
             outbox=pick(outbox, "BIDUI_OUTBOX", LOCAL_DIR / "outbox"),
             warehouse=pick(warehouse, "BIDUI_WAREHOUSE", LOCAL_DIR / "warehouse.duckdb"),
         )
+
+
+# --------------------------------------------------------------------------- time
+# One office time zone for every date or time shown and every "today": the run date,
+# file ages, report times. The machine's own zone (often UTC on a server) is never used.
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
+def timezone_name() -> str:
+    """The configured zone name (``BIDUI_TIMEZONE``, default Asia/Shanghai)."""
+    return os.environ.get("BIDUI_TIMEZONE") or DEFAULT_TIMEZONE
+
+
+def office_tz() -> ZoneInfo:
+    """The office's time zone (``BIDUI_TIMEZONE``)."""
+    return ZoneInfo(timezone_name())
+
+
+def _utc_now() -> datetime:  # the one clock; tests replace it
+    return datetime.now(UTC)
+
+
+def now() -> datetime:
+    """Now in the office's time zone, as a naive wall-clock time (how it is stored)."""
+    return _utc_now().astimezone(office_tz()).replace(tzinfo=None)
+
+
+def today() -> date:
+    """Today's date in the office's time zone."""
+    return now().date()
+
+
+def local_time(timestamp: float) -> datetime:
+    """A POSIX timestamp (e.g. a file's mtime) as naive office wall-clock time."""
+    return datetime.fromtimestamp(timestamp, office_tz()).replace(tzinfo=None)
 
 
 # --------------------------------------------------------------------------- secrets

@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 import duckdb
 
+from bidui.config import now as office_now
 from bidui.idcard import mask
 from checks.rules.base import SEVERITY_ZH
 
@@ -969,6 +970,8 @@ def _section_feeds(
             stale = limit is not None and f["age_days"] > limit
             if f["age_days"] < 0:
                 age = "晚于运行日期"
+            elif f["age_days"] == 0:
+                age = "今天"
             elif stale:
                 age = f"{f['age_days']} 天前，超过 {limit} 天"
             else:
@@ -1155,7 +1158,7 @@ def render_report(
         else ""
     )
     title = f"{d.county + ' ' if d.county else ''}扶贫数据比对运行报告"
-    generated = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    generated = office_now().strftime("%Y-%m-%d %H:%M")  # BIDUI_TIMEZONE, as the run date
     page = f"""<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

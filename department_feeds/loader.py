@@ -37,6 +37,8 @@ from pathlib import Path
 import polars as pl
 from openpyxl.utils import get_column_letter
 
+from bidui.config import local_time
+from bidui.config import now as office_now
 from bidui.idcard import PROBLEMS_EN, PROBLEMS_ZH, normalise_frame
 from department_feeds import normalise as nz
 from department_feeds.headers import HeaderMatch, find_header, lookup
@@ -359,9 +361,9 @@ def _value_reason(
 
 def _mtime(path: Path) -> dt.datetime:
     try:
-        return dt.datetime.fromtimestamp(path.stat().st_mtime)
+        return local_time(path.stat().st_mtime)  # office wall-clock time, not the server's
     except OSError:  # moved away after its bytes were read
-        return dt.datetime.now()
+        return office_now()
 
 
 def _new_parsed(spec: FeedSpec, path: Path, inbox: Path, data: bytes) -> ParsedFile:
@@ -393,9 +395,9 @@ def unread_file(
     inbox, a duplicate, changed while read): 0 rows, one file-level reject."""
     try:
         st = path.lstat()
-        size, mtime = st.st_size, dt.datetime.fromtimestamp(st.st_mtime)
+        size, mtime = st.st_size, local_time(st.st_mtime)
     except OSError:
-        size, mtime = 0, dt.datetime.now()
+        size, mtime = 0, office_now()
     pf = ParsedFile(
         feed=spec.name,
         path=path,

@@ -6,10 +6,11 @@ import os
 
 import dagster as dg
 
+from bidui.config import timezone_name
 from pipelines.jobs import nightly_job
 
 CRON = os.environ.get("BIDUI_NIGHTLY_CRON", "0 2 * * *")
-TIMEZONE = os.environ.get("BIDUI_TIMEZONE", "Asia/Shanghai")
+TIMEZONE = timezone_name()  # BIDUI_TIMEZONE, the one office zone (bidui.config)
 
 
 @dg.schedule(

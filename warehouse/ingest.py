@@ -15,7 +15,6 @@ as ``duplicate``, and takes over when that first one leaves the inbox.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import logging
@@ -27,6 +26,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from bidui.config import now as office_now
 from department_feeds import SPECS
 from department_feeds.limits import LimitExceeded, Limits, check_file
 from department_feeds.loader import (
@@ -439,7 +439,7 @@ def load_feed(
             )
 
         if parsed or gone:
-            now = dt.datetime.now()
+            now = office_now()
             con.begin()
             try:
                 _delete(con, feed_name, gone + [pf.source_file for pf in parsed])
