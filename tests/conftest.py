@@ -43,3 +43,17 @@ def copy_inbox(county: Path, dest: Path) -> Path:
 def clean_env() -> dict[str, str]:
     """The environment for a subprocess, without any BIDUI_* leaking in."""
     return {k: v for k, v in os.environ.items() if not k.startswith("BIDUI_")}
+
+
+@pytest.fixture(autouse=True)
+def _no_secrets_from_the_shell(monkeypatch):
+    """A developer's own key or passwords file must not leak into tests: the tests
+    that want encryption set these themselves."""
+    for name in (
+        "BIDUI_WAREHOUSE_KEY",
+        "BIDUI_WAREHOUSE_KEY_FILE",
+        "BIDUI_WAREHOUSE_OLD_KEY",
+        "BIDUI_WAREHOUSE_OLD_KEY_FILE",
+        "BIDUI_WORKBOOK_PASSWORDS",
+    ):
+        monkeypatch.delenv(name, raising=False)
