@@ -65,6 +65,7 @@ def build_feed_asset(spec: FeedSpec) -> dg.AssetsDefinition:
     def _feed(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.MaterializeResult:
         from assets.feed_quality import record_feed_run
         from warehouse import load_feed
+        from warehouse.manifest import write_manifest
 
         settings = bidui.settings
         folder = settings.inbox / spec.name
@@ -73,6 +74,8 @@ def build_feed_asset(spec: FeedSpec) -> dg.AssetsDefinition:
         )
         with bidui.connect() as con:
             load_feed(con, spec.name, settings.inbox)
+            # What is now read, for the inbox sensor (which must not open the warehouse).
+            write_manifest(con, settings.warehouse)
             record_feed_run(
                 con, context.run.run_id, bidui.run_day, spec.name, max(mtimes, default=0.0)
             )

@@ -33,9 +33,11 @@ def rectification(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg
     found. Resolved findings were dated by the rule engine."""
     from bidui.lifecycle import apply_lifecycle
     from department_feeds.feedback import load_feedback
+    from warehouse.manifest import write_manifest
 
     with bidui.connect() as con:
         fb = load_feedback(con, bidui.settings.inbox / "feedback")
+        write_manifest(con, bidui.settings.warehouse)  # returned lists read: for the sensor
         life = apply_lifecycle(con)
         by_status = dict(
             con.execute("SELECT status, count(*) FROM findings GROUP BY ALL").fetchall()

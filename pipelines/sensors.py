@@ -5,6 +5,12 @@ be older than ``BIDUI_SETTLE_SECONDS`` before it is read, so a file still being
 copied never triggers. Content-addressed: a run starts only when some settled
 file's sha256 differs from the last triggering state, so touching or re-copying
 identical files does nothing.
+
+Knows what the warehouse has read: the run writes ``<warehouse>.inbox-manifest.json``
+(warehouse/manifest.py) and a file whose bytes match it is not a change. With an
+empty cursor (a new Dagster instance, ``bidui ui`` on a loaded warehouse) the
+manifest is the baseline, so opening the dashboard starts no run. The sensor never
+opens the DuckDB file (the run's writer lock; it may be encrypted).
 """
 
 from __future__ import annotations
@@ -13,12 +19,14 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
 
 from bidui.config import Settings
 from pipelines.jobs import nightly_job
+from warehouse.manifest import read_manifest
 
 SETTLE_SECONDS = float(os.environ.get("BIDUI_SETTLE_SECONDS", "30"))
 INTERVAL_SECONDS = int(os.environ.get("BIDUI_SENSOR_INTERVAL", "30"))
@@ -45,9 +53,19 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def evaluate(inbox: Path, cursor: str | None, now: float | None = None) -> tuple[bool, str, dict]:
-    """Pure sensor logic: (trigger?, new cursor, details). Kept apart for tests."""
+def evaluate(
+    inbox: Path,
+    cursor: str | None,
+    now: float | None = None,
+    loaded: Mapping[str, str] | None = None,
+) -> tuple[bool, str, dict]:
+    """Pure sensor logic: (trigger?, new cursor, details). Kept apart for tests.
+
+    ``loaded`` (inbox-relative path → sha256, from the warehouse's manifest) is what
+    the warehouse has already read: a settled file matching it is no change.
+    """
     now = time.time() if now is None else now
+    loaded = dict(loaded or {})
     state = json.loads(cursor) if cursor else {"seen": {}, "hashes": {}, "triggered": {}}
     seen_before: dict = state.get("seen", {})
     hashes: dict = state.get("hashes", {})
@@ -66,8 +84,14 @@ def evaluate(inbox: Path, cursor: str | None, now: float | None = None) -> tuple
     hashes = {k: v for k, v in hashes.items() if k in current}
 
     triggered: dict = state.get("triggered", {})
+    if not cursor:
+        triggered = _baseline(inbox, current, loaded)
     # Only settled files decide; a vanished file counts as a change once all is calm.
-    changed = sorted(rel for rel, d in settled.items() if triggered.get(rel) != d)
+    # A file is unchanged if a run was requested for these bytes or the warehouse has
+    # read them (a run started elsewhere, e.g. `bidui run`).
+    changed = sorted(
+        rel for rel, d in settled.items() if d not in (triggered.get(rel), loaded.get(rel))
+    )
     removed = sorted(rel for rel in triggered if rel not in current)
     fire = bool((changed or removed) and not unsettled)
     if fire:
@@ -81,6 +105,20 @@ def evaluate(inbox: Path, cursor: str | None, now: float | None = None) -> tuple
     return fire, json.dumps(new_state, sort_keys=True), details
 
 
+def _baseline(inbox: Path, current: Mapping, loaded: Mapping[str, str]) -> dict:
+    """The "already triggered" state of a new cursor: what the warehouse has read.
+
+    A loaded feed file gone from the inbox stays in it (its rows must go: a change).
+    Left out: returned lists no longer in the inbox (kept as history, not a change)
+    and files still there that the sensor does not watch (e.g. a rejected .xlsb).
+    """
+    return {
+        rel: digest
+        for rel, digest in loaded.items()
+        if rel in current or not (rel.startswith("feedback/") or (inbox / rel).exists())
+    }
+
+
 @dg.sensor(
     job=nightly_job,
     minimum_interval_seconds=INTERVAL_SECONDS,
@@ -88,8 +126,11 @@ def evaluate(inbox: Path, cursor: str | None, now: float | None = None) -> tuple
     description="收件箱有新文件或文件变化时启动比对 (debounced; identical files do not trigger)",
 )
 def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    inbox = Settings.from_env().inbox
-    fire, cursor, details = evaluate(inbox, context.cursor)
+    settings = Settings.from_env()
+    inbox = settings.inbox
+    fire, cursor, details = evaluate(
+        inbox, context.cursor, loaded=read_manifest(settings.warehouse)
+    )
     if not fire:
         return dg.SensorResult(
             skip_reason=f"no settled change in {inbox}: {details}", cursor=cursor
