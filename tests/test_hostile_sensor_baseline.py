@@ -99,6 +99,8 @@ def test_manifest_is_paths_and_hashes_only_and_unreadable_means_empty(tmp_path):
         [_sha(b"tax")],
     )
     path = write_manifest(con, wh)
+    # A manifest that cannot be written costs the sensor one extra run, not the night.
+    assert write_manifest(con, tmp_path / "no such folder" / "w.duckdb") is None
     con.close()
     assert path == manifest_path(wh) == tmp_path / "w.duckdb.inbox-manifest.json"
     assert read_manifest(wh) == {"tax/t.csv": _sha(b"tax")}  # no checksum: left out

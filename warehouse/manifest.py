@@ -61,18 +61,30 @@ def loaded_files(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return out
 
 
-def write_manifest(con: duckdb.DuckDBPyConnection, warehouse: str | Path) -> Path:
-    """Write the manifest of ``warehouse`` from its tables (atomically)."""
+def write_manifest(con: duckdb.DuckDBPyConnection, warehouse: str | Path) -> Path | None:
+    """Write the manifest of ``warehouse`` from its tables (atomically).
+
+    A failed write is logged, not raised: the night's data matter more; the sensor
+    then only treats the files as new (one extra run), as before manifests.
+    """
     path = manifest_path(warehouse)
     with _WRITE:
         body = {"version": VERSION, "files": dict(sorted(loaded_files(con).items()))}
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        except OSError as exc:
+            log.warning("cannot write the inbox manifest %s: %s", path, exc)
+            return None
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(body, fh, ensure_ascii=False, indent=0)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            log.warning("cannot write the inbox manifest %s: %s", path, exc)
+            return None
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
