@@ -5,11 +5,11 @@ or a carriage return as a formula (``=HYPERLINK(…)``, ``=cmd|' /C calc'!A0``),
 when it comes from a CSV file. Register text is typed by many hands, so every such
 *text* cell written to ``problems.csv`` and ``rejects.csv`` is prefixed with a single
 quote ``'`` (OWASP's recommendation): the spreadsheet then shows it as text.
-Numbers, dates and empty cells are left as they are.
+Text that itself starts with ``'`` gets one too, so the rule is lossless. Numbers,
+dates and empty cells are left as they are.
 
 **Other programs reading problems.csv or rejects.csv must strip one leading ``'``
-from a text cell that starts with ``'`` followed by one of those characters**
-(:func:`unescape` does exactly that).
+from every text cell that starts with ``'``** (:func:`unescape` does exactly that).
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ from typing import Any
 import polars as pl
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_PATTERN = r"^[=+\-@\t\r]"
+_ESCAPED_STARTS = (*FORMULA_STARTS, "'")
+_PATTERN = r"^[=+\-@\t\r']"
 
 
 def neutralise(value: Any) -> Any:
-    """``'`` + text that would start a formula; anything else unchanged."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    """``'`` + text that would start a formula (or starts with ``'``); else unchanged."""
+    if isinstance(value, str) and value.startswith(_ESCAPED_STARTS):
         return "'" + value
     return value
 
@@ -48,6 +49,4 @@ def neutralise_frame(df: pl.DataFrame) -> pl.DataFrame:
 
 def unescape(value: str) -> str:
     """What a reader of the CSV files does: drop the ``'`` added by :func:`neutralise`."""
-    if value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
-        return value[1:]
-    return value
+    return value[1:] if value.startswith("'") else value

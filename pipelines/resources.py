@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -115,10 +116,9 @@ class _Lock:
         try:
             h = json.loads(self.sidecar.read_text(encoding="utf-8"))
             started = str(h.get("started", "?")).replace("T", " ")[:19]
-            who = (
-                f"pid {h.get('pid')} on {h.get('host')}, run {str(h.get('run_id'))[:8]}, "
-                f"started {started}"
-            )
+            run = str(h.get("run_id"))
+            run = run[:8] + "…" if len(run) == 36 else run  # a Dagster run id: its prefix
+            who = f"pid {h.get('pid')} on {h.get('host')}, run {run}, started {started}"
             who_zh = f"进程 {h.get('pid')}，开始于 {started}"
         except (OSError, ValueError, AttributeError):
             who, who_zh = "holder unknown", "持有者未知"
@@ -185,10 +185,11 @@ def hold_run_locks(warehouse: Path, outbox: Path, run_id: str, wait_s: float) ->
 
 
 @contextlib.contextmanager
-def run_lock(warehouse: Path, timeout_s: float = 600.0, owner: str = "bidui") -> Iterator[None]:
+def run_lock(warehouse: Path, timeout_s: float = 600.0, owner: str = "") -> Iterator[None]:
     """The warehouse's run lock alone, for work outside a run (``bidui waive``);
     ``$BIDUI_RUN_LOCK_WAIT``, when set, replaces ``timeout_s``."""
     wait = lock_wait_s(timeout_s)
+    owner = owner or " ".join(["bidui", *sys.argv[1:2]])  # e.g. "bidui waive"
     locks = RunLocks.for_paths(warehouse, Path(), only="warehouse").acquire(owner, wait)
     try:
         yield

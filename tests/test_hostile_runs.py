@@ -161,7 +161,7 @@ def test_busy_warehouse_refused_at_once_naming_the_holder_then_free_after_kill9(
         child.wait()
     assert done.returncode != 0
     (line,) = [ln for ln in done.stderr.splitlines() if ln.startswith("error:")]
-    assert f"pid {child.pid}" in line and "holder-r" in line and "started " in line
+    assert f"pid {child.pid}" in line and "run holder-run-0001," in line and "started " in line
     assert took < 30, took  # refused at once (the time is the interpreter's start-up)
     assert not (outbox / DAY).exists()
 
@@ -559,3 +559,16 @@ def test_outputs_read_back_as_input_or_warehouse_in_the_outbox_refused(
     (line,) = [ln for ln in err.splitlines() if ln.startswith("error:")]
     assert why in line, line
     assert not (tmp_path / warehouse).exists()
+
+
+def test_csv_rule_round_trips_and_leaves_numbers_alone():
+    import polars as pl
+
+    from bidui.csv_safety import neutralise, neutralise_frame, unescape
+
+    for text in [*PAYLOADS, "'=already quoted", "张三", "", "'plain"]:
+        assert unescape(neutralise(text)) == text
+    assert neutralise(-5) == -5 and neutralise(None) is None
+    df = pl.DataFrame({"t": ["=1", None, "ok", "-x"], "n": [-1, 2, 3, 4]})
+    out = neutralise_frame(df)
+    assert out["t"].to_list() == ["'=1", None, "ok", "'-x"] and out["n"].to_list() == [-1, 2, 3, 4]
