@@ -69,12 +69,13 @@ def _hostile_register(src: Path, dest: Path) -> dict[str, str]:
             r[col["姓名"]] = f"{r[col['姓名']]}\x07"
         if i % 11 == 0:
             r[col["联系电话"]] = f"=1+{r[col['联系电话']]}"
+    ids = {str(r[col["证件号码"]]) for r in body if r[col["证件号码"]]}
     with open(dest, "w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(header)
         for r in body:
             w.writerow(["" if v is None else v for v in r])
-    return {"dot": t_dot, "slash": t_slash}
+    return {"dot": t_dot, "slash": t_slash, "ids": ids}
 
 
 def _listed(path: Path) -> list[str]:
@@ -107,7 +108,7 @@ def _csv_cells(path: Path) -> list[list[str]]:
 def test_hostile_register_through_the_real_job(small_county, tmp_path, dagster_home):
     inbox = copy_inbox(small_county, tmp_path / "inbox")
     newest = max((inbox / "register").glob("*.xlsx"), key=lambda p: p.name)
-    _hostile_register(newest, newest.with_suffix(".csv"))
+    changed = _hostile_register(newest, newest.with_suffix(".csv"))
     newest.unlink()
     outbox, wh = tmp_path / "outbox", tmp_path / "warehouse.duckdb"
 
@@ -149,6 +150,15 @@ def test_hostile_register_through_the_real_job(small_county, tmp_path, dagster_h
         for row in _csv_cells(day / name)[1:]:
             for cell in row:
                 assert not cell.startswith(TRIGGERS), f"{name}: unescaped {cell!r}"
+
+    # Dashboards mask ID numbers: none in the report, nor anywhere in the Dagster
+    # instance (run logs, check samples, asset previews).
+    ids = [i.encode() for i in changed["ids"] if len(i) == 18]
+    assert len(ids) > 100
+    for path in [day / "report.html", *(p for p in dagster_home.rglob("*") if p.is_file())]:
+        data = path.read_bytes()
+        leaked = [i for i in ids if i in data]
+        assert not leaked, f"{path}: {len(leaked)} unmasked ID numbers"
 
     # Every input row is loaded or rejected.
     import duckdb
