@@ -572,3 +572,30 @@ def test_csv_rule_round_trips_and_leaves_numbers_alone():
     df = pl.DataFrame({"t": ["=1", None, "ok", "-x"], "n": [-1, 2, 3, 4]})
     out = neutralise_frame(df)
     assert out["t"].to_list() == ["'=1", None, "ok", "'-x"] and out["n"].to_list() == [-1, 2, 3, 4]
+
+
+def test_sigterm_during_the_publishing_renames_keeps_the_good_folder(tmp_path, monkeypatch):
+    """`bidui run` turns SIGTERM into KeyboardInterrupt; hitting the second rename of
+    promote, it puts the earlier folder back (kill -9 there is recover's job)."""
+    import bidui.publish as publish
+
+    outbox = tmp_path / "outbox"
+    (outbox / DAY).mkdir(parents=True)
+    (outbox / DAY / "good.txt").write_text("good")
+    staging = outbox / ".staging" / "run-1"
+    staging.mkdir(parents=True)
+    (staging / "new.txt").write_text("new")
+    real, calls = os.rename, []
+
+    def interrupted(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the signal arrives during the second rename
+        return real(src, dst)
+
+    monkeypatch.setattr(publish.os, "rename", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        publish.promote(staging, outbox / DAY)
+    monkeypatch.setattr(publish.os, "rename", real)
+    assert (outbox / DAY / "good.txt").read_text() == "good"
+    assert sorted(p.name for p in outbox.iterdir()) == [".staging", DAY]
