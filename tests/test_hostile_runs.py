@@ -599,3 +599,22 @@ def test_sigterm_during_the_publishing_renames_keeps_the_good_folder(tmp_path, m
     monkeypatch.setattr(publish.os, "rename", real)
     assert (outbox / DAY / "good.txt").read_text() == "good"
     assert sorted(p.name for p in outbox.iterdir()) == [".staging", DAY]
+
+
+def test_the_same_warehouse_through_a_symlink_is_the_same_lock(county, tmp_path, env):
+    inbox = copy_inbox(county, tmp_path / "inbox")
+    wh = tmp_path / "real" / "w.duckdb"
+    wh.parent.mkdir()
+    duckdb.connect(str(wh)).close()
+    (tmp_path / "alias.duckdb").symlink_to(wh)  # another name for the same file
+    child = hold_lock_in_child("warehouse", wh, tmp_path / "ready")
+    try:
+        done = bidui("run", "--inbox", str(inbox), "--outbox", str(tmp_path / "outbox"),
+                     "--warehouse", str(tmp_path / "alias.duckdb"), "--run-date", DAY,
+                     env=env)  # fmt: skip
+    finally:
+        child.kill()
+        child.wait()
+    assert done.returncode != 0
+    (line,) = [ln for ln in done.stderr.splitlines() if ln.startswith("error:")]
+    assert f"another bidui run (pid {child.pid}" in line, line
