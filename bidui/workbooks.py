@@ -21,6 +21,19 @@ Layout (outputs.md §1), as a cadre sees it:
 - After the five township columns, a locked 上次报送处理情况 column says which
   fields of the township's last returned answer were not accepted and why (view
   ``feedback_field_status``, made by the feedback reader; empty when it is absent).
+- **Answers carried forward** (issue 13): the five fill-in cells hold the
+  township's latest accepted answer (``feedback_responses``, latest by
+  ``bidui.lifecycle.LATEST_ORDER``; only an answer the same township gave),
+  unlocked and editable. The reader (``feedback.py``) takes a row returned with
+  exactly that answer as unchanged, not as a new answer. The last column,
+  填报状态 (locked, :func:`todo_status`), says whether the row needs the
+  township: text starting ``待`` (no answer, found again after 已整改, 不属实
+  without a reason, 属实 without 整改情况, 整改中 past 整改时限); those rows
+  have 序号, the fill-in cells and 填报状态 filled light red, and 汇总 row 4
+  gives their number (``待填报 N 条``).
+- Screen and paper: panes are frozen right of 姓名 below the header, so 序号 …
+  姓名 stay in view beside the fill-in columns; A3 landscape, fitted to one page
+  wide, header row repeated on every printed page, long texts wrapped.
 - A very-hidden last sheet (``bidui.authority.MARKER_SHEET``) holds the signed
   (county, township, run date) marker the feedback reader verifies on return.
 
@@ -67,6 +80,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.hyperlink import Hyperlink
 
 from bidui.authority import MARKER_SHEET, ensure_signing_key, make_marker, signing_key
+from bidui.lifecycle import LATEST_RESPONSES_SQL
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +92,8 @@ VERIFICATION_VALUES = ("属实", "不属实", "部分属实")
 RECTIFICATION_VALUES = ("已整改", "整改中", "无需整改")
 STATUS_HEADER = "上次报送处理情况"
 FIELD_STATUS_VIEW = "feedback_field_status"
+TODO_HEADER = "填报状态"
+TODO_PREFIX = "待"  # a 填报状态 starting with this needs the township's (new) answer
 
 
 @dataclass(frozen=True)
@@ -92,7 +108,7 @@ class Column:
     fill_in: bool = False
 
 
-# The 20 columns of outputs.md §1, in order, then 上次报送处理情况 (locked).
+# The 20 columns of outputs.md §1, in order, then 上次报送处理情况 and 填报状态 (locked).
 # ``feedback.py`` reads them back by header.
 COLUMNS: tuple[Column, ...] = (
     Column("序号", "seq", "seq", 6, 8),
@@ -116,9 +132,12 @@ COLUMNS: tuple[Column, ...] = (
     Column("核实人", None, "text", 10, 10, fill_in=True),
     Column("核实日期", None, "date", 12, 12, fill_in=True),
     Column(STATUS_HEADER, "field_status", "wrap", 16, 30),
+    Column(TODO_HEADER, "todo", "wrap", 16, 24),
 )
 HEADERS = tuple(c.header for c in COLUMNS)
 FILL_IN_HEADERS = tuple(c.header for c in COLUMNS if c.fill_in)
+# Freeze panes right of 姓名 and below the header: 序号 … 姓名 stay in view.
+FREEZE_CELL = get_column_letter(HEADERS.index("姓名") + 2) + "2"
 
 # Excel date serials of 2000-01-01 and 2099-12-31: plain numbers behave the same
 # in Excel, WPS and LibreOffice, unlike DATE() formulas in validation rules.
@@ -166,6 +185,8 @@ class WorkbookInfo:
     new: int = 0
     reopened: int = 0
     rectified_since_last: int = 0
+    todo: int = 0  # rows whose 填报状态 asks for an answer or an update
+    carried: int = 0  # rows whose fill-in cells hold the township's last accepted answer
 
 
 # --------------------------------------------------------------------------- helpers
@@ -393,6 +414,7 @@ class _Styles:
     header_fill = PatternFill("solid", fgColor="DDEBF7")  # pipeline columns: light blue
     fill_in_header_fill = PatternFill("solid", fgColor="FFF2CC")  # township columns: light yellow
     reopened_fill = PatternFill("solid", fgColor="FCE4D6")  # light orange
+    todo_fill = PatternFill("solid", fgColor="FFC7CE")  # light red: still needs an answer
     total_fill = PatternFill("solid", fgColor="F2F2F2")
     header_align = Alignment(horizontal="center", vertical="center", wrap_text=True)
     top = Alignment(vertical="top")
@@ -545,12 +567,78 @@ def _field_status_notes(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
         return {}
 
 
-def _rows_for(con, county, township, notes: dict[str, str]) -> list[dict[str, Any]]:
+# The latest accepted answer per problem: bidui.lifecycle's one definition.
+_ANSWERS_SQL = f"""
+SELECT problem_id, township, verification, rectification, note, verifier, verified_on
+FROM ({LATEST_RESPONSES_SQL})
+"""
+
+Answer = dict[str, Any]  # fill-in header -> value
+
+
+def _latest_answers(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str | None, Answer]]:
+    """problem_id -> (township answering, {fill-in header: value}); read once a night.
+
+    ``feedback_responses`` holds accepted answers only, each for a problem of the
+    township whose signed list it came back on. No table yet (first run) or an
+    unreadable one: no answers carried (warned), the lists are still written.
+    """
+    (exists,) = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'feedback_responses' "
+        "AND table_schema = current_schema() AND table_catalog = current_database()"
+    ).fetchone()
+    if not exists:
+        return {}
+    try:
+        rows = con.execute(_ANSWERS_SQL).fetchall()
+    except duckdb.Error as exc:
+        log.warning("feedback_responses unreadable, answers not carried forward: %s", exc)
+        return {}
+    return {
+        pid: (township, dict(zip(FILL_IN_HEADERS, rest, strict=True)))
+        for pid, township, *rest in rows
+    }
+
+
+def todo_status(status: str | None, answer: Answer | None, due: date | None, run_date: date) -> str:
+    """填报状态 of a listed finding; text starting with :data:`TODO_PREFIX` needs action.
+
+    - found again after 已整改 (or after it had disappeared): re-check, whatever
+      the last answer says;
+    - no answer, or none of it a 核实结果: 待填报;
+    - 不属实 without 整改说明 (no waiver can be considered without the reason),
+      属实/部分属实 without 整改情况, 整改中 past 整改时限: 待补充 / 待更新;
+    - otherwise answered: 不属实 with a reason waits for the office's decision,
+      整改中 within its deadline waits for the work.
+    """
+    if status == "reopened":
+        return "待重新核实：此前报已整改（或问题曾消失），本次比对再次发现"
+    verification = (answer or {}).get("核实结果")
+    if verification is None:
+        return "待填报"
+    if verification == "不属实":
+        if not (answer.get("整改说明") or "").strip():
+            return "待补充：核实结果为不属实，请在整改说明中写明核实情况"
+        return "已报送：不属实，待区扶贫办审核"
+    rectification = answer.get("整改情况")
+    if rectification is None:
+        return "待补充：请填写整改情况"
+    if rectification == "整改中":
+        if due is not None and due < run_date:
+            return f"待更新：整改中，已过整改时限（{due:%Y-%m-%d}），请更新整改情况"
+        return "已报送：整改中"
+    return f"已报送：{rectification}"
+
+
+def _rows_for(con, county, township, notes: dict[str, str], answers) -> list[dict[str, Any]]:
     cur = con.execute(_FINDINGS_SQL, [county, township])
     names = [d[0] for d in cur.description]
     rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
     for r in rows:
         r["field_status"] = notes.get(r["problem_id"])
+        answered_by, answer = answers.get(r["problem_id"], (None, None))
+        # Only this township's own answer (a problem moved elsewhere starts afresh).
+        r["answer"] = answer if answer is not None and answered_by == township else None
     return rows
 
 
@@ -584,6 +672,7 @@ def write_township_workbooks(
         return []
     key = _signing_key(con)
     notes = _field_status_notes(con)
+    answers = _latest_answers(con)
     paths = township_paths(townships, run_date)
     written: set[str] = set()
     infos = []
@@ -598,7 +687,9 @@ def write_township_workbooks(
         written.add(fold(f"{folder}/{name}"))
         marker = make_marker(key, county, township, run_date)
         infos.append(
-            _write_one(con, notes, run_date, prev_run, path, due_days, county, township, marker)
+            _write_one(
+                con, notes, answers, run_date, prev_run, path, due_days, county, township, marker
+            )
         )
     return infos
 
@@ -620,9 +711,9 @@ def _signing_key(con: duckdb.DuckDBPyConnection) -> bytes:
 
 
 def _write_one(
-    con, notes, run_date, prev_run, path, due_days, county, township, marker
+    con, notes, answers, run_date, prev_run, path, due_days, county, township, marker
 ) -> WorkbookInfo:
-    rows = _rows_for(con, county, township, notes)
+    rows = _rows_for(con, county, township, notes, answers)
     rectified: dict[str | None, int] = {}
     if prev_run is not None:
         rectified = dict(con.execute(_RECTIFIED_SQL, [township, prev_run, run_date]).fetchall())
@@ -640,6 +731,8 @@ def _write_one(
         log.warning(
             "no due_days for severities %s; using findings.due_date", sorted(map(str, missing))
         )
+    for r in rows:
+        r["todo"] = todo_status(r["status"], r["answer"], r["due"], run_date)
 
     by_village: dict[str | None, list[dict]] = defaultdict(list)
     for r in rows:
@@ -660,6 +753,8 @@ def _write_one(
     info.new = sum(r["status"] == "new" for r in rows)
     info.reopened = sum(r["status"] == "reopened" for r in rows)
     info.rectified_since_last = sum(rectified.values())
+    info.todo = sum(r["todo"].startswith(TODO_PREFIX) for r in rows)
+    info.carried = sum(r["answer"] is not None for r in rows)
 
     # Each sheet is closed when written: a write-only sheet holds a temporary
     # file open until then, and a township with ~1,000 villages would exhaust
@@ -748,8 +843,20 @@ def _write_summary(
             )
         ]
     )
+    todo = sum(r["todo"].startswith(TODO_PREFIX) for rs in by_village.values() for r in rs)
+    ws.append(
+        [
+            make(
+                ws,
+                f"待填报 {todo} 条：各村明细中“{TODO_HEADER}”以“{TODO_PREFIX}”开头、序号标红的问题"
+                "需要填报或更新；已报送的内容已预填在填报列中，无变化不必改动，有变化请直接修改。",
+                font=S.header_font,
+                border=False,
+            )
+        ]
+    )
     ws.append([])
-    row_idx = 5  # next row to be appended (title, date, note, blank above)
+    row_idx = 6  # next row to be appended (title, date, note, 待填报, blank above)
 
     # Table 1: villages × categories.
     header = [
@@ -889,7 +996,9 @@ def _write_village(wb, make, title: str, rows: list[dict]):
         width = min(max(col.min_width, display_width(col.header) + 2, longest + 2), col.max_width)
         ws.column_dimensions[get_column_letter(idx)].width = width
         widths.append(width)
-    ws.freeze_panes = "C2"  # header row and 序号/问题编号 stay visible
+    # Header row and 序号 … 姓名 stay in view while the fill-in columns far right
+    # are filled in.
+    ws.freeze_panes = FREEZE_CELL
     _protect(ws)
     _page_setup(ws, "1:1")
     ws.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{last}"
@@ -909,6 +1018,8 @@ def _write_village(wb, make, title: str, rows: list[dict]):
     for seq, r in enumerate(rows, 1):
         r["seq"] = seq
         reopened = r["status"] == "reopened"
+        todo = r["todo"].startswith(TODO_PREFIX)
+        answer = r.get("answer") or {}
         out = []
         lines = 1
         for c in COLUMNS:
@@ -928,7 +1039,10 @@ def _write_village(wb, make, title: str, rows: list[dict]):
             if c.field == "description" and reopened:
                 value = REOPENED_PREFIX + cell_text(value or "")
                 kw["fill"] = S.reopened_fill
+            if todo and (c.fill_in or c.field in ("seq", "todo")):
+                kw["fill"] = S.todo_fill
             if c.fill_in:
+                value = answer.get(c.header)  # the last accepted answer, still editable
                 kw["protection"] = S.unlocked
                 if c.kind == "text" and "number_format" not in kw:
                     kw["number_format"] = "@"

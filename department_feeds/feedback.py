@@ -57,6 +57,16 @@ and then hostile. Rules, in the order they are applied to a file:
   of feed ``feedback``, to ``load_warnings``; the row itself is still accepted.
   :data:`STATUS_HEADER` (what happened to the last answer) is ours, not compared.
 - A row with none of the fill-in columns filled is not a response.
+- **Carried answers.** The next list comes pre-filled with the township's latest
+  accepted answer (``bidui.workbooks``). A row whose five fill-in values (as
+  stored: dropdowns without blanks, texts trimmed, the date) equal the latest
+  stored answer of that problem, given by the same township, is not a new answer:
+  nothing is appended, it counts as not filled (``rows_unchanged``). So returning
+  a list untouched neither re-dates an answer (``loaded_at`` stays the night it
+  was first given, which the lifecycle and the waiver queue read) nor duplicates
+  history. Any change in any of the five cells makes it a new answer. The latest
+  answer is read per file, so of two files in one night the later one is
+  compared with what the earlier one stored.
 - **Row-level faults reject the row**: an empty, unknown or foreign 问题编号 (or a
   sheet whose 问题编号 column was deleted), or a 问题编号 already answered earlier
   in the same file (the first answer counts, even when none of it could be kept).
@@ -72,7 +82,8 @@ and then hostile. Rules, in the order they are applied to a file:
   the faulty ones are dropped, nothing is stored (an empty answer would replace
   the previous one) and the row counts as rejected.
 - Counts: rows_read = accepted + rejected + not_filled for every file; a row with
-  rejected fields counts as accepted, its fields in ``fields_rejected``.
+  rejected fields counts as accepted, its fields in ``fields_rejected``; a carried
+  answer returned unchanged counts as not filled and in ``rows_unchanged``.
 - **Detail caps.** Per file, at most :data:`DETAIL_CAP` reject lines per reason
   and :data:`DETAIL_CAP` locked-cell issues per column are stored; the rest are
   summed up in one line (``另有N…未逐条列出``). Counts stay exact.
@@ -112,7 +123,7 @@ import msoffcrypto
 import python_calamine
 
 from bidui.authority import MARKER_SHEET, Marker, ensure_signing_key, read_marker, signing_key
-from bidui.lifecycle import LATEST_ORDER
+from bidui.lifecycle import LATEST_ORDER, LATEST_RESPONSES_SQL
 from bidui.workbooks import (
     FILL_IN_HEADERS,
     RECTIFICATION_VALUES,
@@ -257,6 +268,7 @@ _FILES_ADDED = (
     ("county", "VARCHAR"),  # from the verified marker; NULL when unverified
     ("township", "VARCHAR"),
     ("marker_run_date", "DATE"),
+    ("rows_unchanged", "INTEGER"),  # of rows_not_filled: the carried answer returned as it was
 )
 # One definition of "the answer that counts" for the view and the lifecycle.
 LATEST_VIEW = (
@@ -336,6 +348,13 @@ _EMPTY_FINDINGS = (
     "NULL::VARCHAR AS evidence, NULL::VARCHAR AS requirement_zh, NULL::DATE AS first_seen "
     "WHERE false)"
 )
+# The latest accepted answer of each problem (bidui.lifecycle's one definition),
+# as the next list carries it forward into the fill-in cells.
+_LATEST_ANSWERS_SQL = f"""
+SELECT problem_id, township, verification, rectification, note, verifier, verified_on
+FROM ({LATEST_RESPONSES_SQL})
+WHERE problem_id IN (SELECT unnest(?::VARCHAR[]))
+"""
 _EMPTY_HISTORY = (
     "(SELECT NULL::VARCHAR AS problem_id, NULL::VARCHAR AS township, NULL::VARCHAR AS village, "
     "NULL::VARCHAR AS household_id, NULL::VARCHAR AS id_number, NULL::VARCHAR AS rule_code, "
@@ -356,6 +375,7 @@ class FeedbackResult:
     accepted: int = 0  # including rows with some fields rejected
     rejected: int = 0
     not_filled: int = 0
+    unchanged: int = 0  # of not_filled: the last accepted answer, returned as it was sent
     fields_rejected: int = 0
     edits_ignored: int = 0
     load_ids: list[str] = field(default_factory=list)
@@ -1019,6 +1039,7 @@ def _read_file(
         result.accepted += counts["rows_accepted"]
         result.rejected += counts["rows_rejected"]
         result.not_filled += counts["rows_not_filled"]
+        result.unchanged += counts["rows_unchanged"]
         result.fields_rejected += counts["fields_rejected"]
         result.edits_ignored += counts["edits_ignored"]
     result.load_ids.append(load_id)
@@ -1099,6 +1120,7 @@ def _new_counts() -> dict[str, int]:
         rows_accepted=0,
         rows_rejected=0,
         rows_not_filled=0,
+        rows_unchanged=0,
         fields_rejected=0,
         edits_ignored=0,
     )
@@ -1308,6 +1330,11 @@ def _read_rows(con, sheets: list[_Sheet], marker: Marker, out: _Out) -> dict[str
         }
     )
     known = _lookup(con, ids)
+    # Read per file: a file read earlier the same night counts as stored before it.
+    latest = {
+        pid: (township, tuple(values))
+        for pid, township, *values in con.execute(_LATEST_ANSWERS_SQL, [ids]).fetchall()
+    }
     answered: dict[str, tuple[str, int]] = {}  # problem id -> (sheet, row) of its first answer
     today = out.loaded_at.date()
 
@@ -1369,6 +1396,15 @@ def _read_rows(con, sheets: list[_Sheet], marker: Marker, out: _Out) -> dict[str
                 )
             if not kept:
                 counts["rows_rejected"] += 1
+                continue
+            if not field_errors and latest.get(pid) == (
+                rec["township"],
+                tuple(values[h] for h in FILL_IN_HEADERS),
+            ):
+                # The answer the list carried forward, returned as it was: nothing
+                # new to store (history keeps the answer with its own date).
+                counts["rows_not_filled"] += 1
+                counts["rows_unchanged"] += 1
                 continue
 
             counts["rows_accepted"] += 1

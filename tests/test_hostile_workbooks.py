@@ -426,7 +426,9 @@ def status_column(path: Path) -> dict[str, tuple]:
 
 def test_status_column_follows_the_fill_in_columns_and_is_empty_without_the_view(tmp_path):
     assert HEADERS[: len(SPEC_COLUMNS)] == tuple(SPEC_COLUMNS)
-    assert HEADERS[len(SPEC_COLUMNS)] == STATUS_HEADER == HEADERS[-1]
+    # …then 填报状态 (issue 13: does a row still need an answer), the last column.
+    assert HEADERS[len(SPEC_COLUMNS)] == STATUS_HEADER == HEADERS[-2]
+    assert HEADERS[-1] == "填报状态"
     assert tuple(SPEC_COLUMNS[-5:]) == FILL_IN_HEADERS
     con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:1])
     (info,) = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)

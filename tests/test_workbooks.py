@@ -109,9 +109,14 @@ def test_village_sheet_layout(lists):
         for ws in village_sheets(wb):
             n = ws.max_row
             assert [c.value for c in ws[1]] == list(HEADERS)
-            assert ws.freeze_panes == "C2"
-            assert ws.auto_filter.ref == f"A1:U{n}"  # 20 columns of §1 + 上次报送处理情况
+            assert ws.freeze_panes == "G2"  # header and 序号 … 姓名 (issue 13, item 8)
+            # 20 columns of §1 + 上次报送处理情况 + 填报状态
+            assert ws.auto_filter.ref == f"A1:V{n}"
             assert ws.print_title_rows == "$1:$1"
+            ps = ws.page_setup
+            assert ps.orientation == "landscape" and ps.paperSize == 8  # A3
+            assert ps.fitToWidth == 1 and ps.fitToHeight == 0
+            assert ws.sheet_properties.pageSetUpPr.fitToPage
 
             # Protection without password; sorting, filtering, resizing allowed.
             p = ws.protection
