@@ -66,7 +66,8 @@ and then hostile. Rules, in the order they are applied to a file:
   was first given, which the lifecycle and the waiver queue read) nor duplicates
   history. Any change in any of the five cells makes it a new answer. The latest
   answer is read per file, so of two files in one night the later one is
-  compared with what the earlier one stored.
+  compared with what the earlier one stored. Emptying all five cells withdraws
+  nothing (an empty row is no answer): the next list carries the answer again.
 - **Row-level faults reject the row**: an empty, unknown or foreign 问题编号 (or a
   sheet whose 问题编号 column was deleted), or a 问题编号 already answered earlier
   in the same file (the first answer counts, even when none of it could be kept).
@@ -868,6 +869,7 @@ def _file_row(path: Path, rel: str, checksum: str, loaded_at: datetime) -> dict[
         "rows_accepted": 0,
         "rows_rejected": 0,
         "rows_not_filled": 0,
+        "rows_unchanged": 0,
         "fields_rejected": 0,
         "edits_ignored": 0,
         "status": "loaded",
