@@ -165,6 +165,21 @@ def test_next_list_carries_the_latest_answer_unlocked_and_marks_what_is_left(tmp
     assert todo == info.todo == len(rows) - 2 and info.carried == 2
     assert summary_todo_line(info.path).startswith(f"待填报 {todo} 条")
 
+    # Months later, past every 整改时限: 整改中 needs an update, 不属实 still waits.
+    late = RUN_DATE + timedelta(days=90)
+    (info_late,) = (
+        i
+        for i in write_township_workbooks(con, late, tmp_path / "late", DUE_DAYS)
+        if i.township == TOWNSHIPS[0]
+    )
+    rows_late = list_rows(info_late.path)
+    assert rows_late[a]["整改时限"].date() < late
+    assert rows_late[a][TODO_HEADER].startswith("待更新：整改中，已过整改时限")
+    assert rows_late[a]["_fill"]["序号"].endswith("FFC7CE")
+    assert answer_of(rows_late[a]) == final  # still carried, to be updated
+    assert rows_late[b][TODO_HEADER] == "已报送：不属实，待区扶贫办审核"
+    assert info_late.todo == len(rows_late) - 1
+
     # Returned untouched, the carried answers (a formula-like note among them) read
     # back exactly: nothing new.
     fill_workbook(info.path, tmp_path / "inbox2" / "原样.xlsx", {})
