@@ -18,14 +18,36 @@ from bidui.config import LOCAL_DIR, PROJECT_ROOT, Settings
 log = logging.getLogger("bidui")
 
 
-def dagster_home() -> Path:
-    """$DAGSTER_HOME (default .local/dagster_home) holding a copy of dagster.yaml."""
-    home = Path(os.environ.get("DAGSTER_HOME") or LOCAL_DIR / "dagster_home").resolve()
+_DERIVED_HOME = ""  # the DAGSTER_HOME this process derived (not one the user set)
+
+
+def instance_home(warehouse: Path | None = None) -> Path:
+    """The Dagster instance folder for ``warehouse``: an explicit ``$DAGSTER_HOME``
+    wins; else the default warehouse keeps ``.local/dagster_home`` and any other
+    warehouse gets ``<warehouse>.dagster/`` beside it, so a failed test run never
+    shows on the production dashboard."""
+    explicit = os.environ.get("DAGSTER_HOME")
+    if explicit and explicit != _DERIVED_HOME:
+        return Path(explicit).expanduser().resolve()
+    default = (LOCAL_DIR / "warehouse.duckdb").resolve()
+    if warehouse is None or Path(warehouse).resolve() == default:
+        return (LOCAL_DIR / "dagster_home").resolve()
+    warehouse = Path(warehouse).resolve()
+    return warehouse.with_name(warehouse.name + ".dagster")
+
+
+def dagster_home(warehouse: Path | None = None) -> Path:
+    """``instance_home(warehouse)``, created, holding a copy of dagster.yaml; exported
+    as ``$DAGSTER_HOME`` for this process and the processes it starts."""
+    global _DERIVED_HOME
+    home = instance_home(warehouse)
     home.mkdir(parents=True, exist_ok=True)
     src = PROJECT_ROOT / "dagster.yaml"
     dst = home / "dagster.yaml"
     if src.exists() and (not dst.exists() or dst.read_bytes() != src.read_bytes()):
         shutil.copyfile(src, dst)
+    if os.environ.get("DAGSTER_HOME") in (None, "", _DERIVED_HOME):
+        _DERIVED_HOME = str(home)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
@@ -53,6 +75,8 @@ def run_pipeline(
     run_date: date | None,
     thresholds: str = "",
     log_level: str = "WARNING",
+    progress: bool = False,
+    summary: list[str] | None = None,
 ) -> tuple[bool, str]:
     """Run the nightly job once, in process, recorded in the Dagster instance.
 
@@ -61,18 +85,30 @@ def run_pipeline(
     the holder, and no failed run is recorded. On failure the message names the
     failing step and the root cause (disk full, permission denied, …), one line.
     Dagster's step-by-step console log is kept to warnings (``-v`` shows it all);
-    every event is still stored in the instance and visible in the UI."""
+    every event is still stored in the instance and visible in the UI. ``progress``
+    prints one line per asset step as it starts; ``summary``, when given, receives
+    the short account of a successful night (feeds, findings, rules not run)."""
     import uuid
 
     from pipelines.resources import CLI_LOCK_WAIT_S, RunBusy, hold_run_locks, lock_wait_s
 
-    dagster_home()
+    dagster_home(warehouse)
     run_id = str(uuid.uuid4())
     wait = lock_wait_s(CLI_LOCK_WAIT_S)
     try:
         with hold_run_locks(warehouse, outbox, run_id, wait):
             try:
-                return _execute(inbox, outbox, warehouse, run_date, thresholds, log_level, run_id)
+                return _execute(
+                    inbox,
+                    outbox,
+                    warehouse,
+                    run_date,
+                    thresholds,
+                    log_level,
+                    run_id,
+                    progress,
+                    summary,
+                )
             finally:
                 # Teardown removes it too; this covers an interrupt between steps.
                 shutil.rmtree(outbox / ".staging" / run_id, ignore_errors=True)
@@ -88,6 +124,8 @@ def _execute(
     thresholds: str,
     log_level: str,
     run_id: str,
+    progress: bool = False,
+    summary: list[str] | None = None,
 ) -> tuple[bool, str]:
     import dagster as dg
 
@@ -103,6 +141,8 @@ def _execute(
     }
     job = defs.resolve_job_def(NIGHTLY_JOB_NAME)
     with dg.DagsterInstance.get() as instance:
+        if progress:
+            instance.add_event_listener(run_id, _progress_printer(_asset_steps()))
         result = job.execute_in_process(
             run_config={
                 "resources": {"bidui": {"config": config}},
@@ -111,7 +151,7 @@ def _execute(
             instance=instance,
             raise_on_error=False,
             run_id=run_id,
-            tags={"bidui/trigger": "cli"},
+            tags={"bidui/trigger": "cli", "bidui/warehouse": str(warehouse)},
         )
         failed_checks = [
             f"{e.asset_check_evaluation_data.asset_key.to_user_string()}:"
@@ -122,6 +162,8 @@ def _execute(
             and e.asset_check_evaluation_data.severity.value == "ERROR"
         ]
         if result.success:
+            if summary is not None:
+                summary.extend(summarise(result.all_events))
             return True, result.run_id
         errors = [
             f"{e.step_key}: {root_cause(e.event_specific_data.error)}"
@@ -136,6 +178,77 @@ def _execute(
             ][:1]
         msg = "; ".join(errors + [f"blocking check failed: {c}" for c in failed_checks])
         return False, msg or f"run {result.run_id} failed"
+
+
+def _asset_steps() -> list[str]:
+    """Step keys of the job's assets (checks are not shown as progress)."""
+    from pipelines.definitions import defs
+
+    return [k.to_python_identifier() for k in defs.resolve_asset_graph().get_all_asset_keys()]
+
+
+def _progress_printer(steps: list[str]):
+    """An instance event listener printing ``[3/15] findings …`` when an asset step starts."""
+    seen: list[str] = []
+
+    def on_event(entry) -> None:
+        event = entry.dagster_event
+        if event is None or event.event_type_value != "STEP_START":
+            return
+        step = event.step_key or ""
+        if step in steps and step not in seen:
+            seen.append(step)
+            print(f"[{len(seen)}/{len(steps)}] {step} …", flush=True)
+
+    return on_event
+
+
+def summarise(events) -> list[str]:
+    """The night in a few lines, from the run's own events: rows per feed, findings
+    by category, rules not run grouped by reason."""
+    from bidui.config import FEEDS
+
+    feeds: dict[str, tuple[int, int]] = {}
+    by_category: dict[str, int] = {}
+    not_run: dict[str, list[str]] = {}
+    for e in events:
+        if e.event_type_value == "ASSET_MATERIALIZATION":
+            m = e.event_specific_data.materialization
+            name = m.asset_key.to_user_string()
+            meta = {k: getattr(v, "value", v) for k, v in m.metadata.items()}
+            if name in FEEDS and "rows_loaded" in meta:
+                feeds[name] = (int(meta["rows_loaded"]), int(meta.get("rows_rejected") or 0))
+        elif e.event_type_value == "ASSET_CHECK_EVALUATION":
+            ev = e.asset_check_evaluation_data
+            if ev.asset_key.to_user_string() != "findings":
+                continue
+            meta = {k: getattr(v, "value", v) for k, v in ev.metadata.items()}
+            if "ran" not in meta:
+                continue
+            if not meta["ran"]:
+                reason = str(meta.get("not_run_reason") or "no data")
+                not_run.setdefault(reason, []).append(ev.check_name)
+            elif meta.get("findings"):
+                cat = str(meta.get("category") or "?")
+                by_category[cat] = by_category.get(cat, 0) + int(meta["findings"])
+    lines = []
+    parts = [f"{f} {feeds[f][0]}/{feeds[f][1]}" for f in FEEDS if f in feeds]
+    missing = [f for f in FEEDS if f not in feeds]
+    lines.append("  feeds (rows loaded/rejected): " + (", ".join(parts) or "none"))
+    if missing:
+        lines.append("  feeds not loaded: " + ", ".join(missing))
+    total = sum(by_category.values())
+    cats = ", ".join(f"{c} {n}" for c, n in sorted(by_category.items(), key=lambda x: -x[1]))
+    lines.append(f"  findings: {total}" + (f" ({cats})" if cats else ""))
+    count = sum(len(v) for v in not_run.values())
+    if not count:
+        lines.append("  rules not run: none")
+    else:
+        reasons = "; ".join(
+            f"{len(codes)} × {reason[:80]}" for reason, codes in sorted(not_run.items())[:4]
+        )
+        lines.append(f"  rules not run: {count} ({reasons})")
+    return lines
 
 
 def root_cause(error) -> str:
@@ -199,6 +312,94 @@ def check_lock_wait() -> str:
     return ""
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def check_configuration(thresholds: str) -> str:
+    """An error line for configuration a run would fail on deep inside Dagster
+    (hundreds of lines later), else "": the thresholds file, the ``BIDUI_MAX_*``
+    limits, the warehouse key, the workbook passwords file."""
+    from bidui.config import KeyConfigError, warehouse_key
+    from bidui.office_crypto import PasswordsError, configured_passwords
+    from checks.thresholds import ThresholdsError, load_thresholds
+    from department_feeds.limits import Limits
+
+    try:
+        load_thresholds(thresholds or None)
+    except ThresholdsError as exc:
+        return (
+            f"{_one_line(exc)} — fix the file, or pass the right one with --thresholds "
+            f"(or BIDUI_THRESHOLDS) / 请修改阈值配置文件，或用 --thresholds 指定正确的文件"
+        )
+    try:
+        Limits.from_env()
+    except ValueError as exc:
+        return (
+            f"{_one_line(exc)} — set it to a number greater than 0, or unset it for the "
+            f"default / 环境变量取值错误（{_one_line(exc)}），应为大于0的数字，或删除该设置"
+        )
+    try:
+        warehouse_key()
+    except KeyConfigError as exc:
+        return (
+            f"warehouse key: {_one_line(exc)} / 数据仓库密钥配置错误，"
+            f"请检查 BIDUI_WAREHOUSE_KEY 或 BIDUI_WAREHOUSE_KEY_FILE"
+        )
+    try:
+        configured_passwords()
+    except (PasswordsError, OSError) as exc:
+        return (
+            f"{_one_line(exc)} — fix the file or unset BIDUI_WORKBOOK_PASSWORDS / "
+            f"乡镇工作簿密码文件有误，请检查 BIDUI_WORKBOOK_PASSWORDS 指定的文件"
+        )
+    return ""
+
+
+def _has_files(folder: Path) -> bool:
+    return folder.is_dir() and any(
+        p.is_file() and not p.name.startswith((".", "~$")) for p in folder.rglob("*")
+    )
+
+
+def _describe_inbox(inbox: Path, feeds: tuple[str, ...], first: int = 4) -> str:
+    """The inbox's top-level entries, first few, a folder with the feed folders
+    inside it named with what it contains: ``2026-11/ (contains register/, hukou/ …)``."""
+    try:
+        entries = sorted(p for p in inbox.iterdir() if not p.name.startswith("."))
+    except OSError:
+        return "nothing (the inbox cannot be read)"
+    if not entries:
+        return "nothing (the inbox is empty)"
+    shown = []
+    for p in entries[:first]:
+        if not p.is_dir():
+            shown.append(p.name)
+            continue
+        inner = [f"{f}/" for f in feeds if (p / f).is_dir()]
+        more = " …" if len(inner) > 2 else ""
+        shown.append(f"{p.name}/" + (f" (contains {', '.join(inner[:2])}{more})" if inner else ""))
+    rest = f" and {len(entries) - first} more" if len(entries) > first else ""
+    return ", ".join(shown) + rest
+
+
+def check_inbox_layout(inbox: Path) -> str:
+    """An error line when the inbox holds no register file, else "": every rule needs
+    the register, so such a run would publish an empty day with every rule not run."""
+    from bidui.config import FEEDS
+
+    if _has_files(inbox / "register"):
+        return ""
+    looked = " ".join(f"{f}/" for f in FEEDS)
+    found = _describe_inbox(inbox, FEEDS)
+    return (
+        f"no register file in the inbox {inbox}: looked for the folders {looked}; "
+        f"found: {found} — put the feed folders directly in the inbox "
+        f"(e.g. {inbox / 'register'}/) / 收件箱中没有建档立卡名单（register/ 文件夹）；"
+        f"应有的文件夹：{looked}；实际找到：{found}；请把各数据源文件夹直接放在收件箱下"
+    )
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from pipelines.resources import check_layout
 
@@ -208,9 +409,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     run_date, problem = check_run_date(args.run_date, _today())
     if not problem:
-        home = Path(os.environ.get("DAGSTER_HOME") or LOCAL_DIR / "dagster_home")
+        home = instance_home(settings.warehouse)
         problem = (
             check_layout(settings.inbox, settings.outbox, settings.warehouse)
+            or check_inbox_layout(settings.inbox)
+            or check_configuration(args.thresholds or "")
             or check_writable_folder(settings.outbox, "outbox", "输出目录")
             or check_writable_folder(settings.warehouse.parent, "warehouse folder", "数据仓库目录")
             or check_writable_folder(
@@ -224,6 +427,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # SIGTERM (a service stop, a kill) unwinds like Ctrl-C: the run is marked failed,
     # its staging folder removed and the locks released.
     signal.signal(signal.SIGTERM, lambda *_: signal.default_int_handler(signal.SIGINT, None))
+    summary: list[str] = []
     try:
         ok, info = run_pipeline(
             settings.inbox,
@@ -232,6 +436,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             run_date,
             args.thresholds or "",
             log_level="DEBUG" if args.verbose else "WARNING",
+            progress=not args.verbose,
+            summary=summary,
         )
     except KeyboardInterrupt:
         print(
@@ -244,9 +450,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: {prefix}{info}", file=sys.stderr)
         return 1
     day = (run_date or _today()).isoformat()
-    print(f"run {info} succeeded")
+    print(f"run {info} succeeded ({day})")
+    for line in summary:
+        print(line)
     print(f"  outputs:   {settings.outbox / day}")
     print(f"  warehouse: {settings.warehouse}")
+    print(f"  Dagster:   {home}  (bidui ui --warehouse {settings.warehouse})")
     return 0
 
 
@@ -273,6 +482,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         settings.warehouse,
         None,
         log_level="DEBUG" if args.verbose else "WARNING",
+        progress=not args.verbose,
     )
     if not ok:
         print(f"error: demo run failed: {info}", file=sys.stderr)
@@ -290,10 +500,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    home = dagster_home()
+    """``dagster dev`` on the warehouse's own instance; the code location gets the
+    paths through the environment, so runs started from the UI use them too."""
+    settings = Settings.from_env(args.inbox, args.outbox, args.warehouse)
+    home = dagster_home(settings.warehouse)
+    os.environ["BIDUI_INBOX"] = str(settings.inbox)
+    os.environ["BIDUI_OUTBOX"] = str(settings.outbox)
+    os.environ["BIDUI_WAREHOUSE"] = str(settings.warehouse)
     exe = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
     argv = [exe, "dev", "-m", "pipelines.definitions", "-h", args.host, "-p", str(args.port)]
-    print(f"DAGSTER_HOME={home}\n$ {' '.join(argv)}")
+    print(f"warehouse: {settings.warehouse}\nDAGSTER_HOME={home}\n$ {' '.join(argv)}")
     os.chdir(PROJECT_ROOT)
     os.execv(exe, argv)
     return 0  # pragma: no cover
@@ -389,7 +605,11 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run the nightly graph once through Dagster")
     r.add_argument("--inbox", help="default $BIDUI_INBOX or .local/demo/inbox")
     r.add_argument("--outbox", help="default $BIDUI_OUTBOX or .local/outbox")
-    r.add_argument("--warehouse", help="default $BIDUI_WAREHOUSE or .local/warehouse.duckdb")
+    r.add_argument(
+        "--warehouse",
+        help="default $BIDUI_WAREHOUSE or .local/warehouse.duckdb; its Dagster instance is "
+        "<warehouse>.dagster/ (.local/dagster_home for the default) unless DAGSTER_HOME is set",
+    )
     r.add_argument("--run-date", help="YYYY-MM-DD (default: today in Asia/Shanghai)")
     r.add_argument("--thresholds", help="thresholds TOML (default $BIDUI_THRESHOLDS or built-in)")
     r.set_defaults(func=cmd_run)
@@ -421,18 +641,38 @@ def build_parser() -> argparse.ArgumentParser:
     u = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on this project")
     u.add_argument("--host", default="127.0.0.1")
     u.add_argument("--port", type=int, default=3000)
+    u.add_argument("--inbox", help="default $BIDUI_INBOX or .local/demo/inbox")
+    u.add_argument("--outbox", help="default $BIDUI_OUTBOX or .local/outbox")
+    u.add_argument(
+        "--warehouse",
+        help="default $BIDUI_WAREHOUSE or .local/warehouse.duckdb; picks the Dagster "
+        "instance too (<warehouse>.dagster/ unless DAGSTER_HOME is set)",
+    )
     u.set_defaults(func=cmd_ui)
     return p
 
 
+QUIET_LOGGERS = ("alembic", "great_expectations", "dagster", "sqlalchemy", "urllib3")
+
+
+def configure_logging(verbose: bool) -> None:
+    """``-v``: everything at DEBUG, as before. Otherwise warnings only — alembic's
+    migration notes, GX's set-up messages and bidui's own INFO lines made half of
+    every run's output; the run's events are still stored in the Dagster instance."""
+    level = logging.DEBUG if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if verbose:
+        return
+    # A library that sets its own logger to INFO still reaches the root handler.
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.WARNING)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not args.verbose:
-        logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    configure_logging(args.verbose)
     from pipelines.resources import RunBusy
 
     try:

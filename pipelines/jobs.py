@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
+from bidui.config import Settings
+
 NIGHTLY_JOB_NAME = "nightly"
 
 nightly_job = dg.define_asset_job(
@@ -12,5 +14,7 @@ nightly_job = dg.define_asset_job(
     description="比对全流程：读取收件箱 → 规则比对 → 整改跟踪 → 问题清单与报告（原子发布）",
     # Steps share one DuckDB file: run them one after another in one process.
     executor_def=dg.in_process_executor,
-    tags={"dagster/max_retries": "0"},
+    # Which warehouse a run worked on, seen in the UI's run list (``bidui run`` sets
+    # its own; runs the UI, schedule or sensor start use the code location's).
+    tags={"dagster/max_retries": "0", "bidui/warehouse": str(Settings.from_env().warehouse)},
 )
