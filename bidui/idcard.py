@@ -43,7 +43,8 @@ PROBLEMS_EN = {
 }
 
 _FULLWIDTH = {chr(0xFF10 + i): str(i) for i in range(10)} | {"Ｘ": "X", "ｘ": "X"}
-_STRIP = r"[\s\u3000'\u2018\u2019`\"]"
+# Spaces, quotes and invisible characters (zero-width, BOM, soft hyphen) a paste brings along.
+_STRIP = r"[\s\u3000'\u2018\u2019`\"\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]"
 
 
 def check_digit(body17: str) -> str:

@@ -323,7 +323,7 @@ def _parse(col: Column, r: pl.Expr, ticks: bool, frame: pl.DataFrame) -> pl.Expr
         return nz.parse_bool(r, ticks, pl.col(inv) if inv in frame.columns else None)
     if col.kind == "enum":
         return nz.parse_enum(r, col)
-    return nz.parse_text(r, compact=col.compact)
+    return nz.parse_text(r, compact=col.compact, fold=col.field in nz.PLACE_FIELDS)
 
 
 def _value_reason(

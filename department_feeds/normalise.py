@@ -59,7 +59,18 @@ def _numeric(e: pl.Expr) -> pl.Expr:
     return e.str.replace_many(_FULLWIDTH).str.replace_all(r"[\s,¥￥]", "")
 
 
-def parse_text(e: pl.Expr, compact: bool = False) -> pl.Expr:
+INVISIBLE = r"[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]"
+"""Characters that show as nothing (zero-width space/joiners, BOM, soft hyphen,
+direction marks): pasted into a name they make a second, identical-looking name."""
+
+PLACE_FIELDS = frozenset({"county", "township", "village", "village_group"})
+"""Place names: NFKC-folded, so ``１组`` and ``1组`` are one group (and one list)."""
+
+
+def parse_text(e: pl.Expr, compact: bool = False, fold: bool = False) -> pl.Expr:
+    e = e.str.replace_all(INVISIBLE, "")
+    if fold:
+        e = e.str.normalize("NFKC")
     t = e.str.replace_all(r"[\s\u3000]+", "") if compact else e.str.strip_chars()
     return blank_to_null(t)
 

@@ -342,6 +342,15 @@ def decode(data: bytes) -> tuple[str, str]:
         ) from exc
 
 
+def _unify_line_endings(text: str) -> str:
+    """CR-only line endings as ``\\n``: the CSV parser splits on ``\\n`` alone, and a
+    CR-only file would be one header line holding every row (loaded with 0 rows)."""
+    bare_cr = text.count("\r") - text.count("\r\n")
+    if bare_cr > text.count("\n"):
+        return re.sub(r"\r(?!\n)", "\n", text)
+    return text
+
+
 def _has_utf8_lines(data: bytes) -> bool:
     """Whether some line with Chinese text is valid UTF-8 although the whole file is
     not: the file is a splice of UTF-8 and GBK. (A GBK line of a few Chinese
@@ -395,7 +404,8 @@ def read_csv(data: bytes, limits: Limits | None = None) -> tuple[RawSheet, str]:
             "文件实际是旧版Excel（.xls）或加密的Office文件，但扩展名是.csv；"
             "请另存为CSV或xlsx后重新报送",
         )
-    lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    # CR-only line endings (old Mac exports) count too, or the cap is passed as one line.
+    lines = max(data.count(b"\n"), data.count(b"\r")) + (not data.endswith((b"\n", b"\r")))
     check_rows(lines, limits)
     nul = data.count(b"\x00")
     if nul * 20 > len(data) and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -413,6 +423,7 @@ def read_csv(data: bytes, limits: Limits | None = None) -> tuple[RawSheet, str]:
     text, encoding = decode(data)
     if "\x00" in text:
         text = text.replace("\x00", "")
+    text = _unify_line_endings(text)
     if not text.strip():
         return RawSheet(name="", frame=pl.DataFrame()), encoding
     delimiter, width = _sniff(text)

@@ -1,0 +1,114 @@
+"""A second hostile probe of the nightly inputs (issue 9): faults the first probe
+did not try. Each test builds the damaged file for real and loads it into a real
+DuckDB warehouse with ``load_feed``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.feeds_fixtures import (
+    REGISTER_HEADER,
+    loads_row,
+    query,
+    register_row,
+    sample_rows,
+    write_csv,
+    write_xlsx,
+)
+from warehouse import connect, load_feed
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    path = tmp_path / "inbox"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def con(tmp_path: Path):
+    c = connect(tmp_path / "wh" / "warehouse.duckdb")
+    yield c
+    c.close()
+
+
+def _balanced(con) -> None:
+    bad = query(con, "SELECT * FROM loads WHERE rows_read <> rows_loaded + rows_rejected")
+    assert bad == []
+
+
+# ------------------------------------------------------------- CSV line endings
+
+
+@pytest.mark.parametrize("ending", ["\r", "\r\n"])
+def test_csv_with_old_mac_line_endings_loads_every_row(con, inbox, ending):
+    """A CSV saved with CR-only line endings (old Mac Excel, some exporters) was read
+    as ONE line: the header swallowed every row, the file was 'loaded' with 0 rows
+    and its whole content lost without a word."""
+    rows = sample_rows("tax", 5)
+    path = write_csv(inbox / "tax" / "2025年个人所得税明细.csv", rows, encoding="utf-8-sig")
+    path.write_bytes(path.read_bytes().replace(b"\n", ending.encode()))
+    load_feed(con, "tax", inbox)
+    row = loads_row(con, "tax/2025年个人所得税明细.csv")
+    assert (row["rows_read"], row["rows_loaded"], row["status"]) == (5, 5, "loaded")
+    _balanced(con)
+
+
+def test_cr_only_csv_is_held_to_the_row_cap(con, inbox, monkeypatch):
+    """The row cap counted ``\\n`` only: a CR-only CSV passed it as one line."""
+    monkeypatch.setenv("BIDUI_MAX_ROWS", "3")
+    rows = sample_rows("tax", 10)
+    path = write_csv(inbox / "tax" / "2025年个人所得税明细.csv", rows, encoding="utf-8-sig")
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r"))
+    load_feed(con, "tax", inbox)
+    row = loads_row(con, "tax/2025年个人所得税明细.csv")
+    assert row["status"] == "failed" and row["rows_loaded"] == 0
+    _balanced(con)
+
+
+# ------------------------------------------------------------- invisible characters
+
+
+@pytest.mark.parametrize("junk", ["\u200b", "\ufeff", "\u200d", "\u2060", "\u00ad"])
+def test_invisible_characters_do_not_split_a_township(con, inbox, junk):
+    """A zero-width space, BOM or soft hyphen pasted into a township or village name
+    made a second township that looks identical on screen: its own lookalike list,
+    and households split across the two (false household-size findings)."""
+    rows = [register_row(i) for i in range(6)]
+    t = REGISTER_HEADER.index("乡(镇)")
+    v = REGISTER_HEADER.index("行政村")
+    rows[1][t] = "青山镇" + junk
+    rows[2][v] = junk + "河口村"
+    write_xlsx(inbox / "register" / "2024年建档立卡人口.xlsx", [REGISTER_HEADER, *rows])
+    load_feed(con, "register", inbox)
+    got = query(con, "SELECT DISTINCT township, village FROM register")
+    assert got == [{"township": "青山镇", "village": "河口村"}]
+
+
+def test_fullwidth_letters_and_digits_in_place_names_are_one_name(con, inbox):
+    """``一组`` typed as ``１组`` and ``1组`` is one group; NFKC folds full-width forms."""
+    rows = [register_row(i) for i in range(6)]
+    g = REGISTER_HEADER.index("自然村(组)")
+    for i, name in enumerate(["１组", "1组", "Ａ组", "A组", "1组", "A组"]):
+        rows[i][g] = name
+    write_xlsx(inbox / "register" / "2024年建档立卡人口.xlsx", [REGISTER_HEADER, *rows])
+    load_feed(con, "register", inbox)
+    got = {r["village_group"] for r in query(con, "SELECT village_group FROM register")}
+    assert got == {"1组", "A组"}
+
+
+def test_invisible_characters_in_an_id_number_are_removed_not_rejected(con, inbox):
+    """An ID number pasted with a zero-width space or BOM looked right on screen
+    and was rejected as 'contains invalid characters' — the person dropped."""
+    rows = [register_row(i) for i in range(3)]
+    c = REGISTER_HEADER.index("证件号码")
+    clean = rows[0][c]
+    rows[0][c] = "\ufeff" + clean[:6] + "\u200b" + clean[6:]
+    write_xlsx(inbox / "register" / "2024年建档立卡人口.xlsx", [REGISTER_HEADER, *rows])
+    load_feed(con, "register", inbox)
+    ids = {r["id_number"] for r in query(con, "SELECT id_number FROM register")}
+    assert clean in ids and len(ids) == 3
+    _balanced(con)
