@@ -156,6 +156,7 @@ class _Data:
     feedback_table: bool = False
     feeds: list[dict[str, Any]] = field(default_factory=list)
     loads_table: bool = False
+    unread: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -202,6 +203,8 @@ def _collect(con: duckdb.DuckDBPyConnection, run_date: dt.date, history_runs: in
     _collect_rules(con, d, has_runs, history_runs)
     _collect_progress(con, d, has_history, since)
     _collect_feeds(con, d)
+    if _has(con, "inbox_unread", "path", "reason_zh"):
+        d.unread = _rows(con, "SELECT path, reason_zh FROM inbox_unread ORDER BY path")
     return d
 
 
@@ -741,6 +744,12 @@ def _section_alerts(d: _Data) -> str:
             for f in failed
         )
         out.append(f'<div class="alert"><h2>部门数据读取失败</h2><ul>{items}</ul></div>')
+    if d.unread:
+        items = "".join(f"<li>{_t(u['reason_zh'])}</li>" for u in d.unread)
+        out.append(
+            f'<div class="alert bad" id="inbox-unread"><h2>⚠ 收件箱中有 {len(d.unread)} 项'
+            f"未读取（不在约定的数据文件夹中）</h2><ul>{items}</ul></div>"
+        )
     return "".join(out)
 
 

@@ -112,3 +112,54 @@ def test_invisible_characters_in_an_id_number_are_removed_not_rejected(con, inbo
     ids = {r["id_number"] for r in query(con, "SELECT id_number FROM register")}
     assert clean in ids and len(ids) == 3
     _balanced(con)
+
+
+# ------------------------------------------------------------- misplaced files
+
+
+def test_feed_folder_in_another_case_or_width_is_read(con, inbox):
+    """``Register/`` (or full-width ``ｒｅｇｉｓｔｅｒ/``) was silently skipped on Linux:
+    a whole year of the register missing, only 'no 2024 records' to show for it."""
+    write_xlsx(inbox / "register" / "2025年建档立卡人口.xlsx", [REGISTER_HEADER, register_row(0)])
+    write_xlsx(inbox / "Register" / "2024年建档立卡人口.xlsx", [REGISTER_HEADER, register_row(1)])
+    write_xlsx(inbox / "ｒｅｇｉｓｔｅｒ" / "2023年.xlsx", [REGISTER_HEADER, register_row(2)])
+    load_feed(con, "register", inbox)
+    got = {r["source_file"]: r["rows_loaded"] for r in query(con, "SELECT * FROM loads")}
+    assert got == {
+        "register/2025年建档立卡人口.xlsx": 1,
+        "Register/2024年建档立卡人口.xlsx": 1,
+        "ｒｅｇｉｓｔｅｒ/2023年.xlsx": 1,
+    }
+    assert query(con, "SELECT * FROM inbox_unread") == []
+
+
+def test_files_outside_any_feed_folder_are_reported_not_ignored(con, inbox):
+    """A file dropped in the inbox itself, or a folder named in Chinese (``户籍/``),
+    was never read and never mentioned."""
+    write_xlsx(inbox / "register" / "2025年建档立卡人口.xlsx", [REGISTER_HEADER, register_row(0)])
+    write_xlsx(inbox / "2025年建档立卡人口_副本.xlsx", [REGISTER_HEADER, register_row(1)])
+    write_csv(inbox / "户籍" / "户籍人口_青山镇.csv", sample_rows("hukou", 2))
+    (inbox / ".DS_Store").write_bytes(b"x")  # hidden: not the clerk's data
+    load_feed(con, "register", inbox)
+    got = {r["path"]: r["reason_zh"] for r in query(con, "SELECT * FROM inbox_unread")}
+    assert set(got) == {"2025年建档立卡人口_副本.xlsx", "户籍"}
+    assert "未读取" in got["户籍"] and "hukou/" in got["户籍"] and "1 个文件" in got["户籍"]
+    # The register's own load is untouched, and a later load with a clean inbox clears it.
+    (inbox / "2025年建档立卡人口_副本.xlsx").unlink()
+    (inbox / "户籍" / "户籍人口_青山镇.csv").rename(inbox / "hukou.csv")
+    load_feed(con, "hukou", inbox)
+    assert [r["path"] for r in query(con, "SELECT * FROM inbox_unread")] == ["hukou.csv", "户籍"]
+
+
+def test_report_names_what_the_inbox_holds_unread(con, inbox, tmp_path):
+    import datetime as dt
+
+    from bidui.report import render_report
+
+    write_xlsx(inbox / "register" / "2025年建档立卡人口.xlsx", [REGISTER_HEADER, register_row(0)])
+    write_csv(inbox / "户籍" / "户籍人口_青山镇.csv", sample_rows("hukou", 2))
+    load_feed(con, "register", inbox)
+    out = tmp_path / "report.html"
+    render_report(con, dt.date(2026, 11, 20), out, {})
+    html = out.read_text(encoding="utf-8")
+    assert 'id="inbox-unread"' in html and "文件夹“户籍”" in html

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,7 +159,76 @@ def inbox_files(inbox: Path, feed: str) -> list[Path]:
     anything hidden (a name or folder starting with ``.``) and other suffixes
     (``.txt``, ``.pdf``) are ignored.
     """
-    root = inbox / feed
+    out: list[Path] = []
+    for root in feed_folders(inbox, feed):
+        out += _folder_files(root)
+    return sorted(out)
+
+
+def _fold(name: str) -> str:
+    return unicodedata.normalize("NFKC", name).strip().casefold()
+
+
+def feed_folders(inbox: Path, feed: str) -> list[Path]:
+    """``inbox/<feed>/`` and any top-level folder whose name is the feed's in another
+    case or width (``Register/``, ``ＲＥＧＩＳＴＥＲ/``): a clerk's spelling, not a
+    different feed, so its files are read rather than silently skipped."""
+    roots = [inbox / feed]
+    try:
+        entries = sorted(inbox.iterdir())
+    except OSError:
+        return roots
+    roots += [e for e in entries if e.name != feed and _fold(e.name) == feed]
+    return roots
+
+
+def unread_entries(inbox: Path) -> list[dict[str, str]]:
+    """Top-level inbox entries no feed reads: files beside the feed folders and
+    folders with a name that is no feed's (``户籍/``, ``新建文件夹/``). They are
+    reported (``inbox_unread``, the report), never silently ignored."""
+    from bidui.config import FEEDS
+
+    known = {*FEEDS, "feedback"}
+    folders = "、".join(f"{s.name}/（{s.title_zh}）" for s in SPECS.values())
+    out = []
+    try:
+        entries = sorted(inbox.iterdir())
+    except OSError:
+        return out
+    for e in entries:
+        if e.name.startswith((".", "~$")) or _fold(e.name) in known:
+            continue
+        if e.is_dir() and not e.is_symlink():
+            n = sum(1 for f in e.rglob("*") if f.is_file() and not f.name.startswith((".", "~$")))
+            zh = (
+                f"文件夹“{e.name}”不是约定的数据文件夹，其中 {n} 个文件未读取；"
+                f"请把文件放入对应的文件夹：{folders}"
+            )
+            en = f"folder {e.name!r} is no feed's folder; its {n} file(s) were not read"
+        else:
+            zh = f"文件“{e.name}”直接放在收件箱中，未读取；请放入对应的文件夹：{folders}"
+            en = f"file {e.name!r} lies in the inbox itself, not in a feed folder; not read"
+        out.append({"path": source_name(e, inbox), "reason_zh": zh, "reason_en": en})
+    return out
+
+
+def record_unread(
+    con: duckdb.DuckDBPyConnection, inbox: Path, quiet: bool = False
+) -> list[dict[str, str]]:
+    """Replace ``inbox_unread`` with what the inbox now holds that no feed reads."""
+    entries = unread_entries(inbox)
+    con.execute("DELETE FROM inbox_unread")
+    for e in entries:
+        if not quiet:
+            log.warning("inbox: %s", e["reason_en"])
+        con.execute(
+            "INSERT INTO inbox_unread VALUES (?, ?, ?, ?)",
+            [e["path"], e["reason_zh"], e["reason_en"], office_now()],
+        )
+    return entries
+
+
+def _folder_files(root: Path) -> list[Path]:
     if root.is_symlink():
         return [root]  # screened like any link: read only if it stays in the inbox
     if not root.is_dir():
@@ -175,7 +245,7 @@ def inbox_files(inbox: Path, feed: str) -> list[Path]:
                 out.append(p)
         elif wanted and p.is_file():
             out.append(p)
-    return sorted(out)
+    return out
 
 
 def _outside(path: Path, inbox_real: Path) -> bool:
@@ -452,6 +522,8 @@ def load_feed(
             except BaseException:
                 con.rollback()
                 raise
+        # Every feed's load refreshes it (a feed may be loaded alone); the register logs it.
+        record_unread(con, inbox, quiet=feed_name != "register")
         preview = con.sql(f'SELECT * FROM "{feed_name}" LIMIT {PREVIEW_ROWS}').pl()
 
     results.sort(key=lambda r: r.source_file)
@@ -473,7 +545,10 @@ __all__ = [
     "REJECT_SCHEMA",
     "FeedLoadResult",
     "FileLoadResult",
+    "feed_folders",
     "inbox_files",
     "load_all",
+    "record_unread",
+    "unread_entries",
     "load_feed",
 ]

@@ -19,6 +19,9 @@ CREATE TABLE IF NOT EXISTS rejects (
     load_id VARCHAR, feed VARCHAR, source_file VARCHAR, sheet VARCHAR, row_number INTEGER,
     column_name VARCHAR, raw_value VARCHAR, reason_zh VARCHAR, reason_en VARCHAR
 );
+CREATE TABLE IF NOT EXISTS inbox_unread (
+    path VARCHAR, reason_zh VARCHAR, reason_en VARCHAR, seen_at TIMESTAMP
+);
 CREATE TABLE IF NOT EXISTS load_warnings (
     load_id VARCHAR, feed VARCHAR, source_file VARCHAR, sheet VARCHAR, row_number INTEGER,
     column_name VARCHAR, raw_value VARCHAR, reason_zh VARCHAR, reason_en VARCHAR
