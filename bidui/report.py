@@ -205,6 +205,12 @@ def _collect(con: duckdb.DuckDBPyConnection, run_date: dt.date, history_runs: in
     _collect_feeds(con, d)
     if _has(con, "inbox_unread", "path", "reason_zh"):
         d.unread = _rows(con, "SELECT path, reason_zh FROM inbox_unread ORDER BY path")
+    if d.loads_table and _has(con, "loads", "error"):
+        d.unread += _rows(
+            con,
+            "SELECT source_file AS path, '文件“' || source_file || '”：' || error AS reason_zh "
+            "FROM loads WHERE status = 'superseded' ORDER BY source_file",
+        )
     return d
 
 
@@ -748,7 +754,7 @@ def _section_alerts(d: _Data) -> str:
         items = "".join(f"<li>{_t(u['reason_zh'])}</li>" for u in d.unread)
         out.append(
             f'<div class="alert bad" id="inbox-unread"><h2>⚠ 收件箱中有 {len(d.unread)} 项'
-            f"未读取（不在约定的数据文件夹中）</h2><ul>{items}</ul></div>"
+            f"未使用（不在约定的数据文件夹中，或被同年度的较新文件取代）</h2><ul>{items}</ul></div>"
         )
     return "".join(out)
 

@@ -228,6 +228,72 @@ def record_unread(
     return entries
 
 
+SAME_YEAR_FEEDS = {"register": "id_number"}
+"""Feeds of which a person appears once a year: feed → person key."""
+
+SUPERSEDE_SHARE = 0.5
+"""Two files of one year sharing at least this share of the older one's persons are
+two versions of the same list (``2025年….xlsx`` and ``2025年…(修订).xlsx``)."""
+
+
+def _supersede_same_year(con: duckdb.DuckDBPyConnection, feed: str) -> None:
+    """Two versions of one year's list: the newer file (by file time, then name)
+    is used, the older one's rows of that year move to ``rejects`` with a reason,
+    and its ``loads`` row says so (status ``superseded``).
+
+    Loading both doubled every person: hundreds of false duplicate-ID and
+    household findings sent to every township. Files of one year that do not
+    share persons (one file per township) are all kept.
+    """
+    key = SAME_YEAR_FEEDS[feed]
+    pairs = con.execute(
+        f"""
+        WITH g AS (
+            SELECT f.source_file, f.year, f.{key} AS k, l.modified_at
+            FROM "{feed}" f JOIN loads l USING (load_id)
+            WHERE f.{key} IS NOT NULL AND f.year IS NOT NULL
+        ),
+        n AS (SELECT source_file, year, count(DISTINCT k) AS n FROM g GROUP BY ALL),
+        shared AS (
+            SELECT a.source_file AS older, b.source_file AS newer, a.year,
+                   count(DISTINCT a.k) AS shared
+            FROM g a JOIN g b ON a.year = b.year AND a.k = b.k
+                AND (a.modified_at, a.source_file) < (b.modified_at, b.source_file)
+            GROUP BY ALL
+        )
+        SELECT s.older, s.year, arg_max(s.newer, s.shared) AS newer, max(s.shared) AS shared
+        FROM shared s JOIN n ON n.source_file = s.older AND n.year = s.year
+        WHERE s.shared >= ? * n.n
+        GROUP BY ALL ORDER BY ALL
+        """,
+        [SUPERSEDE_SHARE],
+    ).fetchall()
+    for older, year, newer, shared in pairs:
+        zh = (
+            f"与同为{year}年度的文件“{newer}”有 {shared} 人相同，是同一名单的不同版本；"
+            f"以较新的“{newer}”为准，本文件的{year}年度记录未使用（如应以本文件为准，请删除另一文件）"
+        )
+        en = f"same {year} list as the newer {newer} ({shared} persons shared); superseded by it"
+        log.warning("%s: %s: %s", feed, older, en)
+        moved = con.execute(
+            f"""
+            INSERT INTO rejects
+            SELECT load_id, ?, source_file, sheet, row_number, NULL, NULL, ?, ?
+            FROM "{feed}" WHERE source_file = ? AND year = ?
+            """,
+            [feed, zh, en, older, year],
+        ).fetchone()[0]
+        con.execute(f'DELETE FROM "{feed}" WHERE source_file = ? AND year = ?', [older, year])
+        con.execute(
+            """
+            UPDATE loads SET rows_loaded = rows_loaded - ?, rows_rejected = rows_rejected + ?,
+                status = 'superseded', error = concat_ws('；', error, ?)
+            WHERE feed = ? AND source_file = ?
+            """,
+            [moved, moved, zh, feed, older],
+        )
+
+
 def _folder_files(root: Path) -> list[Path]:
     if root.is_symlink():
         return [root]  # screened like any link: read only if it stays in the inbox
@@ -467,7 +533,13 @@ def load_feed(
                 )
                 continue
             load_id = make_load_id(feed_name, source_file, checksum)
-            if before is not None and before["load_id"] == load_id and not force:
+            # A superseded file is read again each night: the file that replaced it may be gone.
+            if (
+                before is not None
+                and before["load_id"] == load_id
+                and before["status"] != "superseded"
+                and not force
+            ):
                 results.append(_unchanged_result(path, before))
                 mapping = json.loads(before["header_mapping"] or "{}")
                 first_of.setdefault(key, []).append((source_file, mapping))
@@ -518,6 +590,8 @@ def load_feed(
                 _insert(con, "rejects", [pf.rejects for pf in parsed])
                 _insert(con, "load_warnings", [pf.warnings for pf in parsed])
                 _insert(con, "loads", [pl.DataFrame([pf.loads_record(now) for pf in parsed])])
+                if feed_name in SAME_YEAR_FEEDS:
+                    _supersede_same_year(con, feed_name)
                 con.commit()
             except BaseException:
                 con.rollback()
