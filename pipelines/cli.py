@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import logging
 import os
@@ -198,7 +199,9 @@ def _progress_printer(steps: list[str]):
         step = event.step_key or ""
         if step in steps and step not in seen:
             seen.append(step)
-            print(f"[{len(seen)}/{len(steps)}] {step} …", flush=True)
+            # Progress is decoration: a closed or full stdout must not fail the run.
+            with contextlib.suppress(OSError, ValueError):
+                print(f"[{len(seen)}/{len(steps)}] {step} …", flush=True)
 
     return on_event
 
@@ -208,7 +211,7 @@ def summarise(events) -> list[str]:
     by category, rules not run grouped by reason."""
     from bidui.config import FEEDS
 
-    feeds: dict[str, tuple[int, int]] = {}
+    feeds: dict[str, tuple[int, int, int]] = {}
     by_category: dict[str, int] = {}
     not_run: dict[str, list[str]] = {}
     for e in events:
@@ -217,7 +220,11 @@ def summarise(events) -> list[str]:
             name = m.asset_key.to_user_string()
             meta = {k: getattr(v, "value", v) for k, v in m.metadata.items()}
             if name in FEEDS and "rows_loaded" in meta:
-                feeds[name] = (int(meta["rows_loaded"]), int(meta.get("rows_rejected") or 0))
+                feeds[name] = (
+                    int(meta["rows_loaded"]),
+                    int(meta.get("rows_rejected") or 0),
+                    int(meta.get("files") or 0),
+                )
         elif e.event_type_value == "ASSET_CHECK_EVALUATION":
             ev = e.asset_check_evaluation_data
             if ev.asset_key.to_user_string() != "findings":
@@ -232,7 +239,11 @@ def summarise(events) -> list[str]:
                 cat = str(meta.get("category") or "?")
                 by_category[cat] = by_category.get(cat, 0) + int(meta["findings"])
     lines = []
-    parts = [f"{f} {feeds[f][0]}/{feeds[f][1]}" for f in FEEDS if f in feeds]
+    parts = [
+        f"{f} {feeds[f][0]}/{feeds[f][1]}" if feeds[f][2] else f"{f} (no file)"
+        for f in FEEDS
+        if f in feeds
+    ]
     missing = [f for f in FEEDS if f not in feeds]
     lines.append("  feeds (rows loaded/rejected): " + (", ".join(parts) or "none"))
     if missing:
@@ -245,8 +256,11 @@ def summarise(events) -> list[str]:
         lines.append("  rules not run: none")
     else:
         reasons = "; ".join(
-            f"{len(codes)} × {reason[:80]}" for reason, codes in sorted(not_run.items())[:4]
+            f"{len(codes)} × {reason[:80]} [{', '.join(codes[:3])}{' …' if len(codes) > 3 else ''}]"
+            for reason, codes in sorted(not_run.items())[:4]
         )
+        if len(not_run) > 4:
+            reasons += f"; {len(not_run) - 4} more reasons"
         lines.append(f"  rules not run: {count} ({reasons})")
     return lines
 
@@ -405,21 +419,26 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env(args.inbox, args.outbox, args.warehouse)
     if not settings.inbox.is_dir():
-        print(f"error: inbox {settings.inbox} does not exist", file=sys.stderr)
+        print(
+            f"error: inbox {settings.inbox} does not exist; pass --inbox or set BIDUI_INBOX "
+            f"/ 收件箱不存在：{settings.inbox}，请用 --inbox 指定",
+            file=sys.stderr,
+        )
         return 2
     run_date, problem = check_run_date(args.run_date, _today())
     if not problem:
         home = instance_home(settings.warehouse)
         problem = (
             check_layout(settings.inbox, settings.outbox, settings.warehouse)
-            or check_inbox_layout(settings.inbox)
-            or check_configuration(args.thresholds or "")
             or check_writable_folder(settings.outbox, "outbox", "输出目录")
             or check_writable_folder(settings.warehouse.parent, "warehouse folder", "数据仓库目录")
             or check_writable_folder(
                 home, "Dagster instance folder (DAGSTER_HOME)", "Dagster 实例目录"
             )
             or check_lock_wait()
+            or check_configuration(args.thresholds or "")
+            # Last: the other checks name what to fix in the set-up, this one the inbox.
+            or check_inbox_layout(settings.inbox)
         )
     if problem:
         print(f"error: {problem}", file=sys.stderr)
@@ -483,6 +502,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         None,
         log_level="DEBUG" if args.verbose else "WARNING",
         progress=not args.verbose,
+        summary=(summary := []),
     )
     if not ok:
         print(f"error: demo run failed: {info}", file=sys.stderr)
@@ -490,6 +510,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     day = _today().isoformat()
     out = settings.outbox / day
     print(f"\ndemo run {info} succeeded.")
+    for line in summary:
+        print(line)
     print(f"  problem lists, problems.csv, rejects.csv, report: {out}")
     report = out / "report.html"
     if report.exists():
@@ -499,14 +521,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ui(args: argparse.Namespace) -> int:
-    """``dagster dev`` on the warehouse's own instance; the code location gets the
-    paths through the environment, so runs started from the UI use them too."""
-    settings = Settings.from_env(args.inbox, args.outbox, args.warehouse)
+def prepare_ui(settings: Settings) -> Path:
+    """Export the warehouse's instance (``DAGSTER_HOME``) and its paths for ``dagster dev``
+    and the code location it starts; the instance folder."""
     home = dagster_home(settings.warehouse)
     os.environ["BIDUI_INBOX"] = str(settings.inbox)
     os.environ["BIDUI_OUTBOX"] = str(settings.outbox)
     os.environ["BIDUI_WAREHOUSE"] = str(settings.warehouse)
+    return home
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """``dagster dev`` on the warehouse's own instance; the code location gets the
+    paths through the environment, so runs started from the UI use them too."""
+    settings = Settings.from_env(args.inbox, args.outbox, args.warehouse)
+    home = prepare_ui(settings)
     exe = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
     argv = [exe, "dev", "-m", "pipelines.definitions", "-h", args.host, "-p", str(args.port)]
     print(f"warehouse: {settings.warehouse}\nDAGSTER_HOME={home}\n$ {' '.join(argv)}")

@@ -2,6 +2,7 @@
 Dagster instance per warehouse, one clear line for a wrong configuration, a short
 output, and an inbox laid out wrongly refused before anything runs."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -200,3 +201,24 @@ def test_default_warehouse_keeps_the_old_instance_folder(monkeypatch, tmp_path):
     assert instance_home(other) == (tmp_path / "x" / "test.duckdb.dagster").resolve()
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "explicit"))
     assert instance_home(other) == (tmp_path / "explicit").resolve()
+
+
+def test_ui_uses_the_warehouse_instance_and_paths(monkeypatch, tmp_path):
+    from bidui.config import Settings
+    from pipelines import cli
+
+    for name in ("DAGSTER_HOME", "BIDUI_INBOX", "BIDUI_OUTBOX", "BIDUI_WAREHOUSE"):
+        monkeypatch.setenv(name, "")  # recorded, so the test's own exports are undone
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(cli, "_DERIVED_HOME", "")
+    wh = tmp_path / "test" / "warehouse.duckdb"
+    settings = Settings.from_env(tmp_path / "in", tmp_path / "out", wh)
+    home = cli.prepare_ui(settings)
+    assert home == wh.with_name("warehouse.duckdb.dagster")
+    assert (home / "dagster.yaml").exists()
+    assert os.environ["DAGSTER_HOME"] == str(home)
+    assert os.environ["BIDUI_WAREHOUSE"] == str(wh)
+    assert os.environ["BIDUI_INBOX"] == str(tmp_path / "in")
+    # A second derivation in the same process follows the new warehouse, not the first.
+    other = tmp_path / "prod" / "warehouse.duckdb"
+    assert cli.instance_home(other) == other.with_name("warehouse.duckdb.dagster")
