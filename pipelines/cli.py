@@ -681,7 +681,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-QUIET_LOGGERS = ("alembic", "great_expectations", "dagster", "sqlalchemy", "urllib3")
+QUIET_LOGGERS = ("alembic", "great_expectations", "sqlalchemy", "urllib3")
 
 
 def configure_logging(verbose: bool) -> None:
@@ -689,12 +689,14 @@ def configure_logging(verbose: bool) -> None:
     migration notes, GX's set-up messages and bidui's own INFO lines made half of
     every run's output; the run's events are still stored in the Dagster instance."""
     level = logging.DEBUG if verbose else logging.WARNING
+    root = logging.getLogger()
+    ours = not root.handlers  # an embedding process (pytest) keeps its own handlers
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if verbose:
         return
-    # A library that sets its own logger to INFO still reaches the root handler.
-    for handler in logging.getLogger().handlers:
-        handler.setLevel(logging.WARNING)
+    if ours:  # a library that sets its own logger to INFO still reaches the root handler
+        for handler in root.handlers:
+            handler.setLevel(logging.WARNING)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
 
