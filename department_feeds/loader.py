@@ -286,8 +286,17 @@ def _typed_columns(spec: FeedSpec, frame: pl.DataFrame, file_year: int | None) -
         v = _parse(col, r, col.field in tick_columns, frame)
         if col.field == spec.year_from_file_name and file_year is not None:
             v = v.fill_null(pl.lit(file_year, dtype=pl.Int32))
+        if col.parse == "year":
+            # A year not yet begun (2027 typed for 2025) would become the working year.
+            v = pl.when(v <= _latest_year()).then(v)
         exprs.append(v.alias(col.field))
     return exprs
+
+
+def _latest_year() -> int:
+    from bidui.config import today
+
+    return today().year
 
 
 def _normalise_ids(spec: FeedSpec, frame: pl.DataFrame) -> pl.DataFrame:
@@ -347,6 +356,9 @@ def _value_reason(
             empty_en += " and the file name holds no year"
         bad_zh = f"必填项“{col.header}”的值无法识别为{kind_zh}{hint_zh}"
         bad_en = f"required {col.field} ({col.header}) cannot be read as {col.kind}"
+        if col.parse == "year":
+            bad_zh = f"必填项“{col.header}”的值不是有效年份，或晚于今年（{_latest_year()}年）"
+            bad_en = f"required {col.field} ({col.header}) is no year, or after this year"
     else:
         empty_zh = empty_en = ""
         bad_zh = f"“{col.header}”的值无法识别为{kind_zh}{hint_zh}，已置为空"

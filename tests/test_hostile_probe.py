@@ -235,3 +235,28 @@ def test_report_names_a_superseded_file(con, inbox, tmp_path):
     render_report(con, dt.date(2026, 11, 20), out, {})
     html = out.read_text(encoding="utf-8")
     assert 'id="inbox-unread"' in html and "文件“register/2025年a.xlsx”" in html
+
+
+# ------------------------------------------------------------- years
+
+
+def test_a_register_year_after_this_year_is_rejected_with_a_reason(con, inbox):
+    """A register typed as 2027 (a year not yet begun) became the working year: every
+    township's list was built for 2027 and most department comparisons did not run."""
+    import datetime as dt
+
+    from bidui.config import today
+
+    future = today().year + 1
+    rows = [register_row(i, 年度=str(future)) for i in range(3)]
+    write_xlsx(inbox / "register" / f"{future}年建档立卡人口.xlsx", [REGISTER_HEADER, *rows])
+    write_xlsx(
+        inbox / "register" / "2025年建档立卡人口.xlsx",
+        [REGISTER_HEADER, *[register_row(i, 年度="2025") for i in range(10, 13)]],
+    )
+    load_feed(con, "register", inbox)
+    assert query(con, "SELECT DISTINCT year FROM register") == [{"year": 2025}]
+    rejects = query(con, "SELECT * FROM rejects WHERE column_name = 'year'")
+    assert len(rejects) == 3 and f"晚于今年（{today().year}年）" in rejects[0]["reason_zh"]
+    assert dt.date.today().year <= future
+    _balanced(con)
