@@ -170,14 +170,20 @@ def _execute(
             f"{e.step_key}: {root_cause(e.event_specific_data.error)}"
             for e in result.all_events
             if e.event_type_value == "STEP_FAILURE"
+            # a failed blocking check is named below, with its asset
+            and e.event_specific_data.error.cls_name != "DagsterAssetCheckFailedError"
         ]
-        if not errors:  # failed outside a step (resource set-up): the run's own error
+        if (
+            not errors and not failed_checks
+        ):  # failed outside a step (resource set-up): the run's own error
             errors = [
                 root_cause(err)
                 for e in result.all_events
                 if (err := getattr(e.event_specific_data, "error", None)) is not None
             ][:1]
         msg = "; ".join(errors + [f"blocking check failed: {c}" for c in failed_checks])
+        if failed_checks and not errors:
+            msg += " (see the check in the Dagster UI, or run with -v) / 数据检查未通过，未发布"
         return False, msg or f"run {result.run_id} failed"
 
 
@@ -454,7 +460,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             settings.warehouse,
             run_date,
             args.thresholds or "",
-            log_level="DEBUG" if args.verbose else "WARNING",
+            # The failing step and its root cause are printed as one line below; Dagster's
+            # own error log (with stack traces) is for -v and the UI.
+            log_level="DEBUG" if args.verbose else "CRITICAL",
             progress=not args.verbose,
             summary=summary,
         )

@@ -180,6 +180,11 @@ def test_each_warehouse_has_its_own_dagster_instance(small_county, tmp_path):
     assert ok.returncode == 0, ok.stderr[-3000:]
     failed = bidui(*run_args(bad_inbox, tmp_path / "t", warehouse=test), env=env)
     assert failed.returncode == 1, failed.stdout + failed.stderr[-3000:]
+    # A failed night is short too: progress, the loader's warning, one error line.
+    assert len((failed.stdout + failed.stderr).splitlines()) < 30, failed.stderr[-3000:]
+    assert "Traceback" not in failed.stderr and "Stack Trace" not in failed.stderr
+    (line,) = [ln for ln in failed.stderr.splitlines() if ln.startswith("error:")]
+    assert "register:headers_complete" in line
 
     prod_home = prod.with_name(prod.name + ".dagster")
     test_home = test.with_name(test.name + ".dagster")
