@@ -48,6 +48,9 @@ class HeaderMatch:
     """Source column index → header text as written (stripped), every non-blank cell."""
     missing: list[str] = field(default_factory=list)
     """Canonical headers of header-required columns that were not found."""
+    conflicts: list[tuple[str, int, int, int]] = field(default_factory=list)
+    """(field, used column, other column, rows that differ): a field named by two
+    columns whose contents differ (set by the loader once it has the rows)."""
 
     @property
     def mapping(self) -> dict[str, str]:
@@ -92,6 +95,18 @@ def _entry(spec: FeedSpec, text: str | None) -> HeaderEntry | None:
         if base is not None and spec.column(base.field).kind == "money":
             hit = HeaderEntry(base.field, base.rank + 100, base.inverted, wan=True)
     return hit
+
+
+def duplicate_columns(spec: FeedSpec, match: HeaderMatch) -> list[tuple[str, int, int]]:
+    """(field, used column, other column) for header cells that name a field already
+    taken by another column (two 证件号码 columns, or 证件号码 and 身份证号)."""
+    used = {f: j for j, f in match.fields.items()}
+    out = []
+    for j, text in sorted(match.headers.items()):
+        e = _entry(spec, text)
+        if e is not None and j not in match.fields and e.field in used:
+            out.append((e.field, used[e.field], j))
+    return out
 
 
 def match_row(spec: FeedSpec, cells: list[str | None]) -> dict[int, HeaderEntry]:

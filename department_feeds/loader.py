@@ -41,7 +41,7 @@ from bidui.config import local_time
 from bidui.config import now as office_now
 from bidui.idcard import PROBLEMS_EN, PROBLEMS_ZH, normalise_frame
 from department_feeds import normalise as nz
-from department_feeds.headers import HeaderMatch, find_header, lookup
+from department_feeds.headers import HeaderMatch, duplicate_columns, find_header, lookup
 from department_feeds.limits import LimitExceeded, Limits
 from department_feeds.reading import RawSheet, ReadError, read_csv, read_xlsx
 from department_feeds.spec import Column, FeedSpec
@@ -115,13 +115,16 @@ class ParsedFile:
     encoding: str | None = None
     status: str = "loaded"
     """``loaded``, ``failed`` or ``duplicate`` (same bytes as another file of the feed,
-    which is the one loaded)."""
+    which is the one loaded); ``superseded`` is set later by the warehouse (an older
+    version of the same year's list)."""
     error: str | None = None
     sheets: list[SheetInfo] = field(default_factory=list)
     header_row: int | None = None
     header_mapping: dict[str, str] = field(default_factory=dict)
     inverted: list[str] = field(default_factory=list)
     missing_required: list[str] = field(default_factory=list)
+    sheet_notes: list[tuple[str, str, str]] = field(default_factory=list)
+    """(sheet, reason_zh, reason_en) of file-level warnings (a duplicated column)."""
     rows_read: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
@@ -250,7 +253,32 @@ def _sheet_frame(spec: FeedSpec, sheet: RawSheet, match: HeaderMatch) -> pl.Data
         pl.Series(f"__num_{match.fields[j]}", flags[j]) for j in id_positions
     )
     out += [pl.col(f"__num_{match.fields[j]}") for j in id_positions]
+    match.conflicts = _conflicts(spec, match, frame.filter(~blank))
     return frame.select(out).filter(~pl.col("__blank")).drop("__blank")
+
+
+def _conflicts(
+    spec: FeedSpec, match: HeaderMatch, frame: pl.DataFrame
+) -> list[tuple[str, int, int, int]]:
+    """Fields named by two columns whose values differ (compared without spaces)."""
+    out = []
+    for f, i, j in duplicate_columns(spec, match):
+        a = nz.squeeze(pl.col(f"c{i}")).fill_null("")
+        b = nz.squeeze(pl.col(f"c{j}")).fill_null("")
+        n = frame.select((a != b).sum()).item()
+        if n:
+            out.append((f, i, j, n))
+    return out
+
+
+def _conflict_text(spec: FeedSpec, sheet: str, conflict: tuple[str, int, int, int]) -> tuple:
+    f, i, j, n = conflict
+    col = spec.column(f)
+    a, b = get_column_letter(i + 1), get_column_letter(j + 1)
+    where = f"工作表“{sheet}”" if sheet else "文件"
+    zh = f"{where}有两列都是“{col.header}”（第{a}列、第{b}列），内容不同（{n}行不一致）"
+    en = f"two {col.header} columns ({a}, {b}) in {sheet or 'the file'} differ in {n} rows"
+    return zh, en
 
 
 def _count_rows_below(sheet: RawSheet, match: HeaderMatch) -> int:
@@ -479,6 +507,18 @@ def _parse_file(spec: FeedSpec, path: Path, inbox: Path, data: bytes, limits: Li
                 best_skipped = (info, *key)  # type: ignore[assignment]
             continue
         frame = _mark_copy(_sheet_frame(spec, sheet, match), frames)
+        for c in match.conflicts:
+            col = spec.column(c[0])
+            zh, en = _conflict_text(spec, sheet.name, c)
+            if col.kind == "id" or c[0] in _required(spec) or col.header_required:
+                # Which column is right cannot be known: compare nothing on a guess.
+                return _fail(
+                    pf,
+                    f"{en}; which one is right cannot be told: not loaded",
+                    f"{zh}，无法判断以哪一列为准；整个文件未导入，请删除多余的一列后重新报送",
+                    rows=sum(s.rows_read for s in pf.sheets) + frame.height,
+                )
+            pf.sheet_notes.append((sheet.name, zh + f"；使用第{get_column_letter(c[1] + 1)}列", en))
         pf.sheets.append(SheetInfo(sheet.name, "loaded", match.row + 1, [], frame.height))
         if pf.header_row is None:
             pf.header_row = match.row + 1
@@ -762,6 +802,19 @@ def _warnings(spec: FeedSpec, pf: ParsedFile, loaded: pl.DataFrame) -> pl.DataFr
                 ],
                 how="vertical_relaxed",
             )
+    if pf.sheet_notes:
+        notes = pl.DataFrame(
+            {
+                "sheet": [n[0] for n in pf.sheet_notes],
+                "row_number": [None] * len(pf.sheet_notes),
+                "column_name": [None] * len(pf.sheet_notes),
+                "raw_value": [None] * len(pf.sheet_notes),
+                "reason_zh": [n[1] for n in pf.sheet_notes],
+                "reason_en": [n[2] for n in pf.sheet_notes],
+            },
+            schema=_SHEET_WARNING_SCHEMA,
+        )
+        out = pl.concat([out, notes], how="vertical_relaxed") if out.width else notes
     if out.is_empty():
         return pl.DataFrame(schema=REJECT_SCHEMA)
     return out.with_columns(

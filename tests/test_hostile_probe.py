@@ -260,3 +260,43 @@ def test_a_register_year_after_this_year_is_rejected_with_a_reason(con, inbox):
     assert len(rejects) == 3 and f"晚于今年（{today().year}年）" in rejects[0]["reason_zh"]
     assert dt.date.today().year <= future
     _balanced(con)
+
+
+# ------------------------------------------------------------- duplicated headers
+
+
+def test_two_id_columns_with_different_content_fail_the_file_clearly(con, inbox):
+    """Two 证件号码 columns holding different numbers: the leftmost was taken without a
+    word (the other went to extra_columns). Which is right cannot be known: the file
+    fails with a reason naming both columns, nothing is compared on a guess."""
+    header = [*REGISTER_HEADER, "证件号码"]
+    rows = [
+        [*register_row(i), register_row(i + 50)[REGISTER_HEADER.index("证件号码")]]
+        for i in range(3)
+    ]
+    write_xlsx(inbox / "register" / "2025年建档立卡人口.xlsx", [header, *rows])
+    load_feed(con, "register", inbox)
+    row = loads_row(con, "register/2025年建档立卡人口.xlsx")
+    assert row["status"] == "failed" and row["rows_rejected"] == 3
+    assert "“证件号码”" in row["error"] and "内容不同" in row["error"]
+    _balanced(con)
+
+
+def test_a_copied_id_column_with_the_same_content_is_fine(con, inbox):
+    header = [*REGISTER_HEADER, "证件号码"]
+    rows = [
+        [*register_row(i), register_row(i)[REGISTER_HEADER.index("证件号码")]] for i in range(3)
+    ]
+    write_xlsx(inbox / "register" / "2025年建档立卡人口.xlsx", [header, *rows])
+    load_feed(con, "register", inbox)
+    assert loads_row(con, "register/2025年建档立卡人口.xlsx")["rows_loaded"] == 3
+
+
+def test_an_optional_column_twice_with_different_content_is_a_warning(con, inbox):
+    header = [*REGISTER_HEADER, "联系电话", "联系电话"]
+    rows = [[*register_row(i), "13800000000", "0871-1234567"] for i in range(3)]
+    write_xlsx(inbox / "register" / "2025年建档立卡人口.xlsx", [header, *rows])
+    load_feed(con, "register", inbox)
+    assert loads_row(con, "register/2025年建档立卡人口.xlsx")["rows_loaded"] == 3
+    warns = query(con, "SELECT reason_zh FROM load_warnings")
+    assert any("“联系电话”" in w["reason_zh"] and "第" in w["reason_zh"] for w in warns)
