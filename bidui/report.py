@@ -157,6 +157,7 @@ class _Data:
     feeds: list[dict[str, Any]] = field(default_factory=list)
     loads_table: bool = False
     unread: list[dict[str, Any]] = field(default_factory=list)
+    unknown_towns: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -203,6 +204,19 @@ def _collect(con: duckdb.DuckDBPyConnection, run_date: dt.date, history_runs: in
     _collect_rules(con, d, has_runs, history_runs)
     _collect_progress(con, d, has_history, since)
     _collect_feeds(con, d)
+    if _has(con, "register", "township", "year") and _has(con, "villages", "township"):
+        # A township the village statistics never name (塘嘴鄉 for 塘嘴乡, a typo): its
+        # rows make a list of their own, for a township that may not exist.
+        d.unknown_towns = _rows(
+            con,
+            """
+            SELECT township, count(*) AS n FROM register
+            WHERE year = (SELECT max(year) FROM register) AND township IS NOT NULL
+              AND EXISTS (SELECT 1 FROM villages WHERE township IS NOT NULL)
+              AND township NOT IN (SELECT township FROM villages WHERE township IS NOT NULL)
+            GROUP BY ALL ORDER BY township
+            """,
+        )
     if _has(con, "inbox_unread", "path", "reason_zh"):
         d.unread = _rows(con, "SELECT path, reason_zh FROM inbox_unread ORDER BY path")
     if d.loads_table and _has(con, "loads", "error"):
@@ -750,6 +764,16 @@ def _section_alerts(d: _Data) -> str:
             for f in failed
         )
         out.append(f'<div class="alert"><h2>部门数据读取失败</h2><ul>{items}</ul></div>')
+    if d.unknown_towns:
+        items = "".join(
+            f"<li><b>{_t(u['township'])}</b>（{u['n']} 人）</li>" for u in d.unknown_towns
+        )
+        out.append(
+            f'<div class="alert bad" id="unknown-townships"><h2>⚠ 建档立卡名单中有 '
+            f"{len(d.unknown_towns)} 个乡镇不在村组统计中</h2><div>可能是错别字、繁体字或"
+            f"多余字符；这些人员的问题单独成表，请核对乡镇名称后重新报送。</div>"
+            f"<ul>{items}</ul></div>"
+        )
     if d.unread:
         items = "".join(f"<li>{_t(u['reason_zh'])}</li>" for u in d.unread)
         out.append(

@@ -300,3 +300,26 @@ def test_an_optional_column_twice_with_different_content_is_a_warning(con, inbox
     assert loads_row(con, "register/2025年建档立卡人口.xlsx")["rows_loaded"] == 3
     warns = query(con, "SELECT reason_zh FROM load_warnings")
     assert any("“联系电话”" in w["reason_zh"] and "第" in w["reason_zh"] for w in warns)
+
+
+# ------------------------------------------------------------- townships nobody knows
+
+
+def test_report_names_a_township_the_village_list_does_not_know(con, inbox, tmp_path):
+    """塘嘴鄉 (traditional 鄉) typed for 塘嘴乡: its own list, for a township that does
+    not exist, and nobody told. It cannot be merged safely (a guess); it is named."""
+    import datetime as dt
+
+    from bidui.report import render_report
+
+    rows = [register_row(i, 年度="2025") for i in range(3)]
+    rows[2][REGISTER_HEADER.index("乡(镇)")] = "青山鎮"
+    write_xlsx(inbox / "register" / "2025年建档立卡人口.xlsx", [REGISTER_HEADER, *rows])
+    write_xlsx(inbox / "villages" / "2025年村组统计.xlsx", sample_rows("villages", 1))
+    load_feed(con, "register", inbox)
+    load_feed(con, "villages", inbox)
+    out = tmp_path / "report.html"
+    render_report(con, dt.date(2026, 11, 20), out, {})
+    html = out.read_text(encoding="utf-8")
+    assert 'id="unknown-townships"' in html and "青山鎮" in html
+    assert "青山镇（" not in html.split('id="unknown-townships"')[1].split("</div>")[0]
