@@ -507,6 +507,8 @@ def _parse_file(spec: FeedSpec, path: Path, inbox: Path, data: bytes, limits: Li
                 best_skipped = (info, *key)  # type: ignore[assignment]
             continue
         frame = _mark_copy(_sheet_frame(spec, sheet, match), frames)
+        if sheet.hidden:
+            frame = _mark_hidden_version(spec, frame, frames)
         for c in match.conflicts:
             col = spec.column(c[0])
             zh, en = _conflict_text(spec, sheet.name, c)
@@ -583,6 +585,41 @@ def _mark_copy(frame: pl.DataFrame, earlier: list[pl.DataFrame]) -> pl.DataFrame
     return frame
 
 
+HIDDEN_VERSION_SHARE = 0.5
+"""A hidden sheet sharing this share of its persons with a loaded sheet is an older
+version of that list, not more persons."""
+
+
+def _mark_hidden_version(
+    spec: FeedSpec, frame: pl.DataFrame, earlier: list[pl.DataFrame]
+) -> pl.DataFrame:
+    """A hidden sheet holding (a changed version of) the persons of a loaded sheet:
+    its rows are read and rejected with a reason, not loaded a second time."""
+    ids = [c.field for c in spec.id_columns if c.field in frame.columns]
+    if not ids or "__copy_of" in frame.columns or frame.is_empty():
+        return frame
+    key = ids[0]
+    mine = set(nz.squeeze(frame[key]).drop_nulls().to_list())
+    for other in earlier:
+        if key not in other.columns or "__copy_of" in other.columns or not mine:
+            continue
+        shared = len(mine & set(nz.squeeze(other[key]).drop_nulls().to_list()))
+        if shared >= HIDDEN_VERSION_SHARE * len(mine):
+            name = other["sheet"][0]
+            return frame.with_columns(
+                pl.lit(name).alias("__copy_of"),
+                pl.lit(
+                    f"本行所在的工作表是隐藏的，与工作表“{name}”有 {shared} 人相同（同一名单的"
+                    "另一版本），未导入；如应以隐藏工作表为准，请取消隐藏并删除另一工作表"
+                ).alias("__copy_zh"),
+                pl.lit(
+                    f"hidden sheet sharing {shared} persons with sheet {name} "
+                    "(another version of that list); not loaded"
+                ).alias("__copy_en"),
+            )
+    return frame
+
+
 def _required(spec: FeedSpec) -> list[str]:
     return [c.field for c in spec.columns if c.header_required]
 
@@ -640,8 +677,9 @@ def _finish(spec: FeedSpec, pf: ParsedFile, frame: pl.DataFrame, file_year: int 
         summary = spec.summary_row(blank_or_total)
     else:
         summary = pl.col("__total_any")
-    if "__copy_of" not in frame.columns:
-        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("__copy_of"))
+    for c in ("__copy_of", "__copy_zh", "__copy_en"):
+        if c not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(c))
     frame = frame.with_columns(
         pl.when(pl.col("__copy_of").is_not_null())
         .then(pl.lit("copy"))
@@ -678,13 +716,22 @@ def _finish(spec: FeedSpec, pf: ParsedFile, frame: pl.DataFrame, file_year: int 
         pl.when(pl.col("__kind") == "summary")
         .then(pl.lit(REASON_TOTAL[0]))
         .when(pl.col("__kind") == "copy")
-        .then(pl.concat_str(pl.lit("与工作表“"), "__copy_of", pl.lit(COPY_SHEET_ZH)))
+        .then(
+            pl.coalesce(
+                "__copy_zh", pl.concat_str(pl.lit("与工作表“"), "__copy_of", pl.lit(COPY_SHEET_ZH))
+            )
+        )
         .otherwise(pl.lit(REASON_HEADER[0]))
         .alias("reason_zh"),
         pl.when(pl.col("__kind") == "summary")
         .then(pl.lit(REASON_TOTAL[1]))
         .when(pl.col("__kind") == "copy")
-        .then(pl.concat_str(pl.lit("same rows as sheet "), "__copy_of", pl.lit(COPY_SHEET_EN)))
+        .then(
+            pl.coalesce(
+                "__copy_en",
+                pl.concat_str(pl.lit("same rows as sheet "), "__copy_of", pl.lit(COPY_SHEET_EN)),
+            )
+        )
         .otherwise(pl.lit(REASON_HEADER[1]))
         .alias("reason_en"),
     )

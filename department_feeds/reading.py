@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
-from python_calamine import CalamineWorkbook
+from python_calamine import CalamineWorkbook, SheetVisibleEnum
 
 from department_feeds.limits import (
     LimitExceeded,
@@ -149,6 +149,8 @@ class RawSheet:
     """xlsx: the cells as calamine returns them, row 0 = Excel row 1."""
     frame: pl.DataFrame | None = None
     """CSV: every field as text, one column per position."""
+    hidden: bool = False
+    """xlsx: the sheet is hidden (or very hidden) in Excel."""
 
     @property
     def width(self) -> int:
@@ -279,6 +281,7 @@ def read_xlsx(data: bytes, limits: Limits | None = None) -> list[RawSheet]:
         ) from exc
     try:
         wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        hidden = {m.name for m in wb.sheets_metadata if m.visible != SheetVisibleEnum.Visible}
         sheets = []
         rows = 0
         for name in wb.sheet_names:
@@ -290,7 +293,8 @@ def read_xlsx(data: bytes, limits: Limits | None = None) -> list[RawSheet]:
                 rows += height
                 check_rows(rows, limits)
             # skip_empty_area=False: row 0 is Excel row 1, so row numbers are exact.
-            sheets.append(RawSheet(name=name, rows=sheet.to_python(skip_empty_area=False)))
+            rows_ = sheet.to_python(skip_empty_area=False)
+            sheets.append(RawSheet(name=name, rows=rows_, hidden=name in hidden))
         return sheets
     except LimitExceeded:
         raise

@@ -323,3 +323,54 @@ def test_report_names_a_township_the_village_list_does_not_know(con, inbox, tmp_
     html = out.read_text(encoding="utf-8")
     assert 'id="unknown-townships"' in html and "青山鎮" in html
     assert "青山镇（" not in html.split('id="unknown-townships"')[1].split("</div>")[0]
+
+
+# ------------------------------------------------------------- hidden sheets
+
+
+def test_a_hidden_older_version_sheet_does_not_double_every_person(con, inbox):
+    """A register workbook with a hidden sheet holding last month's version of the same
+    list (same persons, some values different): both sheets were loaded, every person
+    twice. An exact copy was already caught; a changed one was not."""
+    import openpyxl
+
+    path = inbox / "register" / "2025年建档立卡人口.xlsx"
+    path.parent.mkdir(parents=True)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "2025年"
+    old = wb.create_sheet("旧版")
+    old.sheet_state = "hidden"
+    for i in range(4):
+        if i == 0:
+            ws.append(REGISTER_HEADER)
+            old.append(REGISTER_HEADER)
+        ws.append(register_row(i, 年度="2025"))
+        old.append(register_row(i, 年度="2025", 家庭年纯收入="1000"))
+    wb.save(path)
+    load_feed(con, "register", inbox)
+    assert query(con, "SELECT DISTINCT sheet FROM register") == [{"sheet": "2025年"}]
+    row = loads_row(con, "register/2025年建档立卡人口.xlsx")
+    assert (row["rows_read"], row["rows_loaded"], row["rows_rejected"]) == (8, 4, 4)
+    rejects = query(con, "SELECT reason_zh FROM rejects WHERE sheet = '旧版'")
+    assert len(rejects) == 4 and "隐藏" in rejects[0]["reason_zh"]
+    _balanced(con)
+
+
+def test_a_hidden_sheet_of_other_persons_is_loaded(con, inbox):
+    import openpyxl
+
+    path = inbox / "register" / "2025年建档立卡人口.xlsx"
+    path.parent.mkdir(parents=True)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    more = wb.create_sheet("白水乡")
+    more.sheet_state = "hidden"
+    ws.append(REGISTER_HEADER)
+    more.append(REGISTER_HEADER)
+    for i in range(3):
+        ws.append(register_row(i, 年度="2025"))
+        more.append(register_row(i + 10, 年度="2025"))
+    wb.save(path)
+    load_feed(con, "register", inbox)
+    assert loads_row(con, "register/2025年建档立卡人口.xlsx")["rows_loaded"] == 6
