@@ -509,6 +509,16 @@ def _parse_file(spec: FeedSpec, path: Path, inbox: Path, data: bytes, limits: Li
         frame = _mark_copy(_sheet_frame(spec, sheet, match), frames)
         if sheet.hidden:
             frame = _mark_hidden_version(spec, frame, frames)
+        if sheet.hidden_rows:
+            pf.sheet_notes.append(
+                (
+                    sheet.name,
+                    f"工作表“{sheet.name}”中有 {sheet.hidden_rows} 行在Excel中被隐藏（或被筛选隐藏），"
+                    "这些行也已导入；如不应报送，请删除这些行后重新报送",
+                    f"{sheet.hidden_rows} rows of sheet {sheet.name!r} are hidden in Excel; "
+                    "loaded all the same",
+                )
+            )
         for c in match.conflicts:
             col = spec.column(c[0])
             zh, en = _conflict_text(spec, sheet.name, c)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import html
 import io
 import re
 import zipfile
@@ -151,6 +152,8 @@ class RawSheet:
     """CSV: every field as text, one column per position."""
     hidden: bool = False
     """xlsx: the sheet is hidden (or very hidden) in Excel."""
+    hidden_rows: int = 0
+    """xlsx: rows with cells that Excel hides (by hand or an autofilter)."""
 
     @property
     def width(self) -> int:
@@ -282,6 +285,7 @@ def read_xlsx(data: bytes, limits: Limits | None = None) -> list[RawSheet]:
     try:
         wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
         hidden = {m.name for m in wb.sheets_metadata if m.visible != SheetVisibleEnum.Visible}
+        hidden_rows = count_hidden_rows(data)
         sheets = []
         rows = 0
         for name in wb.sheet_names:
@@ -294,7 +298,14 @@ def read_xlsx(data: bytes, limits: Limits | None = None) -> list[RawSheet]:
                 check_rows(rows, limits)
             # skip_empty_area=False: row 0 is Excel row 1, so row numbers are exact.
             rows_ = sheet.to_python(skip_empty_area=False)
-            sheets.append(RawSheet(name=name, rows=rows_, hidden=name in hidden))
+            sheets.append(
+                RawSheet(
+                    name=name,
+                    rows=rows_,
+                    hidden=name in hidden,
+                    hidden_rows=hidden_rows.get(name, 0),
+                )
+            )
         return sheets
     except LimitExceeded:
         raise
@@ -303,6 +314,54 @@ def read_xlsx(data: bytes, limits: Limits | None = None) -> list[RawSheet]:
             f"cannot read the workbook: {exc}",
             f"无法打开该Excel文件（文件可能已损坏或不是xlsx格式）：{exc}",
         ) from exc
+
+
+_SHEET_TAG = re.compile(rb"<(?:\w+:)?sheet\b[^>]*>")
+_ATTR = re.compile(rb'([\w:]+)="([^"]*)"')
+_REL_TAG = re.compile(rb"<(?:\w+:)?Relationship\b[^>]*>")
+_HIDDEN_ROW = re.compile(
+    rb'<(?:\w+:)?row\b[^>]*?\bhidden="(?:1|true)"[^>]*?(?<!/)>\s*<(?:\w+:)?c\b'
+)
+_ROW_START = re.compile(rb"<(?:\w+:)?row\b")
+
+
+def count_hidden_rows(data: bytes) -> dict[str, int]:
+    """Sheet name → rows with cells that Excel hides, from the sheet XML (streamed;
+    its size is already bounded by the limits). Best effort: {} when unsure."""
+    try:
+        z = zipfile.ZipFile(io.BytesIO(data))
+        targets = {}
+        for tag in _REL_TAG.findall(z.read("xl/_rels/workbook.xml.rels")):
+            a = dict(_ATTR.findall(tag))
+            target = a.get(b"Target", b"").decode("utf-8", "replace").lstrip("/")
+            targets[a.get(b"Id")] = target if target.startswith("xl/") else f"xl/{target}"
+        out = {}
+        for tag in _SHEET_TAG.findall(z.read("xl/workbook.xml")):
+            a = {k.split(b":")[-1]: v for k, v in _ATTR.findall(tag)}
+            part = targets.get(a.get(b"id"))
+            if part is None or part not in z.namelist():
+                continue
+            n = _hidden_in_part(z, part)
+            if n:
+                name = a.get(b"name", b"").decode("utf-8", "replace")
+                out[html.unescape(name)] = n
+        return out
+    except (KeyError, zipfile.BadZipFile, zlib.error, OSError, ValueError):
+        return {}
+
+
+def _hidden_in_part(z: zipfile.ZipFile, part: str) -> int:
+    n, tail = 0, b""
+    with z.open(part) as fh:
+        while chunk := fh.read(1 << 20):
+            buf = tail + chunk
+            # Cut before the last row tag (it may go on in the next chunk).
+            starts = [m.start() for m in _ROW_START.finditer(buf, max(0, len(buf) - 65536))]
+            cut = starts[-1] if starts else max(0, len(buf) - 16)
+            done, tail = buf[:cut], buf[cut:]
+            if b"hidden=" in done:
+                n += len(_HIDDEN_ROW.findall(done))
+    return n + len(_HIDDEN_ROW.findall(tail))
 
 
 def decode(data: bytes) -> tuple[str, str]:

@@ -374,3 +374,29 @@ def test_a_hidden_sheet_of_other_persons_is_loaded(con, inbox):
     wb.save(path)
     load_feed(con, "register", inbox)
     assert loads_row(con, "register/2025年建档立卡人口.xlsx")["rows_loaded"] == 6
+
+
+# ------------------------------------------------------------- hidden rows
+
+
+def test_hidden_rows_are_loaded_and_said(con, inbox):
+    """Rows hidden in Excel (by hand or by an autofilter) are data the clerk did not see
+    when checking the file: they are loaded (nothing lost) and a warning says how many."""
+    import openpyxl
+
+    path = inbox / "register" / "2025年建档立卡人口.xlsx"
+    path.parent.mkdir(parents=True)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "2025年"
+    ws.append(REGISTER_HEADER)
+    for i in range(5):
+        ws.append(register_row(i, 年度="2025"))
+    ws.row_dimensions[3].hidden = True
+    ws.row_dimensions[5].hidden = True
+    ws.row_dimensions[40].hidden = True  # hidden but empty: nothing to say
+    wb.save(path)
+    load_feed(con, "register", inbox)
+    assert loads_row(con, "register/2025年建档立卡人口.xlsx")["rows_loaded"] == 5
+    warns = [w["reason_zh"] for w in query(con, "SELECT reason_zh FROM load_warnings")]
+    assert any("2 行" in w and "隐藏" in w and "2025年" in w for w in warns), warns
