@@ -591,6 +591,8 @@ def _names_near(con: duckdb.DuckDBPyConnection, households: list, ids: list) -> 
     """Names a sample's descriptions may mention: members of its households (any
     year) and the hukou names of its numbers."""
     names: set[str] = set()
+    # A 户编号 shared by two townships is split as ``<id>（<township>）`` by the prelude.
+    households = [*households, *(str(h).split("（")[0] for h in households if h)]
     queries = (
         ("SELECT DISTINCT name FROM register WHERE list_contains(?, household_id)", households),
         ("SELECT DISTINCT name FROM hukou WHERE list_contains(?, id_number)", ids),

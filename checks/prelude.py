@@ -79,8 +79,19 @@ CREATE OR REPLACE TEMP MACRO bd_id_out(id, raw, problem) AS
 
 REGISTER_SQL = f"""
 CREATE OR REPLACE TEMP TABLE bd_reg AS
-WITH base AS (
-    SELECT r.*,
+WITH year_rows AS (SELECT * FROM register WHERE year = $year),
+-- One 户编号 in two townships (a typo) is two households, one per township: taken
+-- as one, each township's list would name and describe the other's members.
+shared_hh AS (
+    SELECT household_id FROM year_rows GROUP BY household_id
+    HAVING count(DISTINCT township) > 1
+),
+base AS (
+    SELECT r.* REPLACE (
+               CASE WHEN r.household_id IN (SELECT household_id FROM shared_hh)
+                    THEN r.household_id || '（' || coalesce(r.township, '') || '）'
+                    ELSE r.household_id END AS household_id
+           ),
            r.id_number_problem IS NULL AND r.id_number IS NOT NULL AS id_ok,
            CASE WHEN r.id_number_problem IS NULL
                 THEN try_strptime(substr(r.id_number, 7, 8), '%Y%m%d')::DATE END AS birth_raw,
@@ -89,8 +100,7 @@ WITH base AS (
            r.household_status IN {lit_list(EXITED_STATUSES)} AS is_exited,
            -- A student: 在校生状况 other than 非在校生 (blank: not known to be one).
            coalesce(r.school_status <> '非在校生', false) AS is_student
-    FROM register r
-    WHERE r.year = $year
+    FROM year_rows r
 ),
 derived AS (
     SELECT base.*,

@@ -400,3 +400,34 @@ def test_hidden_rows_are_loaded_and_said(con, inbox):
     assert loads_row(con, "register/2025年建档立卡人口.xlsx")["rows_loaded"] == 5
     warns = [w["reason_zh"] for w in query(con, "SELECT reason_zh FROM load_warnings")]
     assert any("2 行" in w and "隐藏" in w and "2025年" in w for w in warns), warns
+
+
+# ------------------------------------------------------------- one household id, two townships
+
+
+def test_a_household_id_typed_in_two_townships_keeps_each_townships_data_apart(con, inbox):
+    """One 户编号 in two townships (a mistyped digit): the rules took them for one
+    household, and 青山镇's list named 白水乡's person and showed that household's
+    village, phone number and poverty cause in its evidence."""
+    import datetime as dt
+
+    from checks.engine import run_rules
+
+    rows = [register_row(i, 年度="2025") for i in range(3)]
+    rows += [
+        register_row(i, 年度="2025", **{"乡(镇)": "白水乡", "行政村": "石门村"})
+        for i in range(3, 6)
+    ]
+    h = REGISTER_HEADER.index("户编号")
+    rows[5][h] = rows[0][h]  # 白水乡's 张5 typed into 青山镇's household number
+    rows[5][REGISTER_HEADER.index("姓名")] = "欧阳白水"
+    rows[5][REGISTER_HEADER.index("与户主关系")] = "户主"
+    write_xlsx(inbox / "register" / "2025年建档立卡人口.xlsx", [REGISTER_HEADER, *rows])
+    load_feed(con, "register", inbox)
+    run_rules(con, dt.date(2026, 11, 20))
+    qs = query(con, "SELECT * FROM findings WHERE township = '青山镇'")
+    leaked = [f for f in qs if any("欧阳白水" in str(v) or "石门村" in str(v) for v in f.values())]
+    assert leaked == []
+    # 白水乡 is told about its own rows.
+    bs = query(con, "SELECT * FROM findings WHERE township = '白水乡'")
+    assert any(f["rule_code"] == "household_size_mismatch" for f in bs)
