@@ -431,3 +431,12 @@ def test_a_household_id_typed_in_two_townships_keeps_each_townships_data_apart(c
     # 白水乡 is told about its own rows.
     bs = query(con, "SELECT * FROM findings WHERE township = '白水乡'")
     assert any(f["rule_code"] == "household_size_mismatch" for f in bs)
+
+
+def test_a_feedback_folder_in_another_case_is_reported(con, inbox):
+    """The returned-list reader looks in ``feedback/`` only: ``Feedback/`` must be said."""
+    write_xlsx(inbox / "register" / "2025年建档立卡人口.xlsx", [REGISTER_HEADER, register_row(0)])
+    write_xlsx(inbox / "Feedback" / "问题清单_青山镇.xlsx", [["问题编号"], ["X"]])
+    (inbox / "feedback").mkdir()
+    load_feed(con, "register", inbox)
+    assert [r["path"] for r in query(con, "SELECT * FROM inbox_unread")] == ["Feedback"]

@@ -188,7 +188,6 @@ def unread_entries(inbox: Path) -> list[dict[str, str]]:
     reported (``inbox_unread``, the report), never silently ignored."""
     from bidui.config import FEEDS
 
-    known = {*FEEDS, "feedback"}
     folders = "、".join(f"{s.name}/（{s.title_zh}）" for s in SPECS.values())
     out = []
     try:
@@ -196,7 +195,8 @@ def unread_entries(inbox: Path) -> list[dict[str, str]]:
     except OSError:
         return out
     for e in entries:
-        if e.name.startswith((".", "~$")) or _fold(e.name) in known:
+        # Feed folders in another case are read (feed_folders); feedback/ only as named.
+        if e.name.startswith((".", "~$")) or _fold(e.name) in FEEDS or e.name == "feedback":
             continue
         if e.is_dir() and not e.is_symlink():
             n = sum(1 for f in e.rglob("*") if f.is_file() and not f.name.startswith((".", "~$")))
