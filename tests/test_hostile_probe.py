@@ -440,3 +440,30 @@ def test_a_feedback_folder_in_another_case_is_reported(con, inbox):
     (inbox / "feedback").mkdir()
     load_feed(con, "register", inbox)
     assert [r["path"] for r in query(con, "SELECT * FROM inbox_unread")] == ["Feedback"]
+
+
+def test_two_versions_of_one_years_village_statistics_are_not_summed(con, inbox):
+    """村组统计 kept twice for 2025 (old and revised): every village counted twice."""
+    header, row = sample_rows("villages", 1)
+    groups = ["1组", "2组", "3组"]
+    y = header.index("年度")
+    g = header.index("自然村(组)")
+    n = header.index("总户数")
+
+    def rows(total):
+        out = []
+        for name in groups:
+            r = list(row)
+            r[y], r[g], r[n] = "2025", name, total
+            out.append(r)
+        return out
+
+    old = write_xlsx(inbox / "villages" / "2025年村组统计.xlsx", [header, *rows(100)])
+    new = write_xlsx(inbox / "villages" / "2025年村组统计(修订).xlsx", [header, *rows(120)])
+    _set_mtime(old, 1_700_000_000)
+    _set_mtime(new, 1_700_100_000)
+    load_feed(con, "villages", inbox)
+    got = query(con, "SELECT DISTINCT source_file, households_total FROM villages")
+    assert got == [{"source_file": "villages/2025年村组统计(修订).xlsx", "households_total": 120}]
+    assert loads_row(con, "villages/2025年村组统计.xlsx")["status"] == "superseded"
+    _balanced(con)

@@ -228,8 +228,12 @@ def record_unread(
     return entries
 
 
-SAME_YEAR_FEEDS = {"register": "id_number"}
-"""Feeds of which a person appears once a year: feed → person key."""
+SAME_YEAR_FEEDS = {
+    "register": "id_number",
+    "villages": "concat_ws('/', township, village, coalesce(village_group, '（合计）'))",
+}
+"""Feeds of which a person (a village group) appears once a year: feed → its key (SQL).
+Not tax or social insurance: files of one year by half-year share persons legitimately."""
 
 SUPERSEDE_SHARE = 0.5
 """Two files of one year sharing at least this share of the older one's persons are
@@ -249,9 +253,9 @@ def _supersede_same_year(con: duckdb.DuckDBPyConnection, feed: str) -> None:
     pairs = con.execute(
         f"""
         WITH g AS (
-            SELECT f.source_file, f.year, f.{key} AS k, l.modified_at
-            FROM "{feed}" f JOIN loads l USING (load_id)
-            WHERE f.{key} IS NOT NULL AND f.year IS NOT NULL
+            SELECT f.source_file, f.year, k, l.modified_at
+            FROM (SELECT *, {key} AS k FROM "{feed}") f JOIN loads l USING (load_id)
+            WHERE k IS NOT NULL AND f.year IS NOT NULL
         ),
         n AS (SELECT source_file, year, count(DISTINCT k) AS n FROM g GROUP BY ALL),
         shared AS (
