@@ -269,18 +269,52 @@ def check_xlsx_extent(path: Path | BinaryIO, limits: Limits) -> None:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):
         return
-    rows = 0
+    rows = cells = strings = 0
     with zf:
         for info in zf.infolist():
             if info.is_dir() or info.file_size == 0:
                 continue
             with zf.open(info) as stream:
+                if info.filename.lower().endswith("sharedstrings.xml"):
+                    strings += count_shared_strings(stream)
+                    continue
                 height, width = part_extent(stream)
             if not height:
                 continue
             check_cells(Path(info.filename).stem, height, width, limits)
             rows += height
+            cells += height * width
     check_rows(rows, limits)
+    check_shared_strings(strings, cells)
+
+
+SHARED_STRINGS_SLACK = 10_000
+"""Distinct strings allowed beyond the sheets' cells (stale entries some writers keep)."""
+
+_SI = re.compile(rb"<(?:\w+:)?si[\s>/]")
+
+
+def count_shared_strings(stream) -> int:
+    """``<si>`` entries of a sharedStrings part, streamed (the declared count may lie)."""
+    n, tail = 0, b""
+    while chunk := stream.read(_CHUNK):
+        buf = tail + chunk
+        # Count tags starting before the cut; one straddling two chunks is in the tail.
+        cut = max(0, len(buf) - 16)
+        n += len(_SI.findall(buf)) - len(_SI.findall(buf, cut))
+        tail = buf[cut:]
+    return n + len(_SI.findall(tail))
+
+
+def check_shared_strings(strings: int, cells: int) -> None:
+    """A workbook holds no more distinct strings than cells: more is a file built to
+    exhaust memory (the reader keeps every string, ~150 MB per million)."""
+    if strings > cells + SHARED_STRINGS_SLACK:
+        raise LimitExceeded(
+            f"{strings} shared strings for {cells} cells; not read",
+            f"文件内部结构异常（共享字符串 {strings} 条，而表格只有 {cells} 个单元格），未读取；"
+            "请用Excel另存为后重新报送",
+        )
 
 
 __all__ = [
@@ -289,7 +323,9 @@ __all__ = [
     "check_cells",
     "check_file",
     "check_rows",
+    "check_shared_strings",
     "check_xlsx_extent",
+    "count_shared_strings",
     "part_extent",
     "check_zip",
     "human_size",
