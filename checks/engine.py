@@ -236,10 +236,36 @@ def _why_not(
         if n == 0:
             why = f"{_feed_label(feed)}没有{y}年度的记录"
             return why + ("（需与上一年度比对）" if back else "")
+    if rule.coverage:
+        gaps = _coverage_gaps(con, rule.coverage)
+        if gaps:
+            shown = "、".join(f"{t}（登记{n}人，仅{k}人在库中）" for t, n, k in gaps[:5])
+            return f"{_feed_label(rule.coverage)}几乎没有以下乡镇的人员，疑似缺少其文件：{shown}"
     unset = [n for n in rule.param_names if params.get(n) is None]
     if unset:
         return f"阈值配置中没有适用于{year}年的 {', '.join(unset)}"
     return None
+
+
+COVERAGE_MIN_PERSONS = 10
+COVERAGE_MIN_SHARE = 0.2
+
+
+def _coverage_gaps(con: duckdb.DuckDBPyConnection, feed: str) -> list[tuple[str, int, int]]:
+    """(township, persons with a valid ID, of them in ``feed``) for townships of at
+    least 10 such persons of which fewer than 20 % are in the feed."""
+    return con.execute(
+        f"""
+        SELECT township, count(*) AS n,
+               count(*) FILTER (WHERE EXISTS (
+                   SELECT 1 FROM "bd_{feed}" k WHERE k.id_number = p.id_number)) AS k
+        FROM bd_reg p WHERE p.id_ok AND p.township IS NOT NULL
+        GROUP BY township
+        HAVING count(*) >= ? AND k < ? * count(*)
+        ORDER BY township
+        """,
+        [COVERAGE_MIN_PERSONS, COVERAGE_MIN_SHARE],
+    ).fetchall()
 
 
 # --- running -------------------------------------------------------------------------

@@ -501,3 +501,36 @@ def test_a_million_shared_strings_behind_a_tiny_sheet_are_refused(tmp_path):
     ok = tmp_path / "ok.xlsx"
     write_xlsx(ok, [REGISTER_HEADER, *[register_row(i) for i in range(50)]])
     check_xlsx_extent(ok, Limits())
+
+
+# ------------------------------------------------------------- a township's hukou file missing
+
+
+def test_a_townships_missing_hukou_file_is_not_every_person_not_found(con, inbox):
+    """户籍人口_宝口镇.csv put in ``户籍/`` (or simply not delivered): every 宝口镇 person
+    became 'ID number not in the hukou database' — 94 false findings on a 200-household
+    county. The rule does not run, and says which township's hukou data is missing."""
+    import datetime as dt
+
+    from checks.engine import run_rules
+    from tests.feeds_fixtures import make_id
+
+    rows = [register_row(i, 年度="2025") for i in range(12)]
+    rows += [register_row(i, 年度="2025", **{"乡(镇)": "白水乡"}) for i in range(12, 24)]
+    write_xlsx(inbox / "register" / "2025年建档立卡人口.xlsx", [REGISTER_HEADER, *rows])
+    header, sample = sample_rows("hukou", 1)
+    ids = header.index("公民身份号码")
+    names = header.index("姓名")
+    hukou = []
+    for i in range(12):  # 青山镇's hukou only
+        r = list(sample)
+        r[ids], r[names] = make_id(i), f"张{i}"
+        hukou.append(r)
+    write_csv(inbox / "hukou" / "户籍人口_青山镇.csv", [header, *hukou])
+    load_feed(con, "register", inbox)
+    load_feed(con, "hukou", inbox)
+    run = run_rules(con, dt.date(2026, 11, 20))
+    found = query(con, "SELECT * FROM findings WHERE rule_code = 'hukou_not_found'")
+    assert found == []
+    why = {r.code: r.reason for r in run.results if not r.ran}
+    assert "白水乡" in why["hukou_not_found"]

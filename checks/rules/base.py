@@ -67,6 +67,10 @@ class Rule:
     """(feed, year column, years back) that must hold rows of the working year
     (minus years back), else the rule cannot run: a tax feed of last year must not
     read as "no income", a register without last year as "income changed"."""
+    coverage: str | None = None
+    """A feed delivered one file per township (hukou): when it holds (almost) none
+    of a township's register persons, that township's file is missing and the rule
+    would report every one of them; it does not run, and says which township."""
 
     def __post_init__(self) -> None:
         assert self.category in CATEGORIES, self.category

@@ -416,6 +416,7 @@ RULES: tuple[Rule, ...] = (
         level="person",
         prefix="HKN",
         sql=hukou_not_found_sql(),
+        coverage="hukou",
         description_zh="证件号码 {号码} 在公安户籍库中无记录；疑似正确号码：{号码}（仅有唯一候选时）",
         requirement_zh="核对户口簿，更正证件号码；号码无误的请协调派出所核实户籍登记。",
     ),
