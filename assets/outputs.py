@@ -50,6 +50,7 @@ def rectification(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg
             "feedback_accepted": fb.accepted,
             "feedback_rejected": fb.rejected,
             "feedback_fields_rejected": fb.fields_rejected,
+            "feedback_unchanged": fb.unchanged,
             "feedback_files_unverified": fb.files_unverified,
             "feedback_files_not_read": fb.files_failed,
             "locked_edits_ignored": fb.edits_ignored,
@@ -83,6 +84,8 @@ def problem_lists(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg
         metadata={
             "workbooks": len(infos),
             "encrypted_workbooks": len(encrypted),
+            "rows_needing_an_answer": sum(i.todo for i in infos),
+            "answers_carried_forward": sum(i.carried for i in infos),
             "rows_per_township": dg.MetadataValue.json(rows),
             "dagster/row_count": sum(rows.values()),
         }

@@ -107,7 +107,6 @@ import hashlib
 import io
 import json
 import logging
-import os
 import re
 import unicodedata
 import zipfile
@@ -117,13 +116,14 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
-from zoneinfo import ZoneInfo
 
 import duckdb
 import msoffcrypto
 import python_calamine
 
 from bidui.authority import MARKER_SHEET, Marker, ensure_signing_key, read_marker, signing_key
+from bidui.config import local_time
+from bidui.config import now as config_now
 from bidui.lifecycle import LATEST_ORDER, LATEST_RESPONSES_SQL
 from bidui.workbooks import (
     FILL_IN_HEADERS,
@@ -406,8 +406,7 @@ def feedback_limits(base: Limits | None = None) -> Limits:
 
 def office_now() -> datetime:
     """Now in the office's time zone (``BIDUI_TIMEZONE``, default Asia/Shanghai), naive."""
-    tz = ZoneInfo(os.environ.get("BIDUI_TIMEZONE") or "Asia/Shanghai")
-    return datetime.now(tz).replace(tzinfo=None, microsecond=0)
+    return config_now().replace(microsecond=0)
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -856,13 +855,12 @@ def load_feedback(
 def _file_row(path: Path, rel: str, checksum: str, loaded_at: datetime) -> dict[str, Any]:
     """The ``feedback_files`` line of a file, before reading it."""
     stat = path.stat()
-    tz = ZoneInfo(os.environ.get("BIDUI_TIMEZONE") or "Asia/Shanghai")
     return {
         "load_id": f"{FEED}-{checksum[:16]}",
         "source_file": rel,
         "checksum": checksum,
         "size_bytes": stat.st_size,
-        "modified_at": datetime.fromtimestamp(int(stat.st_mtime), tz).replace(tzinfo=None),
+        "modified_at": local_time(int(stat.st_mtime)),
         "loaded_at": loaded_at,
         "sheets": "[]",
         "rows_read": 0,

@@ -27,16 +27,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 import duckdb
 from filelock import FileLock, Timeout
 from pydantic import PrivateAttr
 
-from bidui.config import Settings
+from bidui.config import Settings, office_tz
+from bidui.config import today as office_today
 
-TIMEZONE = os.environ.get("BIDUI_TIMEZONE", "Asia/Shanghai")
 CLI_LOCK_WAIT_S = 0.0
 DAGSTER_LOCK_WAIT_S = 600.0
 
@@ -95,7 +94,7 @@ class _Lock:
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "run_id": run_id,
-            "started": datetime.now().astimezone().isoformat(timespec="seconds"),
+            "started": datetime.now(office_tz()).isoformat(timespec="seconds"),
             "path": str(self.target),
         }
         tmp = self.sidecar.with_name(f"{self.sidecar.name}.{os.getpid()}.tmp")
@@ -282,7 +281,7 @@ class BiduiResource(dg.ConfigurableResource):
     def run_day(self) -> date:
         if self.run_date:
             return date.fromisoformat(self.run_date)
-        return datetime.now(ZoneInfo(TIMEZONE)).date()
+        return office_today()
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Take (or adopt) the run locks; sweep staging folders of dead runs."""
