@@ -725,6 +725,10 @@ class _Out:
         self._first.setdefault(key, first)
         return self._seen[key] <= DETAIL_CAP
 
+    def reject_file(self, zh: str, en: str) -> None:
+        """One reject line for the whole file (no sheet, row or cell)."""
+        self.reject("file", None, None, None, None, zh, en)
+
     def reject(self, kind, sheet, row_number, column, raw, zh, en) -> None:
         if self._keep(("reject", kind, column), (zh, en)):
             self.rejects.append(
@@ -883,12 +887,7 @@ def _unsupported(con, path: Path, rel: str, checksum: str, loaded_at, result) ->
     suffix = path.suffix.lower() or "（无扩展名）"
     file_row.update(status="unsupported", error=f"unsupported format {suffix}")
     out = _Out(file_row["load_id"], rel, checksum, loaded_at)
-    out.reject(
-        "file",
-        None,
-        None,
-        None,
-        None,
+    out.reject_file(
         f"文件格式不支持（{suffix}），未读取；请在下发的问题清单原文件（.xlsx）上填写后报送",
         f"unsupported file format {suffix}; not read",
     )
@@ -994,17 +993,12 @@ def _read_file(
     except _FileRejected as exc:
         log.warning("feedback: %s not read: %s", rel, exc.en)
         file_row.update(status=exc.status, error=exc.en)
-        out.reject("file", None, None, None, None, exc.zh, exc.en)
+        out.reject_file(exc.zh, exc.en)
         result.files_failed += 1
     except Exception as exc:  # corrupt file, or one the reader does not understand
         log.warning("feedback: cannot open %s: %s", rel, exc)
         file_row.update(status="failed", error=f"{type(exc).__name__}: {exc}")
-        out.reject(
-            "file",
-            None,
-            None,
-            None,
-            None,
+        out.reject_file(
             "文件无法打开（可能已损坏或设置了打开密码），请重新导出后报送",
             f"file cannot be opened: {type(exc).__name__}",
         )
@@ -1014,12 +1008,7 @@ def _read_file(
         if not sheets:
             counts = _new_counts()
             file_row["status"] = "no_list"
-            out.reject(
-                "file",
-                None,
-                None,
-                None,
-                None,
+            out.reject_file(
                 "文件中没有找到问题清单工作表（需含“问题编号”和“核实结果”等填报列），未读取；"
                 "请在下发的问题清单原文件上填写后报送",
                 "no problem-list sheet found (needs 问题编号 and the fill-in columns)",
