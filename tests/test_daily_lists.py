@@ -39,6 +39,7 @@ from tests.helpers_problem_lists import (
     fill_workbook,
     listed_ids,
 )
+from tests.office import soffice_convert, soffice_or_skip
 
 # ------------------------------------------------------------------ reading a list back
 
@@ -465,30 +466,12 @@ def test_village_sheets_freeze_names_and_fit_the_page_width(tmp_path):
 
 @pytest.mark.libreoffice
 def test_list_prints_landscape_on_few_pages(tmp_path):
-    soffice = shutil.which("soffice") or shutil.which("libreoffice")
-    if soffice is None:
-        pytest.skip("LibreOffice (soffice) not installed; apt-get install libreoffice-calc-nogui")
+    soffice = soffice_or_skip()
     con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:1])
     (info,) = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
     con.close()
     out = tmp_path / "pdf"
-    proc = subprocess.run(
-        [
-            soffice,
-            f"-env:UserInstallation=file://{tmp_path / 'profile'}",
-            "--headless",
-            "--norestore",
-            "--convert-to",
-            "pdf",
-            "--outdir",
-            str(out),
-            str(info.path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert proc.returncode == 0, proc.stderr
+    soffice_convert(soffice, [info.path], "pdf", out, tmp_path / "profile", timeout=180)
     (pdf,) = out.glob("*.pdf")
     pdfinfo = shutil.which("pdfinfo")
     if pdfinfo is None:

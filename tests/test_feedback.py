@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
 from datetime import date, datetime
 
 import openpyxl
@@ -22,6 +21,7 @@ from tests.helpers_problem_lists import (
     listed_ids,
     mark_lists,
 )
+from tests.office import soffice_convert, soffice_or_skip
 
 LOADED = datetime(2024, 6, 20, 8, 0, 0)
 LATER = datetime(2024, 6, 27, 8, 0, 0)
@@ -394,9 +394,7 @@ def test_parse_date_rejects(value):
 
 @pytest.mark.libreoffice
 def test_workbook_saved_by_libreoffice_as_ods_and_xlsx(wh, tmp_path):
-    soffice = shutil.which("soffice") or shutil.which("libreoffice")
-    if soffice is None:
-        pytest.skip("LibreOffice (soffice) not installed; apt-get install libreoffice-calc-nogui")
+    soffice = soffice_or_skip()
     con, infos, folder = wh
     src = infos["东风镇"].path
     a, b = first_ids(src, 2)
@@ -404,23 +402,7 @@ def test_workbook_saved_by_libreoffice_as_ods_and_xlsx(wh, tmp_path):
     fill_workbook(src, filled, {a: ANSWER, b: {**ANSWER, "核实结果": "不属实", "整改说明": "误报"}})
     for fmt in ("ods", "xlsx"):
         out = tmp_path / fmt
-        proc = subprocess.run(
-            [
-                soffice,
-                f"-env:UserInstallation=file://{tmp_path / 'profile'}",
-                "--headless",
-                "--norestore",
-                "--convert-to",
-                fmt,
-                "--outdir",
-                str(out),
-                str(filled),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert proc.returncode == 0, proc.stderr
+        soffice_convert(soffice, [filled], fmt, out, tmp_path / "profile", timeout=180)
         shutil.copy(out / f"lo.{fmt}", folder / f"经LibreOffice保存.{fmt}")
     res = load_feedback(con, folder, loaded_at=LOADED)
     # The second file read holds the same answers as the first: recognised as

@@ -12,7 +12,6 @@ import csv
 import io
 import os
 import shutil
-import subprocess
 import zipfile
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -38,6 +37,7 @@ from tests.helpers_problem_lists import (
     mark_lists,
     set_marker,
 )
+from tests.office import soffice_convert, soffice_or_skip
 
 LOADED = datetime(2024, 6, 20, 8, 0, 0)
 LATER = datetime(2024, 6, 27, 8, 0, 0)
@@ -544,32 +544,14 @@ def test_copy_under_another_name_is_read_once(wh):
 @pytest.mark.libreoffice
 @pytest.mark.parametrize("fmt", ["ods", "xls"])
 def test_the_marker_survives_a_libreoffice_round_trip(wh, tmp_path, fmt):
-    soffice = shutil.which("soffice") or shutil.which("libreoffice")
-    if soffice is None:
-        pytest.skip("LibreOffice (soffice) not installed; apt-get install libreoffice-calc-nogui")
+    soffice = soffice_or_skip()
     con, infos, folder = wh
     src = infos["东风镇"].path
     a, b = ids_of(src, 2)
     filled = tmp_path / "filled" / "lo.xlsx"
     fill_workbook(src, filled, {a: ANSWER, b: WAIVER})
     out = tmp_path / fmt
-    proc = subprocess.run(
-        [
-            soffice,
-            f"-env:UserInstallation=file://{tmp_path / 'profile'}",
-            "--headless",
-            "--norestore",
-            "--convert-to",
-            fmt,
-            "--outdir",
-            str(out),
-            str(filled),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert proc.returncode == 0, proc.stderr
+    soffice_convert(soffice, [filled], fmt, out, tmp_path / "profile", timeout=180)
     shutil.copy(out / f"lo.{fmt}", folder / f"另存为.{fmt}")
     res = load_feedback(con, folder, loaded_at=LOADED)
     assert (res.files_read, res.accepted, res.rejected) == (1, 2, 0)

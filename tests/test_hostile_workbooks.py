@@ -13,7 +13,6 @@ import logging
 import os
 import re
 import resource
-import shutil
 import subprocess
 import unicodedata
 import zipfile
@@ -50,6 +49,7 @@ from tests.helpers_problem_lists import (
     build_warehouse,
     fill_workbook,
 )
+from tests.office import soffice_convert, soffice_or_skip
 
 SPEC_COLUMNS = (  # outputs.md §1, in this order
     "序号 问题编号 自然村(组) 户编号 户主姓名 姓名 证件号码 问题类别 问题代码 问题描述 "
@@ -655,9 +655,7 @@ def test_a_thousand_villages_in_one_township_within_64_open_files(tmp_path):
 
 @pytest.mark.libreoffice
 def test_libreoffice_opens_hostile_workbooks(tmp_path):
-    soffice = shutil.which("soffice") or shutil.which("libreoffice")
-    if soffice is None:
-        pytest.skip("LibreOffice (soffice) not installed; apt-get install libreoffice-calc-nogui")
+    soffice = soffice_or_skip()
     con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:2])
     rename(con, TOWNSHIPS[0], "=1+2乡\x07")
     con.execute(
@@ -696,33 +694,22 @@ def test_libreoffice_opens_hostile_workbooks(tmp_path):
 @pytest.mark.libreoffice
 def test_libreoffice_keeps_payloads_as_text_on_every_sheet(tmp_path):
     """LibreOffice reads every sheet; a payload shows as its text, never its result."""
-    soffice = shutil.which("soffice") or shutil.which("libreoffice")
-    if soffice is None:
-        pytest.skip("LibreOffice (soffice) not installed; apt-get install libreoffice-calc-nogui")
+    soffice = soffice_or_skip()
     con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:1])
     con.execute(
         "UPDATE findings SET name = ?, evidence = ?, head_name = ?",
         ["=1+2", "@SUM(1,2)", "＝3+4"],
     )
     (info,) = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
-    proc = subprocess.run(
-        [
-            soffice,
-            f"-env:UserInstallation=file://{tmp_path / 'profile'}",
-            "--headless",
-            "--norestore",
-            "--convert-to",
-            # UTF-8, formulas' results (not their text), every sheet (LibreOffice >= 7.2)
-            "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1",
-            "--outdir",
-            str(tmp_path / "csv"),
-            str(info.path),
-        ],
-        capture_output=True,
-        text=True,
+    # UTF-8, formulas' results (not their text), every sheet (LibreOffice >= 7.2)
+    soffice_convert(
+        soffice,
+        [info.path],
+        "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1",
+        tmp_path / "csv",
+        tmp_path / "profile",
         timeout=300,
     )
-    assert proc.returncode == 0, proc.stderr
     sheets = {p.stem.removeprefix(info.path.stem + "-"): p for p in (tmp_path / "csv").iterdir()}
     if set(sheets) == {info.path.stem}:
         pytest.skip("this LibreOffice exports only the first sheet to CSV")
@@ -738,29 +725,13 @@ def test_libreoffice_keeps_payloads_as_text_on_every_sheet(tmp_path):
 def test_saved_again_by_libreoffice_keeps_marker_and_text(tmp_path):
     """A township opens and saves its list in LibreOffice: the marker survives (hidden;
     LibreOffice has no very-hidden) and payloads are still text, not formulas."""
-    soffice = shutil.which("soffice") or shutil.which("libreoffice")
-    if soffice is None:
-        pytest.skip("LibreOffice (soffice) not installed; apt-get install libreoffice-calc-nogui")
+    soffice = soffice_or_skip()
     con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:1])
     con.execute("UPDATE findings SET name = ?, evidence = ?", ["=1+2", FORMULAS[1]])
     (info,) = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
-    proc = subprocess.run(
-        [
-            soffice,
-            f"-env:UserInstallation=file://{tmp_path / 'profile'}",
-            "--headless",
-            "--norestore",
-            "--convert-to",
-            "xlsx",
-            "--outdir",
-            str(tmp_path / "saved"),
-            str(info.path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    soffice_convert(
+        soffice, [info.path], "xlsx", tmp_path / "saved", tmp_path / "profile", timeout=300
     )
-    assert proc.returncode == 0, proc.stderr
     saved = tmp_path / "saved" / info.path.name
     assert formula_parts(saved) == []
     book = python_calamine.CalamineWorkbook.from_path(str(saved))

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 import zipfile
 from collections import Counter
 from datetime import timedelta
@@ -32,6 +30,7 @@ from tests.helpers_problem_lists import (
     TOWNSHIPS,
     build_warehouse,
 )
+from tests.office import soffice_convert, soffice_or_skip
 
 ID_COLUMNS = ("问题编号", "户编号", "证件号码")
 
@@ -345,28 +344,12 @@ def test_no_findings_no_workbooks(tmp_path):
 
 @pytest.mark.libreoffice
 def test_libreoffice_converts_every_workbook(lists, tmp_path):
-    soffice = shutil.which("soffice") or shutil.which("libreoffice")
-    if soffice is None:
-        pytest.skip("LibreOffice (soffice) not installed; apt-get install libreoffice-calc-nogui")
+    soffice = soffice_or_skip()
     _, infos, _ = lists
     profile = tmp_path / "profile"  # private profile: no clash with another soffice
-    proc = subprocess.run(
-        [
-            soffice,
-            f"-env:UserInstallation=file://{profile}",
-            "--headless",
-            "--norestore",
-            "--convert-to",
-            "pdf",
-            "--outdir",
-            str(tmp_path / "pdf"),
-            *(str(i.path) for i in infos),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    proc = soffice_convert(
+        soffice, [*(str(i.path) for i in infos)], "pdf", tmp_path / "pdf", profile, timeout=300
     )
-    assert proc.returncode == 0, proc.stderr
     for info in infos:
         pdf = tmp_path / "pdf" / (info.path.stem + ".pdf")
         assert pdf.is_file() and pdf.stat().st_size > 1000, (pdf, proc.stdout, proc.stderr)
