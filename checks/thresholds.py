@@ -1,9 +1,12 @@
 """Rule thresholds: ``checks/thresholds.toml`` loaded into a typed, validated object.
 
-The office edits the TOML file, never the code. Every key must be present and
-no unknown key is accepted (a typo must not silently fall back to a default);
-a wrong value stops the load with :class:`ThresholdsError` naming the key and
-what is wrong, in Chinese and English.
+The office edits the TOML file, never the code. The pydantic models below are
+the file's schema: a TOML key is a model field, and a field a rule's SQL binds
+declares its ``$param`` name once, next to the field (:class:`Sql`), so
+:meth:`Thresholds.sql_params` is derived rather than written by hand. Every key
+must be present and no unknown key is accepted (a typo must not silently fall
+back to a default); every problem in the file is reported at once, by dotted
+key, in Chinese and English, as one :class:`ThresholdsError`.
 
 Path precedence: explicit argument > ``$BIDUI_THRESHOLDS`` > the file next to
 this module.
@@ -13,10 +16,22 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+from pydantic.dataclasses import dataclass
+from typing_extensions import TypedDict
 
 from bidui.config import FEEDS
 
@@ -28,37 +43,144 @@ class ThresholdsError(ValueError):
     """The thresholds file is missing, unreadable or has a wrong value."""
 
 
-@dataclass(frozen=True)
+class Sql:
+    """Field metadata: the ``$param`` name(s) a rule's SQL binds this value as.
+
+    Two names split a ``[min, max]`` pair; ``convert`` adapts the unit.
+    """
+
+    def __init__(self, *names: str, convert: Callable[[Any], Any] | None = None) -> None:
+        self.names = names
+        self.convert = convert
+
+    def bind(self, value: Any) -> dict[str, Any]:
+        value = self.convert(value) if self.convert else value
+        if len(self.names) == 1:
+            return {self.names[0]: value}
+        return dict(zip(self.names, value, strict=True))
+
+
+def _number(value: Any) -> Any:
+    # TOML gives int or float; a bool or "10万" is a mistake, not a number.
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ValueError("must be a number")
+    # str() keeps 0.1 as 0.1 rather than its binary expansion.
+    return Decimal(str(value))
+
+
+def _real(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a number")
+    return float(value)
+
+
+Yuan = Annotated[Decimal, BeforeValidator(_number), Field(ge=0)]
+Real = Annotated[float, BeforeValidator(_real)]
+Rate = Annotated[float, BeforeValidator(_real), Field(ge=0, le=1)]
+Days = Annotated[StrictInt, Field(gt=0)]
+Pattern = Annotated[str, Field(min_length=1, pattern=r"\S")]
+Year = Annotated[int, Field(ge=2000, le=2100)]
+FeedName = Literal[FEEDS]  # type: ignore[valid-type]
+
+
+def _age_range(value: Any) -> tuple[int, int]:
+    # Checked whole, so the error names the key rather than an index inside it.
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        or not 0 <= value[0] <= value[1] <= 150
+    ):
+        raise ValueError("must be [min, max] integers with 0 <= min <= max <= 150")
+    return value[0], value[1]
+
+
+AgeRange = Annotated[tuple[int, int], BeforeValidator(_age_range)]
+
+
+# Pydantic dataclasses, not BaseModel: callers and tests use dataclasses.replace.
+_section = dataclass(frozen=True, config=ConfigDict(extra="forbid", populate_by_name=True))
+
+
+@_section
+class Income:
+    arithmetic_tolerance_yuan: Annotated[Yuan, Sql("income_tolerance")]
+    excess_percent: Annotated[
+        Yuan, Field(le=1000), Sql("excess_ratio", convert=lambda p: p / Decimal(100))
+    ]
+    excess_min_yuan: Annotated[Yuan, Sql("excess_min")]
+
+
+@_section
+class Vehicles:
+    car_types_include: Annotated[
+        tuple[Pattern, ...], Field(min_length=1), Sql("car_include", convert=list)
+    ]
+    car_types_exclude: Annotated[tuple[Pattern, ...], Sql("car_exclude", convert=list)]
+
+    @field_validator("car_types_include", "car_types_exclude")
+    @classmethod
+    def _strip(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(v.strip() for v in value)
+
+
+@_section
+class Business:
+    individual_capital_10k: Annotated[Yuan, Sql("capital_min_10k")]
+
+
+@_section
+class Age:
+    compulsory_education: Annotated[AgeRange, Sql("school_age_min", "school_age_max")]
+    pension_working_age: Annotated[AgeRange, Sql("pension_age_min", "pension_age_max")]
+    grade_tolerance_years: Annotated[StrictInt, Field(ge=0, le=30), Sql("grade_tolerance")]
+
+
+@_section
+class Phone:
+    max_households_per_number: Annotated[StrictInt, Field(gt=0), Sql("phone_max_households")]
+
+
+class DueDays(TypedDict):
+    """Days to rectify after first found, by severity (a plain dict for callers)."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+    high: Annotated[StrictInt, Field(gt=0, le=3650)]
+    medium: Annotated[StrictInt, Field(gt=0, le=3650)]
+    low: Annotated[StrictInt, Field(gt=0, le=3650)]
+
+
+@_section
 class FeedQuality:
     """Feed-quality thresholds (rules.md §C), read by the dashboard checks."""
 
-    volume_tolerance: float
-    max_reject_rate: float
-    min_hukou_match_rate: float
-    default_max_age_days: int
-    max_age_days: dict[str, int] = field(default_factory=dict)
+    volume_tolerance: Annotated[Real, Field(ge=0, le=10)]
+    max_reject_rate: Rate
+    min_hukou_match_rate: Rate
+    default_max_age_days: Days
+    max_age_days: dict[FeedName, Days]
 
 
-@dataclass(frozen=True)
+@_section
 class Thresholds:
-    """Every configurable value of the rule catalogue."""
+    """Every configurable value of the rule catalogue, sectioned as in the TOML file."""
 
-    income_lines: dict[int, Decimal]
+    income_lines: Annotated[
+        dict[Year, Annotated[Decimal, BeforeValidator(_number), Field(gt=0)]],
+        Field(alias="income_line", min_length=1),
+    ]
     """Year → 元/人·年; a year not listed uses the latest earlier year's line."""
-    arithmetic_tolerance_yuan: Decimal
-    excess_percent: Decimal
-    excess_min_yuan: Decimal
-    car_types_include: tuple[str, ...]
-    car_types_exclude: tuple[str, ...]
-    individual_capital_10k: Decimal
-    compulsory_education_age: tuple[int, int]
-    pension_working_age: tuple[int, int]
-    grade_tolerance_years: int
-    max_households_per_number: int
-    due_days: dict[str, int]
+    income: Income
+    vehicles: Vehicles
+    business: Business
+    age: Age
+    phone: Phone
+    due_days: DueDays
     feed_quality: FeedQuality
-    source: str = ""
-    """Path the values were read from (for logs and check metadata)."""
+    source: str = Field("", alias=" source")
+    """Path the values were read from (for logs and check metadata). The alias is no
+    key a file would use; the file is validated by alias only, so ``source`` (or
+    ``income_lines``) in the TOML is an unknown key."""
 
     def income_line(self, year: int) -> Decimal | None:
         """The line in force in ``year``; None before the first configured year."""
@@ -72,220 +194,110 @@ class Thresholds:
         extra named parameters). ``None`` means "not configured for this year":
         a rule that needs it does not run.
         """
-        return {
-            "year": year,
-            "income_tolerance": self.arithmetic_tolerance_yuan,
-            "income_line": self.income_line(year),
-            "excess_ratio": self.excess_percent / Decimal(100),
-            "excess_min": self.excess_min_yuan,
-            "car_include": list(self.car_types_include),
-            "car_exclude": list(self.car_types_exclude),
-            "capital_min_10k": self.individual_capital_10k,
-            "school_age_min": self.compulsory_education_age[0],
-            "school_age_max": self.compulsory_education_age[1],
-            "pension_age_min": self.pension_working_age[0],
-            "pension_age_max": self.pension_working_age[1],
-            "grade_tolerance": self.grade_tolerance_years,
-            "phone_max_households": self.max_households_per_number,
-        }
+        params: dict[str, Any] = {"year": year, "income_line": self.income_line(year)}
+        for section, name, sql in sql_fields():
+            params |= sql.bind(getattr(getattr(self, section), name))
+        return params
 
 
-# --- validation helpers: each names the key and the problem -----------------------
+def sql_fields() -> Iterator[tuple[str, str, Sql]]:
+    """(section, field, Sql) for every field a rule's SQL binds."""
+    for section, info in Thresholds.__pydantic_fields__.items():
+        model = info.annotation
+        if not hasattr(model, "__pydantic_fields__"):
+            continue
+        for name, field in model.__pydantic_fields__.items():
+            for meta in field.metadata:
+                if isinstance(meta, Sql):
+                    yield section, name, meta
 
 
-def _fail(key: str, zh: str, en: str, value: Any = None) -> ThresholdsError:
-    got = "" if value is None else f" (got {value!r})"
-    return ThresholdsError(f"阈值配置错误 [{key}]：{zh} / invalid threshold {key}: {en}{got}")
+_ADAPTER = TypeAdapter(Thresholds)
 
 
-def _table(data: dict, key: str, expected: set[str]) -> dict:
-    value = data.get(key.rsplit(".", 1)[-1])
-    if not isinstance(value, dict):
-        raise _fail(key, "缺少此节或格式不对", "missing section or not a table", value)
-    missing = sorted(expected - set(value))
-    unknown = sorted(set(value) - expected)
-    if unknown:
-        # A misspelt key is both unknown and missing: name the spelling the file used.
-        hint_zh = f"，应为 {missing[0]}" if missing else ""
-        hint_en = f", expected {missing[0]}" if missing else ""
-        raise _fail(
-            f"{key}.{unknown[0]}",
-            f"未知的配置项（是否拼写错误？{hint_zh}）",
-            f"unknown key (typo?{hint_en})",
-        )
-    if missing:
-        raise _fail(f"{key}.{missing[0]}", "缺少此项", "missing key")
-    return value
+# --- error messages: every problem at once, by dotted key, Chinese and English ----
+
+_ZH = {
+    "missing": "缺少此项",
+    "extra_forbidden": "未知的配置项（是否拼写错误？）",
+    "int_type": "应为整数",
+    "int_parsing": "年度应为 2000–2100 的四位数字",
+    "too_short": "不能为空",
+    "literal_error": "未知的数据源名称（应为 " + "、".join(FEEDS) + " 之一）",
+    "dict_type": "应为一节（名称 = 值）",
+    "model_type": "缺少此节或格式不对",
+    "tuple_type": "应为列表",
+    "string_type": "应为文字",
+    "string_pattern_mismatch": "不能为空白",
+}
 
 
-def _number(
-    section: dict,
-    sect: str,
-    name: str,
-    *,
-    integer: bool = False,
-    minimum: float = 0,
-    maximum: float | None = None,
-    strict_min: bool = False,
-):
-    key = f"{sect}.{name}"
-    value = section[name]
-    ok_type = isinstance(value, int) if integer else isinstance(value, int | float)
-    if isinstance(value, bool) or not ok_type:
-        kind_zh, kind_en = ("整数", "an integer") if integer else ("数字", "a number")
-        raise _fail(key, f"应为{kind_zh}", f"must be {kind_en}", value)
-    too_low = value <= minimum if strict_min else value < minimum
-    if too_low or (maximum is not None and value > maximum):
-        rng = f"{'>' if strict_min else '>='} {minimum}" + (
-            f" and <= {maximum}" if maximum is not None else ""
-        )
-        raise _fail(key, f"取值超出范围（应 {rng}）", f"out of range (must be {rng})", value)
-    return value
+_BOUNDS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+_EN = {"missing": "missing key", "extra_forbidden": "unknown key (typo?)"}
 
 
-def _range(section: dict, sect: str, name: str) -> tuple[int, int]:
-    key = f"{sect}.{name}"
-    value = section[name]
-    if (
-        not isinstance(value, list)
-        or len(value) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-        or not 0 <= value[0] <= value[1] <= 150
-    ):
-        raise _fail(
-            key,
-            "应为两个整数 [最小, 最大]，且 0 ≤ 最小 ≤ 最大",
-            "must be [min, max] integers with 0 <= min <= max",
-            value,
-        )
-    return value[0], value[1]
+def _zh(err: dict) -> str:
+    kind, msg = err["type"], err["msg"]
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        bound = " ".join(f"{_BOUNDS[k]} {v}" for k, v in err.get("ctx", {}).items())
+        return f"取值超出范围（应 {bound}）"
+    if kind == "value_error":
+        return "应为数字" if "number" in msg else "应为两个整数 [最小, 最大]，且 0 ≤ 最小 ≤ 最大"
+    return _ZH.get(kind, "格式不对")
 
 
-def _patterns(section: dict, sect: str, name: str, *, allow_empty: bool) -> tuple[str, ...]:
-    value = section[name]
-    if (
-        not isinstance(value, list)
-        or not all(isinstance(v, str) and v.strip() for v in value)
-        or (not value and not allow_empty)
-    ):
-        raise _fail(
-            f"{sect}.{name}",
-            "应为文字列表，每项不能为空" + ("" if allow_empty else "，且至少一项"),
-            "must be a list of non-empty strings" + ("" if allow_empty else ", at least one"),
-            value,
-        )
-    return tuple(v.strip() for v in value)
+def _key(loc: tuple) -> str:
+    # Dict-key errors end in "[key]"; the key itself already names the place.
+    return ".".join(str(p) for p in loc if p != "[key]")
 
 
-def _decimal(value: int | float) -> Decimal:
-    # str() keeps 0.1 as 0.1 rather than its binary expansion.
-    return Decimal(str(value))
+# Dataclass spellings of the same two errors.
+_SAME = {"missing_argument": "missing", "unexpected_keyword_argument": "extra_forbidden"}
+
+
+def _got(err: dict) -> str:
+    if err["type"] == "missing" or "input" not in err:
+        return ""
+    got = repr(err["input"])
+    return f" (got {got if len(got) <= 60 else got[:57] + '...'})"
+
+
+def _format(exc: ValidationError) -> str:
+    errors = [{**e, "type": _SAME.get(e["type"], e["type"])} for e in exc.errors(include_url=False)]
+
+    def by_parent(kind: str) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for e in errors:
+            if e["type"] == kind:
+                out.setdefault(_key(e["loc"][:-1]), []).append(_key(e["loc"]))
+        return out
+
+    missing, unknown = by_parent("missing"), by_parent("extra_forbidden")
+    # One unknown and one missing key in a section: a misspelling; name the key expected.
+    hints = {
+        unknown[p][0]: missing[p][0]
+        for p in unknown
+        if len(unknown[p]) == 1 and len(missing.get(p, ())) == 1
+    }
+    zh, en = [], []
+    for err in errors:
+        key = _key(err["loc"])
+        hint_zh = hint_en = ""
+        if expected := hints.get(key):
+            hint_zh, hint_en = f"，应为 {expected}", f" (expected {expected})"
+        msg = _EN.get(err["type"], err["msg"].removeprefix("Value error, "))
+        got = _got(err)
+        zh.append(f"[{key}]：{_zh(err)}{hint_zh}")
+        en.append(f"{key}: {msg}{hint_en}{got}")
+    return f"阈值配置错误 {'；'.join(zh)} / invalid threshold {'; '.join(en)}"
 
 
 def parse_thresholds(data: dict, source: str = "") -> Thresholds:
     """Validate a parsed TOML document and build :class:`Thresholds`."""
-    root_keys = {
-        "income_line",
-        "income",
-        "vehicles",
-        "business",
-        "age",
-        "phone",
-        "due_days",
-        "feed_quality",
-    }
-    unknown = sorted(set(data) - root_keys)
-    if unknown:
-        raise _fail(unknown[0], "未知的配置节（是否拼写错误？）", "unknown section (typo?)")
-
-    lines_raw = data.get("income_line")
-    if not isinstance(lines_raw, dict) or not lines_raw:
-        raise _fail("income_line", "缺少此节或为空", "missing or empty section", lines_raw)
-    lines: dict[int, Decimal] = {}
-    for year_text in lines_raw:
-        if not (year_text.isdigit() and 2000 <= int(year_text) <= 2100):
-            raise _fail(
-                f"income_line.{year_text}",
-                "年度应为 2000–2100 的四位数字",
-                "year must be a four-digit year 2000-2100",
-            )
-        value = _number(lines_raw, "income_line", year_text, strict_min=True)
-        lines[int(year_text)] = _decimal(value)
-
-    income = _table(
-        data, "income", {"arithmetic_tolerance_yuan", "excess_percent", "excess_min_yuan"}
-    )
-    vehicles = _table(data, "vehicles", {"car_types_include", "car_types_exclude"})
-    business = _table(data, "business", {"individual_capital_10k"})
-    age = _table(
-        data, "age", {"compulsory_education", "pension_working_age", "grade_tolerance_years"}
-    )
-    phone = _table(data, "phone", {"max_households_per_number"})
-    due = _table(data, "due_days", set(SEVERITIES))
-    fq = _table(
-        data,
-        "feed_quality",
-        {
-            "volume_tolerance",
-            "max_reject_rate",
-            "min_hukou_match_rate",
-            "default_max_age_days",
-            "max_age_days",
-        },
-    )
-    ages = fq["max_age_days"]
-    if not isinstance(ages, dict):
-        raise _fail(
-            "feed_quality.max_age_days",
-            "应为一节（部门 = 天数）",
-            "must be a table of feed = days",
-            ages,
-        )
-    unknown_feeds = sorted(set(ages) - set(FEEDS))
-    if unknown_feeds:
-        raise _fail(
-            f"feed_quality.max_age_days.{unknown_feeds[0]}",
-            "未知的数据源名称（应为 " + "、".join(FEEDS) + " 之一）",
-            "unknown feed (must be one of " + ", ".join(FEEDS) + ")",
-        )
-    max_age_days = {
-        feed: _number(ages, "feed_quality.max_age_days", feed, integer=True, strict_min=True)
-        for feed in ages
-    }
-
-    return Thresholds(
-        income_lines=dict(sorted(lines.items())),
-        arithmetic_tolerance_yuan=_decimal(_number(income, "income", "arithmetic_tolerance_yuan")),
-        excess_percent=_decimal(_number(income, "income", "excess_percent", maximum=1000)),
-        excess_min_yuan=_decimal(_number(income, "income", "excess_min_yuan")),
-        car_types_include=_patterns(vehicles, "vehicles", "car_types_include", allow_empty=False),
-        car_types_exclude=_patterns(vehicles, "vehicles", "car_types_exclude", allow_empty=True),
-        individual_capital_10k=_decimal(_number(business, "business", "individual_capital_10k")),
-        compulsory_education_age=_range(age, "age", "compulsory_education"),
-        pension_working_age=_range(age, "age", "pension_working_age"),
-        grade_tolerance_years=_number(
-            age, "age", "grade_tolerance_years", integer=True, maximum=30
-        ),
-        max_households_per_number=_number(
-            phone, "phone", "max_households_per_number", integer=True, strict_min=True
-        ),
-        due_days={
-            s: _number(due, "due_days", s, integer=True, strict_min=True, maximum=3650)
-            for s in SEVERITIES
-        },
-        feed_quality=FeedQuality(
-            volume_tolerance=float(_number(fq, "feed_quality", "volume_tolerance", maximum=10)),
-            max_reject_rate=float(_number(fq, "feed_quality", "max_reject_rate", maximum=1)),
-            min_hukou_match_rate=float(
-                _number(fq, "feed_quality", "min_hukou_match_rate", maximum=1)
-            ),
-            default_max_age_days=_number(
-                fq, "feed_quality", "default_max_age_days", integer=True, strict_min=True
-            ),
-            max_age_days=max_age_days,
-        ),
-        source=source,
-    )
+    try:
+        return _ADAPTER.validate_python({**data, " source": source}, by_alias=True, by_name=False)
+    except ValidationError as exc:
+        raise ThresholdsError(_format(exc)) from None
 
 
 def resolve_path(path: str | os.PathLike | None = None) -> Path:

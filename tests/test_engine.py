@@ -210,7 +210,9 @@ def test_a_broken_rule_does_not_hide_the_others(con):
 
 
 def test_thresholds_are_bound_and_recorded(con):
-    th = dataclasses.replace(load_thresholds(), individual_capital_10k=Decimal("9.99"))
+    th0 = load_thresholds()
+    business = dataclasses.replace(th0.business, individual_capital_10k=Decimal("9.99"))
+    th = dataclasses.replace(th0, business=business)
     run_rules(con, D1, th)
     assert ("business_owner", "BIZ") in ids(con)
     assert rule_summary(con, "business_owner")["thresholds"] == {"capital_min_10k": 9.99}

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from checks.thresholds import DEFAULT_PATH, ThresholdsError, load_thresholds
+from checks import ALL_RULES
+from checks.thresholds import DEFAULT_PATH, Thresholds, ThresholdsError, load_thresholds, sql_fields
 
 DEFAULT = DEFAULT_PATH.read_text(encoding="utf-8")
 
@@ -23,13 +24,13 @@ def test_defaults_match_rules_md():
         2030: 6000,
     }
     assert th.income_line(2012) is None
-    assert th.arithmetic_tolerance_yuan == 1
-    assert (th.excess_percent, th.excess_min_yuan) == (10, 3000)
-    assert th.individual_capital_10k == 10
-    assert th.compulsory_education_age == (6, 15)
-    assert th.pension_working_age == (16, 59)
-    assert th.grade_tolerance_years == 3
-    assert th.max_households_per_number == 5
+    assert th.income.arithmetic_tolerance_yuan == 1
+    assert (th.income.excess_percent, th.income.excess_min_yuan) == (10, 3000)
+    assert th.business.individual_capital_10k == 10
+    assert th.age.compulsory_education == (6, 15)
+    assert th.age.pension_working_age == (16, 59)
+    assert th.age.grade_tolerance_years == 3
+    assert th.phone.max_households_per_number == 5
     assert th.due_days == {"high": 15, "medium": 30, "low": 60}
     fq = th.feed_quality
     assert (fq.volume_tolerance, fq.max_reject_rate) == (0.2, 0.01)
@@ -44,12 +45,12 @@ def test_environment_variable_and_explicit_path(tmp_path, monkeypatch):
     edited = tmp_path / "mine.toml"
     edited.write_text(DEFAULT.replace("individual_capital_10k = 10", "individual_capital_10k = 5"))
     monkeypatch.setenv("BIDUI_THRESHOLDS", str(edited))
-    assert load_thresholds().individual_capital_10k == 5
-    assert load_thresholds(DEFAULT_PATH).individual_capital_10k == 10
+    assert load_thresholds().business.individual_capital_10k == 5
+    assert load_thresholds(DEFAULT_PATH).business.individual_capital_10k == 10
     # A file saved by Windows Notepad starts with a BOM.
     bom = tmp_path / "bom.toml"
     bom.write_bytes(b"\xef\xbb\xbf" + DEFAULT.encode())
-    assert load_thresholds(bom).individual_capital_10k == 10
+    assert load_thresholds(bom).business.individual_capital_10k == 10
 
 
 @pytest.mark.parametrize(
@@ -120,3 +121,54 @@ def test_unreadable_or_broken_file(tmp_path):
     bad.write_text("[income\n", encoding="utf-8")
     with pytest.raises(ThresholdsError, match="格式错误 .* not valid TOML"):
         load_thresholds(bad)
+
+
+def test_every_problem_is_reported_at_once_with_dotted_keys(tmp_path):
+    """A typo, a missing key, a wrong type and an out-of-range value in one file:
+    the office fixes them in one go, not one per run."""
+    text = (
+        DEFAULT.replace("excess_percent = 10", "excess_percnt = 10")  # typo: unknown + missing
+        .replace("low = 60", "")  # missing
+        .replace("grade_tolerance_years = 3", 'grade_tolerance_years = "三"')  # wrong type
+        .replace("max_reject_rate = 0.01", "max_reject_rate = 5")  # out of range
+        .replace("hukou = 40", "hukuo = 40")  # unknown feed
+    )
+    path = tmp_path / "t.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ThresholdsError) as exc:
+        load_thresholds(path)
+    msg = str(exc.value)
+    assert "\n" not in msg  # the CLI prints it as one line
+    for key in (
+        "income.excess_percnt",
+        "income.excess_percent",
+        "due_days.low",
+        "age.grade_tolerance_years",
+        "feed_quality.max_reject_rate",
+        "feed_quality.max_age_days.hukuo",
+    ):
+        assert f"[{key}]" in msg and f" {key}:" in msg, (key, msg)
+    assert "应为 income.excess_percent" in msg  # the misspelling names the expected key
+    assert "应为整数" in msg and "取值超出范围" in msg and "缺少此项" in msg
+
+
+def test_threshold_names_cannot_go_stale():
+    """Every $param a rule binds is provided by sql_params, and every threshold is
+    bound by some rule or read by the engine: a renamed key fails here."""
+    params = load_thresholds().sql_params(2024)
+    used = {name for rule in ALL_RULES for name in rule.param_names}
+    assert used <= set(params), used - set(params)
+    assert set(params) <= used, set(params) - used
+    bound = {section for section, _, _ in sql_fields()}
+    # Sections the engine reads directly rather than through SQL.
+    engine_read = {"income_line", "due_days", "feed_quality"}
+    sections = {
+        info.alias or name
+        for name, info in Thresholds.__pydantic_fields__.items()
+        if name != "source"
+    }
+    assert sections == bound | engine_read
+    for section in bound:
+        model = Thresholds.__pydantic_fields__[section].annotation
+        unbound = set(model.__pydantic_fields__) - {n for s, n, _ in sql_fields() if s == section}
+        assert not unbound, f"[{section}] {unbound} is bound by no rule"
