@@ -225,7 +225,7 @@ _ZH = {
     "too_short": "不能为空",
     "literal_error": "未知的数据源名称（应为 " + "、".join(FEEDS) + " 之一）",
     "dict_type": "应为一节（名称 = 值）",
-    "model_type": "缺少此节或格式不对",
+    "dataclass_type": "应为一节（名称 = 值）",
     "tuple_type": "应为列表",
     "string_type": "应为文字",
     "string_pattern_mismatch": "不能为空白",
