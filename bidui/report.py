@@ -6,16 +6,19 @@ findings by township × category, per-rule counts with their trend, the rules th
 did not run and why, rectification progress, feed health and links to the
 township workbooks and Data Docs.
 
-The page opens without network: CSS is inline, charts are hand-written inline SVG,
-there is no script. Everything printed goes through :func:`_t`, which escapes HTML
-and masks anything that looks like an ID number (``530102********1234``); the
-report only shows counts and rule/feed texts, never a person's row.
+The page opens without network: CSS is inline, charts are inline SVG, there is no
+script. The markup is the Jinja2 template ``templates/report.html.j2``; the functions
+here turn the warehouse into plain dicts and lists (chart coordinates included) for it.
+The template environment escapes HTML (autoescape) and masks anything that looks like
+an ID number (``530102********1234``) in every printed string, so neither depends on
+remembering a call; the report only shows counts and rule/feed texts, never a person's row.
 A missing table (e.g. no feedback yet) leaves its section with a note, not an error.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 import logging
 import re
@@ -26,6 +29,8 @@ from typing import Any
 from urllib.parse import quote
 
 import duckdb
+import jinja2
+from markupsafe import Markup
 
 from bidui.config import now as office_now
 from bidui.idcard import mask
@@ -94,11 +99,6 @@ def mask_text(value: Any) -> str:
     if value is None:
         return ""
     return _ID_LIKE.sub(lambda m: mask(m.group(0)), str(value))
-
-
-def _t(value: Any) -> str:
-    """Escaped, masked text for HTML."""
-    return html.escape(mask_text(value), quote=True)
 
 
 def _n(value: Any) -> str:
@@ -476,13 +476,19 @@ def _collect_feeds(con: duckdb.DuckDBPyConnection, d: _Data) -> None:
         )
 
 
-# --------------------------------------------------------------------------- SVG charts
+# --------------------------------------------------------------------------- SVG chart data
+# Coordinates are computed here and handed to the template pre-formatted, so the
+# markup lives in templates/report.html.j2 and the numbers stay testable.
 
 
-def _svg_status_bar(status: Mapping[str, int], width: int = 640) -> str:
+def _f1(v: float) -> str:
+    return f"{v:.1f}"
+
+
+def _status_bar(status: Mapping[str, int], width: int = 640) -> dict[str, Any] | None:
     total = sum(status.get(k, 0) for k in STATUS_ZH)
     if not total:
-        return ""
+        return None
     x = 0.0
     parts = []
     for key, label in STATUS_ZH.items():
@@ -491,55 +497,98 @@ def _svg_status_bar(status: Mapping[str, int], width: int = 640) -> str:
             continue
         w = width * n / total
         parts.append(
-            f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="14" fill="{STATUS_COLOURS[key]}">'
-            f"<title>{label} {n:,}</title></rect>"
+            {"x": _f1(x), "w": _f1(w), "colour": STATUS_COLOURS[key], "label": label, "n": n}
         )
         x += w
-    return (
-        f'<svg class="statusbar" viewBox="0 0 {width} 14" width="100%" height="14" '
-        f'preserveAspectRatio="none" role="img" aria-label="问题状态构成">{"".join(parts)}</svg>'
-    )
+    return {"width": width, "parts": parts}
 
 
-def _svg_township_bars(by_township: Mapping[str, Mapping[str, int]]) -> str:
+def _category_order(cats: set[str] | Mapping[str, Any]) -> list[str]:
+    """Known categories in their fixed order, then any other ones alphabetically."""
+    return [c for c in CATEGORIES if c in cats] + sorted(set(cats) - set(CATEGORIES))
+
+
+def _township_bars(by_township: Mapping[str, Mapping[str, int]]) -> dict[str, Any] | None:
     """Horizontal stacked bars: one per township, segments by category."""
     if not by_township:
-        return ""
+        return None
     towns = sorted(by_township, key=lambda t: (-sum(by_township[t].values()), t))
     vmax = max(sum(v.values()) for v in by_township.values()) or 1
     label_w, bar_w, row_h = 110, 800, 26
-    height = row_h * len(towns) + 8
-    out = [
-        f'<svg class="chart" viewBox="0 0 {label_w + bar_w + 60} {height}" '
-        f'width="100%" role="img" aria-label="各乡镇问题数（按类别）">'
-    ]
+    rows = []
     for i, town in enumerate(towns):
         y = 4 + i * row_h
-        out.append(
-            f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end" class="lbl">{_t(town)}</text>'
-        )
         x = float(label_w)
+        segments = []
         cats = [c for c in CATEGORIES if by_township[town].get(c)]
         cats += sorted(c for c in by_township[town] if c not in CATEGORIES)
         for cat in cats:
             n = by_township[town][cat]
             w = bar_w * n / vmax
             colour = CATEGORY_COLOURS.get(cat, OTHER_COLOUR)
-            out.append(
-                f'<rect x="{x:.1f}" y="{y + 3}" width="{max(w, 0.5):.1f}" height="{row_h - 8}" '
-                f'rx="2" fill="{colour}"><title>{_t(town)} · {_t(cat)}：{n:,}</title></rect>'
+            segments.append(
+                {"x": _f1(x), "w": _f1(max(w, 0.5)), "colour": colour, "category": cat, "n": n}
             )
             x += w
         total = sum(by_township[town].values())
-        out.append(f'<text x="{x + 6:.1f}" y="{y + 16}" class="val">{total:,}</text>')
-    out.append("</svg>")
-    return "".join(out)
+        rows.append(
+            {
+                "town": town,
+                "ty": y + 16,
+                "ry": y + 3,
+                "segments": segments,
+                "vx": _f1(x + 6),
+                "total": total,
+            }
+        )
+    return {
+        "view_w": label_w + bar_w + 60,
+        "height": row_h * len(towns) + 8,
+        "text_x": label_w - 8,
+        "bar_h": row_h - 8,
+        "rows": rows,
+    }
 
 
-def _svg_trend(trend: Sequence[Mapping[str, Any]]) -> str:
+def _category_chart(by_township: Mapping[str, Mapping[str, int]]) -> dict[str, Any] | None:
+    totals: dict[str, int] = {}
+    for v in by_township.values():
+        for c, n in v.items():
+            totals[c] = totals.get(c, 0) + n
+    if not totals:
+        return None
+    cats = _category_order(totals)
+    vmax = max(totals.values())
+    label_w, bar_w, row_h = 80, 440, 28
+    rows = []
+    for i, c in enumerate(cats):
+        y = 4 + i * row_h
+        w = bar_w * totals[c] / vmax
+        rows.append(
+            {
+                "category": c,
+                "n": totals[c],
+                "ty": y + 17,
+                "ry": y + 4,
+                "w": _f1(max(w, 0.5)),
+                "vx": _f1(label_w + w + 6),
+                "colour": CATEGORY_COLOURS.get(c, OTHER_COLOUR),
+            }
+        )
+    return {
+        "view_w": label_w + bar_w + 60,
+        "view_h": row_h * len(cats) + 8,
+        "label_w": label_w,
+        "text_x": label_w - 8,
+        "bar_h": row_h - 9,
+        "rows": rows,
+    }
+
+
+def _trend_chart(trend: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
     """Columns: findings per run; a line for new findings; dots for rectified."""
     if not trend:
-        return ""
+        return None
     n = len(trend)
     w, h, left, bottom, top = 640, 200, 36, 28, 16
     step = (w - left - 8) / n
@@ -548,99 +597,113 @@ def _svg_trend(trend: Sequence[Mapping[str, Any]]) -> str:
     def y(v: float) -> float:
         return top + (h - top - bottom) * (1 - v / vmax)
 
-    out = [
-        f'<svg class="chart" viewBox="0 0 {w} {h}" width="100%" role="img" '
-        f'aria-label="近期各次运行的问题数趋势">'
+    grid = [
+        {"y": _f1(y(vmax * frac)), "ty": _f1(y(vmax * frac) + 4), "label": round(vmax * frac)}
+        for frac in (0, 0.5, 1)
     ]
-    for frac in (0, 0.5, 1):
-        gy = y(vmax * frac)
-        out.append(f'<line x1="{left}" x2="{w - 8}" y1="{gy:.1f}" y2="{gy:.1f}" class="grid"/>')
-        out.append(
-            f'<text x="{left - 4}" y="{gy + 4:.1f}" text-anchor="end" class="axis">'
-            f"{int(round(vmax * frac)):,}</text>"
-        )
-    pts_new, pts_res = [], []
+    columns, pts_new, dots = [], [], []
     for i, t in enumerate(trend):
         cx = left + step * (i + 0.5)
         bw = min(step * 0.6, 36)
-        fill = "#9fb8d9" if t["not_run"] else "#3d6fb6"
         tip = (
             f"{t['date'].isoformat()}：问题 {t['total']:,}，新发现 {t['new']:,}，"
             f"已整改 {t['resolved']:,}" + (f"，{t['not_run']} 条规则未运行" if t["not_run"] else "")
         )
-        out.append(
-            f'<rect x="{cx - bw / 2:.1f}" y="{y(t["total"]):.1f}" width="{bw:.1f}" '
-            f'height="{h - bottom - y(t["total"]):.1f}" fill="{fill}" rx="2">'
-            f"<title>{_t(tip)}</title></rect>"
+        labelled = n <= 16 or i % 2 == n % 2 - 1 or i == n - 1
+        columns.append(
+            {
+                "x": _f1(cx - bw / 2),
+                "y": _f1(y(t["total"])),
+                "w": _f1(bw),
+                "h": _f1(h - bottom - y(t["total"])),
+                "fill": "#9fb8d9" if t["not_run"] else "#3d6fb6",
+                "tip": tip,
+                "cx": _f1(cx),
+                "label": t["date"].strftime("%m-%d") if labelled else None,
+            }
         )
-        if n <= 16 or i % 2 == n % 2 - 1 or i == n - 1:
-            out.append(
-                f'<text x="{cx:.1f}" y="{h - bottom + 16}" text-anchor="middle" class="axis">'
-                f"{t['date'].strftime('%m-%d')}</text>"
-            )
         pts_new.append(f"{cx:.1f},{y(t['new']):.1f}")
-        pts_res.append((cx, y(t["resolved"])))
-    if n > 1:
-        out.append(f'<polyline points="{" ".join(pts_new)}" class="line-new"/>')
-    for cx, cy in pts_res:
-        out.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3.5" class="dot-res"/>')
-    out.append("</svg>")
-    return "".join(out)
+        dots.append({"x": _f1(cx), "y": _f1(y(t["resolved"]))})
+    return {
+        "w": w,
+        "h": h,
+        "left": left,
+        "right": w - 8,
+        "label_y": h - bottom + 16,
+        "grid": grid,
+        "columns": columns,
+        "line_new": " ".join(pts_new) if n > 1 else None,
+        "dots": dots,
+        "legend": [
+            ("问题数（柱）", "#3d6fb6"),
+            ("有规则未运行的那次", "#9fb8d9"),
+            ("新发现（线）", "#d1495b"),
+            ("已整改（点）", "#1e8449"),
+        ],
+    }
 
 
-def _svg_sparkline(series: Sequence[int | None], width: int = 120, height: int = 26) -> str:
+def _sparkline(
+    series: Sequence[int | None], width: int = 120, height: int = 26
+) -> dict[str, Any] | None:
     """Finding counts over the last runs; a gap where the rule did not run."""
     vals = [v for v in series if v is not None]
     if not series or not vals:
-        return '<span class="muted">–</span>'
+        return None
     vmax = max(vals) or 1
     n = len(series)
     step = (width - 6) / max(n - 1, 1)
 
-    def xy(i: int, v: int) -> tuple[float, float]:
-        return 3 + i * step, height - 3 - (height - 6) * v / vmax
+    def xy(i: int, v: int) -> tuple[str, str]:
+        return _f1(3 + i * step), _f1(height - 3 - (height - 6) * v / vmax)
 
-    segments: list[list[str]] = [[]]
+    runs: list[list[tuple[str, str]]] = [[]]
     for i, v in enumerate(series):
         if v is None:
-            segments.append([])
+            runs.append([])
         else:
-            x, y = xy(i, v)
-            segments[-1].append(f"{x:.1f},{y:.1f}")
-    out = [
-        f'<svg class="spark" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'role="img" aria-label="近{n}次运行趋势">'
+            runs[-1].append(xy(i, v))
+    segments = [
+        {"points": " ".join(f"{x},{y}" for x, y in run)}
+        if len(run) > 1
+        else {"points": None, "x": run[0][0], "y": run[0][1]}
+        for run in runs
+        if run
     ]
-    for seg in segments:
-        if len(seg) > 1:
-            out.append(f'<polyline points="{" ".join(seg)}"/>')
-        elif len(seg) == 1:
-            x, y = seg[0].split(",")
-            out.append(f'<circle cx="{x}" cy="{y}" r="1.6" class="lone"/>')
-    for i, v in enumerate(series):
-        if v is None:
-            out.append(
-                f'<line x1="{3 + i * step:.1f}" x2="{3 + i * step:.1f}" y1="{height - 5}" '
-                f'y2="{height - 1}" class="gap"><title>未运行</title></line>'
-            )
-    last = series[-1]
-    if last is not None:
-        x, y = xy(n - 1, last)
-        out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.6" class="last"/>')
-    out.append("</svg>")
-    return "".join(out)
+    gaps = [
+        {"x": _f1(3 + i * step), "y1": height - 5, "y2": height - 1}
+        for i, v in enumerate(series)
+        if v is None
+    ]
+    last = None
+    if series[-1] is not None:
+        x, y = xy(n - 1, series[-1])
+        last = {"x": x, "y": y}
+    return {
+        "width": width,
+        "height": height,
+        "n": n,
+        "segments": segments,
+        "gaps": gaps,
+        "last": last,
+    }
 
 
-def _progress_bar(done: int, rest: int) -> str:
+def _progress_bar(done: int, rest: int) -> dict[str, Any]:
     total = done + rest
     share = 0 if not total else 100 * done / total
-    return (
-        f'<div class="pbar" title="已整改 {done:,} / {total:,}"><span style="width:{share:.1f}%">'
-        f'</span></div><span class="pnum">{_pct(done, total)}</span>'
-    )
+    return {"done": done, "total": total, "share": _f1(share), "pct": _pct(done, total)}
 
 
-# --------------------------------------------------------------------------- HTML
+def _heat(n: int, vmax: int, colour: str) -> dict[str, Any]:
+    if not n:
+        return {"n": 0, "style": None}
+    alpha = 0.12 + 0.55 * n / (vmax or 1)
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return {"n": n, "style": f"rgba({r},{g},{b},{alpha:.2f})"}
+
+
+# --------------------------------------------------------------------------- page style
 
 
 CSS = """
@@ -710,145 +773,135 @@ section{break-inside:avoid}}
 """
 
 
-def _kpi(key: str, label: str, value: int, hint: str = "", tone: str = "") -> str:
-    return (
-        f'<div class="kpi {tone}" data-kpi="{key}"><div class="label">{label}</div>'
-        f'<div class="value">{value:,}</div><div class="hint">{hint}</div></div>'
-    )
+# --------------------------------------------------------------------------- view data
+# Small pure functions turning _Data into the plain dicts and lists the template prints.
 
 
-def _legend(items: Sequence[tuple[str, str]]) -> str:
-    return (
-        '<div class="legend">'
-        + "".join(f'<span><i style="background:{c}"></i>{_t(label)}</span>' for label, c in items)
-        + "</div>"
-    )
+def _kpis(s: ReportSummary, prev: str) -> list[dict[str, Any]]:
+    def kpi(key: str, label: str, value: int, hint: str = "", tone: str = "") -> dict[str, Any]:
+        return {"key": key, "label": label, "value": value, "hint": hint, "tone": tone}
+
+    return [
+        kpi("findings", "本次问题", s.findings, "与 problems.csv 行数一致"),
+        kpi("new", "新发现", s.new, "本次首次发现", "bad" if s.new else ""),
+        kpi("open", "持续未改", s.open, "此前已发现、仍存在"),
+        kpi(
+            "reopened",
+            "整改后复现",
+            s.reopened,
+            "报已整改或曾消失后又出现",
+            "bad" if s.reopened else "",
+        ),
+        kpi(
+            "rectified",
+            "上次以来已整改",
+            s.rectified_since_last_run,
+            prev,
+            "good" if s.rectified_since_last_run else "",
+        ),
+        kpi("waived", "已核销", s.waived, "乡镇核实不属实、区办认可"),
+        kpi("overdue", "逾期未整改", s.overdue, "超过整改时限仍存在", "warn" if s.overdue else ""),
+        kpi(
+            "rules_not_run",
+            "未运行规则",
+            s.rules_not_run,
+            f"共 {s.rules_total} 条规则",
+            "bad" if s.rules_not_run else "good",
+        ),
+    ]
 
 
-def _heat(n: int, vmax: int, colour: str) -> str:
-    if not n:
-        return '<span class="heat muted">·</span>'
-    alpha = 0.12 + 0.55 * n / (vmax or 1)
-    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
-    return f'<span class="heat" style="background:rgba({r},{g},{b},{alpha:.2f})">{n:,}</span>'
+def _alerts(d: _Data) -> dict[str, Any]:
+    stale = d.findings_table and d.findings_run_date and d.findings_run_date != d.run_date
+    return {
+        "not_run": [r for r in d.rules if r["state"] == "not_run"],
+        "no_findings": not d.findings_table,
+        "findings_run_date": d.findings_run_date.isoformat() if stale else None,
+        "failed": [f for f in d.feeds if f["failed"]],
+        "unknown_towns": d.unknown_towns,
+        "unread": d.unread,
+    }
 
 
-def _section_alerts(d: _Data) -> str:
-    out = []
-    not_run = [r for r in d.rules if r["state"] == "not_run"]
-    if not_run:
-        items = "".join(
-            f"<li><b>{_t(r['name_zh'])}</b>（{_t(r['code'])}）：{_t(r['reason'])}</li>"
-            for r in not_run
-        )
-        out.append(
-            f'<div class="alert bad" id="rules-not-run"><h2>⚠ 本次有 {len(not_run)} 条比对规则未运行'
-            f"</h2><div>这些规则本次没有结果，不代表“没有问题”；其原有问题保持不变，"
-            f"待数据补齐后重新比对。</div><ul>{items}</ul></div>"
-        )
+def _townships_view(d: _Data, town_links: Mapping[str, str]) -> dict[str, Any] | None:
     if not d.findings_table:
-        out.append(
-            '<div class="alert bad"><h2>没有比对结果</h2>仓库中没有 findings 表，'
-            "本报告只显示数据接收情况。</div>"
-        )
-    elif d.findings_run_date and d.findings_run_date != d.run_date:
-        out.append(
-            f'<div class="alert"><h2>注意：问题数据不是本次运行日期的</h2>问题表的运行日期为 '
-            f"{d.findings_run_date.isoformat()}，报告日期为 {d.run_date.isoformat()}。</div>"
-        )
-    failed = [f for f in d.feeds if f["failed"]]
-    if failed:
-        items = "".join(
-            f"<li><b>{_t(f['title'])}</b>：{f['failed']} 个文件读取失败"
-            f"{('（' + _t(f['errors']) + '）') if f['errors'] else ''}</li>"
-            for f in failed
-        )
-        out.append(f'<div class="alert"><h2>部门数据读取失败</h2><ul>{items}</ul></div>')
-    if d.unknown_towns:
-        items = "".join(
-            f"<li><b>{_t(u['township'])}</b>（{u['n']} 人）</li>" for u in d.unknown_towns
-        )
-        out.append(
-            f'<div class="alert bad" id="unknown-townships"><h2>⚠ 建档立卡名单中有 '
-            f"{len(d.unknown_towns)} 个乡镇不在村组统计中</h2><div>可能是错别字、繁体字或"
-            f"多余字符；这些人员的问题单独成表，请核对乡镇名称后重新报送。</div>"
-            f"<ul>{items}</ul></div>"
-        )
-    if d.unread:
-        items = "".join(f"<li>{_t(u['reason_zh'])}</li>" for u in d.unread)
-        out.append(
-            f'<div class="alert bad" id="inbox-unread"><h2>⚠ 收件箱中有 {len(d.unread)} 项'
-            f"未使用（不在约定的数据文件夹中，或被同年度的较新文件取代）</h2><ul>{items}</ul></div>"
-        )
-    return "".join(out)
-
-
-def _section_townships(d: _Data, town_links: Mapping[str, str]) -> str:
-    if not d.findings_table:
-        return ""
+        return None
     bt = d.by_township
     cats = [c for c in CATEGORIES if any(c in v for v in bt.values())]
     cats += sorted({c for v in bt.values() for c in v} - set(CATEGORIES))
     towns = sorted(bt, key=lambda t: (-sum(bt[t].values()), t))
     vmax = max((n for v in bt.values() for n in v.values()), default=1)
-    head = "".join(f'<th class="num">{_t(c)}</th>' for c in cats)
-    body = []
-    for town in towns:
-        cells = "".join(
-            f'<td class="num">{_heat(bt[town].get(c, 0), vmax, CATEGORY_COLOURS.get(c, OTHER_COLOUR))}</td>'
-            for c in cats
-        )
-        link = town_links.get(town)
-        name = f'<a href="{_href(link)}">{_t(town)}</a>' if link else _t(town)
-        body.append(
-            f'<tr data-township="{_t(town)}"><td>{name}</td>{cells}'
-            f'<td class="num"><b>{sum(bt[town].values()):,}</b></td></tr>'
-        )
-    totals = "".join(
-        f'<td class="num">{sum(v.get(c, 0) for v in bt.values()):,}</td>' for c in cats
-    )
-    grand = sum(sum(v.values()) for v in bt.values())
-    table = (
-        f'<table id="township-category"><thead><tr><th>乡（镇）</th>{head}<th class="num">合计</th>'
-        f'</tr></thead><tbody>{"".join(body)}<tr class="total"><td>合计</td>{totals}'
-        f'<td class="num">{grand:,}</td></tr></tbody></table>'
-    )
-    if not towns:
-        table = '<p class="muted">本次没有需要整改的问题。</p>'
-    legend = _legend([(c, CATEGORY_COLOURS.get(c, OTHER_COLOUR)) for c in cats])
-    return (
-        '<section id="by-township"><h2>各乡（镇）问题分布（按问题类别）</h2>'
-        f"{legend}{_svg_township_bars(bt)}{table}"
-        '<p class="note">不含已核销问题；点击乡（镇）名称打开该乡（镇）的问题清单。</p></section>'
-    )
+    rows = [
+        {
+            "township": town,
+            "link": town_links.get(town),
+            "cells": [
+                _heat(bt[town].get(c, 0), vmax, CATEGORY_COLOURS.get(c, OTHER_COLOUR)) for c in cats
+            ],
+            "total": sum(bt[town].values()),
+        }
+        for town in towns
+    ]
+    return {
+        "categories": cats,
+        "legend": [(c, CATEGORY_COLOURS.get(c, OTHER_COLOUR)) for c in cats],
+        "bars": _township_bars(bt),
+        "rows": rows,
+        "totals": [sum(v.get(c, 0) for v in bt.values()) for c in cats],
+        "grand": sum(sum(v.values()) for v in bt.values()),
+    }
 
 
-def _section_rules(d: _Data) -> str:
+PROGRESS_KEYS = (
+    "open",
+    "answered",
+    "reported",
+    "in_progress",
+    "rectified_since",
+    "rectified_total",
+    "overdue",
+    "overdue_unanswered",
+    "waived",
+)
+"""Progress-table columns in order (the total row sums them)."""
+
+
+def _progress_view(d: _Data, town_links: Mapping[str, str]) -> dict[str, Any] | None:
+    if not d.progress:
+        return None
+    sums = {k: sum(t[k] for t in d.progress) for k in PROGRESS_KEYS}
+    rows = [
+        {
+            **t,
+            "link": town_links.get(t["township"]),
+            "answered_pct": _pct(t["answered"], t["open"]),
+            "bar": _progress_bar(t["rectified_total"], t["open"]),
+        }
+        for t in d.progress
+    ]
+    return {
+        "rows": rows,
+        "sums": [sums[k] for k in PROGRESS_KEYS],
+        "bar": _progress_bar(sums["rectified_total"], sums["open"]),
+        "feedback_table": d.feedback_table,
+    }
+
+
+def _rules_view(d: _Data) -> dict[str, Any] | None:
     if not d.rules:
-        return ""
+        return None
     rows = []
     for r in d.rules:
-        if r["state"] == "ran":
-            state = '<span class="tag ok">已运行</span>'
-        elif r["state"] == "not_run":
-            state = f'<span class="tag bad" title="{_t(r["reason"])}">未运行</span>'
-        else:
-            state = '<span class="tag grey">无记录</span>'
-        count = r["count"]
-        delta = ""
-        if count is not None and r["prev"] is not None and count != r["prev"]:
-            diff = count - r["prev"]
-            delta = f'<span class="{"up" if diff > 0 else "down"}">{diff:+,}</span>'
-        count_html = _n(count) if count is not None else '<span class="muted">–</span>'
-        reason = f'<div class="muted">{_t(r["reason"])}</div>' if r["state"] == "not_run" else ""
-        sev = r["severity"]
+        count, prev = r["count"], r["prev"]
+        diff = count - prev if count is not None and prev is not None else 0
         rows.append(
-            f'<tr data-rule="{_t(r["code"])}" data-state="{r["state"]}">'
-            f'<td><b>{_t(r["name_zh"])}</b><div class="muted">{_t(r["code"])}</div>{reason}</td>'
-            f"<td>{_t(r['category'])}</td><td>{_t(r['department'])}</td>"
-            f'<td class="sev-{_t(sev)}">{SEVERITY_ZH.get(sev, _t(sev))}</td><td>{state}</td>'
-            f'<td class="num count">{count_html}</td><td class="num">{delta}</td>'
-            f"<td>{_svg_sparkline(r['series'])}</td></tr>"
+            {
+                **r,
+                "severity_zh": SEVERITY_ZH.get(r["severity"], r["severity"]),
+                "delta": f"{diff:+,}" if diff else "",
+                "delta_class": "up" if diff > 0 else "down",
+                "spark": _sparkline(r["series"]),
+            }
         )
     dates = d.run_dates
     span = (
@@ -856,216 +909,111 @@ def _section_rules(d: _Data) -> str:
         if dates
         else ""
     )
-    return (
-        '<section id="rules"><h2>各比对规则问题数与趋势</h2>'
-        '<table id="rule-table"><thead><tr><th>规则</th><th>问题类别</th><th>比对部门</th>'
-        '<th>级别</th><th>本次</th><th class="num">问题数</th><th class="num">较上次</th>'
-        f"<th>趋势</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
-        f'<p class="note">趋势：{_t(span)}；红色短线表示该次未运行。“问题数”含已核销问题。</p>'
-        "</section>"
-    )
+    return {"rows": rows, "span": span}
 
 
-def _section_categories(d: _Data) -> str:
-    totals: dict[str, int] = {}
-    for v in d.by_township.values():
-        for c, n in v.items():
-            totals[c] = totals.get(c, 0) + n
-    if not totals:
-        return ""
-    cats = [c for c in CATEGORIES if c in totals] + sorted(set(totals) - set(CATEGORIES))
-    vmax = max(totals.values())
-    label_w, bar_w, row_h = 80, 440, 28
-    out = [
-        f'<svg class="chart" viewBox="0 0 {label_w + bar_w + 60} {row_h * len(cats) + 8}" '
-        'width="100%" role="img" aria-label="问题类别构成">'
-    ]
-    for i, c in enumerate(cats):
-        y = 4 + i * row_h
-        w = bar_w * totals[c] / vmax
-        out.append(
-            f'<text x="{label_w - 8}" y="{y + 17}" text-anchor="end" class="lbl">{_t(c)}</text>'
-            f'<rect x="{label_w}" y="{y + 4}" width="{max(w, 0.5):.1f}" height="{row_h - 9}" rx="3" '
-            f'fill="{CATEGORY_COLOURS.get(c, OTHER_COLOUR)}"><title>{_t(c)}：{totals[c]:,}</title></rect>'
-            f'<text x="{label_w + w + 6:.1f}" y="{y + 17}" class="val">{totals[c]:,}</text>'
-        )
-    out.append("</svg>")
-    return (
-        '<section id="categories"><h2>问题类别构成</h2>'
-        f'{"".join(out)}<p class="note">不含已核销问题。</p></section>'
-    )
+def _freshness(f: Mapping[str, Any], limit: int | None) -> dict[str, Any] | None:
+    if f["age_days"] is None:
+        return None
+    stale = limit is not None and f["age_days"] > limit
+    if f["age_days"] < 0:
+        age = "晚于运行日期"
+    elif f["age_days"] == 0:
+        age = "今天"
+    elif stale:
+        age = f"{f['age_days']} 天前，超过 {limit} 天"
+    else:
+        age = f"{f['age_days']} 天前"
+    return {
+        "newest": f["newest"].date().isoformat(),
+        "cls": "tag warn" if stale else "muted",
+        "age": age,
+    }
 
 
-def _section_trend(d: _Data) -> str:
-    if not d.trend:
-        return ""
-    legend = _legend(
-        [
-            ("问题数（柱）", "#3d6fb6"),
-            ("有规则未运行的那次", "#9fb8d9"),
-            ("新发现（线）", "#d1495b"),
-            ("已整改（点）", "#1e8449"),
-        ]
-    )
-    return (
-        '<section id="trend"><h2>近期运行趋势</h2>'
-        f"{legend}{_svg_trend(d.trend)}"
-        '<p class="note">新发现、已整改按问题当前历史统计（之后复现的问题不再计入当时的已整改）。</p>'
-        "</section>"
-    )
+def _expectations(v: Any, docs_rel: str | None) -> dict[str, Any] | None:
+    if v is None:
+        return None
+    page = f"{docs_rel}/{v.docs_page}" if docs_rel and v.docs_page else None
+    if v.passed:
+        cls, label = "ok", f"全部 {len(v.results)} 项满足"
+    elif v.validated:
+        cls, label = "warn", f"{len(v.failed)} 项未满足"
+    else:
+        cls, label = "grey", v.reason or "未校验"
+    return {"page": page, "cls": cls, "label": label}
 
 
-def _section_progress(d: _Data, town_links: Mapping[str, str]) -> str:
-    if not d.progress:
-        return ""
-    rows = []
-    keys = (
-        "open",
-        "answered",
-        "reported",
-        "in_progress",
-        "rectified_since",
-        "rectified_total",
-        "overdue",
-        "overdue_unanswered",
-        "waived",
-    )
-    sums = dict.fromkeys(keys, 0)
-    for t in d.progress:
-        for k in keys:
-            sums[k] += t[k]
-        link = town_links.get(t["township"])
-        name = f'<a href="{_href(link)}">{_t(t["township"])}</a>' if link else _t(t["township"])
-        overdue = f'<span class="tag bad">{t["overdue"]:,}</span>' if t["overdue"] else "0"
-        rows.append(
-            f'<tr data-township="{_t(t["township"])}"><td>{name}</td>'
-            f'<td class="num">{t["open"]:,}</td>'
-            f'<td class="num">{t["answered"]:,}<span class="muted"> / {_pct(t["answered"], t["open"])}</span></td>'
-            f'<td class="num">{t["reported"]:,}</td><td class="num">{t["in_progress"]:,}</td>'
-            f'<td class="num">{t["rectified_since"]:,}</td><td class="num">{t["rectified_total"]:,}</td>'
-            f'<td class="num">{overdue}</td><td class="num">{t["overdue_unanswered"]:,}</td>'
-            f'<td class="num">{t["waived"]:,}</td>'
-            f"<td>{_progress_bar(t['rectified_total'], t['open'])}</td></tr>"
-        )
-    total = (
-        '<tr class="total"><td>合计</td>'
-        + "".join(f'<td class="num">{sums[k]:,}</td>' for k in keys)
-        + f"<td>{_progress_bar(sums['rectified_total'], sums['open'])}</td></tr>"
-    )
-    note = (
-        ""
-        if d.feedback_table
-        else '<p class="note">尚未收到乡（镇）返回的问题清单（无反馈记录）。</p>'
-    )
-    return (
-        '<section id="progress"><h2>各乡（镇）整改进展</h2>'
-        '<table id="progress-table"><thead><tr><th>乡（镇）</th><th class="num">待整改</th>'
-        '<th class="num">已反馈</th><th class="num">反馈已整改</th><th class="num">整改中</th>'
-        '<th class="num">上次以来已整改</th><th class="num">累计已整改</th>'
-        '<th class="num">逾期</th><th class="num">逾期未反馈</th><th class="num">已核销</th>'
-        f"<th>整改率</th></tr></thead><tbody>{''.join(rows)}{total}</tbody></table>{note}"
-        '<p class="note">待整改：本次仍发现的问题（不含已核销）；反馈已整改：乡（镇）最新一次反馈为“已整改”，'
-        "若本次仍发现则计为整改后复现；已整改：比对数据中问题已消失；逾期：超过整改时限仍被发现；"
-        "整改率 = 累计已整改 ÷（累计已整改 + 待整改）。</p></section>"
-    )
-
-
-def _section_feeds(
+def _feeds_view(
     d: _Data,
     max_age: Mapping[str, int],
     max_reject_rate: float,
     validations: Mapping[str, Any],
     docs_rel: str | None,
-) -> str:
+) -> dict[str, Any] | None:
     if not d.feeds:
-        return ""
+        return None
     rows = []
     for f in d.feeds:
-        if not f["files"]:
-            status = '<span class="tag bad">未收到</span>'
-        elif f["failed"]:
-            status = f'<span class="tag bad">{f["failed"]} 个文件失败</span>'
-        else:
-            status = '<span class="tag ok">已入库</span>'
         rate = f["rows_rejected"] / f["rows_read"] if f["rows_read"] else 0.0
-        rej_cls = "tag warn" if rate > max_reject_rate else ""
-        rejected = (
-            f'<span class="{rej_cls}">{f["rows_rejected"]:,}</span>'
-            f'<div class="muted">{_pct(f["rows_rejected"], f["rows_read"])}</div>'
-            if f["rows_rejected"]
-            else "0"
-        )
-        reasons = (
-            "".join(
-                f"<div>{_t(reason)} <span class='muted'>× {n:,}</span></div>"
-                for reason, n in f["reasons"]
-            )
-            or '<span class="muted">–</span>'
-        )
-        limit = max_age.get(f["feed"])
-        if f["age_days"] is None:
-            fresh = '<span class="muted">–</span>'
-        else:
-            stale = limit is not None and f["age_days"] > limit
-            if f["age_days"] < 0:
-                age = "晚于运行日期"
-            elif f["age_days"] == 0:
-                age = "今天"
-            elif stale:
-                age = f"{f['age_days']} 天前，超过 {limit} 天"
-            else:
-                age = f"{f['age_days']} 天前"
-            fresh = (
-                f'<span class="nowrap">{f["newest"].date().isoformat()}</span>'
-                f'<div class="{"tag warn" if stale else "muted"}">{age}</div>'
-            )
-        v = validations.get(f["feed"])
-        if v is None:
-            gx = '<span class="muted">–</span>'
-        else:
-            page = f"{docs_rel}/{v.docs_page}" if docs_rel and v.docs_page else None
-            if v.passed:
-                label = f'<span class="tag ok">全部 {len(v.results)} 项满足</span>'
-            elif v.validated:
-                label = f'<span class="tag warn">{len(v.failed)} 项未满足</span>'
-            else:
-                label = f'<span class="tag grey">{_t(v.reason or "未校验")}</span>'
-            gx = f'<a href="{_href(page)}">{label}</a>' if page else label
         rows.append(
-            f'<tr data-feed="{_t(f["feed"])}"><td><b>{_t(f["title"])}</b>'
-            f'<div class="muted">{_t(f["department"])} · {_t(f["feed"])}</div></td>'
-            f'<td>{status}</td><td class="num">{f["files"]:,}</td>'
-            f'<td class="num">{f["rows_read"]:,}</td><td class="num">{f["rows_loaded"]:,}</td>'
-            f'<td class="num">{rejected}</td><td>{reasons}</td><td>{fresh}</td><td>{gx}</td></tr>'
+            {
+                **f,
+                "reject_class": "tag warn" if rate > max_reject_rate else "",
+                "reject_pct": _pct(f["rows_rejected"], f["rows_read"]),
+                "fresh": _freshness(f, max_age.get(f["feed"])),
+                "gx": _expectations(validations.get(f["feed"]), docs_rel),
+            }
         )
-    note = "" if d.loads_table else '<p class="note">仓库中没有加载记录（loads 表）。</p>'
-    return (
-        '<section id="feeds"><h2>部门数据接收与质量</h2>'
-        '<table id="feed-table"><thead><tr><th>数据</th><th>状态</th><th class="num">文件</th>'
-        '<th class="num">读入行</th><th class="num">入库行</th><th class="num">拒收行</th>'
-        "<th>主要拒收原因</th><th>最新文件</th><th>质量期望</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>{note}"
-        f'<p class="note">拒收率超过 {max_reject_rate:.0%} 或数据超过规定天数未更新时标黄；'
-        "拒收明细见 rejects.csv。</p></section>"
-    )
+    return {
+        "rows": rows,
+        "loads_table": d.loads_table,
+        "max_reject_rate": f"{max_reject_rate:.0%}",
+    }
 
 
-def _section_links(links: Mapping[str, str], towns: set[str]) -> str:
-    if not links:
+def _links_view(links: Mapping[str, str], towns: set[str]) -> dict[str, Any]:
+    return {
+        "towns": [(k, v) for k, v in links.items() if k in towns],
+        "other": [(k, v) for k, v in links.items() if k not in towns],
+    }
+
+
+# --------------------------------------------------------------------------- template
+
+
+def _finalize(value: Any) -> Any:
+    """Every printed string is masked, then escaped: an ID reaches the page only masked.
+
+    Escaping here (html.escape: ``&quot;``) rather than leaving it to autoescape
+    (markupsafe: ``&#34;``) keeps the page byte-for-byte what it was before the
+    template; autoescape stays on for anything that bypasses this.
+    """
+    if value is None:
         return ""
-    town_items = [(k, v) for k, v in links.items() if k in towns]
-    other = [(k, v) for k, v in links.items() if k not in towns]
-    out = ['<section id="links"><h2>相关文件</h2>']
-    if town_items:
-        out.append('<h3>各乡（镇）问题清单</h3><div class="links">')
-        out += [f'<a href="{_href(v)}" data-link="township">{_t(k)}</a>' for k, v in town_items]
-        out.append("</div>")
-    if other:
-        out.append('<h3>其他</h3><div class="links">')
-        out += [f'<a href="{_href(v)}">{_t(k)}</a>' for k, v in other]
-        out.append("</div>")
-    out.append("</section>")
-    return "".join(out)
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return Markup(html.escape(mask_text(value), quote=True))
+    return value
+
+
+def _href_filter(target: str) -> Markup:
+    return Markup(_href(target))
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("bidui", "templates"),
+        autoescape=True,
+        finalize=_finalize,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["mask"] = mask_text
+    env.filters["n"] = _n
+    env.filters["href"] = _href_filter
+    return env
 
 
 def _validations_for(out_path: Path, links: Mapping[str, str]) -> tuple[dict[str, Any], str | None]:
@@ -1153,74 +1101,33 @@ def render_report(
     )
 
     prev = f"上次运行 {d.previous_run.isoformat()}" if d.previous_run else "首次运行"
-    kpis = "".join(
-        [
-            _kpi("findings", "本次问题", summary.findings, "与 problems.csv 行数一致"),
-            _kpi("new", "新发现", summary.new, "本次首次发现", "bad" if summary.new else ""),
-            _kpi("open", "持续未改", summary.open, "此前已发现、仍存在"),
-            _kpi(
-                "reopened",
-                "整改后复现",
-                summary.reopened,
-                "报已整改或曾消失后又出现",
-                "bad" if summary.reopened else "",
-            ),
-            _kpi(
-                "rectified",
-                "上次以来已整改",
-                summary.rectified_since_last_run,
-                prev,
-                "good" if summary.rectified_since_last_run else "",
-            ),
-            _kpi("waived", "已核销", summary.waived, "乡镇核实不属实、区办认可"),
-            _kpi(
-                "overdue",
-                "逾期未整改",
-                summary.overdue,
-                "超过整改时限仍存在",
-                "warn" if summary.overdue else "",
-            ),
-            _kpi(
-                "rules_not_run",
-                "未运行规则",
-                summary.rules_not_run,
-                f"共 {summary.rules_total} 条规则",
-                "bad" if summary.rules_not_run else "good",
-            ),
-        ]
-    )
-    status_legend = (
-        _legend(
-            [(f"{label} {st.get(k, 0):,}", STATUS_COLOURS[k]) for k, label in STATUS_ZH.items()]
-        )
-        if findings
-        else ""
-    )
     title = f"{d.county + ' ' if d.county else ''}扶贫数据比对运行报告"
-    generated = office_now().strftime("%Y-%m-%d %H:%M")  # BIDUI_TIMEZONE, as the run date
-    page = f"""<!DOCTYPE html>
-<html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{_t(title)} · {run_date.isoformat()}</title>
-<style>{CSS}</style></head>
-<body>
-<header><h1>{_t(title)}</h1>
-<div class="sub">运行日期 <b data-field="run-date">{run_date.isoformat()}</b> · {_t(prev)} ·
-生成于 {generated} · 证件号码已脱敏</div></header>
-<main>
-<div class="kpis" id="headline">{kpis}</div>
-{_svg_status_bar(st)}{status_legend}
-{_section_alerts(d)}
-<div class="grid2">{_section_categories(d)}{_section_trend(d)}</div>
-{_section_townships(d, town_links)}
-{_section_progress(d, town_links)}
-{_section_rules(d)}
-{_section_feeds(d, max_age, max_reject_rate, validations, docs_rel)}
-{_section_links(links, towns)}
-</main>
-<footer>本报告由 bidui 自动生成，离线可打开；数据来源：区扶贫数据仓库。</footer>
-</body></html>
-"""
+    page = (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            title=title,
+            run_date=run_date.isoformat(),
+            prev=prev,
+            generated=office_now().strftime("%Y-%m-%d %H:%M"),  # BIDUI_TIMEZONE, as the run date
+            css=Markup(CSS),
+            kpis=_kpis(summary, prev),
+            status_bar=_status_bar(st),
+            status_legend=[
+                (f"{label} {st.get(k, 0):,}", STATUS_COLOURS[k]) for k, label in STATUS_ZH.items()
+            ]
+            if findings
+            else [],
+            alerts=_alerts(d),
+            categories=_category_chart(d.by_township),
+            trend=_trend_chart(d.trend),
+            townships=_townships_view(d, town_links),
+            progress=_progress_view(d, town_links),
+            rules=_rules_view(d),
+            feeds=_feeds_view(d, max_age, max_reject_rate, validations, docs_rel),
+            links=_links_view(links, towns),
+        )
+    )
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".tmp")
     tmp.write_text(page, encoding="utf-8")
