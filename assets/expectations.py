@@ -1,53 +1,96 @@
-"""Great Expectations suites as asset checks: one check per feed, one GX run.
+"""Great Expectations: the ``data_docs`` output asset runs every feed's suite, the
+``gx_feed_suites`` multi-asset check reports them, one check per feed.
 
 GX 1.x is called directly (the old ``dagster-ge`` op factory does not fit GX 1.x):
-a single multi-asset check validates every feed's table as a pandas frame (GX's
-SQL path on DuckDB does not work, see stack-notes) and builds one Data Docs
-site into the run's staging folder, published as ``<outbox>/<run-date>/data_docs/``.
+``data_docs`` validates every feed's table as a pandas frame (GX's SQL path on
+DuckDB does not work, see stack-notes) and builds one Data Docs site into the run's
+staging folder, published as ``<outbox>/<run-date>/data_docs/``. It is an asset,
+not only a check, so that publishing can depend on it (a check cannot be a dep).
 Findings of a suite are WARN: they describe the feed, they do not stop the night.
 """
 
 import dagster as dg
 
+from assets.outputs import STAGING_OUTPUT_TAGS
 from department_feeds import SPECS
 from pipelines.resources import BiduiResource
 
 GX_CHECK_NAME = "gx_expectations"
+DATA_DOCS_KEY = dg.AssetKey("data_docs")
 
 GX_CHECK_SPECS = [
     dg.AssetCheckSpec(
         name=GX_CHECK_NAME,
         asset=feed,
+        additional_deps=[DATA_DOCS_KEY],
         description=f"数据质量期望（Great Expectations）：{spec.title_zh}",
     )
     for feed, spec in SPECS.items()
 ]
 
 
-@dg.multi_asset_check(specs=GX_CHECK_SPECS, name="gx_feed_suites", can_subset=False)
-def gx_feed_suites(context: dg.AssetCheckExecutionContext, bidui: BiduiResource):
-    """Runs each feed's expectation suite (completeness, allowed values, formats,
-    uniqueness, ranges) and writes Data Docs; ID numbers in samples are masked."""
+@dg.asset(
+    key=DATA_DOCS_KEY,
+    deps=list(SPECS),
+    group_name="outputs",
+    kinds={"great_expectations", "html"},
+    tags=STAGING_OUTPUT_TAGS,
+)
+def data_docs(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.MaterializeResult:
+    """数据质量报告 (Data Docs): runs each feed's expectation suite (completeness,
+    allowed values, formats, uniqueness, ranges) and builds one offline site in the
+    run's staging folder; ID numbers in samples are masked. GX trouble is logged,
+    not raised: it must not cost the night its problem lists."""
     from checks.expectations import validate_feeds
 
-    docs_dir = bidui.staging_dir(context.op_execution_context.run_id) / "data_docs"
+    docs_dir = bidui.staging_dir(context.run.run_id) / "data_docs"
     try:
         with bidui.connect(read_only=True) as con:
             results = validate_feeds(con, bidui.run_day, docs_dir)
-    except Exception as exc:  # GX trouble must not cost the night its problem lists
+    except Exception as exc:
         context.log.exception("Great Expectations validation failed")
-        for feed in SPECS:
+        return dg.MaterializeResult(
+            metadata={"error": f"{type(exc).__name__}: {exc}"[:500], "feeds_validated": 0}
+        )
+    by_feed = {
+        feed: {"passed": v.passed, "reason": v.reason or "", "metadata": v.to_metadata()}
+        for feed, v in results.items()
+    }
+    return dg.MaterializeResult(
+        metadata={
+            "feeds_validated": sum(1 for v in results.values() if v.validated),
+            "validations": dg.MetadataValue.json(by_feed),
+        }
+    )
+
+
+def _this_runs_validations(context: dg.AssetCheckExecutionContext) -> tuple[dict, str]:
+    """The per-feed results ``data_docs`` recorded in this run, and its error if any."""
+    event = context.instance.get_latest_materialization_event(DATA_DOCS_KEY)
+    if event is None or event.run_id != context.op_execution_context.run_id:
+        return {}, "data_docs 未在本次运行中生成"
+    meta = event.asset_materialization.metadata
+    validations = meta.get("validations")
+    error = meta.get("error")
+    return (validations.value if validations else {}), (error.value if error else "")
+
+
+@dg.multi_asset_check(specs=GX_CHECK_SPECS, name="gx_feed_suites", can_subset=False)
+def gx_feed_suites(context: dg.AssetCheckExecutionContext):
+    """Reports the suites ``data_docs`` ran, one check per feed."""
+    validations, error = _this_runs_validations(context)
+    for feed in SPECS:
+        v = validations.get(feed)
+        if v is None:
             yield dg.AssetCheckResult(
                 asset_key=feed,
                 check_name=GX_CHECK_NAME,
                 passed=False,
                 severity=dg.AssetCheckSeverity.WARN,
-                description=f"数据质量期望未能执行：{type(exc).__name__}: {exc}"[:500],
+                description=f"数据质量期望未能执行：{error or '无结果'}"[:500],
             )
-        return
-    for feed in SPECS:
-        v = results[feed]
-        meta = v.to_metadata()
+            continue
+        meta = dict(v["metadata"])
         failed = [
             f"{r['column']}: {r['description_zh']} ({r['unexpected_count'] or 0})"
             for r in meta.pop("failed_expectations")
@@ -55,9 +98,10 @@ def gx_feed_suites(context: dg.AssetCheckExecutionContext, bidui: BiduiResource)
         yield dg.AssetCheckResult(
             asset_key=feed,
             check_name=GX_CHECK_NAME,
-            passed=v.passed,
+            passed=v["passed"],
             severity=dg.AssetCheckSeverity.WARN,
-            description=v.reason or (f"{len(failed)} 项期望未满足" if failed else "全部期望满足"),
+            description=v["reason"]
+            or (f"{len(failed)} 项期望未满足" if failed else "全部期望满足"),
             metadata={
                 **{k: val for k, val in meta.items() if k != "results"},
                 "failed": dg.MetadataValue.json(failed),

@@ -2,14 +2,23 @@
 
 Every output asset writes into the run's staging folder
 (``<outbox>/.staging/<run_id>/``); the last asset, ``published_outbox``, moves it
-to ``<outbox>/<run-date>/`` in one rename. A failed run never leaves half a set
+to ``<outbox>/<run-date>/`` in one rename.
+An asset that writes into staging carries ``STAGING_OUTPUT_TAGS``; the publish
+step's deps are derived from that tag (:func:`build_published_outbox`), so an
+output cannot miss the outbox by the order Dagster happens to pick. A failed run never leaves half a set
 of workbooks beside good ones: its staging folder is removed when it ends (and,
 after a kill, by the next run on the same outbox, under the run lock).
 """
 
+from collections.abc import Sequence
+
 import dagster as dg
 
 from pipelines.resources import BiduiResource
+
+STAGING_OUTPUT_TAG = "bidui/output"
+STAGING_OUTPUT_TAGS = {STAGING_OUTPUT_TAG: "staging"}
+"""Tag of every asset writing into the run's staging folder: published_outbox waits for it."""
 
 REJECTS_COLUMNS = (
     "feed",
@@ -62,7 +71,7 @@ def rectification(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg
     )
 
 
-@dg.asset(deps=["rectification"], group_name="outputs", kinds={"excel"})
+@dg.asset(deps=["rectification"], group_name="outputs", kinds={"excel"}, tags=STAGING_OUTPUT_TAGS)
 def problem_lists(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.MaterializeResult:
     """问题清单: one workbook per township (only that township's rows, built from a
     query filtered by township), 汇总 sheet first, then one sheet per 行政村;
@@ -92,7 +101,7 @@ def problem_lists(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg
     )
 
 
-@dg.asset(deps=["rectification"], group_name="outputs", kinds={"csv"})
+@dg.asset(deps=["rectification"], group_name="outputs", kinds={"csv"}, tags=STAGING_OUTPUT_TAGS)
 def problem_files(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.MaterializeResult:
     """`problems.csv` (one row per finding of the run, the columns of outputs.md §2
     first, UTF-8 with BOM) and `rejects.csv` (every input row that could not be
@@ -128,7 +137,13 @@ def problem_files(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg
     )
 
 
-@dg.asset(deps=["problem_lists", "problem_files"], group_name="outputs", kinds={"html"})
+# data_docs first: the report links Data Docs only when the site is there.
+@dg.asset(
+    deps=["problem_lists", "problem_files", "data_docs"],
+    group_name="outputs",
+    kinds={"html"},
+    tags=STAGING_OUTPUT_TAGS,
+)
 def report(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.MaterializeResult:
     """`report.html`: the morning report for people who never open Dagster —
     headline numbers, findings by township and category, per-rule counts with
@@ -162,33 +177,51 @@ def report(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.Materi
     )
 
 
-@dg.asset(deps=["report"], group_name="outputs")
-def published_outbox(
-    context: dg.AssetExecutionContext, bidui: BiduiResource
-) -> dg.MaterializeResult:
-    """Publishes the run's staging folder as `<outbox>/<run-date>/` in one rename
-    (an earlier folder of the same date is replaced only after the new one is in
-    place)."""
-    from bidui.publish import promote, recover
-
-    staging = bidui.staging_dir(context.run.run_id)
-    target = bidui.published_dir()
-    # A crash between the two renames of an earlier publish left the last good
-    # folder aside: put it back before replacing it.
-    restored = recover(bidui.settings.outbox)
-    if restored:
-        context.log.warning("restored interrupted publish: %s", restored)
-    # Only this run's own folder moves: staging folders of dead runs are swept at the
-    # start of a run, under the run lock (pipelines/resources.py).
-    promote(staging, target)
-    files = sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file())
-    return dg.MaterializeResult(
-        metadata={
-            "path": dg.MetadataValue.path(str(target)),
-            "files": len(files),
-            "listing": dg.MetadataValue.json(files[:200]),
-        }
+def staging_writers(assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetKey]:
+    """Keys of the assets tagged as writing into the staging folder."""
+    return sorted(
+        {
+            key
+            for a in assets
+            for key in a.keys
+            if a.tags_by_key.get(key, {}).get(STAGING_OUTPUT_TAG) == "staging"
+        },
+        key=lambda k: k.to_user_string(),
     )
 
 
-OUTPUT_ASSETS = [rectification, problem_lists, problem_files, report, published_outbox]
+def build_published_outbox(assets: Sequence[dg.AssetsDefinition]) -> dg.AssetsDefinition:
+    """The publish step, downstream of every staging writer among ``assets``."""
+
+    @dg.asset(deps=staging_writers(assets), group_name="outputs")
+    def published_outbox(
+        context: dg.AssetExecutionContext, bidui: BiduiResource
+    ) -> dg.MaterializeResult:
+        """Publishes the run's staging folder as `<outbox>/<run-date>/` in one rename
+        (an earlier folder of the same date is replaced only after the new one is in
+        place)."""
+        from bidui.publish import promote, recover
+
+        staging = bidui.staging_dir(context.run.run_id)
+        target = bidui.published_dir()
+        # A crash between the two renames of an earlier publish left the last good
+        # folder aside: put it back before replacing it.
+        restored = recover(bidui.settings.outbox)
+        if restored:
+            context.log.warning("restored interrupted publish: %s", restored)
+        # Only this run's own folder moves: staging folders of dead runs are swept at the
+        # start of a run, under the run lock (pipelines/resources.py).
+        promote(staging, target)
+        files = sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file())
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(target)),
+                "files": len(files),
+                "listing": dg.MetadataValue.json(files[:200]),
+            }
+        )
+
+    return published_outbox
+
+
+OUTPUT_ASSETS = [rectification, problem_lists, problem_files, report]

@@ -12,12 +12,13 @@ results are kept under ``<site>/.bidui/`` (also read back by the run report thro
 :func:`load_validations`). :func:`validate_feeds` does every feed into a fresh site. Results are masked *before* anything is stored or rendered,
 so neither :class:`FeedValidation` nor the Data Docs ever hold a full ID number.
 
-Data Docs pages load Bootstrap, jQuery, bootstrap-table and Font Awesome from
-CDNs, and GX does not ship those files. After building, :func:`make_docs_offline`
-removes every remote ``<link>``/``<script>``/``<img>`` and points the pages at two
-small local files under ``static/bidui/`` (a Bootstrap-subset stylesheet and a
-~100-line jQuery/bootstrap-table stand-in, both written from this module), so the
-pages render, their tables fill and their tabs switch without network.
+Data Docs pages load Bootstrap, jQuery, Popper, bootstrap-table and Font Awesome
+from CDNs, and GX does not ship those files. The real files, at the versions GX's
+templates name, are vendored in ``checks/data_docs_assets/`` (see its README); after
+building, :func:`make_docs_offline` copies them to ``static/bidui/`` in the site and
+rewrites each CDN URL to the local copy, so the pages render, their tables fill and
+their tabs switch without network. Remote files GX pages do not need (dark theme,
+Vega) are dropped.
 """
 
 from __future__ import annotations
@@ -851,8 +852,56 @@ def _reset_docs_dir(path: Path) -> None:
 
 # --------------------------------------------------------------------------- offline docs
 
-_REMOTE_LINK = re.compile(r"<link\b[^>]*\bhref=[\"']https?://[^>]*>\s*", re.I)
-_REMOTE_SCRIPT = re.compile(r"<script\b[^>]*\bsrc=[\"']https?://[^>]*>\s*</script>\s*", re.I)
+VENDOR_DIR = Path(__file__).with_name("data_docs_assets")
+OWN_CSS = "bidui.css"
+VENDORED = {
+    "https://code.jquery.com/jquery-3.7.1.min.js": "jquery-3.7.1/jquery.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/popper.js/1.12.9/umd/popper.min.js": (
+        "popper.js-1.12.9/popper.min.js"
+    ),
+    "https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css": (
+        "bootstrap-4.3.1/css/bootstrap.min.css"
+    ),
+    "https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js": (
+        "bootstrap-4.3.1/js/bootstrap.min.js"
+    ),
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.css": (
+        "bootstrap-table-1.19.1/bootstrap-table.min.css"
+    ),
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.js": (
+        "bootstrap-table-1.19.1/bootstrap-table.min.js"
+    ),
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/extensions/filter-control/"
+    "bootstrap-table-filter-control.min.js": (
+        "bootstrap-table-1.19.1/extensions/filter-control/bootstrap-table-filter-control.min.js"
+    ),
+    # GX names 1.19.0 for the extension's stylesheet: the 1.19.1 one matches the script.
+    **dict.fromkeys(
+        [
+            "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/"
+            "bootstrap-table-filter-control.css",
+            "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/"
+            "bootstrap-table-filter-control.min.css",
+        ],
+        "bootstrap-table-1.19.1/extensions/filter-control/bootstrap-table-filter-control.min.css",
+    ),
+    # bootstrap-table's filter-control extension calls $.fn.datepicker on load.
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/js/"
+    "bootstrap-datepicker.min.js": "bootstrap-datepicker-1.9.0/js/bootstrap-datepicker.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/css/"
+    "bootstrap-datepicker.min.css": "bootstrap-datepicker-1.9.0/css/bootstrap-datepicker.min.css",
+    "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css": (
+        "fontawesome-free-6.6.0/css/all.min.css"
+    ),
+}
+"""CDN URL in GX 1.24's page templates -> vendored file under ``VENDOR_DIR``."""
+
+_REMOTE_TAG = re.compile(
+    r"<link\b[^>]*\bhref=[\"'](?P<url>https?://[^\"']*)[\"'][^>]*>\s*"
+    r"|<script\b[^>]*\bsrc=[\"'](?P<surl>https?://[^\"']*)[\"'][^>]*>\s*</script>\s*",
+    re.I,
+)
+_SRI_ATTRS = re.compile(r"\s+(?:integrity|crossorigin)=[\"'][^\"']*[\"']", re.I)
 _REMOTE_IMG = re.compile(
     r"(<img\b[^>]*\bsrc=)[\"']https?://[^\"']*/([\w.-]+?)(\?[^\"']*)?[\"']", re.I
 )
@@ -865,279 +914,60 @@ _NEWSLETTER = re.compile(r"<footer>\s*<p>Stay current.*?</footer>", re.S)
 def make_docs_offline(site: Path) -> int:
     """Rewrite every page of a Data Docs site to work without network.
 
-    Remote stylesheets and scripts are dropped and replaced by the local
-    ``static/bidui/offline.css`` and ``offline.js`` (written here); remote logo
+    The vendored files are copied to ``static/bidui/``; each CDN URL of
+    :data:`VENDORED` points to its copy (SRI and CORS attributes go: a file page
+    has no origin); other remote stylesheets and scripts are dropped; remote logo
     images point to the copies GX ships under ``static/images``; CSS ``url()`` to
-    remote hosts is removed from pages and stylesheets; GX's newsletter footer goes. Idempotent: returns the number of pages rewritten.
+    remote hosts is removed from GX's pages and stylesheets; GX's newsletter footer goes. Idempotent:
+    returns the number of pages rewritten.
     """
     site = Path(site)
     assets = site / OFFLINE_DIR
-    assets.mkdir(parents=True, exist_ok=True)
-    (assets / "offline.css").write_text(OFFLINE_CSS, encoding="utf-8")
-    (assets / "offline.js").write_text(OFFLINE_JS, encoding="utf-8")
+    shutil.copytree(VENDOR_DIR, assets, dirs_exist_ok=True)
     for sheet in site.rglob("*.css"):
         css = sheet.read_text(encoding="utf-8")
-        if _REMOTE_CSS_URL.search(css):
+        if assets not in sheet.parents and _REMOTE_CSS_URL.search(css):
             sheet.write_text(_REMOTE_CSS_URL.sub("none", css), encoding="utf-8")
     pages = 0
     for page in site.rglob("*.html"):
         rel = os.path.relpath(site, page.parent).replace(os.sep, "/")
-        prefix = "" if rel == "." else rel + "/"
+        root = "" if rel == "." else rel + "/"
+        prefix = f"{root}{OFFLINE_DIR}/"
         html = page.read_text(encoding="utf-8")
-        if f"{OFFLINE_DIR}/offline.js" in html:
+        if f"{OFFLINE_DIR}/{OWN_CSS}" in html:
             continue  # already rewritten by an earlier call for another feed
-        html = _REMOTE_LINK.sub("", html)
-        html = _REMOTE_SCRIPT.sub("", html)
+        html = _REMOTE_TAG.sub(lambda m, prefix=prefix: _local_tag(m, prefix), html)
         html = _REMOTE_IMG.sub(
-            lambda m, prefix=prefix: (
-                f'{m.group(1)}"{prefix}static/images/{_local_image(m.group(2))}"'
-            ),
+            lambda m, root=root: f'{m.group(1)}"{root}static/images/{_local_image(m.group(2))}"',
             html,
         )
         html = _REMOTE_CSS_URL.sub("none", html)
         html = _NEWSLETTER.sub("", html)
         # GX writes the favicon link one "../" short on nested pages: re-anchor every
         # reference to the site's static folder at the site root.
-        html = _STATIC_REF.sub(lambda m, prefix=prefix: f"{m.group(1)}{prefix}static/", html)
+        html = _STATIC_REF.sub(lambda m, root=root: f"{m.group(1)}{root}static/", html)
         # Links out (GX's own site) are dead offline: keep their text only.
         html = _REMOTE_ANCHOR.sub(r"\1", html)
-        inject = (
-            f'<link rel="stylesheet" href="{prefix}{OFFLINE_DIR}/offline.css">\n'
-            f'<script src="{prefix}{OFFLINE_DIR}/offline.js"></script>\n'
-        )
         html = html.replace(
             "<title>Data Docs created by Great Expectations</title>",
             "<title>数据质量校验 Data Docs</title>",
         )
-        html = (
-            html.replace("</head>", inject + "</head>", 1) if "</head>" in html else inject + html
-        )
-        # The inline scripts in <head> call $(...) too: move ours before the first script.
-        first_script = html.find("<script")
-        if first_script != -1 and first_script < html.find(inject):
-            html = html.replace(inject, "", 1)
-            html = html[:first_script] + inject + html[first_script:]
+        own = f'<link rel="stylesheet" href="{prefix}{OWN_CSS}">\n'
+        html = html.replace("</head>", own + "</head>", 1) if "</head>" in html else own + html
         page.write_text(html, encoding="utf-8")
         pages += 1
     return pages
 
 
+def _local_tag(m: re.Match[str], prefix: str) -> str:
+    """A remote ``<link>``/``<script>`` pointed at its vendored copy, or dropped."""
+    url = m.group("url") or m.group("surl")
+    local = VENDORED.get(url)
+    if local is None:
+        return ""
+    return _SRI_ATTRS.sub("", m.group(0).replace(url, prefix + local))
+
+
 def _local_image(name: str) -> str:
     """Map a remote GX logo name to one GX ships locally."""
     return name if name in {"logo-long.png", "short-logo.png", "favicon.ico"} else "logo-long.png"
-
-
-OFFLINE_CSS = """/* bidui: offline stand-in for the CDN Bootstrap 4 / bootstrap-table / Font Awesome
-   that GX Data Docs reference. Only the classes the pages use. */
-*,*::before,*::after{box-sizing:border-box}
-body{margin:0;font-family:"PingFang SC","Microsoft YaHei","Noto Sans CJK SC","Source Han Sans SC",
- "WenQuanYi Micro Hei",system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;font-size:14px;
- line-height:1.5;color:#212529;background:#f6f7f9}
-a{color:#0b5cad;text-decoration:none}a:hover{text-decoration:underline}
-h1,h2,h3,h4,h5,h6,.h6{margin:.4em 0 .5em;font-weight:600;line-height:1.25}
-h1{font-size:1.8rem}h2{font-size:1.5rem}h3{font-size:1.25rem}h4{font-size:1.1rem}h5,h6,.h6{font-size:1rem}
-.lead{font-size:1.1rem}p{margin:0 0 .75rem}
-.container,.container-fluid{width:100%;padding-right:15px;padding-left:15px;margin:0 auto}
-.row{display:flex;flex-wrap:wrap;margin-right:-15px;margin-left:-15px}
-[class*="col-"]{position:relative;width:100%;padding-right:15px;padding-left:15px}
-.col-12{flex:0 0 100%;max-width:100%}
-@media(min-width:768px){.col-md-2{flex:0 0 16.66%;max-width:16.66%}.col-md-10{flex:0 0 83.33%;max-width:83.33%}
- .col-md-3{flex:0 0 25%;max-width:25%}.col-md-9{flex:0 0 75%;max-width:75%}
- .col-md-4{flex:0 0 33.33%;max-width:33.33%}.col-md-6{flex:0 0 50%;max-width:50%}.col-md-8{flex:0 0 66.66%;max-width:66.66%}
- .d-md-block{display:block!important}.d-md-inline-flex{display:inline-flex!important}
- .pl-md-4{padding-left:1.5rem!important}.pr-md-3{padding-right:1rem!important}}
-@media(min-width:992px){.col-lg-2{flex:0 0 16.66%;max-width:16.66%}.col-lg-10{flex:0 0 83.33%;max-width:83.33%}}
-@media(min-width:576px){.d-sm-block{display:block!important}.pl-sm-3{padding-left:1rem!important}}
-.d-none{display:none!important}.d-flex{display:flex!important}.d-block{display:block!important}
-.float-left{float:left}.float-right{float:right}.h-100{height:100%}.w-100{width:100%}
-.align-items-center{align-items:center}.justify-content-between{justify-content:space-between}
-.sticky,.sticky-top{position:sticky;top:0;z-index:10}
-.m-0{margin:0!important}.mr-auto{margin-right:auto!important}.ml-auto{margin-left:auto!important}
-.mt-0{margin-top:0!important}.mt-1{margin-top:.25rem!important}.mt-2{margin-top:.5rem!important}.mt-3{margin-top:1rem!important}
-.mb-0{margin-bottom:0!important}.mb-1{margin-bottom:.25rem!important}.mb-2{margin-bottom:.5rem!important}
-.mb-3{margin-bottom:1rem!important}.mb-4{margin-bottom:1.5rem!important}
-.ml-1{margin-left:.25rem!important}.ml-2{margin-left:.5rem!important}.mr-0{margin-right:0!important}
-.mr-2{margin-right:.5rem!important}.m-2{margin:.5rem!important}
-.p-0{padding:0!important}.p-1{padding:.25rem!important}.p-2{padding:.5rem!important}.p-3{padding:1rem!important}
-.px-0{padding-left:0!important;padding-right:0!important}.pt-0{padding-top:0!important}.pb-0{padding-bottom:0!important}
-.pt-4{padding-top:1.5rem!important}.pb-4{padding-bottom:1.5rem!important}.pb-1{padding-bottom:.25rem!important}
-.pl-5{padding-left:2rem!important}.pr-5{padding-right:2rem!important}.pr-3{padding-right:1rem!important}
-.border-bottom{border-bottom:1px solid #dee2e6!important}.rounded{border-radius:.3rem}
-.bg-light{background:#f8f9fa!important}.text-danger{color:#c0392b!important}.text-info{color:#17a2b8!important}
-.text-success{color:#1e8449!important}.text-muted{color:#6c757d!important}.text-right{text-align:right}
-.navbar{display:flex;align-items:center;padding:.5rem 1.5rem;background:#fff}
-.navbar-brand img{height:34px!important;width:auto}
-.nav{display:flex;flex-wrap:wrap;padding-left:0;margin:0;list-style:none}
-.nav-tabs{border-bottom:1px solid #dee2e6}.nav-tabs .nav-link{border:1px solid transparent;
- border-top-left-radius:.25rem;border-top-right-radius:.25rem;margin-bottom:-1px}
-.nav-tabs .nav-link.active{background:#fff;border-color:#dee2e6 #dee2e6 #fff;color:#495057}
-.nav-link{display:block;padding:.5rem 1rem}.nav-pills .nav-link.active{background:#0b5cad;color:#fff;border-radius:.25rem}
-.nav-item{list-style:none}
-.tab-content>.tab-pane{display:none}.tab-content>.active{display:block}
-.collapse:not(.show){display:none}
-@media(min-width:768px){.navbar-expand-md .collapse{display:block!important}}
-.fade{transition:opacity .15s linear}
-.alert{position:relative;padding:.6rem 1rem;margin-bottom:1rem;border:1px solid transparent;border-radius:.25rem}
-.alert-secondary{color:#383d41;background:#e2e3e5;border-color:#d6d8db}
-.card{position:relative;display:flex;flex-direction:column;background:#fff;border:1px solid rgba(0,0,0,.125);border-radius:.25rem;margin-bottom:1rem}
-.card-header{padding:.6rem 1rem;background:rgba(0,0,0,.03);border-bottom:1px solid rgba(0,0,0,.125)}
-.card-body{padding:1rem}
-.badge{display:inline-block;padding:.2em .45em;font-size:80%;font-weight:600;border-radius:.25rem}
-.badge-secondary{color:#fff;background:#6c757d}.badge-info{color:#fff;background:#17a2b8}
-.btn{display:inline-block;padding:.3rem .7rem;border:1px solid transparent;border-radius:.25rem;cursor:pointer;font-size:.9rem}
-.btn-sm{padding:.15rem .5rem;font-size:.8rem}.btn-primary{color:#fff;background:#0b5cad}.btn-secondary{color:#fff;background:#6c757d}
-.breadcrumb{display:flex;flex-wrap:wrap;padding:.5rem 1rem;margin-bottom:1rem;list-style:none;background:#e9ecef;border-radius:.25rem}
-.breadcrumb-item+.breadcrumb-item::before{content:"/";padding:0 .5rem;color:#6c757d}
-.table{width:100%;margin-bottom:1rem;border-collapse:collapse;background:#fff}
-.table th,.table td,table.table-sm th,table.table-sm td{padding:.3rem .5rem;border-top:1px solid #dee2e6;vertical-align:top;text-align:left}
-.table-bordered th,.table-bordered td{border:1px solid #dee2e6}
-.table-responsive{display:block;width:100%;overflow-x:auto}
-table.bidui-table{width:100%;border-collapse:collapse;background:#fff;margin:.5rem 0 1rem}
-table.bidui-table th{cursor:pointer;background:#eef1f5;white-space:nowrap}
-table.bidui-table tr.clickable-row:hover td{background:#eef5ff}
-.bidui-search{margin:.3rem 0;padding:.25rem .5rem;border:1px solid #ced4da;border-radius:.25rem;width:16rem;max-width:100%}
-.cooltip .top{display:none}
-.fas,.fa{font-style:normal;font-weight:700}
-.fa-times::before{content:"\\2717";color:#c0392b}.fa-check-circle::before{content:"\\2714";color:#1e8449}
-.fa-question-circle::before{content:"?"}.fa-exclamation-triangle::before{content:"\\26A0"}
-.fa-comment::before{content:"\\1F4AC"}
-.show-scrollbars{overflow:auto}
-footer{display:none}
-@media print{.navbar,.sticky,.bidui-search,.btn{display:none!important}.tab-content>.tab-pane{display:block}}
-"""
-
-OFFLINE_JS = r"""/* bidui: offline stand-in for jQuery + Bootstrap + bootstrap-table in GX Data Docs.
-   Implements only what the generated pages call: $(fn), $(selector).on/each/parent/
-   fadeIn/fadeOut/prepend/data, .bootstrapTable(options) rendering a plain table,
-   and tab / collapse toggles. */
-(function () {
-  "use strict";
-  var handlers = new WeakMap();
-  function Wrap(nodes) { this.nodes = nodes; this.length = nodes.length; }
-  function $(x) {
-    if (typeof x === "function") {
-      if (document.readyState !== "loading") { setTimeout(x, 0); }
-      else { document.addEventListener("DOMContentLoaded", x); }
-      return new Wrap([document]);
-    }
-    if (typeof x === "string") {
-      var found = [];
-      try { found = Array.prototype.slice.call(document.querySelectorAll(x)); } catch (e) { found = []; }
-      return new Wrap(found);
-    }
-    return new Wrap(x ? [x] : []);
-  }
-  var P = Wrap.prototype;
-  P.each = function (fn) { this.nodes.forEach(function (el, i) { fn.call(el, i, el); }); return this; };
-  P.ready = function (fn) { return $(fn); };
-  P.parent = function () {
-    return new Wrap(this.nodes.map(function (n) { return n.parentNode; }).filter(Boolean));
-  };
-  P.fadeIn = P.show = function () { return this.each(function (i, el) { el.style.display = ""; }); };
-  P.fadeOut = P.hide = function () { return this.each(function (i, el) { el.style.display = "none"; }); };
-  P.addClass = function (c) { return this.each(function (i, el) { el.classList.add(c); }); };
-  P.removeClass = function (c) { return this.each(function (i, el) { el.classList.remove(c); }); };
-  P.prepend = function (html) {
-    return this.each(function (i, el) { el.insertAdjacentHTML("afterbegin", html); });
-  };
-  P.data = function (k) { var el = this.nodes[0]; return el && el.dataset ? el.dataset[k] : undefined; };
-  P.modal = P.tooltip = P.popover = function () { return this; };
-  P.on = function (evt, fn) {
-    return this.each(function (i, el) {
-      var list = handlers.get(el) || [];
-      list.push({ evt: String(evt).split(".")[0], fn: fn });
-      handlers.set(el, list);
-      if (evt.indexOf("click-row") !== 0 && el.addEventListener) { el.addEventListener(evt.split(".")[0], fn); }
-    });
-  };
-  function fire(el, evt, args) {
-    (handlers.get(el) || []).forEach(function (h) { if (h.evt === evt) { h.fn.apply(el, args); } });
-  }
-  function fn(name) { return typeof name === "function" ? name : window[name]; }
-  function text(html) { var d = document.createElement("div"); d.innerHTML = html == null ? "" : String(html); return d.textContent.trim(); }
-  P.bootstrapTable = function (opts) {
-    if (typeof opts === "string") {
-      if (opts === "resetSearch") { this.each(function (i, el) { var s = el.previousSibling; if (s && s.value !== undefined) { s.value = ""; filter(el, ""); } }); }
-      return this;
-    }
-    return this.each(function (i, table) { render(table, opts || {}); });
-  };
-  function filter(table, q) {
-    q = q.toLowerCase();
-    Array.prototype.forEach.call(table.tBodies[0].rows, function (tr) {
-      tr.style.display = tr.textContent.toLowerCase().indexOf(q) === -1 ? "none" : "";
-    });
-  }
-  function render(table, opts) {
-    var cols = opts.columns || [], data = (opts.data || []).slice();
-    table.classList.add("bidui-table");
-    table.innerHTML = "";
-    var sortKey = function (field) {
-      var c = cols.filter(function (c) { return c.field === field; })[0];
-      return (c && c.sortName) || field;
-    };
-    var order = { key: opts.sortName ? sortKey(opts.sortName) : null, desc: opts.sortOrder === "desc" };
-    var thead = table.createTHead(), hr = thead.insertRow(), tbody = table.createTBody();
-    cols.forEach(function (c) {
-      var th = document.createElement("th");
-      th.innerHTML = c.title || c.field;
-      th.addEventListener("click", function () {
-        var k = sortKey(c.field);
-        order = { key: k, desc: order.key === k ? !order.desc : false };
-        draw();
-      });
-      hr.appendChild(th);
-    });
-    function draw() {
-      if (order.key) {
-        data.sort(function (a, b) {
-          var x = a[order.key], y = b[order.key];
-          x = typeof x === "number" ? x : text(x); y = typeof y === "number" ? y : text(y);
-          return (x < y ? -1 : x > y ? 1 : 0) * (order.desc ? -1 : 1);
-        });
-      }
-      tbody.innerHTML = "";
-      data.forEach(function (row, idx) {
-        var tr = tbody.insertRow();
-        var attrs = opts.rowAttributes && fn(opts.rowAttributes) ? fn(opts.rowAttributes)(row, idx) : {};
-        Object.keys(attrs || {}).forEach(function (k) { if (attrs[k] != null) { tr.setAttribute(k, attrs[k]); } });
-        cols.forEach(function (c) { var td = tr.insertCell(); td.innerHTML = row[c.field] == null ? "" : row[c.field]; });
-        tr.addEventListener("click", function (e) {
-          var before = (handlers.get(table) || []).length;
-          fire(table, "click-row", [e, row, new Wrap([tr])]);
-          if (!before && tr.dataset.href) { window.location = tr.dataset.href; }
-        });
-      });
-    }
-    draw();
-    if (opts.search && String(opts.search) !== "false") {
-      var box = document.createElement("input");
-      box.className = "bidui-search"; box.placeholder = "筛选 / filter";
-      box.addEventListener("input", function () { filter(table, box.value); });
-      table.parentNode.insertBefore(box, table);
-    }
-  }
-  document.addEventListener("click", function (e) {
-    var a = e.target.closest ? e.target.closest("[data-toggle]") : null;
-    if (!a) { return; }
-    var kind = a.getAttribute("data-toggle");
-    var sel = a.getAttribute("data-target") || a.getAttribute("href");
-    if (kind === "tab" && sel && sel.charAt(0) === "#") {
-      e.preventDefault();
-      var nav = a.closest(".nav");
-      if (nav) { nav.querySelectorAll(".nav-link").forEach(function (l) { l.classList.remove("active"); }); }
-      a.classList.add("active");
-      var pane = document.querySelector(sel);
-      if (pane && pane.parentNode) {
-        Array.prototype.forEach.call(pane.parentNode.children, function (p) { p.classList.remove("active", "show"); });
-        pane.classList.add("active", "show");
-      }
-    } else if (kind === "collapse" && sel && sel.charAt(0) === "#") {
-      e.preventDefault();
-      var t = document.querySelector(sel);
-      if (t) { t.classList.toggle("show"); }
-    }
-  });
-  window.$ = window.jQuery = $;
-})();
-"""

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.expectations import gx_feed_suites
+from assets.expectations import data_docs, gx_feed_suites
 from assets.feed_quality import QUALITY_CHECKS
 from assets.feeds import FEED_ASSETS, INGEST_CHECKS
 from assets.findings import findings
-from assets.outputs import OUTPUT_ASSETS
+from assets.outputs import OUTPUT_ASSETS, build_published_outbox
 from pipelines.jobs import nightly_job
 from pipelines.resources import BiduiResource
 from pipelines.schedules import nightly_schedule
 from pipelines.sensors import inbox_sensor
 
+ASSETS = [*FEED_ASSETS, findings, data_docs, *OUTPUT_ASSETS]
+
 defs = dg.Definitions(
-    assets=[*FEED_ASSETS, findings, *OUTPUT_ASSETS],
+    # Publishing waits for every asset tagged as writing into staging.
+    assets=[*ASSETS, build_published_outbox(ASSETS)],
     asset_checks=[*INGEST_CHECKS, *QUALITY_CHECKS, gx_feed_suites],
     jobs=[nightly_job],
     schedules=[nightly_schedule],

@@ -257,7 +257,8 @@ def test_report_renders_offline_with_headline_numbers(browser, warehouse):  # no
 
 
 def test_data_docs_pages_render_offline(browser, tmp_path):
-    """The GX pages work with the offline stand-ins: no errors, tables filled."""
+    """The GX pages work with the vendored jQuery/Bootstrap/bootstrap-table: no
+    errors, no remote request, the index table styled by bootstrap-table."""
     from checks.expectations import validate_feed
     from tests.test_expectations import _build
 
@@ -271,8 +272,15 @@ def test_data_docs_pages_render_offline(browser, tmp_path):
     index = site / "index.html"
     browser.open(index)
     assert browser.problems(site) == []
-    rows = browser.evaluate("document.querySelectorAll('table.bidui-table tbody tr').length")
-    assert rows >= 1  # the index table was filled by the bootstrap-table stand-in
+    rows = browser.evaluate("document.querySelectorAll('.bootstrap-table tbody tr').length")
+    assert rows >= 1  # the index table was filled by bootstrap-table
+    # bootstrap-table built its toolbar (search box) and Bootstrap styled the table
+    assert browser.evaluate("document.querySelectorAll('.fixed-table-toolbar').length") >= 1
+    assert browser.evaluate("!!document.querySelector('.fixed-table-toolbar input.search-input')")
+    border = browser.evaluate(
+        "getComputedStyle(document.querySelector('.bootstrap-table td')).borderTopStyle"
+    )
+    assert border == "solid"
     page = site / v.docs_page
     browser.open(page)
     assert browser.problems(site) == []

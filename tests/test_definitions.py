@@ -16,6 +16,7 @@ def test_job_covers_every_asset():
     keys = {k.to_user_string() for k in _graph().get_all_asset_keys()}
     expected = set(SPECS) | {
         "findings",
+        "data_docs",
         "rectification",
         "problem_lists",
         "problem_files",
@@ -69,3 +70,34 @@ def test_ingest_checks_block_downstream():
         assert (feed, "rows_accounted") in blocking
         assert (feed, "headers_complete") in blocking
     assert not any(name == "gx_expectations" for _, name in blocking)
+
+
+def _writes_staging(fn) -> bool:
+    import inspect
+
+    return "staging_dir(" in inspect.getsource(fn)
+
+
+def test_every_staging_writer_is_upstream_of_publishing():
+    """An output forgotten by the publish step would miss the outbox (or arrive only
+    by the order Dagster happens to pick): every asset whose code writes into the
+    staging folder is tagged and upstream of ``published_outbox``, and no check
+    writes there (a check cannot be a dep)."""
+    from assets.outputs import STAGING_OUTPUT_TAG
+
+    graph = _graph()
+    publish = dg.AssetKey("published_outbox")
+    upstream = graph.get(publish).parent_keys
+    writers = set()
+    for key in graph.get_all_asset_keys():
+        if key == publish:
+            continue
+        node = graph.get(key)
+        fn = node.assets_def.op.compute_fn.decorated_fn
+        if _writes_staging(fn):
+            writers.add(key.to_user_string())
+            assert node.tags.get(STAGING_OUTPUT_TAG) == "staging", key
+            assert key in upstream, f"{key.to_user_string()} writes staging, not a publish dep"
+    assert {"data_docs", "problem_lists", "problem_files", "report"} <= writers
+    for check in defs.asset_checks or []:
+        assert not _writes_staging(check.op.compute_fn.decorated_fn), check.op.name

@@ -207,17 +207,23 @@ def test_data_docs_one_site_index_links_every_suite(bad_site):
         assert page and (site / page).is_file() and page in index
     # tax had no rows: no page, not in the index
     assert "expectations/tax.html" not in index and results["tax"].docs_page is None
-    assert (site / "static" / "bidui" / "offline.css").is_file()
-    assert (site / "static" / "bidui" / "offline.js").is_file()
+    assert (site / "static" / "bidui" / "bidui.css").is_file()
     pages = list(site.rglob("*.html"))
     assert len(pages) == 5  # index + 2 suites + 2 validations
     for p in pages:
-        assert p.read_text(encoding="utf-8").count("offline.js") == 1, p
+        html = p.read_text(encoding="utf-8")
+        assert html.count("static/bidui/bidui.css") == 1, p  # rewritten once
+        assert html.count("jquery-3.7.1/jquery.min.js") == 1, p
 
 
 def test_data_docs_offline_and_masked(bad_site):
     site, _ = bad_site
-    text_files = [p for p in _site_files(site) if p.suffix in (".html", ".css", ".js", ".json")]
+    vendored = site / "static" / "bidui"
+    text_files = [
+        p
+        for p in _site_files(site)
+        if p.suffix in (".html", ".css", ".js", ".json") and vendored not in p.parents
+    ]
     assert any(p.parent.name == STORE_DIR for p in text_files)
     for p in text_files:
         text = p.read_text(encoding="utf-8")
@@ -228,6 +234,44 @@ def test_data_docs_offline_and_masked(bad_site):
     html = next(page).read_text(encoding="utf-8")
     assert mask(make_id(0)) in html  # the duplicate's sample, masked, is on the page
     assert "不详" in html
+
+
+_REF_RE = re.compile(r"""\b(?:href|src)=["']([^"'#]+)["']""", re.I)
+_CSS_URL_RE = re.compile(r"""url\(\s*["']?([^"')]+?)["']?\s*\)""")
+# Font Awesome's all.min.css also names the brands/v4 fonts and .ttf fallbacks:
+# the pages use solid/regular icons only and browsers load the woff2.
+_FONTS_NOT_SHIPPED = re.compile(r"webfonts/(fa-brands-400|fa-v4compatibility|.*\.ttf$)")
+
+
+def test_data_docs_reference_only_vendored_local_files(bad_site):
+    """Every page points at files that exist in the site (no http(s) URL left), the
+    vendored copies are the package's files unchanged, and every url() in them
+    resolves (bar the fonts deliberately not shipped)."""
+    from checks.expectations import VENDOR_DIR, VENDORED
+
+    site, _ = bad_site
+    referenced: set[Path] = set()
+    for page in site.rglob("*.html"):
+        for ref in _REF_RE.findall(page.read_text(encoding="utf-8")):
+            assert not REMOTE_RE.match(ref), (page, ref)
+            target = (page.parent / ref).resolve()
+            assert target.is_file(), (page, ref)
+            referenced.add(target)
+    vendored = (site / "static" / "bidui").resolve()
+    assert {vendored / f for f in VENDORED.values()} <= referenced
+    for src in VENDOR_DIR.rglob("*"):
+        if src.is_file():
+            copy = vendored / src.relative_to(VENDOR_DIR)
+            assert copy.read_bytes() == src.read_bytes(), copy
+    for sheet in vendored.rglob("*.css"):
+        for url in _CSS_URL_RE.findall(sheet.read_text(encoding="utf-8")):
+            if url.startswith("data:") or _FONTS_NOT_SHIPPED.search(url):
+                continue
+            assert not REMOTE_RE.match(url), (sheet, url)
+            assert (sheet.parent / url).is_file(), (sheet, url)
+    licences = {p.parent.name for p in VENDOR_DIR.rglob("LICENSE*")}
+    assert {"jquery-3.7.1", "bootstrap-4.3.1", "bootstrap-table-1.19.1"} <= licences
+    assert "fontawesome-free-6.6.0" in licences
 
 
 def test_per_feed_call_again_replaces_its_result(bad_db, bad_site):
