@@ -343,8 +343,15 @@ def test_encrypt_then_rekey_keep_every_row(county, tmp_path, dagster_home, monke
     assert bidui_main(["warehouse", "encrypt", "--warehouse", str(wh)]) == 0
     out = capsys.readouterr().out
     assert f"encrypted {wh}" in out and "still readable" in out
-    # no plaintext copy, WAL or half-written file left beside it (lock files aside)
-    left = [p.name for p in tmp_path.glob("warehouse.duckdb*") if not p.name.endswith(".lock")]
+    # no plaintext copy, WAL or half-written file left beside it: lock files aside, and
+    # the sensor's inbox manifest, which holds paths and hashes only
+    manifest = tmp_path / "warehouse.duckdb.inbox-manifest.json"
+    assert plaintext_ids(manifest.read_bytes(), ids) == []
+    left = [
+        p.name
+        for p in tmp_path.glob("warehouse.duckdb*")
+        if not p.name.endswith(".lock") and p != manifest
+    ]
     assert left == ["warehouse.duckdb"]
     assert plaintext_ids(warehouse_bytes(wh), ids) == []
     with connect(wh, read_only=True) as con:
