@@ -57,3 +57,21 @@ def _no_secrets_from_the_shell(monkeypatch):
         "BIDUI_WORKBOOK_PASSWORDS",
     ):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    """An empty inbox folder of the test's own."""
+    path = tmp_path / "inbox"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def con(tmp_path: Path):
+    """A fresh warehouse file of the test's own (every table created)."""
+    from warehouse import connect
+
+    c = connect(tmp_path / "wh" / "warehouse.duckdb")
+    yield c
+    c.close()

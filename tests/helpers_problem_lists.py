@@ -10,6 +10,8 @@ coincidence.
 from __future__ import annotations
 
 import hashlib
+import re
+import zipfile
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -408,3 +410,13 @@ def mark_lists(con: duckdb.DuckDBPyConnection, infos, run_date: date) -> None:
     for info in infos:
         if not has_marker(info.path):
             set_marker(info.path, make_marker(key, info.county, info.township, run_date))
+
+
+def formula_parts(path: Path) -> list[str]:
+    """XML parts of an xlsx package holding an ``<f>`` (formula) element."""
+    with zipfile.ZipFile(path) as z:
+        return [
+            n
+            for n in z.namelist()
+            if n.endswith(".xml") and re.search(rb"<(\w+:)?f[ >]", z.read(n))
+        ]

@@ -36,23 +36,9 @@ from tests.feeds_fixtures import (
     write_csv,
     write_xlsx,
 )
-from warehouse import connect, load_feed
+from warehouse import load_feed
 
 PROJECT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def inbox(tmp_path: Path) -> Path:
-    path = tmp_path / "inbox"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def con(tmp_path: Path):
-    c = connect(tmp_path / "wh" / "warehouse.duckdb")
-    yield c
-    c.close()
 
 
 # --------------------------------------------------------------------------- helpers

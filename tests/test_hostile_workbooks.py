@@ -15,7 +15,6 @@ import re
 import resource
 import subprocess
 import unicodedata
-import zipfile
 from pathlib import Path
 
 import duckdb
@@ -48,6 +47,7 @@ from tests.helpers_problem_lists import (
     TOWNSHIPS,
     build_warehouse,
     fill_workbook,
+    formula_parts,
 )
 from tests.office import soffice_convert, soffice_or_skip
 
@@ -103,16 +103,6 @@ def listed(path: Path) -> list[str]:
             j = rows[0].index("问题编号")
             ids += [str(r[j]) for r in rows[1:] if r[j] not in ("", None)]
     return ids
-
-
-def formula_parts(path: Path) -> list[str]:
-    """XML parts of the package holding an ``<f>`` element."""
-    with zipfile.ZipFile(path) as z:
-        return [
-            n
-            for n in z.namelist()
-            if n.endswith(".xml") and re.search(rb"<(\w+:)?f[ >]", z.read(n))
-        ]
 
 
 def fold(name: str) -> str:

@@ -24,20 +24,6 @@ from warehouse import connect, load_all, load_feed
 TITLE = [["安宁县2024年建档立卡人口信息表"], ["单位：元"]]
 
 
-@pytest.fixture
-def inbox(tmp_path: Path) -> Path:
-    path = tmp_path / "inbox"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def con(tmp_path: Path):
-    c = connect(tmp_path / "wh" / "warehouse.duckdb")
-    yield c
-    c.close()
-
-
 def _register_file(
     inbox: Path, name: str = "2024年建档立卡.xlsx", n: int = 5, first: int = 0
 ) -> Path:
