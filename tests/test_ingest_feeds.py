@@ -29,13 +29,6 @@ DEPARTMENT_FEEDS = [f for f in FEED_SAMPLES if f != "villages"]
 
 
 @pytest.fixture
-def inbox(tmp_path: Path) -> Path:
-    path = tmp_path / "inbox"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
 def con(tmp_path: Path):
     c = connect(tmp_path / "warehouse.duckdb")
     yield c
