@@ -12,8 +12,8 @@ Findings of a suite are WARN: they describe the feed, they do not stop the night
 import dagster as dg
 
 from assets.outputs import STAGING_OUTPUT_TAGS
+from assets.resources import BiduiResource
 from department_feeds import SPECS
-from pipelines.resources import BiduiResource
 
 GX_CHECK_NAME = "gx_expectations"
 DATA_DOCS_KEY = dg.AssetKey("data_docs")

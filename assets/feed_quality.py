@@ -10,11 +10,11 @@ from datetime import date
 import dagster as dg
 import duckdb
 
-from bidui.config import local_time
+from assets.resources import BiduiResource
 from checks.thresholds import FeedQuality, load_thresholds
+from core.config import local_time
 from department_feeds import SPECS
 from department_feeds.spec import FeedSpec
-from pipelines.resources import BiduiResource
 
 FEED_RUNS_DDL = """
 CREATE TABLE IF NOT EXISTS feed_runs (

@@ -6,10 +6,10 @@ import dagster as dg
 import duckdb
 import polars as pl
 
-from bidui.idcard import mask_expr
+from assets.resources import BiduiResource
+from core.idcard import mask_expr
 from department_feeds import SPECS
 from department_feeds.spec import FeedSpec
-from pipelines.resources import BiduiResource
 
 FEED_GROUP = "feeds"
 

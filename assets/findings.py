@@ -2,10 +2,10 @@
 
 import dagster as dg
 
+from assets.resources import BiduiResource
 from checks import ALL_RULES
 from checks.rules.base import SEVERITY_ZH
 from department_feeds import SPECS
-from pipelines.resources import BiduiResource
 
 RULE_CHECK_SPECS = [
     dg.AssetCheckSpec(

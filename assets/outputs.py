@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from pipelines.resources import BiduiResource
+from assets.resources import BiduiResource
 
 STAGING_OUTPUT_TAG = "bidui/output"
 STAGING_OUTPUT_TAGS = {STAGING_OUTPUT_TAG: "staging"}
@@ -40,8 +40,8 @@ def rectification(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg
     rejected), then sets statuses: `waived` for waivers the office accepted
     (`bidui waive accept`), `reopened` for findings answered 已整改 that are still
     found. Resolved findings were dated by the rule engine."""
-    from bidui.lifecycle import apply_lifecycle
-    from department_feeds.feedback import load_feedback
+    from rectification.feedback import load_feedback
+    from rectification.status import apply_lifecycle
     from warehouse.manifest import write_manifest
 
     with bidui.connect() as con:
@@ -78,9 +78,9 @@ def problem_lists(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg
     pipeline columns locked, the five township columns open with dropdowns.
     Waived findings are left off. With `BIDUI_WORKBOOK_PASSWORDS` set, each
     workbook is encrypted with its township's password (docs/security.md)."""
-    from bidui.office_crypto import configured_passwords, encrypt_workbooks
-    from bidui.workbooks import write_township_workbooks
     from checks.thresholds import load_thresholds
+    from core.office_crypto import configured_passwords, encrypt_workbooks
+    from publishing.workbooks import write_township_workbooks
 
     due_days = load_thresholds(bidui.thresholds or None).due_days
     passwords = configured_passwords()  # a bad passwords file fails before writing
@@ -106,8 +106,8 @@ def problem_files(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg
     """`problems.csv` (one row per finding of the run, the columns of outputs.md §2
     first, UTF-8 with BOM) and `rejects.csv` (every input row that could not be
     loaded, with the reason in Chinese and English)."""
-    from bidui.csv_safety import neutralise_frame
     from checks.engine import write_problems_csv
+    from core.csv_safety import neutralise_frame
 
     staging = bidui.staging_dir(context.run.run_id)
     with bidui.connect(read_only=True) as con:
@@ -149,8 +149,8 @@ def report(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.Materi
     headline numbers, findings by township and category, per-rule counts with
     their trend, rectification progress, feed health, links to the workbooks and
     Data Docs. Self-contained (opens offline); ID numbers masked."""
-    from bidui.report import render_report
     from checks.thresholds import load_thresholds
+    from publishing.report import render_report
 
     staging = bidui.staging_dir(context.run.run_id)
     links = {
@@ -200,7 +200,7 @@ def build_published_outbox(assets: Sequence[dg.AssetsDefinition]) -> dg.AssetsDe
         """Publishes the run's staging folder as `<outbox>/<run-date>/` in one rename
         (an earlier folder of the same date is replaced only after the new one is in
         place)."""
-        from bidui.publish import promote, recover
+        from publishing.outbox import promote, recover
 
         staging = bidui.staging_dir(context.run.run_id)
         target = bidui.published_dir()
@@ -210,7 +210,7 @@ def build_published_outbox(assets: Sequence[dg.AssetsDefinition]) -> dg.AssetsDe
         if restored:
             context.log.warning("restored interrupted publish: %s", restored)
         # Only this run's own folder moves: staging folders of dead runs are swept at the
-        # start of a run, under the run lock (pipelines/resources.py).
+        # start of a run, under the run lock (assets/resources.py).
         promote(staging, target)
         files = sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file())
         return dg.MaterializeResult(

@@ -19,7 +19,7 @@
    of rules that did not run are left untouched. Running the same date again
    starts from the state before that date's first run (kept in
    ``finding_history_before``), so a re-run is idempotent. ``waived`` (set by
-   :mod:`bidui.lifecycle`) is sticky.
+   :mod:`rectification.status`) is sticky.
 """
 
 from __future__ import annotations
@@ -38,13 +38,13 @@ from typing import Any
 
 import duckdb
 
-from bidui.config import FEEDS
-from bidui.csv_safety import neutralise_row
-from bidui.idcard import mask
 from checks.prelude import prepare
 from checks.rules import ALL_RULES, RULES_BY_CODE, Rule
 from checks.rules.base import OUTPUT_COLUMNS
 from checks.thresholds import FeedQuality, Thresholds, load_thresholds
+from core.config import FEEDS
+from core.csv_safety import neutralise_row
+from core.idcard import mask
 from department_feeds import SPECS
 from warehouse.schema import create_all
 
@@ -556,7 +556,7 @@ def write_problems_csv(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
     Every row of ``findings`` (this run), including ``waived`` ones: the status
     column tells consumers; the township lists leave waived rows out. Only reads:
     works on a read-only connection (no ``findings`` yet → header only). Text that
-    a spreadsheet would run as a formula gets a leading ``'`` (:mod:`bidui.csv_safety`).
+    a spreadsheet would run as a formula gets a leading ``'`` (:mod:`core.csv_safety`).
     """
     header = [c for c, _ in FINDINGS_COLUMNS]
     try:

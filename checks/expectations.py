@@ -40,7 +40,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from bidui.idcard import mask
+from core.idcard import mask
 from department_feeds import SPECS
 from department_feeds.spec import Column, FeedSpec
 

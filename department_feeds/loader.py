@@ -37,9 +37,9 @@ from pathlib import Path
 import polars as pl
 from openpyxl.utils import get_column_letter
 
-from bidui.config import local_time
-from bidui.config import now as office_now
-from bidui.idcard import PROBLEMS_EN, PROBLEMS_ZH, normalise_frame
+from core.config import local_time
+from core.config import now as office_now
+from core.idcard import PROBLEMS_EN, PROBLEMS_ZH, normalise_frame
 from department_feeds import normalise as nz
 from department_feeds.headers import HeaderMatch, duplicate_columns, find_header, lookup
 from department_feeds.limits import LimitExceeded, Limits
@@ -322,7 +322,7 @@ def _typed_columns(spec: FeedSpec, frame: pl.DataFrame, file_year: int | None) -
 
 
 def _latest_year() -> int:
-    from bidui.config import today
+    from core.config import today
 
     return today().year
 

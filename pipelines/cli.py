@@ -14,7 +14,7 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
-from bidui.config import LOCAL_DIR, PROJECT_ROOT, Settings
+from core.config import LOCAL_DIR, PROJECT_ROOT, Settings
 
 log = logging.getLogger("bidui")
 
@@ -54,7 +54,7 @@ def dagster_home(warehouse: Path | None = None) -> Path:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from bidui.generator import generate
+    from demo import generate
 
     out = Path(args.out_dir)
     summary = generate(
@@ -81,7 +81,7 @@ def run_pipeline(
 ) -> tuple[bool, str]:
     """Run the nightly job once, in process, recorded in the Dagster instance.
 
-    The run locks (warehouse and outbox, see pipelines/resources.py) are taken
+    The run locks (warehouse and outbox, see assets/resources.py) are taken
     before the job is launched: a busy warehouse is refused with one line naming
     the holder, and no failed run is recorded. On failure the message names the
     failing step and the root cause (disk full, permission denied, …), one line.
@@ -91,7 +91,7 @@ def run_pipeline(
     the short account of a successful night (feeds, findings, rules not run)."""
     import uuid
 
-    from pipelines.resources import CLI_LOCK_WAIT_S, RunBusy, hold_run_locks, lock_wait_s
+    from assets.resources import CLI_LOCK_WAIT_S, RunBusy, hold_run_locks, lock_wait_s
 
     dagster_home(warehouse)
     run_id = str(uuid.uuid4())
@@ -215,7 +215,7 @@ def _progress_printer(steps: list[str]):
 def summarise(events) -> list[str]:
     """The night in a few lines, from the run's own events: rows per feed, findings
     by category, rules not run grouped by reason."""
-    from bidui.config import FEEDS
+    from core.config import FEEDS
 
     feeds: dict[str, tuple[int, int, int]] = {}
     by_category: dict[str, int] = {}
@@ -323,7 +323,7 @@ def check_writable_folder(path: Path, what: str, what_zh: str) -> str:
 
 def check_lock_wait() -> str:
     """An error line if ``$BIDUI_RUN_LOCK_WAIT`` is not a number of seconds, else ""."""
-    from pipelines.resources import CLI_LOCK_WAIT_S, lock_wait_s
+    from assets.resources import CLI_LOCK_WAIT_S, lock_wait_s
 
     try:
         lock_wait_s(CLI_LOCK_WAIT_S)
@@ -340,9 +340,9 @@ def check_configuration(thresholds: str) -> str:
     """An error line for configuration a run would fail on deep inside Dagster
     (hundreds of lines later), else "": the thresholds file, the ``BIDUI_MAX_*``
     limits, the warehouse key, the workbook passwords file."""
-    from bidui.config import KeyConfigError, warehouse_key
-    from bidui.office_crypto import PasswordsError, configured_passwords
     from checks.thresholds import ThresholdsError, load_thresholds
+    from core.config import KeyConfigError, warehouse_key
+    from core.office_crypto import PasswordsError, configured_passwords
     from department_feeds.limits import Limits
 
     try:
@@ -406,7 +406,7 @@ def _describe_inbox(inbox: Path, feeds: tuple[str, ...], first: int = 4) -> str:
 def check_inbox_layout(inbox: Path) -> str:
     """An error line when the inbox holds no register file, else "": every rule needs
     the register, so such a run would publish an empty day with every rule not run."""
-    from bidui.config import FEEDS
+    from core.config import FEEDS
 
     if _has_files(inbox / "register"):
         return ""
@@ -421,7 +421,7 @@ def check_inbox_layout(inbox: Path) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipelines.resources import check_layout
+    from assets.resources import check_layout
 
     settings = Settings.from_env(args.inbox, args.outbox, args.warehouse)
     if not settings.inbox.is_dir():
@@ -487,13 +487,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _today() -> date:
-    from pipelines.resources import BiduiResource
+    from assets.resources import BiduiResource
 
     return BiduiResource().run_day
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from bidui.generator import generate
+    from demo import generate
 
     demo = LOCAL_DIR / "demo"
     if args.fresh or not (demo / "inbox").is_dir():
@@ -554,8 +554,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 def cmd_waive(args: argparse.Namespace) -> int:
     """List pending waiver candidates, or accept some (the office's explicit approval)."""
-    from bidui.lifecycle import accept_waivers, pending_waivers
-    from pipelines.resources import run_lock
+    from assets.resources import run_lock
+    from rectification.status import accept_waivers, pending_waivers
     from warehouse import connect
 
     settings = Settings.from_env(warehouse=args.warehouse)
@@ -587,8 +587,8 @@ def cmd_waive(args: argparse.Namespace) -> int:
 
 def cmd_warehouse(args: argparse.Namespace) -> int:
     """Encrypt a plaintext warehouse, or change its key (docs/security.md)."""
-    from bidui.config import KeyConfigError, warehouse_key, warehouse_old_key
-    from pipelines.resources import RunBusy, run_lock
+    from assets.resources import RunBusy, run_lock
+    from core.config import KeyConfigError, warehouse_key, warehouse_old_key
     from warehouse.connection import WarehouseKeyError, WarehouseLockedError
     from warehouse.rekey import convert
 
@@ -712,7 +712,7 @@ def configure_logging(verbose: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
-    from pipelines.resources import RunBusy
+    from assets.resources import RunBusy
 
     try:
         return args.func(args)

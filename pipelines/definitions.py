@@ -9,8 +9,8 @@ from assets.feed_quality import QUALITY_CHECKS
 from assets.feeds import FEED_ASSETS, INGEST_CHECKS
 from assets.findings import findings
 from assets.outputs import OUTPUT_ASSETS, build_published_outbox
+from assets.resources import BiduiResource
 from pipelines.jobs import nightly_job
-from pipelines.resources import BiduiResource
 from pipelines.schedules import nightly_schedule
 from pipelines.sensors import inbox_sensor
 

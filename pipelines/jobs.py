@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from bidui.config import Settings
+from core.config import Settings
 
 NIGHTLY_JOB_NAME = "nightly"
 

@@ -6,11 +6,11 @@ import os
 
 import dagster as dg
 
-from bidui.config import timezone_name
+from core.config import timezone_name
 from pipelines.jobs import nightly_job
 
 CRON = os.environ.get("BIDUI_NIGHTLY_CRON", "0 2 * * *")
-TIMEZONE = timezone_name()  # BIDUI_TIMEZONE, the one office zone (bidui.config)
+TIMEZONE = timezone_name()  # BIDUI_TIMEZONE, the one office zone (core.config)
 
 
 @dg.schedule(

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from bidui.config import Settings
+from core.config import Settings
 from pipelines.jobs import nightly_job
 from warehouse.manifest import read_manifest
 

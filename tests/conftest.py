@@ -11,7 +11,7 @@ ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
 
 def generate_county(out: Path, households: int = 300, seed: int = 7, problems_per_rule: int = 1):
-    from bidui.generator import generate
+    from demo import generate
 
     return generate(out, households=households, seed=seed, problems_per_rule=problems_per_rule)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import openpyxl
 
-from bidui.idcard import check_digit
+from core.idcard import check_digit
 
 
 def make_id(n: int = 0, birth: str = "19800101", area: str = "530102") -> str:

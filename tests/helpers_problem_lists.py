@@ -18,8 +18,8 @@ from pathlib import Path
 
 import duckdb
 
-from bidui.authority import MARKER_SHEET, ensure_signing_key, make_marker, signing_key
-from bidui.idcard import check_digit
+from core.idcard import check_digit
+from rectification.authority import MARKER_SHEET, ensure_signing_key, make_marker, signing_key
 
 RUN_DATE = date(2024, 6, 10)
 PREV_RUN = date(2024, 6, 3)
@@ -403,7 +403,7 @@ def has_marker(path: Path) -> bool:
 def mark_lists(con: duckdb.DuckDBPyConnection, infos, run_date: date) -> None:
     """Give every written list its signed township marker if the writer did not.
 
-    ``bidui.workbooks`` writes the marker itself (H2); until it does, this adds the
+    ``publishing.workbooks`` writes the marker itself (H2); until it does, this adds the
     same marker the way it would, so legitimate test workbooks are verifiable.
     """
     key = signing_key(con)

@@ -214,7 +214,7 @@ def test_harness_sees_console_errors_and_remote_requests(browser, tmp_path):
 
 
 def test_report_renders_offline_with_headline_numbers(browser, warehouse):  # noqa: F811
-    from bidui.report import render_report
+    from publishing.report import render_report
 
     out = warehouse.parent / "outbox" / RUN2.isoformat() / "report.html"
     con = duckdb.connect(str(warehouse), read_only=True)

@@ -117,7 +117,7 @@ def test_empty_inbox_says_it_is_empty(tmp_path, env):
 
 
 def test_register_list_comes_from_the_feed_catalogue():
-    from bidui.config import FEEDS
+    from core.config import FEEDS
     from pipelines.cli import check_inbox_layout
 
     empty = Path("/nonexistent-inbox-for-test")
@@ -197,7 +197,7 @@ def test_each_warehouse_has_its_own_dagster_instance(small_county, tmp_path):
 
 
 def test_default_warehouse_keeps_the_old_instance_folder(monkeypatch, tmp_path):
-    from bidui.config import LOCAL_DIR
+    from core.config import LOCAL_DIR
     from pipelines.cli import instance_home
 
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
@@ -209,7 +209,7 @@ def test_default_warehouse_keeps_the_old_instance_folder(monkeypatch, tmp_path):
 
 
 def test_ui_uses_the_warehouse_instance_and_paths(monkeypatch, tmp_path):
-    from bidui.config import Settings
+    from core.config import Settings
     from pipelines import cli
 
     for name in ("DAGSTER_HOME", "BIDUI_INBOX", "BIDUI_OUTBOX", "BIDUI_WAREHOUSE"):

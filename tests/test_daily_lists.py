@@ -17,8 +17,9 @@ import duckdb
 import openpyxl
 import pytest
 
-from bidui.lifecycle import pending_waivers
-from bidui.workbooks import (
+from pipelines.cli import main as bidui_main
+from pipelines.cli import run_pipeline
+from publishing.workbooks import (
     FILL_IN_HEADERS,
     HEADERS,
     SUMMARY_SHEET,
@@ -27,9 +28,8 @@ from bidui.workbooks import (
     todo_status,
     write_township_workbooks,
 )
-from department_feeds.feedback import load_feedback
-from pipelines.cli import main as bidui_main
-from pipelines.cli import run_pipeline
+from rectification.feedback import load_feedback
+from rectification.status import pending_waivers
 from tests.conftest import copy_inbox
 from tests.helpers_problem_lists import (
     DUE_DAYS,

@@ -30,7 +30,7 @@ NEAR = X[:14] + "7" + X[15:17]
 
 def scenario(reverse: bool = False) -> Builder:
     """A few households with findings of several rules."""
-    from bidui.idcard import check_digit
+    from core.idcard import check_digit
 
     b = Builder()
     b.household("MED", [{}, {"has_medical_insurance": False, "name": "钱小红"}])
@@ -140,7 +140,7 @@ def test_history_new_open_resolved_reopened(con):
 
 
 def test_waived_status_survives_the_next_run(con):
-    """bidui.lifecycle marks a waiver in finding_history; the engine keeps it."""
+    """rectification.status marks a waiver in finding_history; the engine keeps it."""
     run_rules(con, D1)
     pid = next(iter(ids(con)[("owns_car", "CAR")]))
     con.execute("UPDATE finding_history SET status = 'waived' WHERE problem_id = ?", [pid])
@@ -286,9 +286,9 @@ def test_year_over_year_rules_need_last_year(con):
 
 
 def test_lifecycle_waiver_is_kept_across_runs(con):
-    """bidui.lifecycle runs after run_rules; a waiver it applies survives the next
+    """rectification.status runs after run_rules; a waiver it applies survives the next
     night, also when the finding disappears meanwhile."""
-    from bidui.lifecycle import accept_waivers, apply_lifecycle, ensure_tables
+    from rectification.status import accept_waivers, apply_lifecycle, ensure_tables
 
     run_rules(con, D1)
     ensure_tables(con)

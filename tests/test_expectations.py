@@ -18,7 +18,6 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from bidui.idcard import check_digit, mask
 from checks.expectations import (
     STORE_DIR,
     load_validations,
@@ -26,6 +25,7 @@ from checks.expectations import (
     validate_feed,
     validate_feeds,
 )
+from core.idcard import check_digit, mask
 from department_feeds import SPECS
 
 RUN = dt.date(2025, 11, 15)

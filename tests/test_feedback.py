@@ -9,9 +9,9 @@ from datetime import date, datetime
 import openpyxl
 import pytest
 
-from bidui.authority import MARKER_SHEET
-from bidui.workbooks import write_township_workbooks
-from department_feeds.feedback import load_feedback, parse_date
+from publishing.workbooks import write_township_workbooks
+from rectification.authority import MARKER_SHEET
+from rectification.feedback import load_feedback, parse_date
 from tests.helpers_problem_lists import (
     DUE_DAYS,
     RUN_DATE,
@@ -32,7 +32,7 @@ def wh(tmp_path):
     """Two townships' warehouse, their lists, and an empty feedback folder."""
     con = build_warehouse(tmp_path / "w.duckdb", townships=["东风镇", "红旗乡"])
     written = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
-    mark_lists(con, written, RUN_DATE)  # the signed township marker (bidui.authority)
+    mark_lists(con, written, RUN_DATE)  # the signed township marker (rectification.authority)
     infos = {i.township: i for i in written}
     folder = tmp_path / "inbox" / "feedback"
     folder.mkdir(parents=True)

@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 from stdnum.cn import ric
 
-from bidui.config import FEEDS
-from bidui.generator import TRUTH_COLUMNS, generate, township_count
-from bidui.generator.county import Builder, build
-from bidui.generator.model import age_dec31
-from bidui.generator.xlsx import write_fast
+from core.config import FEEDS
+from demo import TRUTH_COLUMNS, generate, township_count
+from demo.county import Builder, build
+from demo.model import age_dec31
+from demo.xlsx import write_fast
 from warehouse import connect, load_all
 from warehouse.schema import create_all
 
@@ -182,7 +182,7 @@ def test_years_move_on(model):
 
 
 def test_compulsory_age_children_in_school(model):
-    from bidui.generator.model import age_sep1
+    from demo.model import age_sep1
 
     for hh in model.households:
         for m in hh.years[YEAR].members:

@@ -12,9 +12,9 @@ import datetime as dt
 
 import pytest
 
-from bidui.generator.county import build
-from bidui.generator.inject import Injector
 from checks.expectations import validate_feeds
+from demo.county import build
+from demo.inject import Injector
 from warehouse import connect, load_all
 
 from .conftest import generate_county

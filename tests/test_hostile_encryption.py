@@ -15,7 +15,7 @@ import duckdb
 import pytest
 from python_calamine import CalamineWorkbook
 
-from bidui.config import KeyConfigError, warehouse_key
+from core.config import KeyConfigError, warehouse_key
 from pipelines.cli import main as bidui_main
 from pipelines.cli import run_pipeline
 from tests.conftest import PROJECT_ROOT, copy_inbox, generate_county

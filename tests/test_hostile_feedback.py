@@ -2,7 +2,7 @@
 
 A township answers only for itself (signed township marker), a bad field rejects
 that field and not the answer, and no file can flood the warehouse with rows.
-Real warehouses, real workbooks written by ``bidui.workbooks`` and filled with
+Real warehouses, real workbooks written by ``publishing.workbooks`` and filled with
 openpyxl as a township would.
 """
 
@@ -20,11 +20,11 @@ import msoffcrypto.format.ooxml
 import openpyxl
 import pytest
 
-from bidui.authority import MARKER_SHEET, make_marker, read_marker, signing_key
-from bidui.lifecycle import pending_waivers
-from bidui.workbooks import FILL_IN_HEADERS, write_township_workbooks
 from department_feeds import feedback
-from department_feeds.feedback import load_feedback
+from publishing.workbooks import FILL_IN_HEADERS, write_township_workbooks
+from rectification.authority import MARKER_SHEET, make_marker, read_marker, signing_key
+from rectification.feedback import load_feedback
+from rectification.status import pending_waivers
 from tests.helpers_problem_lists import (
     COUNTY,
     DUE_DAYS,

@@ -17,8 +17,8 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from bidui.generator.xlsx import _CONTENT_TYPES, _RELS, _STYLES, _WB_RELS, _workbook
 from checks.engine import feed_availability
+from demo.xlsx import _CONTENT_TYPES, _RELS, _STYLES, _WB_RELS, _workbook
 from department_feeds.limits import (
     LimitExceeded,
     Limits,

@@ -140,7 +140,7 @@ def test_files_outside_any_feed_folder_are_reported_not_ignored(con, inbox):
 def test_report_names_what_the_inbox_holds_unread(con, inbox, tmp_path):
     import datetime as dt
 
-    from bidui.report import render_report
+    from publishing.report import render_report
 
     write_xlsx(inbox / "register" / "2025年建档立卡人口.xlsx", [REGISTER_HEADER, register_row(0)])
     write_csv(inbox / "户籍" / "户籍人口_青山镇.csv", sample_rows("hukou", 2))
@@ -208,7 +208,7 @@ def test_one_file_per_township_for_one_year_are_all_kept(con, inbox):
 def test_report_names_a_superseded_file(con, inbox, tmp_path):
     import datetime as dt
 
-    from bidui.report import render_report
+    from publishing.report import render_report
 
     old = write_xlsx(inbox / "register" / "2025年a.xlsx", [REGISTER_HEADER, register_row(0)])
     new = write_xlsx(
@@ -231,7 +231,7 @@ def test_a_register_year_after_this_year_is_rejected_with_a_reason(con, inbox):
     township's list was built for 2027 and most department comparisons did not run."""
     import datetime as dt
 
-    from bidui.config import today
+    from core.config import today
 
     future = today().year + 1
     rows = [register_row(i, 年度=str(future)) for i in range(3)]
@@ -296,7 +296,7 @@ def test_report_names_a_township_the_village_list_does_not_know(con, inbox, tmp_
     not exist, and nobody told. It cannot be merged safely (a guess); it is named."""
     import datetime as dt
 
-    from bidui.report import render_report
+    from publishing.report import render_report
 
     rows = [register_row(i, 年度="2025") for i in range(3)]
     rows[2][REGISTER_HEADER.index("乡(镇)")] = "青山鎮"

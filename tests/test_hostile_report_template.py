@@ -13,8 +13,8 @@ from pathlib import Path
 
 import duckdb
 
-from bidui.idcard import mask
-from bidui.report import render_report
+from core.idcard import mask
+from publishing.report import render_report
 from tests.test_report import RUN2, make_id, warehouse  # noqa: F401 (fixture)
 
 FULL_ID = make_id(777)

@@ -123,7 +123,7 @@ def hold_lock_in_child(kind: str, target: Path, ready: Path) -> subprocess.Popen
         f"""
         import time
         from pathlib import Path
-        from pipelines.resources import RunLocks
+        from assets.resources import RunLocks
         locks = RunLocks.for_paths(
             warehouse=Path({str(target) if kind == "warehouse" else "/nonexistent"!r}),
             outbox=Path({str(target) if kind == "outbox" else "/nonexistent"!r}),
@@ -190,7 +190,7 @@ def test_same_outbox_other_warehouse_is_refused(county, tmp_path, env):
 
 
 def test_run_lock_wait_is_bounded_and_configurable(tmp_path):
-    from pipelines.resources import RunBusy, RunLocks
+    from assets.resources import RunBusy, RunLocks
 
     wh = tmp_path / "w.duckdb"
     first = RunLocks.for_paths(wh, tmp_path / "outbox")
@@ -320,7 +320,7 @@ def test_unwritable_outbox_fails_fast_with_the_cause(county, tmp_path, env, caps
 def test_failure_inside_a_step_names_the_cause_and_leaves_no_staging(
     county, tmp_path, env, monkeypatch
 ):
-    import bidui.report
+    import publishing.report
 
     monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
     inbox = copy_inbox(county, tmp_path / "inbox")
@@ -329,7 +329,7 @@ def test_failure_inside_a_step_names_the_cause_and_leaves_no_staging(
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", "report.html")
 
-    monkeypatch.setattr(bidui.report, "render_report", disk_full)
+    monkeypatch.setattr(publishing.report, "render_report", disk_full)
     ok, info = run_pipeline(inbox, outbox, wh, NIGHT)
     assert not ok
     assert "report" in info and "No space left on device" in info, info
@@ -569,7 +569,7 @@ def test_outputs_read_back_as_input_or_warehouse_in_the_outbox_refused(
 def test_csv_rule_round_trips_and_leaves_numbers_alone():
     import polars as pl
 
-    from bidui.csv_safety import neutralise, neutralise_frame, unescape
+    from core.csv_safety import neutralise, neutralise_frame, unescape
 
     for text in [*PAYLOADS, "'=already quoted", "张三", "", "'plain"]:
         assert unescape(neutralise(text)) == text
@@ -582,7 +582,7 @@ def test_csv_rule_round_trips_and_leaves_numbers_alone():
 def test_sigterm_during_the_publishing_renames_keeps_the_good_folder(tmp_path, monkeypatch):
     """`bidui run` turns SIGTERM into KeyboardInterrupt; hitting the second rename of
     promote, it puts the earlier folder back (kill -9 there is recover's job)."""
-    import bidui.publish as publish
+    import publishing.outbox as publish
 
     outbox = tmp_path / "outbox"
     (outbox / DAY).mkdir(parents=True)

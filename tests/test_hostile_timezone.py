@@ -16,7 +16,7 @@ import pytest
 
 from assets.feed_quality import record_feed_run
 from bidui import config
-from bidui.report import render_report
+from publishing.report import render_report
 from tests.feeds_fixtures import sample_rows, write_csv
 from warehouse import connect, load_feed
 

@@ -21,8 +21,8 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from bidui import office_crypto as oc
-from bidui.workbooks import write_township_workbooks
 from pipelines.cli import run_pipeline
+from publishing.workbooks import write_township_workbooks
 from tests.conftest import copy_inbox, generate_county
 from tests.helpers_problem_lists import (
     DUE_DAYS,

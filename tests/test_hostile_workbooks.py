@@ -23,14 +23,7 @@ import pytest
 import python_calamine
 
 from bidui import workbooks
-from bidui.authority import (
-    MARKER_SHEET,
-    Marker,
-    ensure_signing_key,
-    read_marker,
-    signing_key,
-)
-from bidui.workbooks import (
+from publishing.workbooks import (
     EXCEL_CELL_MAX,
     FILL_IN_HEADERS,
     HEADERS,
@@ -39,6 +32,13 @@ from bidui.workbooks import (
     cell_text,
     natural_key,
     write_township_workbooks,
+)
+from rectification.authority import (
+    MARKER_SHEET,
+    Marker,
+    ensure_signing_key,
+    read_marker,
+    signing_key,
 )
 from tests.helpers_problem_lists import (
     COUNTY,
@@ -148,7 +148,7 @@ def test_townships_whose_names_clean_to_the_same_path_each_keep_their_list(tmp_p
     ]
     for old, new in zip(TOWNSHIPS, names, strict=True):
         rename(con, old, new)
-    with caplog.at_level(logging.WARNING, logger="bidui.workbooks"):
+    with caplog.at_level(logging.WARNING, logger="publishing.workbooks"):
         infos = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
     assert_lists_complete_and_separate(con, infos, tmp_path / "out")
     by_name = {i.township: i for i in infos}
@@ -273,7 +273,7 @@ def test_formula_payloads_stay_text_everywhere(tmp_path):
 
 def test_filled_in_workbook_with_payloads_is_still_read(tmp_path):
     """A township fills in a list full of payloads: the answer is still read."""
-    from department_feeds.feedback import load_feedback
+    from rectification.feedback import load_feedback
 
     con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:1])
     con.execute("UPDATE findings SET name = ?, evidence = ?", [FORMULAS[0], FORMULAS[1]])
@@ -288,7 +288,7 @@ def test_filled_in_workbook_with_payloads_is_still_read(tmp_path):
 
 def test_cleaned_and_cut_cells_returned_unchanged_are_not_edits(tmp_path):
     """What the writer had to change (U+FFFD, cut text, _xHHHH_, CR) is not a township edit."""
-    from department_feeds.feedback import load_feedback
+    from rectification.feedback import load_feedback
 
     con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:1])
     con.execute(
@@ -317,7 +317,7 @@ def test_control_characters_never_stop_the_night(tmp_path, caplog):
         "rule_name_zh = ? WHERE township = ?",
         ["张\x00三", "a\x07b\x1bc", "x\ufffey\uffff", "新华\x08村", "规则\x01", town],
     )
-    with caplog.at_level(logging.WARNING, logger="bidui.workbooks"):
+    with caplog.at_level(logging.WARNING, logger="publishing.workbooks"):
         infos = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
     assert_lists_complete_and_separate(con, infos, tmp_path / "out")
     (info,) = [i for i in infos if i.township == town]
@@ -450,7 +450,7 @@ def test_next_list_shows_what_of_the_returned_answer_was_not_taken(tmp_path):
     """Through the real feedback reader (its feedback_field_status view)."""
     from datetime import datetime
 
-    from department_feeds.feedback import load_feedback
+    from rectification.feedback import load_feedback
 
     con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:2])
     infos = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
@@ -472,7 +472,7 @@ def test_broken_status_view_costs_only_the_column(tmp_path, caplog):
     con.execute("CREATE TABLE fs (problem_id VARCHAR, note_zh VARCHAR)")
     con.execute("CREATE VIEW feedback_field_status AS SELECT * FROM fs")
     con.execute("DROP TABLE fs")
-    with caplog.at_level(logging.WARNING, logger="bidui.workbooks"):
+    with caplog.at_level(logging.WARNING, logger="publishing.workbooks"):
         (info,) = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
     assert "feedback_field_status" in caplog.text
     col = status_column(info.path)
@@ -503,7 +503,7 @@ def test_villages_named_like_column_headers_do_not_make_the_summary_an_answer_sh
     made its header row look like a list's, and its count rows like answers."""
     from datetime import datetime
 
-    from department_feeds.feedback import load_feedback
+    from rectification.feedback import load_feedback
 
     con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:1])
     villages = con.execute("SELECT DISTINCT village FROM findings ORDER BY 1").fetchall()

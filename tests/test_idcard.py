@@ -1,4 +1,4 @@
-"""bidui.idcard against python-stdnum's ``stdnum.cn.ric`` as an independent oracle."""
+"""core.idcard against python-stdnum's ``stdnum.cn.ric`` as an independent oracle."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from stdnum.cn import ric
 
-from bidui.idcard import (
+from core.idcard import (
     PROBLEMS_EN,
     PROBLEMS_ZH,
     check_digit,

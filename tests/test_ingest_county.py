@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bidui.config import FEEDS
+from core.config import FEEDS
 from tests.feeds_fixtures import query
 from warehouse import connect, load_all
 

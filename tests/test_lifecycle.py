@@ -15,12 +15,12 @@ from datetime import date, datetime
 import openpyxl
 import pytest
 
-from bidui.lifecycle import accept_waivers, apply_lifecycle, pending_waivers
-from bidui.publish import publish_run
-from bidui.workbooks import REOPENED_PREFIX, SUMMARY_SHEET, write_township_workbooks
 from checks.engine import ensure_tables, run_rules, write_problems_csv
 from checks.rules import RULES_BY_CODE
-from department_feeds.feedback import load_feedback
+from publishing.outbox import publish_run
+from publishing.workbooks import REOPENED_PREFIX, SUMMARY_SHEET, write_township_workbooks
+from rectification.feedback import load_feedback
+from rectification.status import accept_waivers, apply_lifecycle, pending_waivers
 from tests.helpers_problem_lists import (
     DUE_DAYS,
     fill_workbook,
@@ -99,7 +99,7 @@ def history(con):
 def county(tmp_path):
     import duckdb
 
-    from bidui.authority import ensure_signing_key
+    from rectification.authority import ensure_signing_key
 
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     ensure_signing_key(con)  # as warehouse.connect does

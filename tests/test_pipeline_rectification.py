@@ -12,9 +12,9 @@ import duckdb
 import openpyxl
 import pytest
 
-from bidui.workbooks import REOPENED_PREFIX
 from pipelines.cli import main as bidui_main
 from pipelines.cli import run_pipeline
+from publishing.workbooks import REOPENED_PREFIX
 from tests.conftest import copy_inbox
 from tests.helpers_problem_lists import fill_workbook, header_index, listed_ids
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-import bidui.workbooks as workbooks
-from bidui.publish import promote, publish_run, recover
+import publishing.workbooks as workbooks
+from publishing.outbox import promote, publish_run, recover
 from tests.helpers_problem_lists import DUE_DAYS, RUN_DATE, TOWNSHIPS, build_warehouse
 
 DAY = RUN_DATE.isoformat()
@@ -118,8 +118,8 @@ def test_killed_process_leaves_only_a_hidden_temp_folder_which_recover_removes(c
         f"""
         import os, duckdb
         from datetime import date
-        import bidui.workbooks as wb
-        from bidui.publish import publish_run
+        import publishing.workbooks as wb
+        from publishing.outbox import publish_run
         real = wb._write_one
         n = []
         def dying(*a, **k):

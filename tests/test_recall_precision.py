@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from bidui.generator import generate
 from checks import ALL_RULES
 from checks.engine import run_rules
 from checks.thresholds import load_thresholds
+from demo import generate
 from warehouse import connect, load_all
 from warehouse.schema import create_all
 

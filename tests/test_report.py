@@ -1,4 +1,4 @@
-"""The run report (bidui.report): numbers equal the warehouse, nothing leaks, opens offline.
+"""The run report (publishing.report): numbers equal the warehouse, nothing leaks, opens offline.
 
 A small warehouse is built by hand in a real DuckDB file: three runs of rule_runs
 (one rule not run tonight, with a reason that holds markup and an ID number),
@@ -20,10 +20,10 @@ import duckdb
 import pytest
 
 from bidui import lifecycle
-from bidui.idcard import check_digit, mask
-from bidui.report import ReportSummary, render_report
 from checks.engine import FINDINGS_COLUMNS, HISTORY_COLUMNS, ensure_tables, write_problems_csv
 from checks.rules import ALL_RULES, RULES_BY_CODE
+from core.idcard import check_digit, mask
+from publishing.report import ReportSummary, render_report
 
 RUN0, RUN1, RUN2 = dt.date(2025, 11, 1), dt.date(2025, 11, 8), dt.date(2025, 11, 15)
 NOT_RUN = "owns_car"

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from pipelines.resources import WarehouseBusy, run_lock
+from assets.resources import WarehouseBusy, run_lock
 
 
 def test_second_process_cannot_take_the_lock(tmp_path):
@@ -17,7 +17,7 @@ def test_second_process_cannot_take_the_lock(tmp_path):
         code = textwrap.dedent(
             f"""
             from pathlib import Path
-            from pipelines.resources import WarehouseBusy, run_lock
+            from assets.resources import WarehouseBusy, run_lock
             try:
                 with run_lock(Path({str(wh)!r}), timeout_s=1):
                     print("acquired")

@@ -11,8 +11,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from bidui.authority import MARKER_SHEET
-from bidui.workbooks import (
+from publishing.workbooks import (
     CATEGORIES,
     FILL_IN_HEADERS,
     HEADERS,
@@ -23,6 +22,7 @@ from bidui.workbooks import (
     sheet_title,
     write_township_workbooks,
 )
+from rectification.authority import MARKER_SHEET
 from tests.helpers_problem_lists import (
     COUNTY,
     DUE_DAYS,

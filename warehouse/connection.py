@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from bidui.config import warehouse_key
+from core.config import warehouse_key
 from warehouse import schema
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import duckdb
 
-from bidui.authority import ensure_signing_key
 from department_feeds import SPECS
 from department_feeds.spec import FeedSpec
+from rectification.authority import ensure_signing_key
 
 BOOKKEEPING_DDL = """
 CREATE TABLE IF NOT EXISTS loads (

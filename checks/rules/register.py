@@ -7,7 +7,6 @@ small function above it. The SQL reads the working set of :mod:`checks.prelude`
 
 from __future__ import annotations
 
-from bidui.idcard import PROBLEMS_ZH
 from checks.rules.base import (
     Rule,
     fmt,
@@ -18,6 +17,7 @@ from checks.rules.base import (
     person_cols,
     when,
 )
+from core.idcard import PROBLEMS_ZH
 from department_feeds.register import SPEC as REGISTER_SPEC
 
 # --- id_invalid -----------------------------------------------------------------

@@ -3,7 +3,7 @@
 A :class:`Builder` collects rows (register households and their members, and
 rows of any department feed) and writes them into a real DuckDB file created by
 ``warehouse.schema.create_all``. ID numbers go through the real normaliser
-(``bidui.idcard.normalise_frame``), so ``id_number``/``_raw``/``_problem`` are
+(``core.idcard.normalise_frame``), so ``id_number``/``_raw``/``_problem`` are
 what ingest would have produced.
 
 By default a household is *clean*: consistent incomes, one 户主, a unique valid
@@ -31,7 +31,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from bidui.idcard import check_digit, normalise_frame
+from core.idcard import check_digit, normalise_frame
 from department_feeds import SPECS
 from warehouse.schema import create_all
 

@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from bidui.idcard import check_digit
 from checks.engine import run_rules
+from core.idcard import check_digit
 from tests.rules.conftest import (
     RUN_DATE,
     Builder,

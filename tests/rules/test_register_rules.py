@@ -47,7 +47,7 @@ BODY_END = "530102" + "20241231" + "123"
 
 
 def _with_check(body: str) -> str:
-    from bidui.idcard import check_digit
+    from core.idcard import check_digit
 
     return body + check_digit(body)
 
@@ -464,8 +464,8 @@ def test_working_year_only(wh):
 def test_id_invalid_proposes_the_hukou_number_of_a_typo(tmp_path):
     from datetime import date as _date
 
-    from bidui.idcard import check_digit
     from checks.engine import run_rules
+    from core.idcard import check_digit
 
     right = fixed_id("19800505", True, 950)
     wrong_check = right[:17] + ("0" if right[17] != "0" else "1")

@@ -24,7 +24,7 @@ elsewhere on the same filesystem (the Dagster assets stage in
   folders.
 
 Two runs publishing into the same outbox are not coordinated here: every run holds
-the outbox's run lock for its whole length (pipelines/resources.py), so there is
+the outbox's run lock for its whole length (assets/resources.py), so there is
 only ever one. A SIGTERM to ``bidui run`` unwinds like Ctrl-C (the second rename
 puts the good folder back); kill -9 between the renames is what ``recover`` is for.
 """

@@ -32,13 +32,12 @@ import duckdb
 import jinja2
 from markupsafe import Markup
 
-from bidui.config import now as office_now
-from bidui.idcard import mask
-from checks.rules.base import SEVERITY_ZH
+from checks.rules.base import CATEGORIES, SEVERITY_ZH
+from core.config import now as office_now
+from core.idcard import mask
 
 log = logging.getLogger("bidui.report")
 
-CATEGORIES = ("疑似错评", "疑似漏评", "疑似错退", "信息不准", "保障缺失", "需更新")
 CATEGORY_COLOURS = {
     "疑似错评": "#d1495b",
     "疑似漏评": "#edae49",
@@ -363,7 +362,7 @@ def _collect_progress(
     if d.findings_table:
         if d.feedback_table:
             try:
-                from bidui.lifecycle import LATEST_RESPONSES_SQL as latest
+                from rectification.status import LATEST_RESPONSES_SQL as latest
             except ImportError:
                 latest = (
                     "SELECT * FROM feedback_responses QUALIFY row_number() OVER "
@@ -1003,7 +1002,7 @@ def _href_filter(target: str) -> Markup:
 @functools.cache
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("bidui", "templates"),
+        loader=jinja2.PackageLoader("publishing", "templates"),
         autoescape=True,
         finalize=_finalize,
         undefined=jinja2.StrictUndefined,

@@ -23,7 +23,7 @@ Layout (outputs.md §1), as a cadre sees it:
   ``feedback_field_status``, made by the feedback reader; empty when it is absent).
 - **Answers carried forward** (issue 13): the five fill-in cells hold the
   township's latest accepted answer (``feedback_responses``, latest by
-  ``bidui.lifecycle.LATEST_ORDER``; only an answer the same township gave),
+  ``rectification.status.LATEST_ORDER``; only an answer the same township gave),
   unlocked and editable. The reader (``feedback.py``) takes a row returned with
   exactly that answer as unchanged, not as a new answer. The last column,
   填报状态 (locked, :func:`todo_status`), says whether the row needs the
@@ -34,7 +34,7 @@ Layout (outputs.md §1), as a cadre sees it:
 - Screen and paper: panes are frozen right of 姓名 below the header, so 序号 …
   姓名 stay in view beside the fill-in columns; A3 landscape, fitted to one page
   wide, header row repeated on every printed page, long texts wrapped.
-- A very-hidden last sheet (``bidui.authority.MARKER_SHEET``) holds the signed
+- A very-hidden last sheet (``rectification.authority.MARKER_SHEET``) holds the signed
   (county, township, run date) marker the feedback reader verifies on return.
 
 Isolation: each workbook is built from queries bound to its own (county,
@@ -79,63 +79,32 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.hyperlink import Hyperlink
 
-from bidui.authority import MARKER_SHEET, ensure_signing_key, make_marker, signing_key
-from bidui.lifecycle import LATEST_RESPONSES_SQL
+from checks.rules.base import CATEGORIES
+from rectification.authority import MARKER_SHEET, ensure_signing_key, make_marker, signing_key
+from rectification.form import (  # noqa: F401  (re-exported for the writers' callers)
+    COLUMNS,
+    EXCEL_CELL_MAX,
+    FIELD_STATUS_VIEW,
+    FILL_IN_HEADERS,
+    HEADERS,
+    RECTIFICATION_VALUES,
+    REOPENED_PREFIX,
+    STATUS_HEADER,
+    TODO_HEADER,
+    TODO_PREFIX,
+    VERIFICATION_VALUES,
+    XML_ILLEGAL,
+    Column,
+    cell_text,
+    clean_text,
+    cut_utf16,
+)
+from rectification.status import LATEST_RESPONSES_SQL
 
 log = logging.getLogger(__name__)
 
 SUMMARY_SHEET = "汇总"
 COUNT_WIDTH = 12  # width of the count columns of 汇总
-REOPENED_PREFIX = "【重新出现】"
-CATEGORIES = ("疑似错评", "疑似漏评", "疑似错退", "信息不准", "保障缺失", "需更新")
-VERIFICATION_VALUES = ("属实", "不属实", "部分属实")
-RECTIFICATION_VALUES = ("已整改", "整改中", "无需整改")
-STATUS_HEADER = "上次报送处理情况"
-FIELD_STATUS_VIEW = "feedback_field_status"
-TODO_HEADER = "填报状态"
-TODO_PREFIX = "待"  # a 填报状态 starting with this needs the township's (new) answer
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column of a village sheet."""
-
-    header: str
-    field: str | None  # key in the row dict; None for township fill-in columns
-    kind: str  # text | id | wrap | date | seq
-    min_width: int
-    max_width: int
-    fill_in: bool = False
-
-
-# The 20 columns of outputs.md §1, in order, then 上次报送处理情况 and 填报状态 (locked).
-# ``feedback.py`` reads them back by header.
-COLUMNS: tuple[Column, ...] = (
-    Column("序号", "seq", "seq", 6, 8),
-    Column("问题编号", "problem_id", "id", 12, 24),
-    Column("自然村(组)", "village_group", "text", 10, 16),
-    Column("户编号", "household_id", "id", 10, 24),
-    Column("户主姓名", "head_name", "text", 9, 12),
-    Column("姓名", "name", "text", 8, 12),
-    Column("证件号码", "id_number", "id", 21, 24),
-    Column("问题类别", "category", "text", 10, 10),
-    Column("问题代码", "rule_code", "text", 12, 22),
-    Column("问题描述", "description", "wrap", 30, 40),
-    Column("比对部门", "department", "text", 10, 10),
-    Column("比对依据", "evidence", "wrap", 20, 32),
-    Column("整改要求", "requirement_zh", "wrap", 16, 24),
-    Column("整改时限", "due", "date", 12, 12),
-    Column("首次发现日期", "first_seen", "date", 14, 14),
-    Column("核实结果", None, "text", 10, 10, fill_in=True),
-    Column("整改情况", None, "text", 10, 10, fill_in=True),
-    Column("整改说明", None, "wrap", 20, 20, fill_in=True),
-    Column("核实人", None, "text", 10, 10, fill_in=True),
-    Column("核实日期", None, "date", 12, 12, fill_in=True),
-    Column(STATUS_HEADER, "field_status", "wrap", 16, 30),
-    Column(TODO_HEADER, "todo", "wrap", 16, 24),
-)
-HEADERS = tuple(c.header for c in COLUMNS)
-FILL_IN_HEADERS = tuple(c.header for c in COLUMNS if c.fill_in)
 # Freeze panes right of 姓名 and below the header: 序号 … 姓名 stay in view.
 FREEZE_CELL = get_column_letter(HEADERS.index("姓名") + 2) + "2"
 
@@ -148,7 +117,6 @@ _SHEET_BAD_CHARS = re.compile(r"[\[\]:*?/\\]")
 _PATH_BAD_CHARS = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
 # Characters XML 1.0 cannot hold (openpyxl refuses the C0 controls; U+FFFE/U+FFFF
 # and lone surrogates pass it and make a file no reader opens).
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # Excel (and calamine) decode _xHHHH_ in cell text; the literal text needs _x005F_.
 _EXCEL_ESCAPE = re.compile(r"_(x[0-9A-Fa-f]{4}_)")
 # Bidi controls and invisible characters: they disguise names (…\u202excod.exe).
@@ -157,8 +125,6 @@ _EDGE = re.compile(r"^[\s.]+|[\s.]+$")
 _WINDOWS_RESERVED = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³])(\..*)?", re.IGNORECASE)
 # A cell Excel/WPS/LibreOffice would turn into a formula when it is edited.
 FORMULA_TRIGGERS = frozenset("=+-@＝＋－＠")
-EXCEL_CELL_MAX = 32767  # characters (UTF-16 code units) per cell
-_TRUNCATED_NOTE = "……【内容过长，已截断，原文共{n}字】"
 # Bytes of the township / county part of a folder or file name (UTF-8, 3 per
 # Chinese character): file names stay far below Linux's 255 bytes per component
 # and Windows' 260-character paths.
@@ -240,40 +206,6 @@ def row_height(lines: int) -> float:
     return min(15.0 * lines + 2.0, MAX_ROW_HEIGHT)
 
 
-def _utf16_len(text: str) -> int:
-    """Length as Excel counts it: characters beyond U+FFFF (CJK Ext. B…) count two."""
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
-
-
-def _cut_utf16(text: str, limit: int) -> str:
-    """The longest prefix of ``text`` within ``limit`` UTF-16 units."""
-    text = text[:limit]
-    while (over := _utf16_len(text) - limit) > 0:
-        text = text[: len(text) - max(1, over // 2)]
-    return text
-
-
-def clean_text(value: str) -> tuple[str, int, bool]:
-    """``value`` as a cell can hold it: (text, characters replaced, truncated?).
-
-    Characters XML cannot hold become U+FFFD (the cadre sees something was
-    there); a text over Excel's 32,767-character limit is cut with a note,
-    leaving room for ``REOPENED_PREFIX`` so a prefixed description is not cut
-    again (the feedback reader compares ``cell_text`` of the warehouse value).
-    """
-    text, replaced = _XML_ILLEGAL.subn("\ufffd", value)
-    if len(text) <= EXCEL_CELL_MAX // 2 or _utf16_len(text) <= EXCEL_CELL_MAX:
-        return text, replaced, False
-    note = _TRUNCATED_NOTE.format(n=len(value))
-    room = EXCEL_CELL_MAX - len(REOPENED_PREFIX) - len(note)
-    return _cut_utf16(text, room) + note, replaced, True
-
-
-def cell_text(value: str) -> str:
-    """The text a workbook cell shows for ``value`` (what a reader gets back)."""
-    return clean_text(value)[0]
-
-
 def fold(name: str) -> str:
     """Names Windows/macOS file systems (and Excel sheet names) treat as the same."""
     return unicodedata.normalize("NFKC", name).casefold()
@@ -298,7 +230,7 @@ def safe_path_part(name: str | None, default: str) -> str:
     rejects, bidi or invisible characters, leading/trailing dots or spaces, or
     Windows device names (CON, NUL, COM1…). Not length-capped (see township_paths)."""
     cleaned = _INVISIBLE.sub("", name or "")
-    cleaned = unicodedata.normalize("NFC", _XML_ILLEGAL.sub("_", cleaned))
+    cleaned = unicodedata.normalize("NFC", XML_ILLEGAL.sub("_", cleaned))
     cleaned = _EDGE.sub("", _PATH_BAD_CHARS.sub("_", cleaned))
     if _WINDOWS_RESERVED.fullmatch(cleaned):
         cleaned += "_"
@@ -368,15 +300,15 @@ def sheet_title(name: str | None, used: set[str]) -> str:
     apostrophe, not ``History`` (reserved). ``used`` holds :func:`fold` ed titles;
     characters XML cannot hold become U+FFFD.
     """
-    base = _SHEET_BAD_CHARS.sub("_", _XML_ILLEGAL.sub("\ufffd", name or ""))
+    base = _SHEET_BAD_CHARS.sub("_", XML_ILLEGAL.sub("\ufffd", name or ""))
     base = base.strip().strip("'") or "未填行政村"
     if base.casefold() == "history":
         base = base + "_"
-    candidate = _cut_utf16(base, 31)
+    candidate = cut_utf16(base, 31)
     n = 2
     while fold(candidate) in used:
         suffix = f"({n})"
-        candidate = _cut_utf16(base, 31 - len(suffix)) + suffix
+        candidate = cut_utf16(base, 31 - len(suffix)) + suffix
         n += 1
     used.add(fold(candidate))
     return candidate
@@ -567,7 +499,7 @@ def _field_status_notes(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
         return {}
 
 
-# The latest accepted answer per problem: bidui.lifecycle's one definition.
+# The latest accepted answer per problem: rectification.status's one definition.
 _ANSWERS_SQL = f"""
 SELECT problem_id, township, verification, rectification, note, verifier, verified_on
 FROM ({LATEST_RESPONSES_SQL})

@@ -17,10 +17,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bidui.generator.county import build, township_count
-from bidui.generator.inject import Injector
-from bidui.generator.model import Finding
-from bidui.generator.render import render
+from demo.county import build, township_count
+from demo.inject import Injector
+from demo.model import Finding
+from demo.render import render
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Identifiers of the demo county: ID numbers, credit codes, plates, phones.
 
-ID numbers use :func:`bidui.idcard.check_digit` (the one implementation of the
+ID numbers use :func:`core.idcard.check_digit` (the one implementation of the
 GB 11643-1999 check character). The damage helpers produce the forms the data
 contract describes: recoverable ones (lowercase ``x``, full-width digits, inner
 spaces, a leading apostrophe, the 15-digit form) and the unrecoverable Excel
@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-from bidui.idcard import CHECK_CHARS, WEIGHTS, check_digit
+from core.idcard import CHECK_CHARS, WEIGHTS, check_digit
 
 FULLWIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
 

@@ -19,11 +19,11 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
-from bidui.generator import pools as P
-from bidui.generator.county import County
-from bidui.generator.ids import FULLWIDTH, damage, to_15
-from bidui.generator.model import HouseholdYear, Member, age_dec31
-from bidui.generator.xlsx import write_fast, write_openpyxl
+from demo import pools as P
+from demo.county import County
+from demo.ids import FULLWIDTH, damage, to_15
+from demo.model import HouseholdYear, Member, age_dec31
+from demo.xlsx import write_fast, write_openpyxl
 
 OLD_SCHOOL = {
     "七年级": "初一",

@@ -96,7 +96,7 @@ def load_passwords(path: str | Path) -> dict[str, str]:
 
 def configured_passwords() -> dict[str, str] | None:
     """The passwords from ``BIDUI_WORKBOOK_PASSWORDS``, or None when it is not set."""
-    from bidui.config import workbook_passwords_file
+    from core.config import workbook_passwords_file
 
     path = workbook_passwords_file()
     return None if path is None else load_passwords(path)
@@ -170,7 +170,7 @@ def decrypt_returned(path: str | Path, passwords: dict[str, str]) -> tuple[bytes
     Townships usually save with the same password, so it is one of ours; the one
     whose township appears in the file name is tried first. Returns the plaintext
     bytes and that township. Which township the *answers* belong to is still for
-    the signed marker inside to say (bidui.authority), not for the password."""
+    the signed marker inside to say (rectification.authority), not for the password."""
     name = unicodedata.normalize("NFC", Path(path).name)
     order = sorted(passwords, key=lambda t: (t not in name, t))
     for township in order:

@@ -33,8 +33,8 @@ import duckdb
 from filelock import FileLock, Timeout
 from pydantic import PrivateAttr
 
-from bidui.config import Settings, office_tz
-from bidui.config import today as office_today
+from core.config import Settings, office_tz
+from core.config import today as office_today
 
 CLI_LOCK_WAIT_S = 0.0
 DAGSTER_LOCK_WAIT_S = 600.0

@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS feedback_responses (
 
 # Which response counts when a problem has several: the latest load. Files read in
 # one night get loaded_at + n µs in order of modification time, then name
-# (department_feeds.feedback), so the later-modified file wins; 核实日期, file and
+# (rectification.feedback), so the later-modified file wins; 核实日期, file and
 # row only break ties left within one file.
 LATEST_ORDER = "loaded_at DESC, verified_on DESC NULLS LAST, source_file DESC, row_number DESC"
 LATEST_RESPONSES_SQL = f"""

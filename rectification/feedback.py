@@ -1,6 +1,6 @@
 """Problem lists returned by townships (``<inbox>/feedback/``): read the fill-in columns back.
 
-The workbooks are the ones ``bidui.workbooks`` sent down, filled in by villages
+The workbooks are the ones ``publishing.workbooks`` sent down, filled in by villages
 and townships, and they come back in every state: renamed, rows re-sorted or
 deleted, extra sheets, title rows inserted, read-only columns edited despite the
 sheet protection, other formats (.xls/.ods saved by WPS or LibreOffice), and now
@@ -18,7 +18,7 @@ and then hostile. Rules, in the order they are applied to a file:
   repeated .ods cell, would abort the process). A file over a cap is not opened: one reject line,
   ``feedback_files.status = 'too_large'``. A password-protected file (Office
   encryption) is opened with the township passwords the office sent the lists
-  with (``BIDUI_WORKBOOK_PASSWORDS``, ``bidui.office_crypto``: Excel keeps the
+  with (``BIDUI_WORKBOOK_PASSWORDS``, ``core.office_crypto``: Excel keeps the
   password on saving); when none fits, or none is configured, or it is an
   encrypted .ods, it is not read: status ``encrypted``, a reject asking to remove
   the password. A file that cannot be opened: ``failed``.
@@ -26,7 +26,7 @@ and then hostile. Rules, in the order they are applied to a file:
   is a few thousand at most) → the whole file is rejected with ONE reject line,
   status ``too_many_rows``; nothing of it is stored.
 - **Township authority.** Every list we send carries a very-hidden sheet
-  ``bidui.authority.MARKER_SHEET`` whose A1 holds a marker signed with the
+  ``rectification.authority.MARKER_SHEET`` whose A1 holds a marker signed with the
   warehouse's key (county, township, run date). A file without a valid marker
   (sheet missing, marker edited or forged, made from scratch, signed by another
   warehouse) is not applied at all: status ``unverified``, one reject line per
@@ -58,7 +58,7 @@ and then hostile. Rules, in the order they are applied to a file:
   :data:`STATUS_HEADER` (what happened to the last answer) is ours, not compared.
 - A row with none of the fill-in columns filled is not a response.
 - **Carried answers.** The next list comes pre-filled with the township's latest
-  accepted answer (``bidui.workbooks``). A row whose five fill-in values (as
+  accepted answer (``publishing.workbooks``). A row whose five fill-in values (as
   stored: dropdowns without blanks, texts trimmed, the date) equal the latest
   stored answer of that problem, given by the same township, is not a new answer:
   nothing is appended, it counts as not filled (``rows_unchanged``). So returning
@@ -79,7 +79,7 @@ and then hostile. Rules, in the order they are applied to a file:
   raw value, Chinese and English reason) and in ``feedback_field_rejects`` (with
   the problem id). ``feedback_field_status`` is a view with one Chinese sentence per
   problem about the township's latest returned row (``上次报送：…，未采用；其余内容
-  已采用``); ``bidui.workbooks`` shows it in the list. If no field is left after
+  已采用``); ``publishing.workbooks`` shows it in the list. If no field is left after
   the faulty ones are dropped, nothing is stored (an empty answer would replace
   the previous one) and the row counts as rejected.
 - Counts: rows_read = accepted + rejected + not_filled for every file; a row with
@@ -92,7 +92,7 @@ and then hostile. Rules, in the order they are applied to a file:
   holds at most one line per field of each of the township's own problems.
 - Every accepted response is appended to ``feedback_responses``; nothing is ever
   updated or deleted, so the history of answers stays. ``feedback_latest`` is a
-  view with the latest answer per problem (``bidui.lifecycle.LATEST_ORDER``:
+  view with the latest answer per problem (``rectification.status.LATEST_ORDER``:
   latest ``loaded_at`` first). **Several files in one night** (e.g. a township's
   draft and final version): files are read in order of modification time, then
   name, and the n-th file read gets ``loaded_at`` = the night's time + n
@@ -121,17 +121,8 @@ import duckdb
 import msoffcrypto
 import python_calamine
 
-from bidui.authority import MARKER_SHEET, Marker, ensure_signing_key, read_marker, signing_key
-from bidui.config import local_time
-from bidui.config import now as config_now
-from bidui.lifecycle import LATEST_ORDER, LATEST_RESPONSES_SQL
-from bidui.workbooks import (
-    FILL_IN_HEADERS,
-    RECTIFICATION_VALUES,
-    REOPENED_PREFIX,
-    VERIFICATION_VALUES,
-    cell_text,
-)
+from core.config import local_time
+from core.config import now as config_now
 from department_feeds.limits import (
     ADVICE_ZH,
     MB,
@@ -143,6 +134,21 @@ from department_feeds.limits import (
     check_xlsx_extent,
     check_zip,
 )
+from rectification.authority import (
+    MARKER_SHEET,
+    Marker,
+    ensure_signing_key,
+    read_marker,
+    signing_key,
+)
+from rectification.form import (
+    FILL_IN_HEADERS,
+    RECTIFICATION_VALUES,
+    REOPENED_PREFIX,
+    VERIFICATION_VALUES,
+    cell_text,
+)
+from rectification.status import LATEST_ORDER, LATEST_RESPONSES_SQL
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +170,7 @@ DETAIL_CAP = 200
 """Reject lines per reason and locked-cell issues per column stored per file."""
 
 STATUS_HEADER = "上次报送处理情况"
-"""Workbook column (``bidui.workbooks``) showing ``feedback_field_status``; not the township's."""
+"""Workbook column (``publishing.workbooks``) showing ``feedback_field_status``; not the township's."""
 
 UNVERIFIED_ZH = (
     "文件缺少或篡改了系统来源标记，无法确认所属乡镇，本行未采用；"
@@ -192,7 +198,7 @@ CREATE TABLE IF NOT EXISTS feedback_files (
     status VARCHAR,            -- loaded | unverified | failed | encrypted | too_large | too_many_rows
     error VARCHAR
 );
--- Same columns as bidui.lifecycle.FEEDBACK_DDL (either module may create it first);
+-- Same columns as rectification.status.FEEDBACK_DDL (either module may create it first);
 -- checksum links a response to its file in feedback_files.
 CREATE TABLE IF NOT EXISTS feedback_responses (
     problem_id VARCHAR,
@@ -349,7 +355,7 @@ _EMPTY_FINDINGS = (
     "NULL::VARCHAR AS evidence, NULL::VARCHAR AS requirement_zh, NULL::DATE AS first_seen "
     "WHERE false)"
 )
-# The latest accepted answer of each problem (bidui.lifecycle's one definition),
+# The latest accepted answer of each problem (rectification.status's one definition),
 # as the next list carries it forward into the fill-in cells.
 _LATEST_ANSWERS_SQL = f"""
 SELECT problem_id, township, verification, rectification, note, verifier, verified_on
@@ -900,7 +906,7 @@ def _decrypted(path: Path, limits: Limits) -> io.BytesIO:
     office's township passwords (``BIDUI_WORKBOOK_PASSWORDS``: the lists go out
     encrypted and Excel keeps the password on saving); else the file is rejected.
     Which township the answers are for is still the signed marker's to say."""
-    from bidui.office_crypto import PasswordsError, configured_passwords, decrypt_returned
+    from core.office_crypto import PasswordsError, configured_passwords, decrypt_returned
 
     try:
         passwords = configured_passwords()

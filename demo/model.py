@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bidui.generator.county import Person
+    from demo.county import Person
 
 CURRENT = ("未脱贫", "返贫", "脱贫不稳定户", "边缘易致贫户", "突发严重困难户")
 EXITED = ("已脱贫", "风险已消除")
@@ -116,7 +116,7 @@ def typical_age(status: str) -> tuple[int, int] | None:
 class Member:
     """One register row: a person in a household in one year."""
 
-    person: Person  # bidui.generator.county.Person
+    person: Person  # demo.county.Person
     relation: str
     name: str
     id_number: str  # normalised value (or the cleaned invalid value)

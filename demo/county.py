@@ -1,13 +1,13 @@
 """Build the clean demo county in memory: places, people, register years, feeds.
 
 Everything here is *semantic* (canonical values, ints, dates); the messiness of
-real exports is added by :mod:`bidui.generator.render`. The clean county is
+real exports is added by :mod:`demo.render`. The clean county is
 built so that no rule of ``checks/rules`` fires on it: every number valid and
 unique, one 户主 per household, incomes that add up and change every year,
 students who move up a grade, every child of compulsory age in school, everyone
 insured, the register's members present and alive in hukou, and department
 records of register members that stay below every threshold. Problems and near
-misses are then added by :mod:`bidui.generator.inject`.
+misses are then added by :mod:`demo.inject`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import itertools
 import random
 from dataclasses import dataclass, field
 
-from bidui.generator import pools as P
-from bidui.generator.ids import credit_code, make_id, mobile, plate
-from bidui.generator.model import (
+from demo import pools as P
+from demo.ids import credit_code, make_id, mobile, plate
+from demo.model import (
     CURRENT,
     TRACK_EDUCATION,
     TRACK_MAX,

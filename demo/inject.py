@@ -21,8 +21,9 @@ import logging
 import random
 from collections.abc import Callable
 
-from bidui.generator import pools as P
-from bidui.generator.county import (
+from core.idcard import check_digit
+from demo import pools as P
+from demo.county import (
     PENSION_ENTERPRISE,
     PENSION_PUBLIC,
     PENSION_URBAN_RURAL,
@@ -31,9 +32,8 @@ from bidui.generator.county import (
     Household,
     Person,
 )
-from bidui.generator.ids import plate, with_check
-from bidui.generator.model import HouseholdYear, Member, age_dec31, age_sep1, half_up
-from bidui.idcard import check_digit
+from demo.ids import plate, with_check
+from demo.model import HouseholdYear, Member, age_dec31, age_sep1, half_up
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class Skip(Exception):
 
 class Injector:
     def __init__(self, county: County, builder: Builder, k: int, seed: int) -> None:
-        from bidui.generator.model import Finding
+        from demo.model import Finding
 
         self.Finding = Finding
         self.c = county
