@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/generate.py [--households 20000] [--seed 1] [--problems-per-rule 3]
     .venv/bin/python benchmarks/generate.py --households 2000 --households 20000
 
-Timed: ``bidui.generator.generate`` end to end (model, injection, writing every
+Timed: ``demo.generate`` end to end (model, injection, writing every
 feed's files, truth.csv). The county goes to a temporary folder that is removed
 afterwards. Prints a markdown table; writes ``.local/bench/generate.json``.
 """
@@ -27,7 +27,7 @@ def _size(folder: Path) -> int:
 
 
 def bench(households: int, seed: int, problems: int) -> dict:
-    from bidui.generator import generate
+    from demo import generate
 
     tmp = Path(tempfile.mkdtemp(prefix="bidui-gen-"))
     try:

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/ingest.py [--households 20000] [--seed 0]
         [--county DIR] [--synthetic] [--keep]
 
-Generates a county with ``bidui.generator.generate`` (not timed; reused from
+Generates a county with ``demo.generate`` (not timed; reused from
 ``--county`` when that folder already holds an ``inbox/``), loads every feed into
 a fresh DuckDB file, then loads again (unchanged files: the idempotent no-op
 path). ``--synthetic`` (or a generator that cannot be imported) builds a plain
@@ -28,14 +28,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bidui.config import FEEDS  # noqa: E402
-from bidui.idcard import check_digit  # noqa: E402
+from core.config import FEEDS  # noqa: E402
+from core.idcard import check_digit  # noqa: E402
 from warehouse import connect, load_feed  # noqa: E402
 
 
 def generate_county(out: Path, households: int, seed: int) -> tuple[Path, str]:
     """``out/inbox`` from the project generator; ``(inbox, description)``."""
-    from bidui.generator import generate
+    from demo import generate
 
     t0 = time.perf_counter()
     result = generate(out, households=households, seed=seed, problems_per_rule=3)

@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def county(households: int, seed: int) -> Path:
-    from bidui.generator import generate
+    from demo import generate
 
     out = ROOT / ".local" / "bench" / f"county-{households}-{seed}"
     if not (out / "truth.csv").exists():

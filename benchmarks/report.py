@@ -39,10 +39,10 @@ def main() -> int:
 
     gx_import = time.perf_counter() - t0
 
-    from bidui.report import render_report
     from checks.engine import run_rules
     from checks.expectations import validate_feed
     from department_feeds import SPECS
+    from publishing.report import render_report
     from warehouse import connect
     from warehouse.ingest import load_all
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/rules.py [--households 20000] [--seed 1] [--keep]
 
-Generates a county (``bidui.generator.generate``) and ingests it into a DuckDB
+Generates a county (``demo.generate``) and ingests it into a DuckDB
 file (``warehouse.load_all``) — both untimed here, see benchmarks/generate.py and
 benchmarks/ingest.py — then times ``checks.engine.run_rules``: a first night
 (empty history) and a second night (every finding already known), in total and
@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 def _prepare(folder: Path, households: int, seed: int) -> tuple[Path, dict[str, float]]:
     """Generated county + ingested warehouse in ``folder`` (reused when present)."""
 
-    from bidui.generator import generate
+    from demo import generate
     from warehouse import connect, load_all
 
     base = folder / "base.duckdb"

@@ -6,7 +6,7 @@
 By default the findings are synthesised straight into a fresh warehouse at the
 scale a county of that size produces (0.5 findings per household ≈ 10,000 for
 20,000 households; 12 townships of ~10 villages), with valid 18-digit ID numbers
-and realistic Chinese descriptions. ``--generated`` uses ``bidui.generator`` and
+and realistic Chinese descriptions. ``--generated`` uses ``demo`` and
 the real ingest and rule engine instead (slower; the county is cached under
 ``.local/bench/`` like benchmarks/pipeline.py does).
 
@@ -59,8 +59,8 @@ GIVEN = "秀英桂兰建国志强玉梅永福德明春花海燕国庆丽华文�
 
 def synthesise(con, households: int, per_household: float) -> None:
     """A fresh warehouse with ``findings`` and ``finding_history`` at county scale."""
-    from bidui.idcard import check_digit
     from checks.engine import ensure_tables
+    from core.idcard import check_digit
 
     ensure_tables(con)
     total = int(households * per_household)
@@ -102,8 +102,8 @@ def synthesise(con, households: int, per_household: float) -> None:
 
 def generated(con, households: int, seed: int) -> None:
     """The real thing: generated county, ingest, rule engine (cached county)."""
-    from bidui.generator import generate
     from checks.engine import run_rules
+    from demo import generate
     from warehouse import load_all
 
     src = ROOT / ".local" / "bench" / f"county-{households}-{seed}"
@@ -124,9 +124,9 @@ def main() -> int:
 
     import duckdb
 
-    from bidui.publish import publish_run
-    from bidui.workbooks import write_township_workbooks
-    from department_feeds.feedback import load_feedback
+    from publishing.outbox import publish_run
+    from publishing.workbooks import write_township_workbooks
+    from rectification.feedback import load_feedback
 
     with tempfile.TemporaryDirectory(prefix="bidui-bench-wb-") as tmp:
         tmp = Path(tmp)
