@@ -42,10 +42,9 @@ from checks.prelude import prepare
 from checks.rules import ALL_RULES, RULES_BY_CODE, Rule
 from checks.rules.base import OUTPUT_COLUMNS
 from checks.thresholds import FeedQuality, Thresholds, load_thresholds
-from core.config import FEEDS
 from core.csv_safety import neutralise_row
 from core.idcard import mask
-from department_feeds import SPECS
+from department_feeds import FEEDS, SPECS
 from warehouse.schema import create_all
 
 log = logging.getLogger("bidui.checks")

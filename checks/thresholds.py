@@ -33,7 +33,7 @@ from pydantic import (
 from pydantic.dataclasses import dataclass
 from typing_extensions import TypedDict
 
-from core.config import FEEDS
+from department_feeds import FEEDS
 
 DEFAULT_PATH = Path(__file__).with_name("thresholds.toml")
 SEVERITIES = ("high", "medium", "low")

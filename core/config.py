@@ -17,19 +17,6 @@ from zoneinfo import ZoneInfo
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_DIR = Path(os.environ.get("BIDUI_HOME", PROJECT_ROOT / ".local"))
 
-FEEDS = (
-    "register",
-    "villages",
-    "hukou",
-    "vehicles",
-    "tax",
-    "property",
-    "house_safety",
-    "business",
-    "social_insurance",
-)
-"""Input feeds in load order; ``feedback`` is handled by the rectification loop."""
-
 
 @dataclass(frozen=True)
 class Settings:

@@ -29,3 +29,6 @@ SPECS: dict[str, FeedSpec] = {
         social_insurance,
     )
 }
+
+FEEDS: tuple[str, ...] = tuple(SPECS)
+"""Input feeds in load order; ``feedback`` is read by the rectification loop."""

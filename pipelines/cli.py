@@ -215,7 +215,7 @@ def _progress_printer(steps: list[str]):
 def summarise(events) -> list[str]:
     """The night in a few lines, from the run's own events: rows per feed, findings
     by category, rules not run grouped by reason."""
-    from core.config import FEEDS
+    from department_feeds import FEEDS
 
     feeds: dict[str, tuple[int, int, int]] = {}
     by_category: dict[str, int] = {}
@@ -406,7 +406,7 @@ def _describe_inbox(inbox: Path, feeds: tuple[str, ...], first: int = 4) -> str:
 def check_inbox_layout(inbox: Path) -> str:
     """An error line when the inbox holds no register file, else "": every rule needs
     the register, so such a run would publish an empty day with every rule not run."""
-    from core.config import FEEDS
+    from department_feeds import FEEDS
 
     if _has_files(inbox / "register"):
         return ""

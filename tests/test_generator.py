@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 from stdnum.cn import ric
 
-from core.config import FEEDS
 from demo import TRUTH_COLUMNS, generate, township_count
 from demo.county import Builder, build
 from demo.model import age_dec31
 from demo.xlsx import write_fast
+from department_feeds import FEEDS
 from warehouse import connect, load_all
 from warehouse.schema import create_all
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.config import FEEDS
+from department_feeds import FEEDS
 from tests.feeds_fixtures import query
 from warehouse import connect, load_all
 

@@ -186,7 +186,7 @@ def unread_entries(inbox: Path) -> list[dict[str, str]]:
     """Top-level inbox entries no feed reads: files beside the feed folders and
     folders with a name that is no feed's (``户籍/``, ``新建文件夹/``). They are
     reported (``inbox_unread``, the report), never silently ignored."""
-    from core.config import FEEDS
+    from department_feeds import FEEDS
 
     folders = "、".join(f"{s.name}/（{s.title_zh}）" for s in SPECS.values())
     out = []
@@ -613,8 +613,8 @@ def load_feed(
 def load_all(
     con: duckdb.DuckDBPyConnection, inbox: Path, feeds: list[str] | None = None
 ) -> dict[str, FeedLoadResult]:
-    """:func:`load_feed` for every feed (in ``core.config.FEEDS`` order)."""
-    from core.config import FEEDS
+    """:func:`load_feed` for every feed (in ``department_feeds.FEEDS`` order)."""
+    from department_feeds import FEEDS
 
     return {feed: load_feed(con, feed, inbox) for feed in (feeds or FEEDS)}
 
