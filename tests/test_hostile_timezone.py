@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from assets.feed_quality import record_feed_run
-from bidui import config
+from core import config
 from publishing.report import render_report
 from tests.feeds_fixtures import sample_rows, write_csv
 from warehouse import connect, load_feed

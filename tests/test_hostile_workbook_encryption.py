@@ -20,7 +20,7 @@ import openpyxl
 import pytest
 from python_calamine import CalamineWorkbook
 
-from bidui import office_crypto as oc
+from core import office_crypto as oc
 from pipelines.cli import run_pipeline
 from publishing.workbooks import write_township_workbooks
 from tests.conftest import copy_inbox, generate_county

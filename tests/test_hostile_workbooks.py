@@ -22,7 +22,7 @@ import openpyxl
 import pytest
 import python_calamine
 
-from bidui import workbooks
+from publishing import workbooks
 from publishing.workbooks import (
     EXCEL_CELL_MAX,
     FILL_IN_HEADERS,

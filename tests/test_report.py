@@ -19,11 +19,11 @@ from urllib.parse import unquote
 import duckdb
 import pytest
 
-from bidui import lifecycle
 from checks.engine import FINDINGS_COLUMNS, HISTORY_COLUMNS, ensure_tables, write_problems_csv
 from checks.rules import ALL_RULES, RULES_BY_CODE
 from core.idcard import check_digit, mask
 from publishing.report import ReportSummary, render_report
+from rectification import status as lifecycle
 
 RUN0, RUN1, RUN2 = dt.date(2025, 11, 1), dt.date(2025, 11, 8), dt.date(2025, 11, 15)
 NOT_RUN = "owns_car"
