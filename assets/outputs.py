@@ -1,13 +1,15 @@
-"""What the night publishes: rectification, problem lists, files, report.
+"""What the night publishes: problem lists, files, report, and the publish step.
 
 Every output asset writes into the run's staging folder
-(``<outbox>/.staging/<run_id>/``); the last asset, ``published_outbox``, moves it
-to ``<outbox>/<run-date>/`` in one rename.
-An asset that writes into staging carries ``STAGING_OUTPUT_TAGS``; the publish
-step's deps are derived from that tag (:func:`build_published_outbox`), so an
-output cannot miss the outbox by the order Dagster happens to pick. A failed run never leaves half a set
-of workbooks beside good ones: its staging folder is removed when it ends (and,
-after a kill, by the next run on the same outbox, under the run lock).
+(``<outbox>/.staging/<run_id>/``) and carries ``STAGING_OUTPUT_TAGS``; the last
+asset, ``published_outbox``, moves the folder to ``<outbox>/<run-date>/`` in one
+rename. ``pipelines.definitions`` lists every output asset once (``OUTPUT_ASSETS``:
+the ones here and ``data_docs``) and builds the publish step from that list
+(:func:`build_published_outbox`), so an output cannot miss the outbox by the
+order Dagster happens to pick; :func:`unpublished_outputs` finds a staging writer
+left out. A failed run never leaves half a set of workbooks beside good ones: its
+staging folder is removed when it ends (and, after a kill, by the next run on the
+same outbox, under the run lock).
 """
 
 from collections.abc import Sequence
@@ -15,60 +17,21 @@ from collections.abc import Sequence
 import dagster as dg
 
 from assets.resources import BiduiResource
+from checks.engine import write_problems_csv
+from checks.thresholds import load_thresholds
+from core.csv_safety import neutralise_frame
+from core.office_crypto import configured_passwords, encrypt_workbooks
+from publishing.outbox import promote, recover
+from publishing.report import render_report
+from publishing.workbooks import write_township_workbooks
+from warehouse.schema import columns
 
 STAGING_OUTPUT_TAG = "bidui/output"
 STAGING_OUTPUT_TAGS = {STAGING_OUTPUT_TAG: "staging"}
 """Tag of every asset writing into the run's staging folder: published_outbox waits for it."""
 
-REJECTS_COLUMNS = (
-    "feed",
-    "source_file",
-    "sheet",
-    "row_number",
-    "column_name",
-    "raw_value",
-    "reason_zh",
-    "reason_en",
-)
-
-
-@dg.asset(deps=["findings"], group_name="rectification", kinds={"duckdb", "excel"})
-def rectification(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.MaterializeResult:
-    """Township feedback in, lifecycle applied: reads the returned problem lists in
-    `inbox/feedback/` (matched by 问题编号; every response kept as history; edits to
-    locked columns ignored and reported; unknown ids and bad dropdown values
-    rejected), then sets statuses: `waived` for waivers the office accepted
-    (`bidui waive accept`), `reopened` for findings answered 已整改 that are still
-    found. Resolved findings were dated by the rule engine."""
-    from rectification.feedback import load_feedback
-    from rectification.status import apply_lifecycle
-    from warehouse.manifest import write_manifest
-
-    with bidui.connect() as con:
-        fb = load_feedback(con, bidui.settings.inbox / "feedback")
-        write_manifest(con, bidui.settings.warehouse)  # returned lists read: for the sensor
-        life = apply_lifecycle(con)
-        by_status = dict(
-            con.execute("SELECT status, count(*) FROM findings GROUP BY ALL").fetchall()
-        )
-    context.log.info("feedback %s; lifecycle %s", fb, life)
-    return dg.MaterializeResult(
-        metadata={
-            "feedback_files": fb.files_read,
-            "feedback_rows_read": fb.rows_read,
-            "feedback_accepted": fb.accepted,
-            "feedback_rejected": fb.rejected,
-            "feedback_fields_rejected": fb.fields_rejected,
-            "feedback_unchanged": fb.unchanged,
-            "feedback_files_unverified": fb.files_unverified,
-            "feedback_files_not_read": fb.files_failed,
-            "locked_edits_ignored": fb.edits_ignored,
-            "waived": life.waived,
-            "reopened_after_rectified": life.reopened_after_rectified,
-            "pending_waivers": life.pending_waivers,
-            "findings_by_status": dg.MetadataValue.json(by_status),
-        }
-    )
+REJECTS_CSV_COLUMNS = tuple(c for c in columns("rejects") if c != "load_id")
+"""``rejects.csv``: the ``rejects`` table without its internal load id."""
 
 
 @dg.asset(deps=["rectification"], group_name="outputs", kinds={"excel"}, tags=STAGING_OUTPUT_TAGS)
@@ -78,10 +41,6 @@ def problem_lists(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg
     pipeline columns locked, the five township columns open with dropdowns.
     Waived findings are left off. With `BIDUI_WORKBOOK_PASSWORDS` set, each
     workbook is encrypted with its township's password (docs/security.md)."""
-    from checks.thresholds import load_thresholds
-    from core.office_crypto import configured_passwords, encrypt_workbooks
-    from publishing.workbooks import write_township_workbooks
-
     due_days = load_thresholds(bidui.thresholds or None).due_days
     passwords = configured_passwords()  # a bad passwords file fails before writing
     staging = bidui.staging_dir(context.run.run_id)
@@ -106,9 +65,6 @@ def problem_files(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg
     """`problems.csv` (one row per finding of the run, the columns of outputs.md §2
     first, UTF-8 with BOM) and `rejects.csv` (every input row that could not be
     loaded, with the reason in Chinese and English)."""
-    from checks.engine import write_problems_csv
-    from core.csv_safety import neutralise_frame
-
     staging = bidui.staging_dir(context.run.run_id)
     with bidui.connect(read_only=True) as con:
         problems = write_problems_csv(con, staging / "problems.csv")
@@ -119,7 +75,7 @@ def problem_files(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg
             p.relative_to(inbox).as_posix() for p in (inbox / "feedback").rglob("*") if p.is_file()
         ]
         rejects = con.sql(
-            f"SELECT {', '.join(REJECTS_COLUMNS)} FROM rejects "
+            f"SELECT {', '.join(REJECTS_CSV_COLUMNS)} FROM rejects "
             "WHERE feed <> 'feedback' OR list_contains($present::VARCHAR[], source_file) "
             "ORDER BY feed, source_file, sheet, row_number",
             params={"present": present},
@@ -149,9 +105,6 @@ def report(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.Materi
     headline numbers, findings by township and category, per-rule counts with
     their trend, rectification progress, feed health, links to the workbooks and
     Data Docs. Self-contained (opens offline); ID numbers masked."""
-    from checks.thresholds import load_thresholds
-    from publishing.report import render_report
-
     staging = bidui.staging_dir(context.run.run_id)
     links = {
         p.parent.name: p.relative_to(staging).as_posix()
@@ -177,31 +130,28 @@ def report(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.Materi
     )
 
 
-def staging_writers(assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetKey]:
-    """Keys of the assets tagged as writing into the staging folder."""
-    return sorted(
-        {
-            key
-            for a in assets
-            for key in a.keys
-            if a.tags_by_key.get(key, {}).get(STAGING_OUTPUT_TAG) == "staging"
-        },
-        key=lambda k: k.to_user_string(),
+def writes_staging(asset: dg.AssetsDefinition) -> bool:
+    """Whether ``asset`` is tagged as writing into the run's staging folder."""
+    return any(
+        asset.tags_by_key.get(key, {}).get(STAGING_OUTPUT_TAG) == "staging" for key in asset.keys
     )
 
 
-def build_published_outbox(assets: Sequence[dg.AssetsDefinition]) -> dg.AssetsDefinition:
-    """The publish step, downstream of every staging writer among ``assets``."""
+def build_published_outbox(outputs: Sequence[dg.AssetsDefinition]) -> dg.AssetsDefinition:
+    """The publish step, downstream of every asset of ``outputs`` (each must carry
+    ``STAGING_OUTPUT_TAGS``)."""
+    untagged = [a.key.to_user_string() for a in outputs if not writes_staging(a)]
+    if untagged:
+        raise ValueError(f"output assets without the staging tag: {', '.join(untagged)}")
+    deps = sorted({key for a in outputs for key in a.keys}, key=lambda k: k.to_user_string())
 
-    @dg.asset(deps=staging_writers(assets), group_name="outputs")
+    @dg.asset(deps=deps, group_name="outputs")
     def published_outbox(
         context: dg.AssetExecutionContext, bidui: BiduiResource
     ) -> dg.MaterializeResult:
         """Publishes the run's staging folder as `<outbox>/<run-date>/` in one rename
         (an earlier folder of the same date is replaced only after the new one is in
         place)."""
-        from publishing.outbox import promote, recover
-
         staging = bidui.staging_dir(context.run.run_id)
         target = bidui.published_dir()
         # A crash between the two renames of an earlier publish left the last good
@@ -224,4 +174,20 @@ def build_published_outbox(assets: Sequence[dg.AssetsDefinition]) -> dg.AssetsDe
     return published_outbox
 
 
-OUTPUT_ASSETS = [rectification, problem_lists, problem_files, report]
+def unpublished_outputs(defs: dg.Definitions, publish: str = "published_outbox") -> list[str]:
+    """Staging writers of ``defs`` that are not upstream of the publish step (should
+    be none: their files would miss the outbox)."""
+    graph = defs.resolve_asset_graph()
+    publish_key = dg.AssetKey(publish)
+    upstream = graph.get_ancestor_asset_keys(publish_key)
+    return sorted(
+        key.to_user_string()
+        for key in graph.get_all_asset_keys()
+        if key != publish_key
+        and graph.get(key).tags.get(STAGING_OUTPUT_TAG) == "staging"
+        and key not in upstream
+    )
+
+
+OUTPUTS = [problem_lists, problem_files, report]
+"""The staging writers of this module (``data_docs`` is the other: assets.expectations)."""

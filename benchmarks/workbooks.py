@@ -27,8 +27,20 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+import duckdb
+import polars as pl
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from checks.engine import run_rules  # noqa: E402
+from core.idcard import check_digit  # noqa: E402
+from demo import generate  # noqa: E402
+from publishing.outbox import publish_run  # noqa: E402
+from publishing.workbooks import write_township_workbooks  # noqa: E402
+from rectification.feedback import load_feedback  # noqa: E402
+from warehouse import load_all  # noqa: E402
+from warehouse.schema import create_all  # noqa: E402
 
 RUN_DATE = date(2025, 6, 10)
 DUE_DAYS = {"high": 15, "medium": 30, "low": 60}
@@ -59,10 +71,7 @@ GIVEN = "秀英桂兰建国志强玉梅永福德明春花海燕国庆丽华文�
 
 def synthesise(con, households: int, per_household: float) -> None:
     """A fresh warehouse with ``findings`` and ``finding_history`` at county scale."""
-    from checks.engine import ensure_tables
-    from core.idcard import check_digit
-
-    ensure_tables(con)
+    create_all(con)
     total = int(households * per_household)
     rows, hist = [], []
     prev = RUN_DATE - timedelta(days=7)
@@ -90,8 +99,6 @@ def synthesise(con, households: int, per_household: float) -> None:
         hist.append((pid, code, township, village, rows[-1][9], idn, first, RUN_DATE, None,
                      int(status == "reopened"), status))  # fmt: skip
     # Through Arrow (polars): executemany of 10,000 rows takes DuckDB ~40 s.
-    import polars as pl
-
     for table, data in (("findings", rows), ("finding_history", hist)):
         cols = [d[0] for d in con.execute(f"DESCRIBE {table}").fetchall()]
         frame = pl.DataFrame(data, schema=cols, orient="row", infer_schema_length=None)
@@ -102,10 +109,6 @@ def synthesise(con, households: int, per_household: float) -> None:
 
 def generated(con, households: int, seed: int) -> None:
     """The real thing: generated county, ingest, rule engine (cached county)."""
-    from checks.engine import run_rules
-    from demo import generate
-    from warehouse import load_all
-
     src = ROOT / ".local" / "bench" / f"county-{households}-{seed}"
     if not (src / "truth.csv").exists():
         shutil.rmtree(src, ignore_errors=True)
@@ -121,12 +124,6 @@ def main() -> int:
     ap.add_argument("--generated", action="store_true", help="generator + ingest + rules")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-
-    import duckdb
-
-    from publishing.outbox import publish_run
-    from publishing.workbooks import write_township_workbooks
-    from rectification.feedback import load_feedback
 
     with tempfile.TemporaryDirectory(prefix="bidui-bench-wb-") as tmp:
         tmp = Path(tmp)

@@ -13,13 +13,19 @@
 3. **Problem ids.** ``<prefix>-<10 hex>`` from md5(rule code + natural key);
    the natural key never holds the year, so a finding keeps its id night after
    night and across years. Distinct keys must give distinct ids (checked).
-4. **History.** ``finding_history`` gets first/last seen, ``resolved_on`` when a
-   finding of a rule that ran is gone, ``reopened`` when it comes back (and while
-   it stays); ``new`` the first night, ``open`` after; findings
-   of rules that did not run are left untouched. Running the same date again
+4. **History.** ``finding_history`` records facts of presence only: first and
+   last seen, ``resolved_on`` when a finding of a rule that ran is gone (cleared
+   when it comes back), ``times_reopened`` counting its returns; findings of
+   rules that did not run are left untouched. Running the same date again
    starts from the state before that date's first run (kept in
-   ``finding_history_before``), so a re-run is idempotent. ``waived`` (set by
-   :mod:`rectification.status`) is sticky.
+   ``finding_history_before``), so a re-run is idempotent.
+5. **Statuses.** ``findings`` gets tonight's rows; then
+   :func:`rectification.status.derive_statuses` sets every status (``new``,
+   ``open``, ``reopened``, ``resolved``, ``waived``) from those facts, the
+   townships' latest answers and the accepted waivers. The engine never sets a
+   status itself.
+
+All tables are declared in :mod:`warehouse.schema`.
 """
 
 from __future__ import annotations
@@ -45,73 +51,13 @@ from checks.thresholds import FeedQuality, Thresholds, load_thresholds
 from core.csv_safety import neutralise_row
 from core.idcard import mask
 from department_feeds import FEEDS, SPECS
-from warehouse.schema import create_all
+from rectification.status import derive_statuses
+from warehouse.schema import PROBLEMS_CSV, columns, create_all
 
 log = logging.getLogger("bidui.checks")
 
-# outputs.md §2 first, then what the problem lists need (docs/warehouse.md).
-FINDINGS_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("problem_id", "VARCHAR"),
-    ("rule_code", "VARCHAR"),
-    ("category", "VARCHAR"),
-    ("severity", "VARCHAR"),
-    ("year", "INTEGER"),
-    ("county", "VARCHAR"),
-    ("township", "VARCHAR"),
-    ("village", "VARCHAR"),
-    ("village_group", "VARCHAR"),
-    ("household_id", "VARCHAR"),
-    ("id_number", "VARCHAR"),
-    ("name", "VARCHAR"),
-    ("department", "VARCHAR"),
-    ("description", "VARCHAR"),
-    ("evidence", "VARCHAR"),
-    ("first_seen", "DATE"),
-    ("status", "VARCHAR"),
-    ("head_name", "VARCHAR"),
-    ("rule_name_zh", "VARCHAR"),
-    ("requirement_zh", "VARCHAR"),
-    ("due_date", "DATE"),
-    ("run_date", "DATE"),
-)
-PROBLEMS_CSV_COLUMNS = tuple(c for c, _ in FINDINGS_COLUMNS[:17])
-
-HISTORY_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("problem_id", "VARCHAR"),
-    ("rule_code", "VARCHAR"),
-    ("township", "VARCHAR"),
-    ("village", "VARCHAR"),
-    ("household_id", "VARCHAR"),
-    ("id_number", "VARCHAR"),
-    ("first_seen", "DATE"),
-    ("last_seen", "DATE"),
-    ("resolved_on", "DATE"),
-    ("times_reopened", "INTEGER"),
-    ("status", "VARCHAR"),
-)
-
-
-def _ddl(name: str, cols: tuple[tuple[str, str], ...]) -> str:
-    return f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(f'{c} {t}' for c, t in cols)})"
-
-
-ENGINE_DDL = [
-    _ddl("findings", FINDINGS_COLUMNS),
-    _ddl("finding_history", HISTORY_COLUMNS),
-    _ddl("finding_history_before", (("before_run", "DATE"), *HISTORY_COLUMNS)),
-    """CREATE TABLE IF NOT EXISTS rule_runs (
-        run_date DATE, rule_code VARCHAR, ran BOOLEAN, reason VARCHAR,
-        finding_count INTEGER, duration_ms DOUBLE, thresholds JSON)""",
-    # Warehouses created before the column existed.
-    "ALTER TABLE rule_runs ADD COLUMN IF NOT EXISTS thresholds JSON",
-]
-
-
-def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the feed tables and the engine's tables if they do not exist (idempotent)."""
-    create_all(con)
-    for stmt in ENGINE_DDL:
-        con.execute(stmt)
+PROBLEMS_CSV_COLUMNS = tuple(c for c, _ in PROBLEMS_CSV)
+"""outputs.md §2: the first columns of ``problems.csv`` (declared in warehouse.schema)."""
 
 
 @dataclass(frozen=True)
@@ -196,19 +142,30 @@ def feed_availability(
     return out
 
 
+def stale_limit(feed: str, age_days: int | None, quality: FeedQuality | None) -> int | None:
+    """The maximum age (days, thresholds ``[feed_quality]``) that ``feed``'s newest
+    file exceeds at ``age_days`` old, or None when it is fresh or the age or the
+    limits are unknown. The one staleness rule: rules on a stale feed do not run,
+    and the report flags it."""
+    if age_days is None or quality is None:
+        return None
+    max_age = quality.max_age_days.get(feed, quality.default_max_age_days)
+    return max_age if age_days > max_age else None
+
+
 def _staleness(
     con: duckdb.DuckDBPyConnection, feed: str, run_date: date | None, quality: FeedQuality | None
 ) -> str | None:
     if run_date is None or quality is None:
         return None
-    max_age = quality.max_age_days.get(feed, quality.default_max_age_days)
     newest = con.execute(
         "SELECT max(modified_at)::DATE FROM loads WHERE feed = ? AND status = 'loaded'", [feed]
     ).fetchone()[0]
     if newest is None:
         return None
     age = (run_date - newest).days
-    if age > max_age:
+    max_age = stale_limit(feed, age, quality)
+    if max_age is not None:
         return (
             f"{_feed_label(feed)}数据已 {age} 天未更新（最新文件 {newest.isoformat()}，"
             f"超过 {max_age} 天），视为过期"
@@ -344,7 +301,8 @@ def _assign_ids(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _apply_history(con: duckdb.DuckDBPyConnection, run_date: date) -> None:
-    """Fold this run's findings into ``finding_history`` (see module docstring)."""
+    """Fold this run's findings into ``finding_history``: facts of presence only
+    (see module docstring); the statuses are derived afterwards."""
     # The last night folded in: a first night leaves no snapshot rows (the history was
     # empty), so rule_runs (same transaction) is what remembers it.
     before = con.execute(
@@ -357,16 +315,12 @@ def _apply_history(con: duckdb.DuckDBPyConnection, run_date: date) -> None:
             "the finding history only moves forward"
         )
     if before == run_date:
-        # Same night again: restart from the state before that night's first run,
-        # keeping waivers the office recorded in between.
+        # Same night again: restart from the state before that night's first run
+        # (waivers recorded in between live in their own table).
         con.execute(
             """
-            CREATE OR REPLACE TEMP TABLE bd_waived AS
-            SELECT problem_id FROM finding_history WHERE status = 'waived';
             DELETE FROM finding_history;
             INSERT INTO finding_history SELECT * EXCLUDE (before_run) FROM finding_history_before;
-            UPDATE finding_history SET status = 'waived'
-            WHERE problem_id IN (SELECT problem_id FROM bd_waived);
             """
         )
     else:
@@ -375,19 +329,14 @@ def _apply_history(con: duckdb.DuckDBPyConnection, run_date: date) -> None:
             "INSERT INTO finding_history_before SELECT ?, * FROM finding_history", [run_date]
         )
     d = {"d": run_date}
+    # Present tonight. Back after it was gone: one more return counted.
     con.execute(
         """
         UPDATE finding_history h SET
             last_seen = $d,
             rule_code = n.rule_code, township = n.township, village = n.village,
             household_id = n.household_id, id_number = n.id_number,
-            times_reopened = h.times_reopened
-                + CASE WHEN h.resolved_on IS NOT NULL AND h.status <> 'waived' THEN 1 ELSE 0 END,
-            -- reopened stays reopened while the finding is present: it was gone
-            -- (rectified, as far as the data says) and came back.
-            status = CASE WHEN h.status = 'waived' THEN 'waived'
-                          WHEN h.resolved_on IS NOT NULL OR h.times_reopened > 0 THEN 'reopened'
-                          ELSE 'open' END,
+            times_reopened = h.times_reopened + CASE WHEN h.resolved_on IS NULL THEN 0 ELSE 1 END,
             resolved_on = NULL
         FROM bd_new n WHERE n.problem_id = h.problem_id
         """,
@@ -397,7 +346,7 @@ def _apply_history(con: duckdb.DuckDBPyConnection, run_date: date) -> None:
         """
         INSERT INTO finding_history
         SELECT problem_id, rule_code, township, village, household_id, id_number,
-               $d, $d, NULL, 0, 'new'
+               $d, $d, NULL, 0, NULL
         FROM bd_new WHERE problem_id NOT IN (SELECT problem_id FROM finding_history)
         """,
         d,
@@ -405,8 +354,7 @@ def _apply_history(con: duckdb.DuckDBPyConnection, run_date: date) -> None:
     # Gone: only for rules that ran tonight (a rule that did not run proves nothing).
     con.execute(
         """
-        UPDATE finding_history SET resolved_on = $d,
-            status = CASE WHEN status = 'waived' THEN 'waived' ELSE 'resolved' END
+        UPDATE finding_history SET resolved_on = $d
         WHERE resolved_on IS NULL
           AND rule_code IN (SELECT rule_code FROM bd_ran)
           AND problem_id NOT IN (SELECT problem_id FROM bd_new)
@@ -422,7 +370,8 @@ def _write_findings(con: duckdb.DuckDBPyConnection, run_date: date) -> int:
         INSERT INTO findings
         SELECT n.problem_id, n.rule_code, coalesce(n.category, m.category), m.severity, n.year,
                n.county, n.township, n.village, n.village_group, n.household_id, n.id_number,
-               n.name, m.department, n.description, n.evidence, h.first_seen, h.status,
+               n.name, m.department, n.description, n.evidence, h.first_seen,
+               NULL,  -- status: rectification.status.derive_statuses, right after
                n.head_name, m.name_zh, m.requirement_zh,
                h.first_seen + m.due_days, $d
         FROM bd_new n
@@ -441,7 +390,6 @@ def _cleanup(con: duckdb.DuckDBPyConnection) -> None:
         "bd_new",
         "bd_rule_meta",
         "bd_ran",
-        "bd_waived",
         "bd_reg",
         "bd_hh",
         "bd_grade_age",
@@ -458,7 +406,7 @@ def run_rules(
     """Run ``rules`` for ``run_date``; write ``findings``, ``finding_history``, ``rule_runs``."""
     th = thresholds or load_thresholds()
     rules = tuple(rules)
-    ensure_tables(con)
+    create_all(con)
     feeds = feed_availability(con, run_date, th.feed_quality)
     year = None
     if feeds.get("register") is None:
@@ -512,6 +460,7 @@ def run_rules(
     try:
         _apply_history(con, run_date)
         run.findings = _write_findings(con, run_date)
+        derive_statuses(con)
         con.execute("DELETE FROM rule_runs WHERE run_date = ?", [run_date])
         con.executemany(
             "INSERT INTO rule_runs (run_date, rule_code, ran, reason, finding_count, "
@@ -557,7 +506,7 @@ def write_problems_csv(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
     works on a read-only connection (no ``findings`` yet → header only). Text that
     a spreadsheet would run as a formula gets a leading ``'`` (:mod:`core.csv_safety`).
     """
-    header = [c for c, _ in FINDINGS_COLUMNS]
+    header = list(columns("findings"))
     try:
         rows = con.execute(
             f"""

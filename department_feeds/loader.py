@@ -37,7 +37,7 @@ from pathlib import Path
 import polars as pl
 from openpyxl.utils import get_column_letter
 
-from core.config import local_time
+from core.config import local_time, today
 from core.config import now as office_now
 from core.idcard import PROBLEMS_EN, PROBLEMS_ZH, normalise_frame
 from department_feeds import normalise as nz
@@ -62,6 +62,7 @@ REASON_HEADER = ("重复的表头行", "repeated header row, not a record")
 COPY_SHEET_ZH = "”的内容完全相同（重复的工作表），未导入"
 COPY_SHEET_EN = " (a copy of that sheet); not loaded"
 
+# The row of ``rejects`` and ``load_warnings``: warehouse.schema declares both tables from it.
 REJECT_SCHEMA = {
     "load_id": pl.String,
     "feed": pl.String,
@@ -322,8 +323,6 @@ def _typed_columns(spec: FeedSpec, frame: pl.DataFrame, file_year: int | None) -
 
 
 def _latest_year() -> int:
-    from core.config import today
-
     return today().year
 
 

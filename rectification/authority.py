@@ -7,8 +7,9 @@ warehouse's own signing key. When the workbook comes back, the feedback reader
 verifies the marker and accepts answers only for problems of that township; a
 row copied in from another township's list is rejected, never applied.
 
-The signing key is 32 random bytes created once per warehouse (table
-``bidui_secrets``, see :func:`ensure_signing_key`), so it is encrypted at rest
+The signing key is 32 random bytes created once per warehouse, the first time a
+writable connection asks for it (table ``bidui_secrets``, declared in
+:mod:`warehouse.schema`; see :func:`signing_key`), so it is encrypted at rest
 whenever the warehouse is. Townships never see it; the marker itself holds no
 personal data.
 """
@@ -25,14 +26,13 @@ from datetime import date
 
 import duckdb
 
+from warehouse.schema import create_table
+
 MARKER_SHEET = "_bidui_来源"
 """Name of the very-hidden sheet holding the marker in cell A1."""
 
 MARKER_PREFIX = "bidui-marker-v1:"
 
-SECRETS_DDL = (
-    "CREATE TABLE IF NOT EXISTS bidui_secrets (name VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)"
-)
 _SIGNING_KEY = "workbook_signing_key"
 
 
@@ -47,22 +47,43 @@ class Marker:
 
 def ensure_signing_key(con: duckdb.DuckDBPyConnection) -> None:
     """Create the warehouse's signing key if it has none (needs a writable connection)."""
-    con.execute(SECRETS_DDL)
+    create_table(con, "bidui_secrets")
     con.execute(
         "INSERT INTO bidui_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
         [_SIGNING_KEY, secrets.token_hex(32)],
     )
 
 
+def _stored_key(con: duckdb.DuckDBPyConnection) -> bytes | None:
+    try:
+        rows = con.execute(
+            "SELECT value FROM bidui_secrets WHERE name = ?", [_SIGNING_KEY]
+        ).fetchall()
+    except duckdb.CatalogException:  # a warehouse from before the table was declared
+        return None
+    return bytes.fromhex(rows[0][0]) if rows else None
+
+
 def signing_key(con: duckdb.DuckDBPyConnection) -> bytes:
-    """The warehouse's signing key (read-only connections work; created by ``connect``)."""
-    rows = con.execute("SELECT value FROM bidui_secrets WHERE name = ?", [_SIGNING_KEY]).fetchall()
-    if not rows:
+    """The warehouse's signing key, created on first use.
+
+    A read-only connection to a warehouse that has no key yet raises
+    ``LookupError``: the key is created by the first writable connection that
+    asks (the nightly ``rectification`` step reads returned lists before any
+    list is written, so a nightly run always has one)."""
+    key = _stored_key(con)
+    if key is not None:
+        return key
+    try:
+        ensure_signing_key(con)
+    except duckdb.Error as exc:
         raise LookupError(
-            "the warehouse has no workbook signing key; open it once read-write "
-            "(warehouse.connect creates it)"
-        )
-    return bytes.fromhex(rows[0][0])
+            "the warehouse has no workbook signing key and the connection is read-only; "
+            "open it once read-write (e.g. run the nightly job) to create it"
+        ) from exc
+    key = _stored_key(con)
+    assert key is not None
+    return key
 
 
 def _mac(key: bytes, body: bytes) -> str:

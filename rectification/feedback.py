@@ -123,6 +123,7 @@ import python_calamine
 
 from core.config import local_time
 from core.config import now as config_now
+from core.office_crypto import PasswordsError, configured_passwords, decrypt_returned
 from department_feeds.limits import (
     ADVICE_ZH,
     MB,
@@ -134,13 +135,7 @@ from department_feeds.limits import (
     check_xlsx_extent,
     check_zip,
 )
-from rectification.authority import (
-    MARKER_SHEET,
-    Marker,
-    ensure_signing_key,
-    read_marker,
-    signing_key,
-)
+from rectification.authority import MARKER_SHEET, Marker, read_marker, signing_key
 from rectification.form import (
     FILL_IN_HEADERS,
     RECTIFICATION_VALUES,
@@ -149,6 +144,7 @@ from rectification.form import (
     cell_text,
 )
 from rectification.status import LATEST_ORDER, LATEST_RESPONSES_SQL
+from warehouse.schema import create_all, insert_sql
 
 log = logging.getLogger(__name__)
 
@@ -181,102 +177,6 @@ UNVERIFIED_EN = (
     "row not used"
 )
 
-DDL = """
-CREATE TABLE IF NOT EXISTS feedback_files (
-    load_id VARCHAR PRIMARY KEY,
-    source_file VARCHAR,
-    checksum VARCHAR UNIQUE,
-    size_bytes BIGINT,
-    modified_at TIMESTAMP,
-    loaded_at TIMESTAMP,
-    sheets VARCHAR,            -- JSON list of the sheets read as problem lists
-    rows_read INTEGER,         -- = rows_accepted + rows_rejected + rows_not_filled
-    rows_accepted INTEGER,     -- including rows with some fields rejected
-    rows_rejected INTEGER,
-    rows_not_filled INTEGER,
-    edits_ignored INTEGER,     -- cells of pipeline columns that differed from the warehouse
-    status VARCHAR,            -- loaded | unverified | failed | encrypted | too_large | too_many_rows
-    error VARCHAR
-);
--- Same columns as rectification.status.FEEDBACK_DDL (either module may create it first);
--- checksum links a response to its file in feedback_files.
-CREATE TABLE IF NOT EXISTS feedback_responses (
-    problem_id VARCHAR,
-    township VARCHAR,
-    village VARCHAR,
-    verification VARCHAR,      -- 核实结果: 属实 / 不属实 / 部分属实 / NULL
-    rectification VARCHAR,     -- 整改情况: 已整改 / 整改中 / 无需整改 / NULL
-    note VARCHAR,              -- 整改说明
-    verifier VARCHAR,          -- 核实人
-    verified_on DATE,          -- 核实日期
-    source_file VARCHAR,
-    sheet VARCHAR,
-    row_number INTEGER,
-    checksum VARCHAR,
-    loaded_at TIMESTAMP
-);
-CREATE TABLE IF NOT EXISTS feedback_issues (
-    load_id VARCHAR,
-    source_file VARCHAR,
-    sheet VARCHAR,
-    row_number INTEGER,
-    problem_id VARCHAR,
-    column_name VARCHAR,
-    raw_value VARCHAR,         -- what the file says
-    expected_value VARCHAR,    -- what the warehouse says
-    reason_zh VARCHAR,
-    reason_en VARCHAR,
-    checksum VARCHAR,
-    loaded_at TIMESTAMP
-);
--- One line per fill-in field not taken from a row of the township's own problem.
-CREATE TABLE IF NOT EXISTS feedback_field_rejects (
-    load_id VARCHAR,
-    problem_id VARCHAR,
-    source_file VARCHAR,
-    sheet VARCHAR,
-    row_number INTEGER,
-    column_name VARCHAR,
-    raw_value VARCHAR,
-    note_zh VARCHAR,           -- short, for the township's list: 核实日期“…”晚于报送日期，未采用
-    reason_zh VARCHAR,
-    reason_en VARCHAR,
-    row_accepted BOOLEAN,      -- the rest of the row was stored in feedback_responses
-    checksum VARCHAR,
-    loaded_at TIMESTAMP
-);
--- Owned by ingest; the same columns as docs/warehouse.md so either may create them.
-CREATE TABLE IF NOT EXISTS load_warnings (
-    load_id VARCHAR,
-    feed VARCHAR,
-    source_file VARCHAR,
-    sheet VARCHAR,
-    row_number INTEGER,
-    column_name VARCHAR,
-    raw_value VARCHAR,
-    reason_zh VARCHAR,
-    reason_en VARCHAR
-);
-CREATE TABLE IF NOT EXISTS rejects (
-    load_id VARCHAR,
-    feed VARCHAR,
-    source_file VARCHAR,
-    sheet VARCHAR,
-    row_number INTEGER,
-    column_name VARCHAR,
-    raw_value VARCHAR,
-    reason_zh VARCHAR,
-    reason_en VARCHAR
-);
-"""
-# Columns added after the first release: warehouses created before get them here.
-_FILES_ADDED = (
-    ("fields_rejected", "INTEGER"),  # fill-in fields not taken (their rows count as accepted)
-    ("county", "VARCHAR"),  # from the verified marker; NULL when unverified
-    ("township", "VARCHAR"),
-    ("marker_run_date", "DATE"),
-    ("rows_unchanged", "INTEGER"),  # of rows_not_filled: the carried answer returned as it was
-)
 # One definition of "the answer that counts" for the view and the lifecycle.
 LATEST_VIEW = (
     "CREATE OR REPLACE VIEW feedback_latest AS SELECT * FROM feedback_responses "
@@ -388,11 +288,8 @@ class FeedbackResult:
     load_ids: list[str] = field(default_factory=list)
 
 
-def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the feedback tables (and ``rejects``) and views if they do not exist."""
-    con.execute(DDL)
-    for name, typ in _FILES_ADDED:
-        con.execute(f"ALTER TABLE feedback_files ADD COLUMN IF NOT EXISTS {name} {typ}")
+def _create_views(con: duckdb.DuckDBPyConnection) -> None:
+    """The views over the feedback tables (the tables: ``warehouse.schema``)."""
     con.execute(LATEST_VIEW)
     con.execute(FIELD_STATUS_VIEW)
 
@@ -818,9 +715,9 @@ def load_feedback(
     microseconds (files in order of modification time, then name). ``limits``
     defaults to :func:`feedback_limits`.
     """
-    ensure_tables(con)
-    ensure_signing_key(con)  # a warehouse without one has sent no verifiable list yet
-    key = signing_key(con)
+    create_all(con)
+    _create_views(con)
+    key = signing_key(con)  # created here when missing: then no list was verifiable yet
     limits = limits or feedback_limits()
     loaded_at = loaded_at or office_now()
     folder = Path(folder)
@@ -906,8 +803,6 @@ def _decrypted(path: Path, limits: Limits) -> io.BytesIO:
     office's township passwords (``BIDUI_WORKBOOK_PASSWORDS``: the lists go out
     encrypted and Excel keeps the password on saving); else the file is rejected.
     Which township the answers are for is still the signed marker's to say."""
-    from core.office_crypto import PasswordsError, configured_passwords, decrypt_returned
-
     try:
         passwords = configured_passwords()
     except PasswordsError as exc:
@@ -1059,38 +954,18 @@ def _store(con, file_row: dict[str, Any], out: _Out) -> None:
             list(file_row.values()),
         )
         if out.responses:
-            con.executemany(
-                "INSERT INTO feedback_responses (problem_id, township, village, "
-                "verification, rectification, note, verifier, verified_on, source_file, sheet, "
-                "row_number, checksum, loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                out.responses,
-            )
+            con.executemany(insert_sql("feedback_responses"), out.responses)
         if out.field_rejects:
-            con.executemany(
-                "INSERT INTO feedback_field_rejects (load_id, problem_id, source_file, sheet, "
-                "row_number, column_name, raw_value, note_zh, reason_zh, reason_en, row_accepted, "
-                "checksum, loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                out.field_rejects,
-            )
+            con.executemany(insert_sql("feedback_field_rejects"), out.field_rejects)
         if out.issues:
-            con.executemany(
-                "INSERT INTO feedback_issues (load_id, source_file, sheet, row_number, problem_id, "
-                "column_name, raw_value, expected_value, reason_zh, reason_en, checksum, "
-                "loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                out.issues,
-            )
+            con.executemany(insert_sql("feedback_issues"), out.issues)
             # Also as warnings of feed 'feedback', where the report lists every feed's.
             con.executemany(
-                "INSERT INTO load_warnings (load_id, feed, source_file, sheet, row_number, "
-                "column_name, raw_value, reason_zh, reason_en) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                insert_sql("load_warnings"),
                 [(i[0], FEED, i[1], i[2], i[3], i[5], i[6], i[8], i[9]) for i in out.issues],
             )
         if out.rejects:
-            con.executemany(
-                "INSERT INTO rejects (load_id, feed, source_file, sheet, row_number, column_name, "
-                "raw_value, reason_zh, reason_en) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                out.rejects,
-            )
+            con.executemany(insert_sql("rejects"), out.rejects)
         con.commit()
     except Exception:
         con.rollback()

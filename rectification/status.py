@@ -1,15 +1,27 @@
-"""The rectification loop: township responses → finding statuses.
+"""Finding statuses: the one place they are set.
 
-Statuses are derived, not accumulated, so running the same night twice gives the
-same answer:
+The rule engine (:mod:`checks.engine`) records only facts of presence in
+``finding_history`` (first/last seen, ``resolved_on``, ``times_reopened``);
+townships' answers are in ``feedback_responses``, the office's accepted waivers
+in ``waivers``. :func:`derive_statuses` turns these three into the status of
+every problem, in ``finding_history`` and in ``findings``, with one SQL
+derivation. It is derived, not accumulated: running it again, or running the
+same night twice, gives the same answer. The engine calls it after each run,
+the ``rectification`` asset again after reading the returned lists.
 
-- ``waived``: the office accepted a waiver (``waivers`` table) for the problem id.
-  A waiver candidate is a problem whose latest response is 不属实 with a non-empty
-  整改说明; the office accepts it explicitly (``bidui waive accept``).
-- ``reopened``: the rule engine's own "it disappeared and came back", or the
-  latest response says 已整改 yet this run still finds the problem (including
-  the run that first reads that response: the data did not change).
-- otherwise what the engine said (``new`` / ``open``).
+In order of precedence:
+
+- ``waived``: the office accepted a waiver for the problem id (sticky, also once
+  the problem is no longer found). A waiver candidate is a problem whose latest
+  response is 不属实 with a non-empty 整改说明; the office accepts it explicitly
+  (``bidui waive accept``).
+- ``resolved``: gone from the data (``resolved_on``): a rule that ran no longer
+  finds it.
+- ``reopened``: it disappeared and came back (``times_reopened`` > 0, and stays
+  so while present), or the latest response says 已整改 yet it is still found
+  (including the run that first reads that response: the data did not change).
+- ``new``: first seen by the last run of its rule (``first_seen = last_seen``).
+- ``open``: otherwise.
 """
 
 from __future__ import annotations
@@ -19,24 +31,18 @@ from datetime import date
 
 import duckdb
 
-WAIVERS_DDL = """
-CREATE TABLE IF NOT EXISTS waivers (
-    problem_id VARCHAR PRIMARY KEY,
-    accepted_by VARCHAR NOT NULL,
-    accepted_on DATE NOT NULL,
-    reason VARCHAR,
-    response_note VARCHAR
-)
-"""
+from warehouse.schema import create_all
 
-FEEDBACK_DDL = """
-CREATE TABLE IF NOT EXISTS feedback_responses (
-    problem_id VARCHAR, township VARCHAR, village VARCHAR, verification VARCHAR,
-    rectification VARCHAR, note VARCHAR, verifier VARCHAR, verified_on DATE,
-    source_file VARCHAR, sheet VARCHAR, row_number INTEGER, checksum VARCHAR,
-    loaded_at TIMESTAMP
-)
-"""
+FOUND_STATUS_ZH: dict[str, str] = {
+    "new": "新发现",
+    "open": "持续未改",
+    "reopened": "整改后复现",
+    "waived": "已核销",
+}
+"""Statuses a finding of tonight's run can have (``findings.status``), with their
+Chinese labels, in the order the report lists them."""
+STATUS_ZH: dict[str, str] = {**FOUND_STATUS_ZH, "resolved": "已整改"}
+"""Every status of ``finding_history.status``, with its Chinese label."""
 
 # Which response counts when a problem has several: the latest load. Files read in
 # one night get loaded_at + n µs in order of modification time, then name
@@ -50,14 +56,27 @@ SELECT * EXCLUDE (rn) FROM (
 ) WHERE rn = 1
 """
 
-
-def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(WAIVERS_DDL)
-    con.execute(FEEDBACK_DDL)
+# The derivation (module docstring): one row per problem of finding_history.
+_DERIVED_SQL = f"""
+SELECT h.problem_id,
+       CASE WHEN w.problem_id IS NOT NULL THEN 'waived'
+            WHEN h.resolved_on IS NOT NULL THEN 'resolved'
+            WHEN h.times_reopened > 0 OR r.rectification = '已整改' THEN 'reopened'
+            WHEN h.first_seen = h.last_seen THEN 'new'
+            ELSE 'open' END AS status,
+       -- reopened because of the answer alone (for the run's metadata)
+       w.problem_id IS NULL AND h.resolved_on IS NULL AND h.times_reopened = 0
+           AND r.rectification IS NOT DISTINCT FROM '已整改' AS after_rectified
+FROM finding_history h
+LEFT JOIN waivers w USING (problem_id)
+LEFT JOIN ({LATEST_RESPONSES_SQL}) r USING (problem_id)
+"""
 
 
 @dataclass(frozen=True)
 class LifecycleResult:
+    """Counts over tonight's findings after :func:`derive_statuses`."""
+
     waived: int
     reopened_after_rectified: int
     pending_waivers: int
@@ -65,7 +84,7 @@ class LifecycleResult:
 
 def pending_waivers(con: duckdb.DuckDBPyConnection) -> list[dict]:
     """Problems a township answered 不属实 with an explanation, not yet accepted."""
-    ensure_tables(con)
+    create_all(con)
     cur = con.execute(
         f"""
         SELECT r.problem_id, h.rule_code, r.township, r.village, r.note, r.verifier,
@@ -92,6 +111,7 @@ def accept_waivers(
 
     Only pending candidates can be accepted: a waiver needs the township's 不属实
     and explanation on record. Unknown or not-eligible ids raise ``ValueError``.
+    The statuses follow at the next :func:`derive_statuses` (the next run).
     """
     pending = {p["problem_id"]: p for p in pending_waivers(con)}
     bad = [pid for pid in problem_ids if pid not in pending]
@@ -107,39 +127,26 @@ def accept_waivers(
     return problem_ids
 
 
-def apply_lifecycle(con: duckdb.DuckDBPyConnection) -> LifecycleResult:
-    """Set ``findings.status`` and ``finding_history.status`` from responses and waivers."""
-    ensure_tables(con)
-    con.execute(
-        """
-        UPDATE findings SET status = 'waived'
-        WHERE problem_id IN (SELECT problem_id FROM waivers)
-        """
-    )
-    reopened = con.execute(
+def derive_statuses(con: duckdb.DuckDBPyConnection) -> LifecycleResult:
+    """Set ``finding_history.status`` and ``findings.status`` from the history's
+    facts, the latest responses and the waivers (module docstring); idempotent."""
+    create_all(con)
+    for table in ("finding_history", "findings"):
+        con.execute(
+            f"""
+            UPDATE {table} t SET status = d.status FROM ({_DERIVED_SQL}) d
+            WHERE t.problem_id = d.problem_id AND t.status IS DISTINCT FROM d.status
+            """
+        )
+    waived, reopened = con.execute(
         f"""
-        UPDATE findings f SET status = 'reopened'
-        FROM ({LATEST_RESPONSES_SQL}) r
-        WHERE f.problem_id = r.problem_id AND f.status IN ('open', 'new')
-          AND r.rectification = '已整改'
+        SELECT count(*) FILTER (WHERE d.status = 'waived'),
+               count(*) FILTER (WHERE d.status = 'reopened' AND d.after_rectified)
+        FROM findings f JOIN ({_DERIVED_SQL}) d USING (problem_id)
         """
-    ).fetchone()[0]
-    con.execute(
-        """
-        UPDATE finding_history h SET status = f.status
-        FROM findings f WHERE h.problem_id = f.problem_id
-        """
-    )
-    # A waived problem that is no longer found stays waived in history.
-    con.execute(
-        """
-        UPDATE finding_history SET status = 'waived'
-        WHERE problem_id IN (SELECT problem_id FROM waivers)
-        """
-    )
-    waived = con.execute("SELECT count(*) FROM findings WHERE status = 'waived'").fetchone()[0]
+    ).fetchone()
     return LifecycleResult(
         waived=int(waived),
-        reopened_after_rectified=int(reopened or 0),
+        reopened_after_rectified=int(reopened),
         pending_waivers=len(pending_waivers(con)),
     )

@@ -1,7 +1,10 @@
 """The Definitions load and hold what the office expects to see in the UI."""
 
+import inspect
+
 import dagster as dg
 
+from assets.outputs import STAGING_OUTPUT_TAG
 from checks import ALL_RULES
 from department_feeds import SPECS
 from pipelines.definitions import defs
@@ -73,8 +76,6 @@ def test_ingest_checks_block_downstream():
 
 
 def _writes_staging(fn) -> bool:
-    import inspect
-
     return "staging_dir(" in inspect.getsource(fn)
 
 
@@ -83,8 +84,6 @@ def test_every_staging_writer_is_upstream_of_publishing():
     by the order Dagster happens to pick): every asset whose code writes into the
     staging folder is tagged and upstream of ``published_outbox``, and no check
     writes there (a check cannot be a dep)."""
-    from assets.outputs import STAGING_OUTPUT_TAG
-
     graph = _graph()
     publish = dg.AssetKey("published_outbox")
     upstream = graph.get(publish).parent_keys

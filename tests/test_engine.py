@@ -16,6 +16,8 @@ import pytest
 from checks import ALL_RULES, RULES_BY_CODE
 from checks.engine import PROBLEMS_CSV_COLUMNS, rule_summary, run_rules, write_problems_csv
 from checks.thresholds import load_thresholds
+from core.idcard import check_digit
+from rectification.status import accept_waivers, derive_statuses
 from tests.rules.conftest import Builder, make_id
 
 D1 = date(2025, 3, 1)
@@ -30,8 +32,6 @@ NEAR = X[:14] + "7" + X[15:17]
 
 def scenario(reverse: bool = False) -> Builder:
     """A few households with findings of several rules."""
-    from core.idcard import check_digit
-
     b = Builder()
     b.household("MED", [{}, {"has_medical_insurance": False, "name": "钱小红"}])
     car = b.household("CAR").head
@@ -140,10 +140,11 @@ def test_history_new_open_resolved_reopened(con):
 
 
 def test_waived_status_survives_the_next_run(con):
-    """rectification.status marks a waiver in finding_history; the engine keeps it."""
+    """A waiver on record (the ``waivers`` table) makes the next run's finding waived:
+    the engine derives statuses through rectification.status, it carries none."""
     run_rules(con, D1)
     pid = next(iter(ids(con)[("owns_car", "CAR")]))
-    con.execute("UPDATE finding_history SET status = 'waived' WHERE problem_id = ?", [pid])
+    con.execute("INSERT INTO waivers VALUES (?, '区扶贫办', ?, NULL, NULL)", [pid, D1])
     run_rules(con, D1 + timedelta(days=1))
     assert con.execute("SELECT status FROM findings WHERE problem_id = ?", [pid]).fetchone() == (
         "waived",
@@ -286,12 +287,9 @@ def test_year_over_year_rules_need_last_year(con):
 
 
 def test_lifecycle_waiver_is_kept_across_runs(con):
-    """rectification.status runs after run_rules; a waiver it applies survives the next
-    night, also when the finding disappears meanwhile."""
-    from rectification.status import accept_waivers, apply_lifecycle, ensure_tables
-
+    """rectification.status derives the statuses after run_rules; a waiver survives the
+    next night, also when the finding disappears meanwhile."""
     run_rules(con, D1)
-    ensure_tables(con)
     pid = next(iter(ids(con)[("medical_insurance_missing", "MED")]))
     con.execute(
         "INSERT INTO feedback_responses (problem_id, township, village, verification, "
@@ -299,7 +297,7 @@ def test_lifecycle_waiver_is_kept_across_runs(con):
         [pid],
     )
     accept_waivers(con, [pid], "区扶贫办", D1)
-    apply_lifecycle(con)
+    derive_statuses(con)
     assert con.execute("SELECT status FROM findings WHERE problem_id = ?", [pid]).fetchone() == (
         "waived",
     )

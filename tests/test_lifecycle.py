@@ -12,15 +12,16 @@ from __future__ import annotations
 import csv
 from datetime import date, datetime
 
+import duckdb
 import openpyxl
 import pytest
 
-from checks.engine import ensure_tables, run_rules, write_problems_csv
+from checks.engine import run_rules, write_problems_csv
 from checks.rules import RULES_BY_CODE
 from publishing.outbox import publish_run
 from publishing.workbooks import REOPENED_PREFIX, SUMMARY_SHEET, write_township_workbooks
 from rectification.feedback import load_feedback
-from rectification.status import accept_waivers, apply_lifecycle, pending_waivers
+from rectification.status import accept_waivers, derive_statuses, pending_waivers
 from tests.helpers_problem_lists import (
     DUE_DAYS,
     fill_workbook,
@@ -29,6 +30,7 @@ from tests.helpers_problem_lists import (
     make_id,
     mark_lists,
 )
+from warehouse.schema import create_all
 
 RUN1, RUN2, RUN3 = date(2024, 6, 10), date(2024, 6, 17), date(2024, 6, 24)
 RULES = [RULES_BY_CODE["medical_insurance_missing"]]
@@ -68,12 +70,13 @@ def load_register(con, people):
 
 
 def night(con, run_date, outbox, inbox):
-    """What the nightly job does, in its order (assets/findings.py, assets/outputs.py)."""
+    """What the nightly job does, in its order (assets/findings.py, assets/rectification.py,
+    assets/outputs.py)."""
     run_rules(con, run_date, rules=RULES)
     fb = load_feedback(
         con, inbox / "feedback", loaded_at=datetime.combine(run_date, datetime.min.time())
     )
-    life = apply_lifecycle(con)
+    life = derive_statuses(con)
     with publish_run(outbox, run_date) as folder:
         infos = write_township_workbooks(con, run_date, folder, DUE_DAYS)
         mark_lists(con, infos, run_date)  # the signed township marker, if the writer did not
@@ -97,13 +100,8 @@ def history(con):
 
 @pytest.fixture
 def county(tmp_path):
-    import duckdb
-
-    from rectification.authority import ensure_signing_key
-
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    ensure_signing_key(con)  # as warehouse.connect does
-    ensure_tables(con)
+    create_all(con)  # as warehouse.connect does
     people = [
         person(ti, vi, hi, mi)
         for ti in range(len(TOWNSHIPS))

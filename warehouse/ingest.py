@@ -28,7 +28,7 @@ import duckdb
 import polars as pl
 
 from core.config import now as office_now
-from department_feeds import SPECS
+from department_feeds import FEEDS, SPECS
 from department_feeds.limits import LimitExceeded, Limits, check_file
 from department_feeds.loader import (
     REJECT_SCHEMA,
@@ -45,6 +45,7 @@ from department_feeds.loader import (
 )
 from department_feeds.spec import FeedSpec
 from warehouse.connection import database_path, write_lock
+from warehouse.schema import insert_sql
 
 log = logging.getLogger(__name__)
 
@@ -186,8 +187,6 @@ def unread_entries(inbox: Path) -> list[dict[str, str]]:
     """Top-level inbox entries no feed reads: files beside the feed folders and
     folders with a name that is no feed's (``户籍/``, ``新建文件夹/``). They are
     reported (``inbox_unread``, the report), never silently ignored."""
-    from department_feeds import FEEDS
-
     folders = "、".join(f"{s.name}/（{s.title_zh}）" for s in SPECS.values())
     out = []
     try:
@@ -222,7 +221,7 @@ def record_unread(
         if not quiet:
             log.warning("inbox: %s", e["reason_en"])
         con.execute(
-            "INSERT INTO inbox_unread VALUES (?, ?, ?, ?)",
+            insert_sql("inbox_unread"),
             [e["path"], e["reason_zh"], e["reason_en"], office_now()],
         )
     return entries
@@ -614,8 +613,6 @@ def load_all(
     con: duckdb.DuckDBPyConnection, inbox: Path, feeds: list[str] | None = None
 ) -> dict[str, FeedLoadResult]:
     """:func:`load_feed` for every feed (in ``department_feeds.FEEDS`` order)."""
-    from department_feeds import FEEDS
-
     return {feed: load_feed(con, feed, inbox) for feed in (feeds or FEEDS)}
 
 
