@@ -13,6 +13,7 @@ import dagster as dg
 
 from assets.outputs import STAGING_OUTPUT_TAGS
 from assets.resources import BiduiResource
+from checks.expectations import validate_feeds
 from department_feeds import SPECS
 
 GX_CHECK_NAME = "gx_expectations"
@@ -41,8 +42,6 @@ def data_docs(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.Mat
     allowed values, formats, uniqueness, ranges) and builds one offline site in the
     run's staging folder; ID numbers in samples are masked. GX trouble is logged,
     not raised: it must not cost the night its problem lists."""
-    from checks.expectations import validate_feeds
-
     docs_dir = bidui.staging_dir(context.run.run_id) / "data_docs"
     try:
         with bidui.connect(read_only=True) as con:

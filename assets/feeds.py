@@ -6,10 +6,13 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from assets.feed_quality import record_feed_run
 from assets.resources import BiduiResource
 from core.idcard import mask_expr
 from department_feeds import SPECS
 from department_feeds.spec import FeedSpec
+from warehouse import load_feed
+from warehouse.manifest import write_manifest
 
 FEED_GROUP = "feeds"
 
@@ -63,10 +66,6 @@ def build_feed_asset(spec: FeedSpec) -> dg.AssetsDefinition:
         kinds={"duckdb", "excel"},
     )
     def _feed(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.MaterializeResult:
-        from assets.feed_quality import record_feed_run
-        from warehouse import load_feed
-        from warehouse.manifest import write_manifest
-
         settings = bidui.settings
         folder = settings.inbox / spec.name
         mtimes = (

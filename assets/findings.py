@@ -1,10 +1,14 @@
 """The rule engine as an asset: every rule of the catalogue, one check per rule."""
 
+from typing import Any
+
 import dagster as dg
 
 from assets.resources import BiduiResource
 from checks import ALL_RULES
-from checks.rules.base import SEVERITY_ZH
+from checks.engine import rule_summary, run_rules
+from checks.rules.base import SEVERITY_ZH, Rule
+from checks.thresholds import load_thresholds
 from department_feeds import SPECS
 
 RULE_CHECK_SPECS = [
@@ -21,6 +25,26 @@ RULE_CHECK_SPECS = [
 ]
 
 
+def rule_check_metadata(rule: Rule, summary: dict[str, Any]) -> dict[str, Any]:
+    """Metadata of a rule's check: what the office reads in Chinese (严重程度 高/中/低),
+    the code-level severity under ``severity_code``, the thresholds and a masked sample."""
+    ran = bool(summary.get("ran"))
+    metadata: dict[str, Any] = {
+        "ran": ran,
+        "findings": int(summary.get("count") or 0),
+        "category": rule.category,
+        "name_zh": rule.name_zh,
+        "severity": SEVERITY_ZH[rule.severity],
+        "severity_code": rule.severity,
+        "department": rule.department,
+        "thresholds": dg.MetadataValue.json(summary.get("thresholds") or {}),
+        "sample": dg.MetadataValue.json(summary.get("sample") or []),
+    }
+    if not ran:
+        metadata["not_run_reason"] = summary.get("reason") or ""
+    return metadata
+
+
 @dg.asset(
     deps=list(SPECS),
     group_name="rules",
@@ -33,9 +57,6 @@ def findings(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.Mate
     (one row per finding, stable `problem_id`), `finding_history` and `rule_runs`.
     A rule whose feed is missing or failed to load is recorded as *not run* — never
     as "0 findings". Each rule is an asset check named by its code."""
-    from checks.engine import rule_summary, run_rules
-    from checks.thresholds import load_thresholds
-
     thresholds = load_thresholds(bidui.thresholds or None)
     with bidui.connect() as con:
         run = run_rules(con, bidui.run_day, thresholds)
@@ -51,20 +72,9 @@ def findings(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.Mate
         summary = summaries[rule.code]
         ran = bool(summary.get("ran"))
         count = int(summary.get("count") or 0)
-        metadata = {
-            "ran": ran,
-            "findings": count,
-            "category": rule.category,
-            "name_zh": rule.name_zh,
-            "severity": rule.severity,
-            "severity_zh": SEVERITY_ZH[rule.severity],
-            "department": rule.department,
-            "thresholds": dg.MetadataValue.json(summary.get("thresholds") or {}),
-            "sample": dg.MetadataValue.json(summary.get("sample") or []),
-        }
+        metadata = rule_check_metadata(rule, summary)
         if not ran:
             not_run.append(rule.code)
-            metadata["not_run_reason"] = summary.get("reason") or ""
         check_results.append(
             dg.AssetCheckResult(
                 check_name=rule.code,

@@ -21,14 +21,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from demo import generate  # noqa: E402  (after the path insert: run as a script)
+
 
 def _size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
 def bench(households: int, seed: int, problems: int) -> dict:
-    from demo import generate
-
     tmp = Path(tempfile.mkdtemp(prefix="bidui-gen-"))
     try:
         t0 = time.perf_counter()

@@ -6,7 +6,7 @@
 Generates a county with ``demo.generate`` (not timed; reused from
 ``--county`` when that folder already holds an ``inbox/``), loads every feed into
 a fresh DuckDB file, then loads again (unchanged files: the idempotent no-op
-path). ``--synthetic`` (or a generator that cannot be imported) builds a plain
+path). ``--synthetic`` builds a plain
 register + hukou inbox of the same size instead. Prints a markdown table and
 writes ``.local/bench/ingest.json``.
 """
@@ -28,15 +28,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.config import FEEDS  # noqa: E402
 from core.idcard import check_digit  # noqa: E402
+from demo import generate  # noqa: E402
+from department_feeds import FEEDS  # noqa: E402
 from warehouse import connect, load_feed  # noqa: E402
 
 
 def generate_county(out: Path, households: int, seed: int) -> tuple[Path, str]:
     """``out/inbox`` from the project generator; ``(inbox, description)``."""
-    from demo import generate
-
     t0 = time.perf_counter()
     result = generate(out, households=households, seed=seed, problems_per_rule=3)
     return result.inbox, f"generated county: {result} in {time.perf_counter() - t0:.0f}s"
@@ -157,11 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.synthetic:
             inbox, source = synthetic_county(county, args.households, args.seed)
         else:
-            try:
-                inbox, source = generate_county(county, args.households, args.seed)
-            except ImportError as exc:  # generator not available: same-size synthetic inbox
-                print(f"generator unavailable ({exc}); using a synthetic county", file=sys.stderr)
-                inbox, source = synthetic_county(county, args.households, args.seed)
+            inbox, source = generate_county(county, args.households, args.seed)
         rows, rerun = run(inbox, work / "warehouse.duckdb")
         md = table(rows, rerun)
         print(f"ingest, {args.households} households ({source}); {os.cpu_count()} CPUs\n")

@@ -18,10 +18,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# After the path insert: run as a script.
+from demo import generate  # noqa: E402
+from pipelines.cli import run_pipeline  # noqa: E402
+
 
 def county(households: int, seed: int) -> Path:
-    from demo import generate
-
     out = ROOT / ".local" / "bench" / f"county-{households}-{seed}"
     if not (out / "truth.csv").exists():
         shutil.rmtree(out, ignore_errors=True)
@@ -38,8 +40,6 @@ def main() -> int:
     args = ap.parse_args()
 
     import dagster as dg
-
-    from pipelines.cli import run_pipeline
 
     src = county(args.households, args.seed)
     with tempfile.TemporaryDirectory(prefix="bidui-bench-") as tmp:

@@ -28,12 +28,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# After the path insert: run as a script.
+from checks.engine import run_rules  # noqa: E402
+from demo import generate  # noqa: E402
+from warehouse import connect, load_all  # noqa: E402
+
 
 def _prepare(folder: Path, households: int, seed: int) -> tuple[Path, dict[str, float]]:
     """Generated county + ingested warehouse in ``folder`` (reused when present)."""
-
-    from demo import generate
-    from warehouse import connect, load_all
 
     base = folder / "base.duckdb"
     setup: dict[str, float] = {}
@@ -60,8 +62,6 @@ def _truth(folder: Path) -> Counter:
 
 def bench(households: int, seed: int, keep: bool) -> dict:
     import duckdb
-
-    from checks.engine import run_rules
 
     folder = Path(tempfile.gettempdir()) / f"bidui-bench-rules-{households}-{seed}"
     if not keep:

@@ -23,24 +23,23 @@ Vega) are dropped.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import fcntl
 import json
 import logging
 import os
 import re
 import shutil
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
+from filelock import FileLock
 
-from core.idcard import mask
+from core.idcard import mask, mask_in_text
 from department_feeds import SPECS
 from department_feeds.spec import Column, FeedSpec
 
@@ -55,27 +54,12 @@ PARTIAL_UNEXPECTED = 10
 SITE_NAME = "bidui"
 OFFLINE_DIR = "static/bidui"
 
-# Lower bounds of year columns: 建档立卡 starts with the 2013 line; department
-# records can be older.
-YEAR_MIN = {("register", "year"): 2013, ("villages", "year"): 2013, ("register", "exit_year"): 2013}
+# Bounds and date orders are facts of the feed (``Column.earliest``, ``int_range``,
+# ``positive``, ``FeedSpec.date_order``); only the defaults live here.
 YEAR_MIN_DEFAULT = 1990
-YEAR_FIELDS = ("year", "tax_year", "exit_year")
-BIRTH_DATE_MIN = dt.date(1900, 1, 1)
-# Plausible bounds of a few integer columns (inclusive).
-INT_RANGES: dict[str, tuple[int, int]] = {
-    "work_months": (0, 12),
-    "household_size": (1, 30),
-}
-# Later-than pairs (A ≥ B) worth a check: both dates of one record.
-DATE_PAIRS: dict[str, tuple[tuple[str, str], ...]] = {
-    "house_safety": (("renovated_on", "appraised_on"),),
-    "hukou": (("deregistered_on", "birth_date"),),
-}
+"""First plausible year of a year column without ``earliest`` (department records)."""
 AGE_COLUMN = "age_from_id"
 """Derived register column: age at the register year's end from the ID's birth date."""
-
-# Matches an ID-like run of digits anywhere in a string (safety net for masking).
-_ID_LIKE = re.compile(r"(?<![0-9])\d{14,17}[\dXx](?![0-9Xx])")
 
 
 # --------------------------------------------------------------------------- results
@@ -186,8 +170,6 @@ def plan_suite(spec: FeedSpec, run_date: dt.date) -> list[PlannedExpectation]:
     """The expectations of a feed, derived from its spec (pure: no GX objects)."""
     plan: list[PlannedExpectation] = []
     required = [c.field for c in spec.columns if c.required]
-    if spec.name == "register" and "year" not in required:
-        required.insert(0, "year")  # docs/warehouse.md: year is required in register
     for f in required:
         plan.append(
             PlannedExpectation(
@@ -224,9 +206,9 @@ def plan_suite(spec: FeedSpec, run_date: dt.date) -> list[PlannedExpectation]:
                 )
             )
         else:
-            # A villages total row has no group (NULL) and must still be unique;
-            # elsewhere a key with a blank part cannot identify a record.
-            ignore = "never" if spec.name == "villages" else "any_value_is_missing"
+            # A key with a blank part cannot identify a record, unless the blank
+            # is a value (a village total has no group and must still be unique).
+            ignore = "never" if spec.natural_key_blank_is_value else "any_value_is_missing"
             plan.append(
                 PlannedExpectation(
                     "compound_unique",
@@ -255,27 +237,27 @@ def _range_plan(spec: FeedSpec, run_date: dt.date) -> list[PlannedExpectation]:
         plan.append(PlannedExpectation("between", kwargs, (name,), text))
 
     for c in spec.columns:
-        if c.kind == "int" and c.field in YEAR_FIELDS:
-            lo = YEAR_MIN.get((spec.name, c.field), YEAR_MIN_DEFAULT)
+        if c.is_year:
+            lo = YEAR_MIN_DEFAULT if c.earliest is None else c.earliest
             between(c, lo, run_date.year, f"年份合理：{c.header} 在 {lo}–{run_date.year} 之间")
-        elif c.kind == "int" and c.field in INT_RANGES:
-            lo, hi = INT_RANGES[c.field]
+        elif c.kind == "int" and c.int_range is not None:
+            lo, hi = c.int_range
             between(c, lo, hi, f"取值范围：{c.header} 在 {lo}–{hi} 之间")
         elif c.kind == "int":
             between(c, 0, None, f"数量不为负：{c.header} ≥ 0")
-        elif c.kind == "money" or (c.kind == "decimal" and c.field != "floor_area_m2"):
-            between(c, 0, None, f"金额不为负：{c.header} ≥ 0")
-        elif c.field == "floor_area_m2":
+        elif c.kind == "decimal" and c.positive:
             between(c, 0, None, f"面积为正：{c.header} > 0", strict_min=True)
+        elif c.kind in ("money", "decimal"):
+            between(c, 0, None, f"金额不为负：{c.header} ≥ 0")
         elif c.kind == "date":
-            lo = BIRTH_DATE_MIN if c.field == "birth_date" else None
+            lo = c.earliest
             text = f"日期合理：{c.header} 不晚于运行日 {run_date.isoformat()}"
             if lo:
                 text += f"，不早于 {lo.isoformat()}"
             between(c, lo, run_date, text)
     if spec.name == "register":
         between(AGE_COLUMN, 0, 120, "年龄合理：由证件号码出生日期推算的年末年龄在 0–120 岁之间")
-    for a, b in DATE_PAIRS.get(spec.name, ()):
+    for a, b in spec.date_order:
         plan.append(
             PlannedExpectation(
                 "a_ge_b",
@@ -394,17 +376,13 @@ def _read_frame(
 # --------------------------------------------------------------------------- masking
 
 
-def _mask_text(value: str) -> str:
-    return _ID_LIKE.sub(lambda m: mask(m.group(0)), value)
-
-
 def mask_value(value: Any, is_id: bool = False) -> Any:
     """Mask one value: the whole string for ID columns, ID-like runs in any other string.
 
     Numbers, dates and None pass unchanged (ID columns are text in the warehouse).
     """
     if isinstance(value, str):
-        return mask(value) if is_id else _mask_text(value)
+        return mask(value) if is_id else mask_in_text(value)
     return value
 
 
@@ -688,16 +666,11 @@ def _store_dir(site: Path) -> Path:
     return site / STORE_DIR
 
 
-@contextlib.contextmanager
-def _site_lock(site: Path) -> Iterator[None]:
+def _site_lock(site: Path) -> FileLock:
+    """The lock that serialises the calls building one site (parallel asset checks)."""
     store = _store_dir(site)
     store.mkdir(parents=True, exist_ok=True)
-    with open(store / "lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return FileLock(store / "lock")
 
 
 def _remember(site: Path, context: Any, v: FeedValidation, key: Any, suite: Any) -> None:
@@ -776,8 +749,6 @@ def _validation_from_json(d: dict[str, Any]) -> FeedValidation:
 
 
 def _replace(v: FeedValidation, **changes: Any) -> FeedValidation:
-    from dataclasses import replace
-
     return replace(v, **changes)
 
 
@@ -794,7 +765,7 @@ def _mask_in_place(result: Any, spec: FeedSpec) -> list[ExpectationOutcome]:
         error = None
         info = er.exception_info or {}
         if info.get("raised_exception"):
-            error = _mask_text(str(info.get("exception_message") or "error"))
+            error = mask_in_text(str(info.get("exception_message") or "error"))
         sample = tuple(
             _sample_text(v) for v in (er.result.get("partial_unexpected_list") or [])[:5]
         )

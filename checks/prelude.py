@@ -21,6 +21,7 @@ from __future__ import annotations
 import duckdb
 
 from checks.rules.base import lit, lit_list
+from department_feeds import DEPARTMENT_FEEDS, SPECS
 from department_feeds.register import CURRENT_STATUSES, EXITED_STATUSES
 
 _CN = "一二三四五六"
@@ -48,15 +49,7 @@ _HALF = "".join(chr(c) for c in range(0x21, 0x7F)) + "·····"
 _READABLE_PROBLEMS = ("checksum", "birth_date", "province")
 
 # Department feeds and their ID column: rules join only rows with a valid number.
-FEED_ID_COLUMNS = {
-    "hukou": "id_number",
-    "vehicles": "owner_id_number",
-    "tax": "id_number",
-    "property": "owner_id_number",
-    "house_safety": "head_id_number",
-    "business": "id_number",
-    "social_insurance": "id_number",
-}
+FEED_ID_COLUMNS: dict[str, str] = {feed: SPECS[feed].join_id for feed in DEPARTMENT_FEEDS}
 
 MACROS = f"""
 CREATE OR REPLACE TEMP MACRO bd_num(x) AS

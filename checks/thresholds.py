@@ -29,14 +29,15 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     field_validator,
+    with_config,
 )
 from pydantic.dataclasses import dataclass
 from typing_extensions import TypedDict
 
+from checks.rules.base import SEVERITIES
 from department_feeds import FEEDS
 
 DEFAULT_PATH = Path(__file__).with_name("thresholds.toml")
-SEVERITIES = ("high", "medium", "low")
 
 
 class ThresholdsError(ValueError):
@@ -141,13 +142,13 @@ class Phone:
     max_households_per_number: Annotated[StrictInt, Field(gt=0), Sql("phone_max_households")]
 
 
-class DueDays(TypedDict):
-    """Days to rectify after first found, by severity (a plain dict for callers)."""
-
-    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
-    high: Annotated[StrictInt, Field(gt=0, le=3650)]
-    medium: Annotated[StrictInt, Field(gt=0, le=3650)]
-    low: Annotated[StrictInt, Field(gt=0, le=3650)]
+# Days to rectify after first found, one key per severity of the catalogue (a
+# plain dict for callers).
+DueDays = with_config(ConfigDict(extra="forbid"))(
+    TypedDict(  # type: ignore[misc]
+        "DueDays", {s: Annotated[StrictInt, Field(gt=0, le=3650)] for s in SEVERITIES}
+    )
+)
 
 
 @_section

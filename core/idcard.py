@@ -10,6 +10,8 @@ digits to Excel float precision is flagged ``precision_lost``, never repaired.
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -180,6 +182,21 @@ def mask(id_number: str | None) -> str:
     if len(id_number) <= 10:
         return id_number[:2] + "*" * max(len(id_number) - 2, 0)
     return id_number[:6] + "*" * (len(id_number) - 10) + id_number[-4:]
+
+
+ID_IN_TEXT = re.compile(
+    # 15–18 characters (an 18-digit number, an old 15-digit one, one that lost digits)
+    r"(?<![0-9])\d{14,17}[\dXx](?![0-9Xx])"
+    # or an Excel rendering such as 5.30102198005051E+17; 14+ characters, so dates
+    # and money amounts are left alone
+    r"|(?<![0-9A-Za-z])[0-9][0-9Xx.Ee+]{12,}[0-9Xx](?![0-9A-Za-z])"
+)
+"""An ID-like run inside free text (descriptions, messages, sampled values)."""
+
+
+def mask_in_text(text: str) -> str:
+    """``text`` with every ID-like run (:data:`ID_IN_TEXT`) masked by :func:`mask`."""
+    return ID_IN_TEXT.sub(lambda m: mask(m.group(0)), text)
 
 
 def mask_expr(col: pl.Expr) -> pl.Expr:

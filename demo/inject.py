@@ -21,6 +21,7 @@ import logging
 import random
 from collections.abc import Callable
 
+from checks.rules import ALL_RULES, RULES_BY_CODE
 from core.idcard import check_digit
 from demo import pools as P
 from demo.county import (
@@ -33,41 +34,45 @@ from demo.county import (
     Person,
 )
 from demo.ids import plate, with_check
-from demo.model import HouseholdYear, Member, age_dec31, age_sep1, half_up
+from demo.model import Finding, HouseholdYear, Member, age_dec31, age_sep1, half_up
 
 log = logging.getLogger(__name__)
 
-RULE_ORDER = (
-    "id_invalid",
-    "id_duplicate",
-    "gender_id_mismatch",
-    "household_head_invalid",
-    "household_size_mismatch",
-    "income_arithmetic",
-    "income_unchanged",
-    "grade_stuck",
-    "age_school_mismatch",
-    "compulsory_education_dropout",
-    "medical_insurance_missing",
-    "exited_below_income_line",
-    "exited_without_guarantees",
-    "welfare_payment_inconsistent",
-    "phone_invalid",
-    "village_stats_mismatch",
-    "hukou_not_found",
-    "hukou_name_mismatch",
-    "deceased_still_registered",
-    "moved_out_still_registered",
-    "owns_car",
-    "owns_urban_property",
-    "dangerous_house_unrecorded",
-    "business_owner",
-    "public_employee",
-    "tax_income_exceeds_register",
-    "wage_exceeds_register",
-    "pension_enrolment_mismatch",
-    "pension_insurance_missing",
-)
+Inject = Callable[["Injector", int], None]
+"""An injector method: plants variant ``i`` of a problem (or near miss), or raises Skip."""
+
+INJECTORS: dict[str, Inject] = {}
+"""Rule code → the method that plants one problem of that rule (``@injects``)."""
+NEAR_MISSES: dict[str, Inject] = {}
+"""Rule code → the method that plants near misses of that rule (``@near_misses``)."""
+
+
+def _registrar(
+    registry: dict[str, Inject], what: str
+) -> Callable[[str], Callable[[Inject], Inject]]:
+    def by_code(code: str) -> Callable[[Inject], Inject]:
+        def register(fn: Inject) -> Inject:
+            if code not in RULES_BY_CODE:
+                raise KeyError(f"{fn.__name__}: {code!r} is not a rule of the catalogue")
+            if code in registry:
+                raise ValueError(f"two {what} for rule {code!r}")
+            registry[code] = fn
+            return fn
+
+        return register
+
+    return by_code
+
+
+injects = _registrar(INJECTORS, "injectors")
+"""``@injects("rule_code")``: register the problem injector of a rule."""
+near_misses = _registrar(NEAR_MISSES, "near-miss injectors")
+"""``@near_misses("rule_code")``: register the near-miss injector of a rule."""
+
+
+def missing_injectors() -> list[str]:
+    """Catalogue rules the generator cannot plant a problem for (must be none)."""
+    return [r.code for r in ALL_RULES if r.code not in INJECTORS]
 
 
 # Household-level rules that name the member with the largest amount (rules.md).
@@ -80,9 +85,6 @@ class Skip(Exception):
 
 class Injector:
     def __init__(self, county: County, builder: Builder, k: int, seed: int) -> None:
-        from demo.model import Finding
-
-        self.Finding = Finding
         self.c = county
         self.b = builder
         self.k = k
@@ -99,13 +101,18 @@ class Injector:
 
     # ------------------------------------------------------------------ plumbing
     def run(self) -> None:
-        for code in RULE_ORDER:
-            fn = getattr(self, f"p_{code}")
+        """Plant ``k`` problems of every rule, in catalogue order, and its near misses."""
+        missing = missing_injectors()
+        if missing:
+            raise RuntimeError(f"no injector (@injects) for rules: {', '.join(missing)}")
+        for rule in ALL_RULES:
+            code = rule.code
+            fn = INJECTORS[code]
             done = 0
             attempt = 0
             while done < self.k and attempt < self.k * 6:
                 try:
-                    fn(attempt)
+                    fn(self, attempt)
                     done += 1
                 except Skip:
                     pass
@@ -117,11 +124,11 @@ class Injector:
                     self.k,
                     code,
                 )
-            near = getattr(self, f"n_{code}", None)
+            near = NEAR_MISSES.get(code)
             if near is not None:
                 for variant in range(8):
                     try:
-                        near(variant)
+                        near(self, variant)
                     except Skip:
                         pass
                     except IndexError:
@@ -181,7 +188,7 @@ class Injector:
             assert hh is not None
             hy = self.hy(hh)
             town, vname, group, hid = hy.township, hy.village, hy.group, hh.hid
-        f = self.Finding(
+        f = Finding(
             rule_code=code,
             level=level,
             township=town,
@@ -259,6 +266,7 @@ class Injector:
         return self.c.towns[p.town]
 
     # ================================================================== §A register
+    @injects("id_invalid")
     def p_id_invalid(self, i: int) -> None:
         v = i % 4
         hh = self.take(
@@ -294,6 +302,7 @@ class Injector:
         m.id_number = out
         self.problem("id_invalid", "person", hh, m, note=note, id_number=out)
 
+    @near_misses("id_invalid")
     def n_id_invalid(self, v: int) -> None:
         if v > 0:
             raise IndexError
@@ -317,6 +326,7 @@ class Injector:
         m.id_number = m.id_raw
         self.near_miss("id_invalid", "person", hh, m, note="证件类型为残疾人证", id_number=m.id_raw)
 
+    @injects("id_duplicate")
     def p_id_duplicate(self, i: int) -> None:
         child = self.pupil(7, 14)
         hh = self.take(self.has(child))
@@ -337,6 +347,7 @@ class Injector:
         self.problem("id_duplicate", "person", hh, m, note=f"同时登记在户 {other.hid}")
         self.problem("id_duplicate", "person", other, m, note=f"同时登记在户 {hh.hid}")
 
+    @near_misses("id_duplicate")
     def n_id_duplicate(self, v: int) -> None:
         if v > 0:
             raise IndexError
@@ -359,12 +370,14 @@ class Injector:
         self.finish(b)
         self.near_miss("id_duplicate", "person", b, m, note=f"上年在户 {a.hid}，本年嫁入本户")
 
+    @injects("gender_id_mismatch")
     def p_gender_id_mismatch(self, i: int) -> None:
         hh = self.take(self.has(self.adult))
         m = self.member(hh, self.adult)
         m.gender = "女" if m.gender == "男" else "男"
         self.problem("gender_id_mismatch", "person", hh, m, note="性别与第17位不符")
 
+    @injects("household_head_invalid")
     def p_household_head_invalid(self, i: int) -> None:
         if i % 2 == 0:
             hh = self.take(lambda h: self.hy(h).size >= 2)
@@ -378,6 +391,7 @@ class Injector:
             head = self.member(hh, lambda m: m.relation == "户主")
             self.problem("household_head_invalid", "household", hh, head, note="两名户主")
 
+    @injects("household_size_mismatch")
     def p_household_size_mismatch(self, i: int) -> None:
         if i % 2 == 0:
             hh = self.take(lambda h: True)
@@ -394,6 +408,7 @@ class Injector:
                 "household_size_mismatch", "household", hh, note="成员行主要致贫原因不一致"
             )
 
+    @injects("income_arithmetic")
     def p_income_arithmetic(self, i: int) -> None:
         v = i % 3
         if v == 0:
@@ -418,6 +433,7 @@ class Injector:
                 "income_arithmetic", "household", hh, note="低保金+特困金+养老金超过转移性收入"
             )
 
+    @injects("income_unchanged")
     def p_income_unchanged(self, i: int) -> None:
         Y = self.Y
         hh = self.take(
@@ -432,6 +448,7 @@ class Injector:
             note = "年人均纯收入连续3年相同"
         self.problem("income_unchanged", "household", hh, note=note)
 
+    @near_misses("income_unchanged")
     def n_income_unchanged(self, v: int) -> None:
         Y = self.Y
         if v > 1:
@@ -455,6 +472,7 @@ class Injector:
             _copy_income(hh.years[Y - 2], self.hy(hh))  # same as two years ago, not last year
             self.near_miss("income_unchanged", "household", hh, note="与前年相同、与上年不同")
 
+    @injects("grade_stuck")
     def p_grade_stuck(self, i: int) -> None:
         Y = self.Y
         kid = self.pupil(8, 15)
@@ -466,6 +484,7 @@ class Injector:
         m.school_status, m.education = prev.school_status, prev.education
         self.problem("grade_stuck", "person", hh, m, note=f"连续两年{prev.school_status}")
 
+    @near_misses("grade_stuck")
     def n_grade_stuck(self, v: int) -> None:
         if v > 0:
             raise IndexError
@@ -475,6 +494,7 @@ class Injector:
         m = self.member(hh, pre)
         self.near_miss("grade_stuck", "person", hh, m, note="连续两年学前教育（不算年级）")
 
+    @injects("age_school_mismatch")
     def p_age_school_mismatch(self, i: int) -> None:
         if i % 2 == 0:
             kid = self.pupil(10, 13)
@@ -494,6 +514,7 @@ class Injector:
             m.school_status = "本科一年级"
             self.problem("age_school_mismatch", "person", hh, m, note="成年人登记为本科一年级")
 
+    @near_misses("age_school_mismatch")
     def n_age_school_mismatch(self, v: int) -> None:
         if v > 0:
             raise IndexError
@@ -505,6 +526,7 @@ class Injector:
             "age_school_mismatch", "person", hh, m, note="9岁读小学一年级（相差3岁，不超过）"
         )
 
+    @injects("compulsory_education_dropout")
     def p_compulsory_education_dropout(self, i: int) -> None:
         # still under 16 at 31 December: otherwise pension_insurance_missing fires too
         pupil = self.pupil(8, 15)
@@ -522,6 +544,7 @@ class Injector:
             note=f"{self.age_sep(m.person)}岁非在校生" + ("（残疾）" if i % 3 == 2 else ""),
         )
 
+    @near_misses("compulsory_education_dropout")
     def n_compulsory_education_dropout(self, v: int) -> None:
         if v > 1:
             raise IndexError
@@ -547,12 +570,14 @@ class Injector:
             m.school_status = "非在校生"
             self.near_miss("compulsory_education_dropout", "person", hh, m, note="5岁未入园")
 
+    @injects("medical_insurance_missing")
     def p_medical_insurance_missing(self, i: int) -> None:
         hh = self.take(lambda h: h.current)
         m = self.rng.choice(self.hy(hh).members)
         m.med = False
         self.problem("medical_insurance_missing", "person", hh, m, note="未参加基本医疗保险")
 
+    @near_misses("medical_insurance_missing")
     def n_medical_insurance_missing(self, v: int) -> None:
         if v > 0:
             raise IndexError
@@ -579,6 +604,7 @@ class Injector:
         hy.recompute_totals()
         assert hy.net == want and hy.per_capita == target, (hy.net, want)
 
+    @injects("exited_below_income_line")
     def p_exited_below_income_line(self, i: int) -> None:
         hh = self.take(lambda h: h.status == "已脱贫" and self.no_dept(h) and not h.dangerous)
         self._set_per_capita(hh, self.rng.randint(4200, 5900))
@@ -589,6 +615,7 @@ class Injector:
             note=f"人均纯收入 {self.hy(hh).per_capita} 元",
         )
 
+    @near_misses("exited_below_income_line")
     def n_exited_below_income_line(self, v: int) -> None:
         if v > 1:
             raise IndexError
@@ -601,6 +628,7 @@ class Injector:
             self._set_per_capita(hh, 4500)
             self.near_miss("exited_below_income_line", "household", hh, note="未脱贫户收入低于标准")
 
+    @injects("exited_without_guarantees")
     def p_exited_without_guarantees(self, i: int) -> None:
         hh = self.take(lambda h: h.exited)
         hy = self.hy(hh)
@@ -612,6 +640,7 @@ class Injector:
             note = "已脱贫户饮水不安全"
         self.problem("exited_without_guarantees", "household", hh, note=note)
 
+    @near_misses("exited_without_guarantees")
     def n_exited_without_guarantees(self, v: int) -> None:
         if v > 0:
             raise IndexError
@@ -621,6 +650,7 @@ class Injector:
             "exited_without_guarantees", "household", hh, note="未脱贫户饮水不安全（不是错退）"
         )
 
+    @injects("welfare_payment_inconsistent")
     def p_welfare_payment_inconsistent(self, i: int) -> None:
         v = i % 3
         if v == 0:
@@ -642,6 +672,7 @@ class Injector:
             note = "特困供养户特困供养金为0"
         self.problem("welfare_payment_inconsistent", "household", hh, note=note)
 
+    @injects("phone_invalid")
     def p_phone_invalid(self, i: int) -> None:
         v = i % 3
         if v == 0:
@@ -660,6 +691,7 @@ class Injector:
                 self.hy(hh).phone = phone
                 self.problem("phone_invalid", "household", hh, note="同一号码登记在6户")
 
+    @near_misses("phone_invalid")
     def n_phone_invalid(self, v: int) -> None:
         if v > 1:
             raise IndexError
@@ -681,6 +713,7 @@ class Injector:
             self.near_miss("phone_invalid", "household", a, note="带区号的固定电话")
             self.near_miss("phone_invalid", "household", b, note="不带区号的固定电话")
 
+    @injects("village_stats_mismatch")
     def p_village_stats_mismatch(self, i: int) -> None:
         Y = self.Y
         reg_groups: dict[int, dict[str, int]] = {}
@@ -728,6 +761,7 @@ class Injector:
         raise Skip
 
     # ================================================================== §B departments
+    @injects("hukou_not_found")
     def p_hukou_not_found(self, i: int) -> None:
         kid = self.pupil(6, 14)
         hh = self.take(self.has(kid))
@@ -750,6 +784,7 @@ class Injector:
                     return
         raise Skip
 
+    @injects("hukou_name_mismatch")
     def p_hukou_name_mismatch(self, i: int) -> None:
         hh = self.take(lambda h: True)
         m = self.rng.choice(self.hy(hh).members)
@@ -763,6 +798,7 @@ class Injector:
         m.person.hukou_name = new
         self.problem("hukou_name_mismatch", "person", hh, m, note=f"户籍姓名 {new}")
 
+    @near_misses("hukou_name_mismatch")
     def n_hukou_name_mismatch(self, v: int) -> None:
         if v > 0:
             raise IndexError
@@ -776,6 +812,7 @@ class Injector:
         hh = self.take(lambda h: self.hy(h).size >= 2 and self.has(old)(h))
         return hh, self.member(hh, old)
 
+    @injects("deceased_still_registered")
     def p_deceased_still_registered(self, i: int) -> None:
         hh, m = self._elder()
         m.person.status = "死亡"
@@ -790,6 +827,7 @@ class Injector:
             note=f"死亡，注销日期 {m.person.dereg or '空'}",
         )
 
+    @near_misses("deceased_still_registered")
     def n_deceased_still_registered(self, v: int) -> None:
         if v > 0:
             raise IndexError
@@ -798,6 +836,7 @@ class Injector:
         m.person.dereg = dt.date(self.Y + 1, 1, 9)
         self.near_miss("deceased_still_registered", "person", hh, m, note="死亡日期在年度结束之后")
 
+    @injects("moved_out_still_registered")
     def p_moved_out_still_registered(self, i: int) -> None:
         hh = self.take(lambda h: self.hy(h).size >= 3 and self.has(self.adult)(h))
         m = self.member(hh, lambda m: self.adult(m) and m.relation != "户主")
@@ -813,6 +852,7 @@ class Injector:
             note=f"迁出，注销日期 {m.person.dereg or '空'}",
         )
 
+    @near_misses("moved_out_still_registered")
     def n_moved_out_still_registered(self, v: int) -> None:
         if v > 1:
             raise IndexError
@@ -834,6 +874,7 @@ class Injector:
         self.c.vehicles.append([p.id, p.name, pl_, vtype, use, first, status])
         return pl_
 
+    @injects("owns_car")
     def p_owns_car(self, i: int) -> None:
         if i % 2 == 0:
             hh = self.take(lambda h: h.current and self.has(self.adult)(h))
@@ -851,6 +892,7 @@ class Injector:
                 "owns_car", "person", hh, m, note=f"脱贫前（{hh.exit_year - 1}年）购车 {pl_}"
             )
 
+    @near_misses("owns_car")
     def n_owns_car(self, v: int) -> None:
         if v > 4:
             raise IndexError
@@ -892,6 +934,7 @@ class Injector:
         )
         return loc
 
+    @injects("owns_urban_property")
     def p_owns_urban_property(self, i: int) -> None:
         hh = self.take(lambda h: h.current and self.has(self.adult)(h))
         m = self.member(hh, self.adult)
@@ -902,6 +945,7 @@ class Injector:
             loc = self._prop(m.person, "自建房", "商业", "城镇")
             self.problem("owns_urban_property", "person", hh, m, note=f"城镇商业用房 {loc}")
 
+    @near_misses("owns_urban_property")
     def n_owns_urban_property(self, v: int) -> None:
         if v > 3:
             raise IndexError
@@ -931,6 +975,7 @@ class Injector:
         for grade, d, st, done in items:
             self.c.house_safety.append([head.id, head.name, grade, d, st, done])
 
+    @injects("dangerous_house_unrecorded")
     def p_dangerous_house_unrecorded(self, i: int) -> None:
         Y = self.Y
         if i % 2 == 0:
@@ -948,6 +993,7 @@ class Injector:
             "dangerous_house_unrecorded", "household", hh, head, note=f"最近鉴定{grade}{st}"
         )
 
+    @near_misses("dangerous_house_unrecorded")
     def n_dangerous_house_unrecorded(self, v: int) -> None:
         Y = self.Y
         if v > 1:
@@ -975,6 +1021,7 @@ class Injector:
                 note="旧的D级已被新的B级鉴定取代",
             )
 
+    @injects("business_owner")
     def p_business_owner(self, i: int) -> None:
         hh = self.take(lambda h: h.current and self.has(self.adult)(h))
         m = self.member(hh, self.adult)
@@ -1000,6 +1047,7 @@ class Injector:
             "business_owner", "person", hh, m, note=f"{b[4]}“{b[2]}”{b[5]}，注册资本{b[6]}万元"
         )
 
+    @near_misses("business_owner")
     def n_business_owner(self, v: int) -> None:
         if v > 5:
             raise IndexError
@@ -1032,6 +1080,7 @@ class Injector:
         )
         self.near_miss("business_owner", "person", hh, m, note=note)
 
+    @injects("public_employee")
     def p_public_employee(self, i: int) -> None:
         hh = self.take(self.has(self.adult))
         m = self.member(hh, self.adult)
@@ -1047,6 +1096,7 @@ class Injector:
             self.add_si(p, PENSION_PUBLIC, "参保缴费", employer, kind, 3200, year)
         self.problem("public_employee", "person", hh, m, note=f"{employer}参保缴费")
 
+    @near_misses("public_employee")
     def n_public_employee(self, v: int) -> None:
         if v > 1:
             raise IndexError
@@ -1074,6 +1124,7 @@ class Injector:
     def _earner(self, hh: Household) -> Member:
         return self.member(hh, self.adult)
 
+    @injects("tax_income_exceeds_register")
     def p_tax_income_exceeds_register(self, i: int) -> None:
         hh = self.take(lambda h: self.no_dept(h) and self.has(self.adult)(h))
         hy = self.hy(hh)
@@ -1098,6 +1149,7 @@ class Injector:
             note=f"个税收入额 {amount} 元，登记工资性+经营性 {base} 元",
         )
 
+    @near_misses("tax_income_exceeds_register")
     def n_tax_income_exceeds_register(self, v: int) -> None:
         if v > 2:
             raise IndexError
@@ -1128,6 +1180,7 @@ class Injector:
             p, PENSION_ENTERPRISE, status, employer, "企业", base, self.Y if year is None else year
         )
 
+    @injects("wage_exceeds_register")
     def p_wage_exceeds_register(self, i: int) -> None:
         hh = self.take(lambda h: self.no_dept(h) and self.has(self.adult)(h))
         hy = self.hy(hh)
@@ -1143,6 +1196,7 @@ class Injector:
             note=f"缴费基数 {base}×12，登记工资性收入 {hy.wage} 元",
         )
 
+    @near_misses("wage_exceeds_register")
     def n_wage_exceeds_register(self, v: int) -> None:
         if v > 1:
             raise IndexError
@@ -1158,6 +1212,7 @@ class Injector:
             self._enterprise(m, int(hy.wage * 1.09) // 12)
             self.near_miss("wage_exceeds_register", "household", hh, m, note="超出不到10%")
 
+    @injects("pension_enrolment_mismatch")
     def p_pension_enrolment_mismatch(self, i: int) -> None:
         hh = self.take(self.has(self.adult))
         m = self.member(hh, self.adult)
@@ -1169,6 +1224,7 @@ class Injector:
             note = "登记未参保但人社有记录"
         self.problem("pension_enrolment_mismatch", "person", hh, m, note=note)
 
+    @near_misses("pension_enrolment_mismatch")
     def n_pension_enrolment_mismatch(self, v: int) -> None:
         if v > 0:
             raise IndexError
@@ -1181,6 +1237,7 @@ class Injector:
             "pension_enrolment_mismatch", "person", hh, m, note="人社记录为暂停缴费（仍有参保记录）"
         )
 
+    @injects("pension_insurance_missing")
     def p_pension_insurance_missing(self, i: int) -> None:
         hh = self.take(self.has(self.adult))
         m = self.member(hh, self.adult)
@@ -1190,6 +1247,7 @@ class Injector:
             "pension_insurance_missing", "person", hh, m, note=f"{self.age(m.person)}岁无养老保险"
         )
 
+    @near_misses("pension_insurance_missing")
     def n_pension_insurance_missing(self, v: int) -> None:
         if v > 0:
             raise IndexError

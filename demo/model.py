@@ -11,11 +11,13 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
+from department_feeds.register import CURRENT_STATUSES, EXITED_STATUSES
+
+if TYPE_CHECKING:  # for type hints only: demo.county imports this module
     from demo.county import Person
 
-CURRENT = ("未脱贫", "返贫", "脱贫不稳定户", "边缘易致贫户", "突发严重困难户")
-EXITED = ("已脱贫", "风险已消除")
+CURRENT = CURRENT_STATUSES
+EXITED = EXITED_STATUSES
 
 INCOME_LINES = {
     2013: 2736,

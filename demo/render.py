@@ -17,6 +17,7 @@ import datetime as dt
 import io
 import random
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from demo import pools as P
@@ -24,6 +25,7 @@ from demo.county import County
 from demo.ids import FULLWIDTH, damage, to_15
 from demo.model import HouseholdYear, Member, age_dec31
 from demo.xlsx import write_fast, write_openpyxl
+from department_feeds import FEEDS
 
 OLD_SCHOOL = {
     "七年级": "初一",
@@ -52,9 +54,40 @@ def _date_text(d: dt.date | None, style: int) -> str:
     return f"{d.year}年{d.month}月{d.day}日"
 
 
+Write = Callable[["Renderer"], None]
+WRITERS: dict[str, Write] = {}
+"""Feed name → the :class:`Renderer` method that writes its files (``@writes``)."""
+
+
+def writes(feed: str) -> Callable[[Write], Write]:
+    """``@writes("tax")``: register the method that writes a feed's files."""
+
+    def register(fn: Write) -> Write:
+        if feed not in FEEDS:
+            raise KeyError(f"{fn.__name__}: {feed!r} is not a feed of department_feeds.SPECS")
+        if feed in WRITERS:
+            raise ValueError(f"two writers for feed {feed!r}")
+        WRITERS[feed] = fn
+        return fn
+
+    return register
+
+
+def missing_writers() -> list[str]:
+    """Feeds of the registry the generator writes no file for (must be none)."""
+    return [f for f in FEEDS if f not in WRITERS]
+
+
 class Renderer:
-    def __init__(self, county: County, out: Path, seed: int) -> None:
+    def __init__(
+        self,
+        county: County,
+        out: Path,
+        seed: int,
+        village_overrides: Sequence[tuple[int, int, str | None, str, int]] = (),
+    ) -> None:
         self.c = county
+        self.village_overrides = list(village_overrides)
         self.inbox = out / "inbox"
         self.rng = random.Random(seed * 7919 + 17)
         self.files: dict[str, list[str]] = defaultdict(list)
@@ -85,6 +118,7 @@ class Renderer:
         return self.messy_id(number, 0.03, xlsx)
 
     # ------------------------------------------------------------------ register
+    @writes("register")
     def register(self) -> None:
         Y = self.c.working_year
         for year, variant in ((Y - 2, "old"), (Y - 1, "mid"), (Y, "new")):
@@ -257,7 +291,9 @@ class Renderer:
         return getattr(hy, attr)
 
     # ------------------------------------------------------------------ villages
-    def villages(self, overrides: list[tuple[int, int, str | None, str, int]]) -> None:
+    @writes("villages")
+    def villages(self) -> None:
+        overrides = self.village_overrides
         c = self.c
         for year in c.years:
             stats: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
@@ -340,6 +376,7 @@ class Renderer:
             self.rows["villages"] += len(rows) - 3
 
     # ------------------------------------------------------------------ hukou
+    @writes("hukou")
     def hukou(self) -> None:
         c = self.c
         r = self.rng
@@ -406,6 +443,7 @@ class Renderer:
     def _live(self, rows: list[list]) -> list[list]:
         return [x for x in rows if x[0] is not None]
 
+    @writes("vehicles")
     def vehicles(self) -> None:
         reg = self._register_ids()
         headers = [
@@ -434,6 +472,7 @@ class Renderer:
         self.files["vehicles"].append(name)
         self.rows["vehicles"] += len(live)
 
+    @writes("tax")
     def tax(self) -> None:
         reg = self._register_ids()
         live = self._live(self.c.tax)
@@ -464,6 +503,7 @@ class Renderer:
             self.files["tax"].append(name)
             self.rows["tax"] += len(items)
 
+    @writes("property")
     def property(self) -> None:
         reg = self._register_ids()
         r = self.rng
@@ -493,6 +533,7 @@ class Renderer:
         self.files["property"].append(name)
         self.rows["property"] += len(live)
 
+    @writes("house_safety")
     def house_safety(self) -> None:
         reg = self._register_ids()
         r = self.rng
@@ -510,6 +551,7 @@ class Renderer:
         self.files["house_safety"].append(name)
         self.rows["house_safety"] += len(live)
 
+    @writes("business")
     def business(self) -> None:
         reg = self._register_ids()
         buf = io.StringIO()
@@ -552,6 +594,7 @@ class Renderer:
         self.files["business"].append(name)
         self.rows["business"] += len(live)
 
+    @writes("social_insurance")
     def social_insurance(self) -> None:
         reg = self._register_ids()
         live = self._live(self.c.social_insurance)
@@ -600,16 +643,13 @@ class Renderer:
 
 
 def render(county: County, out: Path, seed: int, village_overrides: list) -> Renderer:
-    rd = Renderer(county, out, seed)
-    rd.register()
-    rd.villages(village_overrides)
-    rd.hukou()
-    rd.vehicles()
-    rd.tax()
-    rd.property()
-    rd.house_safety()
-    rd.business()
-    rd.social_insurance()
+    """Write every feed of the registry, in its order (the random draws follow it)."""
+    missing = missing_writers()
+    if missing:
+        raise RuntimeError(f"no writer (@writes) for feeds: {', '.join(missing)}")
+    rd = Renderer(county, out, seed, village_overrides)
+    for feed in FEEDS:
+        WRITERS[feed](rd)
     return rd
 
 

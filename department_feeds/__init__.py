@@ -1,4 +1,8 @@
-"""One module per feed; each owns its header map (``SPEC``), schema and loader."""
+"""One module per feed; each owns its header map (``SPEC``), schema and loader.
+
+The registry below is the one list of feeds: everything else that lists feeds,
+departments or a feed's ID column derives from :data:`SPECS`.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from department_feeds import (
     vehicles,
     villages,
 )
-from department_feeds.spec import FeedSpec
+from department_feeds.spec import OWN_DEPARTMENT, FeedSpec
 
 SPECS: dict[str, FeedSpec] = {
     m.SPEC.name: m.SPEC
@@ -32,3 +36,12 @@ SPECS: dict[str, FeedSpec] = {
 
 FEEDS: tuple[str, ...] = tuple(SPECS)
 """Input feeds in load order; ``feedback`` is read by the rectification loop."""
+
+DEPARTMENT_FEEDS: tuple[str, ...] = tuple(n for n, s in SPECS.items() if s.is_department_feed)
+"""Feeds of other departments, each joined to the register on its ID column."""
+
+DEPARTMENTS: tuple[str, ...] = (
+    *dict.fromkeys(SPECS[n].department_zh for n in DEPARTMENT_FEEDS),
+    OWN_DEPARTMENT,
+)
+"""比对部门 a rule can name: the feeds' departments, then the office's own system."""

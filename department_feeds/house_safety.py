@@ -10,6 +10,7 @@ SPEC = FeedSpec(
     title_zh="农村住房安全鉴定信息",
     department_zh="住建",
     natural_key=("head_id_number", "appraised_on"),
+    date_order=(("renovated_on", "appraised_on"),),
     columns=(
         Column("head_id_number", "户主证件号码", "id", aliases=("证件号码",), required=True),
         Column("head_name", "户主姓名", aliases=("姓名",), compact=True),

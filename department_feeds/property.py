@@ -21,7 +21,11 @@ SPEC = FeedSpec(
         Column("owner_name", "权利人", aliases=("权利人姓名",), compact=True),
         Column("location", "坐落", aliases=("房屋坐落",), required=True),
         Column(
-            "floor_area_m2", "建筑面积", "decimal", aliases=("建筑面积(㎡)", "建筑面积(平方米)")
+            "floor_area_m2",
+            "建筑面积",
+            "decimal",
+            aliases=("建筑面积(㎡)", "建筑面积(平方米)"),
+            positive=True,
         ),
         Column("usage", "规划用途", aliases=("房屋用途", "用途")),
         Column("property_kind", "房屋性质", required=True),

@@ -6,7 +6,7 @@ row. The year comes from 年度 or, when absent, a four-digit year in the file n
 
 from __future__ import annotations
 
-from department_feeds.spec import YEAR_AND_PLACE_COLUMNS, Column, FeedSpec
+from department_feeds.spec import OWN_DEPARTMENT, YEAR_AND_PLACE_COLUMNS, Column, FeedSpec
 from department_feeds.validation import loadable_schema
 
 RELATIONS = (
@@ -48,7 +48,7 @@ def _money(field: str, header: str, *aliases: str) -> Column:
 SPEC = FeedSpec(
     name="register",
     title_zh="建档立卡/防返贫监测人口信息",
-    department_zh="本系统",
+    department_zh=OWN_DEPARTMENT,
     natural_key=("year", "household_id", "id_number"),
     year_from_file_name="year",
     ids_block_rows=False,
@@ -111,7 +111,7 @@ SPEC = FeedSpec(
             value_aliases={"乡镇内务工": "乡(镇)内务工", "乡镇外县内务工": "乡(镇)外县内务工"},
             header_required=False,
         ),
-        Column("work_months", "务工时间(月)", "int", header_required=False),
+        Column("work_months", "务工时间(月)", "int", header_required=False, int_range=(0, 12)),
         Column(
             "has_medical_insurance",
             "是否参加城乡居民基本医疗保险",
@@ -146,7 +146,7 @@ SPEC = FeedSpec(
             aliases=("脱贫属性", "贫困户状态"),
             values=CURRENT_STATUSES + EXITED_STATUSES,
         ),
-        Column("exit_year", "脱贫年度", "int", header_required=False, parse="year"),
+        Column("exit_year", "脱贫年度", "int", header_required=False, parse="year", earliest=2013),
         Column(
             "main_cause",
             "主要致贫原因",
@@ -157,7 +157,7 @@ SPEC = FeedSpec(
             ),
             header_required=False,
         ),
-        Column("household_size", "家庭人口数", "int"),
+        Column("household_size", "家庭人口数", "int", int_range=(1, 30)),
         Column("phone", "联系电话", aliases=("手机号码", "联系方式"), header_required=False),
         _money("household_net_income", "家庭年纯收入", "家庭纯收入(元)", "家庭纯收入"),
         Column(

@@ -6,6 +6,7 @@ detection, alias mapping, type coercion and the pandera schema all derive from i
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,10 @@ SQL_TYPES: dict[str, str] = {
     "date": "DATE",
     "bool": "BOOLEAN",
 }
+
+OWN_DEPARTMENT = "本系统"
+"""The office's own system (the register, the village statistics); every other
+``department_zh`` is a department whose feed rules compare the register with."""
 
 METADATA_COLUMNS: tuple[tuple[str, str], ...] = (
     ("load_id", "VARCHAR"),
@@ -73,6 +78,18 @@ class Column:
     yuan (``5,000,000元``) → 500."""
     compact: bool = False
     """Remove every space inside the value (person names: ``张  三`` → ``张三``)."""
+    earliest: int | dt.date | None = None
+    """Lower bound the feed's expectation suite checks: a year column's first
+    plausible year (default 1990), a date column's earliest date (default none)."""
+    int_range: tuple[int, int] | None = None
+    """Plausible inclusive range of a count column (default: not negative)."""
+    positive: bool = False
+    """A decimal that must be greater than 0 (an area), not merely not negative."""
+
+    @property
+    def is_year(self) -> bool:
+        """An integer year (``2024``, ``2024年``…): checked against the run year."""
+        return self.kind == "int" and self.parse == "year"
 
     @property
     def all_headers(self) -> tuple[str, ...]:
@@ -104,6 +121,33 @@ class FeedSpec:
     ids_block_rows: bool = True
     """A row whose ID number has a problem cannot be joined and is rejected
     (department feeds); the register loads it for the ``id_invalid`` rule."""
+    natural_key_blank_is_value: bool = False
+    """A blank part of the natural key is a value, so the row still counts for
+    uniqueness (a village total has no group); by default such a row cannot
+    identify a record and is left out of the uniqueness expectation."""
+    date_order: tuple[tuple[str, str], ...] = ()
+    """(later, earlier) date fields of one record: the later is never before the
+    earlier (an expectation of the feed's suite)."""
+
+    def __post_init__(self) -> None:
+        if self.is_department_feed and len(self.id_columns) != 1:
+            raise ValueError(f"department feed {self.name} needs exactly one ID column")
+        fields = {c.field for c in self.columns}
+        for pair in self.date_order:
+            assert set(pair) <= fields, (self.name, pair)
+        assert set(self.natural_key) <= fields, (self.name, self.natural_key)
+
+    @property
+    def is_department_feed(self) -> bool:
+        """A feed from another department (not :data:`OWN_DEPARTMENT`)."""
+        return self.department_zh != OWN_DEPARTMENT
+
+    @property
+    def join_id(self) -> str:
+        """The ID column rules join a department feed's rows on."""
+        if not self.is_department_feed:
+            raise ValueError(f"{self.name} is not a department feed")
+        return self.id_columns[0].field
 
     def column(self, field_name: str) -> Column:
         for c in self.columns:
@@ -173,6 +217,7 @@ YEAR_AND_PLACE_COLUMNS = (
         header_required=False,
         required=True,
         parse="year",
+        earliest=2013,  # 建档立卡 starts with the 2013 line
     ),
     Column("county", "县(市、区)", aliases=("县", "区县", "县区")),
     Column("township", "乡(镇)", aliases=("乡镇", "乡镇(街道)", "乡(镇、街道)"), required=True),

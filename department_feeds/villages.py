@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from department_feeds.spec import YEAR_AND_PLACE_COLUMNS, Column, FeedSpec
+from department_feeds.spec import OWN_DEPARTMENT, YEAR_AND_PLACE_COLUMNS, Column, FeedSpec
 from department_feeds.validation import loadable_schema
 
 TOTAL_WORDS = ("合计", "总计", "小计")
@@ -40,8 +40,9 @@ def finish(frame: pl.DataFrame) -> pl.DataFrame:
 SPEC = FeedSpec(
     name="villages",
     title_zh="村组统计信息",
-    department_zh="本系统",
+    department_zh=OWN_DEPARTMENT,
     natural_key=("year", "township", "village", "village_group"),
+    natural_key_blank_is_value=True,  # a village total has no group
     year_from_file_name="year",
     summary_row=summary_row,
     finish=finish,

@@ -14,7 +14,33 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
-from core.config import LOCAL_DIR, PROJECT_ROOT, Settings
+from assets.resources import (
+    CLI_LOCK_WAIT_S,
+    BiduiResource,
+    RunBusy,
+    check_layout,
+    hold_run_locks,
+    lock_wait_s,
+    run_lock,
+)
+from checks.thresholds import ThresholdsError, load_thresholds
+from core.config import (
+    LOCAL_DIR,
+    PROJECT_ROOT,
+    KeyConfigError,
+    Settings,
+    warehouse_key,
+    warehouse_old_key,
+)
+from core.office_crypto import PasswordsError, configured_passwords
+from demo import generate
+from department_feeds import FEEDS
+from department_feeds.limits import Limits
+from pipelines.jobs import NIGHTLY_JOB_NAME
+from rectification.status import accept_waivers, pending_waivers
+from warehouse import connect
+from warehouse.connection import WarehouseKeyError, WarehouseLockedError
+from warehouse.rekey import convert
 
 log = logging.getLogger("bidui")
 
@@ -54,8 +80,6 @@ def dagster_home(warehouse: Path | None = None) -> Path:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from demo import generate
-
     out = Path(args.out_dir)
     summary = generate(
         out,
@@ -90,8 +114,6 @@ def run_pipeline(
     prints one line per asset step as it starts; ``summary``, when given, receives
     the short account of a successful night (feeds, findings, rules not run)."""
     import uuid
-
-    from assets.resources import CLI_LOCK_WAIT_S, RunBusy, hold_run_locks, lock_wait_s
 
     dagster_home(warehouse)
     run_id = str(uuid.uuid4())
@@ -130,8 +152,7 @@ def _execute(
 ) -> tuple[bool, str]:
     import dagster as dg
 
-    from pipelines.definitions import defs
-    from pipelines.jobs import NIGHTLY_JOB_NAME
+    from pipelines.definitions import defs  # lazy: builds every asset and check (~1 s)
 
     config = {
         "inbox": str(inbox),
@@ -189,7 +210,7 @@ def _execute(
 
 def _asset_steps() -> list[str]:
     """Step keys of the job's assets (checks are not shown as progress)."""
-    from pipelines.definitions import defs
+    from pipelines.definitions import defs  # lazy: builds every asset and check (~1 s)
 
     return [k.to_python_identifier() for k in defs.resolve_asset_graph().get_all_asset_keys()]
 
@@ -215,8 +236,6 @@ def _progress_printer(steps: list[str]):
 def summarise(events) -> list[str]:
     """The night in a few lines, from the run's own events: rows per feed, findings
     by category, rules not run grouped by reason."""
-    from department_feeds import FEEDS
-
     feeds: dict[str, tuple[int, int, int]] = {}
     by_category: dict[str, int] = {}
     not_run: dict[str, list[str]] = {}
@@ -323,8 +342,6 @@ def check_writable_folder(path: Path, what: str, what_zh: str) -> str:
 
 def check_lock_wait() -> str:
     """An error line if ``$BIDUI_RUN_LOCK_WAIT`` is not a number of seconds, else ""."""
-    from assets.resources import CLI_LOCK_WAIT_S, lock_wait_s
-
     try:
         lock_wait_s(CLI_LOCK_WAIT_S)
     except ValueError as exc:
@@ -340,11 +357,6 @@ def check_configuration(thresholds: str) -> str:
     """An error line for configuration a run would fail on deep inside Dagster
     (hundreds of lines later), else "": the thresholds file, the ``BIDUI_MAX_*``
     limits, the warehouse key, the workbook passwords file."""
-    from checks.thresholds import ThresholdsError, load_thresholds
-    from core.config import KeyConfigError, warehouse_key
-    from core.office_crypto import PasswordsError, configured_passwords
-    from department_feeds.limits import Limits
-
     try:
         load_thresholds(thresholds or None)
     except ThresholdsError as exc:
@@ -406,8 +418,6 @@ def _describe_inbox(inbox: Path, feeds: tuple[str, ...], first: int = 4) -> str:
 def check_inbox_layout(inbox: Path) -> str:
     """An error line when the inbox holds no register file, else "": every rule needs
     the register, so such a run would publish an empty day with every rule not run."""
-    from department_feeds import FEEDS
-
     if _has_files(inbox / "register"):
         return ""
     looked = " ".join(f"{f}/" for f in FEEDS)
@@ -421,8 +431,6 @@ def check_inbox_layout(inbox: Path) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from assets.resources import check_layout
-
     settings = Settings.from_env(args.inbox, args.outbox, args.warehouse)
     if not settings.inbox.is_dir():
         print(
@@ -487,14 +495,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _today() -> date:
-    from assets.resources import BiduiResource
-
     return BiduiResource().run_day
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from demo import generate
-
     demo = LOCAL_DIR / "demo"
     if args.fresh or not (demo / "inbox").is_dir():
         shutil.rmtree(demo, ignore_errors=True)
@@ -554,10 +558,6 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 def cmd_waive(args: argparse.Namespace) -> int:
     """List pending waiver candidates, or accept some (the office's explicit approval)."""
-    from assets.resources import run_lock
-    from rectification.status import accept_waivers, pending_waivers
-    from warehouse import connect
-
     settings = Settings.from_env(warehouse=args.warehouse)
     if not settings.warehouse.exists():
         print(f"error: no warehouse at {settings.warehouse}; run bidui first", file=sys.stderr)
@@ -587,11 +587,6 @@ def cmd_waive(args: argparse.Namespace) -> int:
 
 def cmd_warehouse(args: argparse.Namespace) -> int:
     """Encrypt a plaintext warehouse, or change its key (docs/security.md)."""
-    from assets.resources import RunBusy, run_lock
-    from core.config import KeyConfigError, warehouse_key, warehouse_old_key
-    from warehouse.connection import WarehouseKeyError, WarehouseLockedError
-    from warehouse.rekey import convert
-
     path = Settings.from_env(warehouse=args.warehouse).warehouse
     try:
         new_key = warehouse_key()
@@ -712,7 +707,6 @@ def configure_logging(verbose: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
-    from assets.resources import RunBusy
 
     try:
         return args.func(args)

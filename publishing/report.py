@@ -32,20 +32,21 @@ import duckdb
 import jinja2
 from markupsafe import Markup
 
+from checks.expectations import STORE_DIR, load_validations
+from checks.rules import ALL_RULES
 from checks.rules.base import CATEGORIES, SEVERITY_ZH
+from checks.thresholds import load_thresholds
 from core.config import now as office_now
-from core.idcard import mask
+from core.idcard import mask_in_text
+from department_feeds import SPECS
+from rectification.status import LATEST_RESPONSES_SQL
 
 log = logging.getLogger("bidui.report")
 
-CATEGORY_COLOURS = {
-    "疑似错评": "#d1495b",
-    "疑似漏评": "#edae49",
-    "疑似错退": "#8f2d56",
-    "信息不准": "#00798c",
-    "保障缺失": "#3d6fb6",
-    "需更新": "#7a8b99",
-}
+CATEGORY_COLOURS = dict(
+    zip(CATEGORIES, ("#d1495b", "#edae49", "#8f2d56", "#00798c", "#3d6fb6", "#7a8b99"), strict=True)
+)
+"""One colour per category, in the catalogue's order (a new category needs one here)."""
 OTHER_COLOUR = "#a0a8b0"
 STATUS_ZH = {
     "new": "新发现",
@@ -58,8 +59,6 @@ HISTORY_RUNS = 14
 """How many runs the trend charts and sparklines show."""
 DATA_DOCS_LABEL = "数据质量报告 (Data Docs)"
 
-# An ID-like run of digits (18 with a possible X, or an old 15-digit number).
-_ID_LIKE = re.compile(r"(?<![0-9])(?:[0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9Xx])")
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 
 
@@ -94,10 +93,10 @@ class ReportSummary:
 
 
 def mask_text(value: Any) -> str:
-    """Text with every ID-like digit run masked."""
+    """Text with every ID-like run masked (:func:`core.idcard.mask_in_text`)."""
     if value is None:
         return ""
-    return _ID_LIKE.sub(lambda m: mask(m.group(0)), str(value))
+    return mask_in_text(str(value))
 
 
 def _n(value: Any) -> str:
@@ -230,21 +229,16 @@ def _collect(con: duckdb.DuckDBPyConnection, run_date: dt.date, history_runs: in
 def _collect_rules(
     con: duckdb.DuckDBPyConnection, d: _Data, has_runs: bool, history_runs: int
 ) -> None:
-    try:
-        from checks.rules import ALL_RULES
-
-        catalogue = [
-            {
-                "code": r.code,
-                "name_zh": r.name_zh,
-                "category": r.category,
-                "severity": r.severity,
-                "department": r.department,
-            }
-            for r in ALL_RULES
-        ]
-    except ImportError:  # the report must still render without the rule package
-        catalogue = []
+    catalogue = [
+        {
+            "code": r.code,
+            "name_zh": r.name_zh,
+            "category": r.category,
+            "severity": r.severity,
+            "department": r.department,
+        }
+        for r in ALL_RULES
+    ]
     by_code = {r["code"]: r for r in catalogue}
     runs: dict[str, dict[dt.date, tuple[bool, str | None, int | None]]] = {}
     if has_runs:
@@ -361,13 +355,7 @@ def _collect_progress(
     )
     if d.findings_table:
         if d.feedback_table:
-            try:
-                from rectification.status import LATEST_RESPONSES_SQL as latest
-            except ImportError:
-                latest = (
-                    "SELECT * FROM feedback_responses QUALIFY row_number() OVER "
-                    "(PARTITION BY problem_id ORDER BY loaded_at DESC) = 1"
-                )
+            latest = LATEST_RESPONSES_SQL
         else:
             latest = (
                 "SELECT NULL::VARCHAR AS problem_id, NULL::VARCHAR AS rectification WHERE false"
@@ -405,12 +393,7 @@ def _collect_progress(
 
 
 def _collect_feeds(con: duckdb.DuckDBPyConnection, d: _Data) -> None:
-    try:
-        from department_feeds import SPECS
-
-        feeds = [(s.name, s.title_zh, s.department_zh) for s in SPECS.values()]
-    except ImportError:
-        feeds = []
+    feeds = [(s.name, s.title_zh, s.department_zh) for s in SPECS.values()]
     d.loads_table = _has(
         con,
         "loads",
@@ -1017,10 +1000,6 @@ def _environment() -> jinja2.Environment:
 
 def _validations_for(out_path: Path, links: Mapping[str, str]) -> tuple[dict[str, Any], str | None]:
     """Feed validations kept in the Data Docs folder a link points to (if any)."""
-    try:
-        from checks.expectations import STORE_DIR, load_validations
-    except ImportError:
-        return {}, None
     for target in links.values():
         rel = Path(target.replace("\\", "/"))
         if rel.name != "index.html":
@@ -1060,8 +1039,6 @@ def render_report(
     max_reject_rate = 0.01
     try:
         if thresholds is None:
-            from checks.thresholds import load_thresholds
-
             thresholds = load_thresholds()
         fq = thresholds.feed_quality
         max_age = {

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from demo import generate
+from warehouse import connect
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
 
 def generate_county(out: Path, households: int = 300, seed: int = 7, problems_per_rule: int = 1):
-    from demo import generate
-
     return generate(out, households=households, seed=seed, problems_per_rule=problems_per_rule)
 
 
@@ -70,7 +71,6 @@ def inbox(tmp_path: Path) -> Path:
 @pytest.fixture
 def con(tmp_path: Path):
     """A fresh warehouse file of the test's own (every table created)."""
-    from warehouse import connect
 
     c = connect(tmp_path / "wh" / "warehouse.duckdb")
     yield c

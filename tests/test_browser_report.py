@@ -23,6 +23,9 @@ from typing import Any
 import duckdb
 import pytest
 
+from checks.expectations import validate_feed
+from publishing.report import render_report
+from tests.test_expectations import _build
 from tests.test_report import FINDINGS, RUN2, make_id, warehouse  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.browser
@@ -214,8 +217,6 @@ def test_harness_sees_console_errors_and_remote_requests(browser, tmp_path):
 
 
 def test_report_renders_offline_with_headline_numbers(browser, warehouse):  # noqa: F811
-    from publishing.report import render_report
-
     out = warehouse.parent / "outbox" / RUN2.isoformat() / "report.html"
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
@@ -259,8 +260,6 @@ def test_report_renders_offline_with_headline_numbers(browser, warehouse):  # no
 def test_data_docs_pages_render_offline(browser, tmp_path):
     """The GX pages work with the vendored jQuery/Bootstrap/bootstrap-table: no
     errors, no remote request, the index table styled by bootstrap-table."""
-    from checks.expectations import validate_feed
-    from tests.test_expectations import _build
 
     db = _build(tmp_path / "w.duckdb", bad=True)
     site = tmp_path / "data_docs"

@@ -10,6 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from checks.thresholds import DEFAULT_PATH
+from core.config import LOCAL_DIR, Settings
+from department_feeds import FEEDS
+from pipelines import cli
+from pipelines.cli import check_inbox_layout, instance_home
 from tests.conftest import clean_env, copy_inbox
 
 BIDUI = Path(sys.executable).with_name("bidui")
@@ -68,8 +73,6 @@ def test_wrong_thresholds_path_is_one_line_naming_the_file(inbox, tmp_path, env)
 
 
 def test_thresholds_typo_key_names_the_key(inbox, tmp_path, env):
-    from checks.thresholds import DEFAULT_PATH
-
     text = DEFAULT_PATH.read_text(encoding="utf-8").replace(
         "arithmetic_tolerance_yuan", "arithmetic_tolerence_yuan", 1
     )
@@ -117,9 +120,6 @@ def test_empty_inbox_says_it_is_empty(tmp_path, env):
 
 
 def test_register_list_comes_from_the_feed_catalogue():
-    from core.config import FEEDS
-    from pipelines.cli import check_inbox_layout
-
     empty = Path("/nonexistent-inbox-for-test")
     line = check_inbox_layout(empty)
     for feed in FEEDS:
@@ -197,9 +197,6 @@ def test_each_warehouse_has_its_own_dagster_instance(small_county, tmp_path):
 
 
 def test_default_warehouse_keeps_the_old_instance_folder(monkeypatch, tmp_path):
-    from core.config import LOCAL_DIR
-    from pipelines.cli import instance_home
-
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     assert instance_home(LOCAL_DIR / "warehouse.duckdb") == (LOCAL_DIR / "dagster_home").resolve()
     other = tmp_path / "x" / "test.duckdb"
@@ -209,9 +206,6 @@ def test_default_warehouse_keeps_the_old_instance_folder(monkeypatch, tmp_path):
 
 
 def test_ui_uses_the_warehouse_instance_and_paths(monkeypatch, tmp_path):
-    from core.config import Settings
-    from pipelines import cli
-
     for name in ("DAGSTER_HOME", "BIDUI_INBOX", "BIDUI_OUTBOX", "BIDUI_WAREHOUSE"):
         monkeypatch.setenv(name, "")  # recorded, so the test's own exports are undone
         monkeypatch.delenv(name)

@@ -20,6 +20,8 @@ import pytest
 
 from checks.expectations import (
     STORE_DIR,
+    VENDOR_DIR,
+    VENDORED,
     load_validations,
     plan_suite,
     validate_feed,
@@ -27,6 +29,7 @@ from checks.expectations import (
 )
 from core.idcard import check_digit, mask
 from department_feeds import SPECS
+from warehouse import connect
 
 RUN = dt.date(2025, 11, 15)
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,8 +97,6 @@ def _vehicle_row(i: int, **over):
 
 
 def _build(path: Path, bad: bool) -> Path:
-    from warehouse import connect
-
     con = connect(path)
     reg = [_register_row(i) for i in range(8)]
     veh = [_vehicle_row(i) for i in range(3)]
@@ -247,7 +248,6 @@ def test_data_docs_reference_only_vendored_local_files(bad_site):
     """Every page points at files that exist in the site (no http(s) URL left), the
     vendored copies are the package's files unchanged, and every url() in them
     resolves (bar the fonts deliberately not shipped)."""
-    from checks.expectations import VENDOR_DIR, VENDORED
 
     site, _ = bad_site
     referenced: set[Path] = set()

@@ -14,11 +14,14 @@ from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 from stdnum.cn import ric
 
+from checks.rules import ALL_RULES
 from demo import TRUTH_COLUMNS, generate, township_count
 from demo.county import Builder, build
-from demo.model import age_dec31
+from demo.inject import INJECTORS, NEAR_MISSES, missing_injectors
+from demo.model import age_dec31, age_sep1
+from demo.render import WRITERS, missing_writers
 from demo.xlsx import write_fast
-from department_feeds import FEEDS
+from department_feeds import DEPARTMENT_FEEDS, FEEDS, SPECS
 from warehouse import connect, load_all
 from warehouse.schema import create_all
 
@@ -68,6 +71,20 @@ def _digest(folder: Path) -> dict[str, str]:
         else:
             out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out
+
+
+def test_every_catalogue_rule_has_an_injector():
+    """A new rule needs its ``@injects("code")`` in demo/inject.py: the generator plants
+    its problems in catalogue order, and recall is measured on them."""
+    assert missing_injectors() == [], "rules without an @injects injector in demo/inject.py"
+    assert set(INJECTORS) == {r.code for r in ALL_RULES}
+    assert set(NEAR_MISSES) <= set(INJECTORS)
+
+
+def test_every_feed_has_a_writer():
+    """A new feed needs its ``@writes("feed")`` method in demo/render.py."""
+    assert missing_writers() == [], "feeds without a @writes method in demo/render.py"
+    assert set(WRITERS) == set(FEEDS)
 
 
 def test_feeds_present_and_named(small):
@@ -182,8 +199,6 @@ def test_years_move_on(model):
 
 
 def test_compulsory_age_children_in_school(model):
-    from demo.model import age_sep1
-
     for hh in model.households:
         for m in hh.years[YEAR].members:
             if 6 <= age_sep1(m.person.birth, YEAR) <= 15:
@@ -278,11 +293,8 @@ def test_department_ids_valid_or_rejected(small):
     """Department rows either carry a number python-stdnum accepts, or were rejected
     because the number cannot be recovered (an Excel number that lost digits)."""
     con = small["con"]
-    for feed, col in (
-        ("hukou", "id_number"),
-        ("vehicles", "owner_id_number"),
-        ("tax", "id_number"),
-    ):
+    for feed in DEPARTMENT_FEEDS:
+        col = SPECS[feed].join_id
         ids = con.execute(
             f'SELECT DISTINCT "{col}" FROM "{feed}" WHERE "{col}_problem" IS NULL'
         ).fetchall()
@@ -294,7 +306,8 @@ def test_department_ids_valid_or_rejected(small):
             == 0
         )
     reasons = con.execute(
-        "SELECT DISTINCT reason_en FROM rejects WHERE feed NOT IN ('register', 'villages')"
+        "SELECT DISTINCT reason_en FROM rejects WHERE list_contains($feeds, feed)",
+        {"feeds": list(DEPARTMENT_FEEDS)},
     ).fetchall()
     assert {r for (r,) in reasons} <= {
         "ID number was stored as an Excel number and lost its last digits"

@@ -21,10 +21,12 @@ import openpyxl
 import pytest
 
 from department_feeds import feedback
+from pipelines.cli import run_pipeline
 from publishing.workbooks import FILL_IN_HEADERS, write_township_workbooks
 from rectification.authority import MARKER_SHEET, make_marker, read_marker, signing_key
 from rectification.feedback import load_feedback
 from rectification.status import pending_waivers
+from tests.conftest import copy_inbox
 from tests.helpers_problem_lists import (
     COUNTY,
     DUE_DAYS,
@@ -870,9 +872,6 @@ def test_hostile_returns_through_the_nightly_job(small_county, tmp_path, dagster
     township's rows pasted in (one 已整改, one waiver request), a copy with the
     marker sheet deleted, and a bad date; night 2 applies only what is its own."""
     import duckdb
-
-    from pipelines.cli import run_pipeline
-    from tests.conftest import copy_inbox
 
     nights = [date(2026, 11, 20), date(2026, 11, 21)]
     inbox = copy_inbox(small_county, tmp_path / "inbox")

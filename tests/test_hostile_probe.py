@@ -9,9 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from checks.engine import run_rules
+from core.config import today
+from department_feeds.limits import LimitExceeded, Limits, check_xlsx_extent
+from publishing.report import render_report
 from tests.feeds_fixtures import (
     REGISTER_HEADER,
     loads_row,
+    make_id,
     query,
     register_row,
     sample_rows,
@@ -140,8 +145,6 @@ def test_files_outside_any_feed_folder_are_reported_not_ignored(con, inbox):
 def test_report_names_what_the_inbox_holds_unread(con, inbox, tmp_path):
     import datetime as dt
 
-    from publishing.report import render_report
-
     write_xlsx(inbox / "register" / "2025年建档立卡人口.xlsx", [REGISTER_HEADER, register_row(0)])
     write_csv(inbox / "户籍" / "户籍人口_青山镇.csv", sample_rows("hukou", 2))
     load_feed(con, "register", inbox)
@@ -208,8 +211,6 @@ def test_one_file_per_township_for_one_year_are_all_kept(con, inbox):
 def test_report_names_a_superseded_file(con, inbox, tmp_path):
     import datetime as dt
 
-    from publishing.report import render_report
-
     old = write_xlsx(inbox / "register" / "2025年a.xlsx", [REGISTER_HEADER, register_row(0)])
     new = write_xlsx(
         inbox / "register" / "2025年b.xlsx", [REGISTER_HEADER, register_row(0, 姓名="李四")]
@@ -230,8 +231,6 @@ def test_a_register_year_after_this_year_is_rejected_with_a_reason(con, inbox):
     """A register typed as 2027 (a year not yet begun) became the working year: every
     township's list was built for 2027 and most department comparisons did not run."""
     import datetime as dt
-
-    from core.config import today
 
     future = today().year + 1
     rows = [register_row(i, 年度=str(future)) for i in range(3)]
@@ -295,8 +294,6 @@ def test_report_names_a_township_the_village_list_does_not_know(con, inbox, tmp_
     """塘嘴鄉 (traditional 鄉) typed for 塘嘴乡: its own list, for a township that does
     not exist, and nobody told. It cannot be merged safely (a guess); it is named."""
     import datetime as dt
-
-    from publishing.report import render_report
 
     rows = [register_row(i, 年度="2025") for i in range(3)]
     rows[2][REGISTER_HEADER.index("乡(镇)")] = "青山鎮"
@@ -397,8 +394,6 @@ def test_a_household_id_typed_in_two_townships_keeps_each_townships_data_apart(c
     village, phone number and poverty cause in its evidence."""
     import datetime as dt
 
-    from checks.engine import run_rules
-
     rows = [register_row(i, 年度="2025") for i in range(3)]
     rows += [
         register_row(i, 年度="2025", **{"乡(镇)": "白水乡", "行政村": "石门村"})
@@ -464,8 +459,6 @@ def test_a_million_shared_strings_behind_a_tiny_sheet_are_refused(tmp_path):
     cells, so more is refused before the reader builds them."""
     import zipfile
 
-    from department_feeds.limits import LimitExceeded, Limits, check_xlsx_extent
-
     path = tmp_path / "x.xlsx"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr(
@@ -497,9 +490,6 @@ def test_a_townships_missing_hukou_file_is_not_every_person_not_found(con, inbox
     became 'ID number not in the hukou database' — 94 false findings on a 200-household
     county. The rule does not run, and says which township's hukou data is missing."""
     import datetime as dt
-
-    from checks.engine import run_rules
-    from tests.feeds_fixtures import make_id
 
     rows = [register_row(i, 年度="2025") for i in range(12)]
     rows += [register_row(i, 年度="2025", **{"乡(镇)": "白水乡"}) for i in range(12, 24)]

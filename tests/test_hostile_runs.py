@@ -24,9 +24,12 @@ import duckdb
 import openpyxl
 import pytest
 
+from assets.resources import RunBusy, RunLocks
+from core.csv_safety import neutralise, neutralise_frame, unescape
 from pipelines.cli import main as bidui_main
 from pipelines.cli import run_pipeline
-from tests.conftest import PROJECT_ROOT, clean_env, copy_inbox
+from pipelines.jobs import NIGHTLY_JOB_NAME
+from tests.conftest import PROJECT_ROOT, clean_env, copy_inbox, generate_county
 
 pytestmark = pytest.mark.slow
 
@@ -73,8 +76,6 @@ def assert_day_complete(outbox: Path, wh: Path, day: str = DAY) -> None:
 
 @pytest.fixture(scope="module")
 def county(tmp_path_factory) -> Path:
-    from tests.conftest import generate_county
-
     out = tmp_path_factory.mktemp("hostile_county")
     generate_county(out, households=150, seed=5)
     return out
@@ -190,8 +191,6 @@ def test_same_outbox_other_warehouse_is_refused(county, tmp_path, env):
 
 
 def test_run_lock_wait_is_bounded_and_configurable(tmp_path):
-    from assets.resources import RunBusy, RunLocks
-
     wh = tmp_path / "w.duckdb"
     first = RunLocks.for_paths(wh, tmp_path / "outbox")
     first.acquire(run_id="first", wait_s=0)
@@ -340,8 +339,7 @@ def test_failure_inside_a_step_names_the_cause_and_leaves_no_staging(
     # The same failure in a run Dagster launches (no CLI around it): teardown cleans up.
     import dagster as dg
 
-    from pipelines.definitions import defs
-    from pipelines.jobs import NIGHTLY_JOB_NAME
+    from pipelines.definitions import defs  # lazy: builds every asset and check
 
     config = {"inbox": str(inbox), "outbox": str(outbox), "warehouse": str(wh), "run_date": DAY}
     with dg.DagsterInstance.get() as instance:
@@ -490,8 +488,7 @@ def test_a_run_dagster_launches_takes_the_lock_itself(county, tmp_path, env, mon
     takes the lock in setup_for_execution and the run fails naming the holder."""
     import dagster as dg
 
-    from pipelines.definitions import defs
-    from pipelines.jobs import NIGHTLY_JOB_NAME
+    from pipelines.definitions import defs  # lazy: builds every asset and check
 
     monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
     monkeypatch.setenv("BIDUI_RUN_LOCK_WAIT", "1")
@@ -568,8 +565,6 @@ def test_outputs_read_back_as_input_or_warehouse_in_the_outbox_refused(
 
 def test_csv_rule_round_trips_and_leaves_numbers_alone():
     import polars as pl
-
-    from core.csv_safety import neutralise, neutralise_frame, unescape
 
     for text in [*PAYLOADS, "'=already quoted", "张三", "", "'plain"]:
         assert unescape(neutralise(text)) == text

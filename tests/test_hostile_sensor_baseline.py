@@ -20,8 +20,10 @@ import duckdb
 import pytest
 
 from pipelines import sensors
+from pipelines.cli import run_pipeline
 from pipelines.sensors import evaluate, inbox_sensor
 from tests.conftest import copy_inbox
+from tests.helpers_problem_lists import fill_workbook, listed_ids
 from warehouse.manifest import manifest_path, read_manifest, write_manifest
 
 NIGHTS = [date(2026, 11, 20), date(2026, 11, 21)]
@@ -122,9 +124,6 @@ def _tick(instance, cursor):
 def test_real_run_then_ui_start_requests_no_run_until_a_file_changes(
     small_county, tmp_path, dagster_home, monkeypatch
 ):
-    from pipelines.cli import run_pipeline
-    from tests.helpers_problem_lists import fill_workbook, listed_ids
-
     inbox = copy_inbox(small_county, tmp_path / "inbox")
     outbox, wh = tmp_path / "outbox", tmp_path / "warehouse.duckdb"
     ok, info = run_pipeline(inbox, outbox, wh, NIGHTS[0])

@@ -40,6 +40,7 @@ from rectification.authority import (
     read_marker,
     signing_key,
 )
+from rectification.feedback import load_feedback
 from tests.helpers_problem_lists import (
     COUNTY,
     DUE_DAYS,
@@ -273,7 +274,6 @@ def test_formula_payloads_stay_text_everywhere(tmp_path):
 
 def test_filled_in_workbook_with_payloads_is_still_read(tmp_path):
     """A township fills in a list full of payloads: the answer is still read."""
-    from rectification.feedback import load_feedback
 
     con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:1])
     con.execute("UPDATE findings SET name = ?, evidence = ?", [FORMULAS[0], FORMULAS[1]])
@@ -288,7 +288,6 @@ def test_filled_in_workbook_with_payloads_is_still_read(tmp_path):
 
 def test_cleaned_and_cut_cells_returned_unchanged_are_not_edits(tmp_path):
     """What the writer had to change (U+FFFD, cut text, _xHHHH_, CR) is not a township edit."""
-    from rectification.feedback import load_feedback
 
     con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:1])
     con.execute(
@@ -450,8 +449,6 @@ def test_next_list_shows_what_of_the_returned_answer_was_not_taken(tmp_path):
     """Through the real feedback reader (its feedback_field_status view)."""
     from datetime import datetime
 
-    from rectification.feedback import load_feedback
-
     con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:2])
     infos = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
     pid = sorted(listed(infos[0].path))[0]
@@ -502,8 +499,6 @@ def test_villages_named_like_column_headers_do_not_make_the_summary_an_answer_sh
     """Table 2 of 汇总 has a column per village: villages named 问题编号 and 核实结果
     made its header row look like a list's, and its count rows like answers."""
     from datetime import datetime
-
-    from rectification.feedback import load_feedback
 
     con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:1])
     villages = con.execute("SELECT DISTINCT village FROM findings ORDER BY 1").fetchall()

@@ -18,6 +18,7 @@ from core.idcard import (
     check_digit,
     mask,
     mask_expr,
+    mask_in_text,
     normalise,
     normalise_expr,
     normalise_frame,
@@ -217,6 +218,22 @@ def test_frame_and_expr_agree_on_mixed_values():
 )
 def test_mask(value, masked):
     assert mask(value) == masked
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("证件号码 530102199001011234 错误", "证件号码 530102********1234 错误"),
+        ("旧号530102900101123，", "旧号530102*****1123，"),  # 15 digits, next to Chinese
+        ("11010519491231002x", "110105********002x"),
+        ("少一位 53010219900101123", "少一位 530102*******1123"),  # 17: lost a digit
+        ("Excel: 5.30102198005051E+17", "Excel: 5.3010**********E+17"),
+        ("2025-11-20 收入 5,230.50 元 电话 13912345678", None),  # left alone
+        ("户编号 H0001 号牌 云A12345", None),
+    ],
+)
+def test_mask_in_text(text, masked):
+    assert mask_in_text(text) == (text if masked is None else masked)
 
 
 def test_mask_expr_matches_mask_for_18_digits():

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from department_feeds import SPECS
 from department_feeds import normalise as nz
 from department_feeds.headers import find_header
-from department_feeds.reading import ReadError, cell_text, decode, read_csv
+from department_feeds.reading import RawSheet, ReadError, _rows_frame, cell_text, decode, read_csv
 
 FAST = settings(max_examples=60, deadline=None)
 
@@ -199,7 +199,6 @@ def test_read_csv_keeps_width_under_a_title_line():
 )
 def test_row_frame_text_matches_cell_text(values):
     """The Polars row builder fast path gives the same text as cell_text."""
-    from department_feeds.reading import _rows_frame
 
     frame = _rows_frame([[v] for v in values], 1)
     assert frame is not None
@@ -213,8 +212,6 @@ def test_row_frame_text_matches_cell_text(values):
 
 
 def test_sheet_columns_with_dates_fall_back_to_cells():
-    from department_feeds.reading import RawSheet
-
     rows = [["h1", "h2"], [dt.datetime(2024, 3, 1), 530102199001011234.0], ["x", ""]]
     cols, flags = RawSheet("s", rows=rows).columns(1, {1})
     assert cols[0].to_list() == ["2024-03-01", "x"]
@@ -227,7 +224,6 @@ def test_sheet_columns_with_dates_fall_back_to_cells():
 @given(st.lists(st.integers(10**15, 10**18 - 1), min_size=1, max_size=20))
 def test_number_cells_in_id_columns_give_the_exact_float_digits(numbers):
     """Same text on the fast and the cell-by-cell path for IDs stored as numbers."""
-    from department_feeds.reading import RawSheet
 
     text_id = "11010519491231002X"
     rows = [["id"], *[[float(n)] for n in numbers], [text_id], ["110105194912310021"]]

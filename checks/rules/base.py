@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
+
+from department_feeds import DEPARTMENTS  # 比对部门: derived from the feed specs
 
 Level = Literal["person", "household", "village"]
 Severity = Literal["high", "medium", "low"]
 
 CATEGORIES = ("疑似错评", "疑似漏评", "疑似错退", "信息不准", "保障缺失", "需更新")
-DEPARTMENTS = ("公安", "税务", "住建", "市场监管", "人社", "本系统")
-SEVERITY_ZH: dict[str, str] = {"high": "高", "medium": "中", "low": "低"}
+"""问题类别, in the order reports and problem lists show them."""
+SEVERITIES: tuple[str, ...] = get_args(Severity)
+SEVERITY_ZH: dict[str, str] = dict(zip(SEVERITIES, ("高", "中", "低"), strict=True))
 """Severity as the office reads it (checks' metadata, the report, docs/rules.md)."""
 
 OUTPUT_COLUMNS = (
@@ -75,7 +78,7 @@ class Rule:
     def __post_init__(self) -> None:
         assert self.category in CATEGORIES, self.category
         assert self.department in DEPARTMENTS, self.department
-        assert self.severity in ("high", "medium", "low"), self.severity
+        assert self.severity in SEVERITIES, self.severity
         assert re.fullmatch(r"[A-Z]{2,4}", self.prefix), self.prefix
 
     @property

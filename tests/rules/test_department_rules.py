@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 from checks.engine import run_rules
+from checks.rules import departments
 from core.idcard import check_digit
 from tests.rules.conftest import (
     RUN_DATE,
@@ -360,8 +361,6 @@ def wh(tmp_path_factory):
 
 
 def test_every_section_b_rule_ran(wh):
-    from checks.rules import departments
-
     _, run, _ = wh
     codes = {r.code for r in departments.RULES}
     assert [r.code for r in run.results if r.code in codes and not r.ran] == []

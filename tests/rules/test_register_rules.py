@@ -10,6 +10,8 @@ from __future__ import annotations
 import pytest
 
 from checks.engine import run_rules
+from checks.rules import register
+from core.idcard import check_digit
 from tests.rules.conftest import (
     RUN_DATE,
     Builder,
@@ -47,8 +49,6 @@ BODY_END = "530102" + "20241231" + "123"
 
 
 def _with_check(body: str) -> str:
-    from core.idcard import check_digit
-
     return body + check_digit(body)
 
 
@@ -363,8 +363,6 @@ def wh(tmp_path_factory):
 
 
 def test_every_section_a_rule_ran(wh):
-    from checks.rules import register
-
     _, run, _ = wh
     assert [
         r.code for r in run.results if not r.ran and r.code in {x.code for x in register.RULES}
@@ -463,9 +461,6 @@ def test_working_year_only(wh):
 
 def test_id_invalid_proposes_the_hukou_number_of_a_typo(tmp_path):
     from datetime import date as _date
-
-    from checks.engine import run_rules
-    from core.idcard import check_digit
 
     right = fixed_id("19800505", True, 950)
     wrong_check = right[:17] + ("0" if right[17] != "0" else "1")
