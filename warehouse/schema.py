@@ -60,6 +60,19 @@ INBOX_UNREAD: Columns = (
     ("seen_at", "TIMESTAMP"),
 )
 
+FEED_RUNS: Columns = (
+    # One line per feed and run: the volume and freshness checks (assets.feed_quality).
+    ("run_id", "VARCHAR"),
+    ("run_date", "DATE"),
+    ("feed", "VARCHAR"),
+    ("files", "INTEGER"),
+    ("rows_read", "BIGINT"),
+    ("rows_loaded", "BIGINT"),
+    ("rows_rejected", "BIGINT"),
+    ("newest_file_mtime", "TIMESTAMP"),
+    ("recorded_at", "TIMESTAMP DEFAULT current_timestamp"),
+)
+
 # --- rule engine (checks.engine) ---------------------------------------------------------
 
 PROBLEMS_CSV: Columns = (
@@ -201,6 +214,7 @@ TABLES: dict[str, Columns] = {
     "rejects": REJECTS,
     "inbox_unread": INBOX_UNREAD,
     "load_warnings": REJECTS,
+    "feed_runs": FEED_RUNS,
     "findings": FINDINGS,
     "finding_history": FINDING_HISTORY,
     # finding_history as it was before the last night's first run (same-night re-runs).
