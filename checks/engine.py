@@ -142,15 +142,18 @@ def feed_availability(
     return out
 
 
-def stale_limit(feed: str, age_days: int | None, quality: FeedQuality | None) -> int | None:
-    """The maximum age (days, thresholds ``[feed_quality]``) that ``feed``'s newest
-    file exceeds at ``age_days`` old, or None when it is fresh or the age or the
-    limits are unknown. The one staleness rule: rules on a stale feed do not run,
-    and the report flags it."""
+def max_age_days(feed: str, quality: FeedQuality) -> int:
+    """How many days old ``feed``'s newest file may be (thresholds ``[feed_quality]``)."""
+    return quality.max_age_days.get(feed, quality.default_max_age_days)
+
+
+def is_stale(feed: str, age_days: int | None, quality: FeedQuality | None) -> bool:
+    """Whether ``feed``, its newest file ``age_days`` old, is stale: the one staleness
+    rule (rules on a stale feed do not run; the report and the feed checks flag it).
+    False when the age or the limits are unknown."""
     if age_days is None or quality is None:
-        return None
-    max_age = quality.max_age_days.get(feed, quality.default_max_age_days)
-    return max_age if age_days > max_age else None
+        return False
+    return age_days > max_age_days(feed, quality)
 
 
 def _staleness(
@@ -164,11 +167,10 @@ def _staleness(
     if newest is None:
         return None
     age = (run_date - newest).days
-    max_age = stale_limit(feed, age, quality)
-    if max_age is not None:
+    if is_stale(feed, age, quality):
         return (
             f"{_feed_label(feed)}数据已 {age} 天未更新（最新文件 {newest.isoformat()}，"
-            f"超过 {max_age} 天），视为过期"
+            f"超过 {max_age_days(feed, quality)} 天），视为过期"
         )
     return None
 

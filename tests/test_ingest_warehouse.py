@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import department_feeds.loader as loader
 from tests.feeds_fixtures import (
     REGISTER_HEADER,
     loads_row,
@@ -289,8 +290,6 @@ def test_loads_has_what_the_feed_asset_reads(con, inbox):
 
 
 def test_unexpected_error_fails_that_file_only(con, inbox, monkeypatch):
-    import department_feeds.loader as loader
-
     real = loader._finish
 
     def boom(spec, pf, frame, file_year):
