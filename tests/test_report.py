@@ -19,29 +19,23 @@ from urllib.parse import unquote
 import duckdb
 import pytest
 
-from checks.engine import (
-    FINDINGS_COLUMNS,
-    HISTORY_COLUMNS,
-    ensure_tables,
-    run_rules,
-    write_problems_csv,
-)
+from checks.engine import run_rules, write_problems_csv
 from checks.expectations import STORE_DIR, ExpectationOutcome, FeedValidation, _validation_to_json
 from checks.rules import ALL_RULES, RULES_BY_CODE
 from checks.thresholds import load_thresholds
 from core.idcard import check_digit, mask
 from department_feeds import FEEDS
 from publishing.report import ReportSummary, render_report
-from rectification import status as lifecycle
 from warehouse import connect
 from warehouse.ingest import load_all
+from warehouse.schema import create_all, insert_sql
 
 RUN0, RUN1, RUN2 = dt.date(2025, 11, 1), dt.date(2025, 11, 8), dt.date(2025, 11, 15)
 NOT_RUN = "owns_car"
 NOT_RUN_REASON = "机动车登记信息未收到 <script>alert(1)</script> 示例 530102199001011234"
 # Columns named in every INSERT: other modules may add columns to their tables.
-FINDINGS_COLS = ", ".join(c for c, _ in FINDINGS_COLUMNS)
-HISTORY_COLS = ", ".join(c for c, _ in HISTORY_COLUMNS)
+INSERT_FINDING = insert_sql("findings")
+INSERT_HISTORY = insert_sql("finding_history")
 RULE_RUNS_COLS = "run_date, rule_code, ran, reason, finding_count, duration_ms"
 FEEDBACK_COLS = (
     "problem_id, township, village, verification, rectification, note, verifier, verified_on, "
@@ -89,8 +83,7 @@ def _pid(i: int) -> str:
 def warehouse(tmp_path: Path) -> Path:
     path = tmp_path / "warehouse.duckdb"
     con = duckdb.connect(str(path))
-    ensure_tables(con)
-    lifecycle.ensure_tables(con)
+    create_all(con)
     rows = []
     for i, (town, village, rule, status, first, due) in enumerate(FINDINGS):
         r = RULES_BY_CODE[rule]
@@ -121,7 +114,7 @@ def warehouse(tmp_path: Path) -> Path:
                 RUN2,
             ]
         )
-    con.executemany(f"INSERT INTO findings ({FINDINGS_COLS}) VALUES ({', '.join('?' * 22)})", rows)
+    con.executemany(INSERT_FINDING, rows)
     hist = [
         [
             _pid(i),
@@ -154,9 +147,7 @@ def warehouse(tmp_path: Path) -> Path:
         ]
         for j, (town, rule, first, resolved, status) in enumerate(RESOLVED)
     ]
-    con.executemany(
-        f"INSERT INTO finding_history ({HISTORY_COLS}) VALUES ({', '.join('?' * 11)})", hist
-    )
+    con.executemany(INSERT_HISTORY, hist)
 
     this_run = Counter(f[2] for f in FINDINGS)
     runs = []
@@ -564,10 +555,12 @@ def test_empty_warehouse_renders_with_notes(tmp_path):
 def test_first_run_without_history_or_feedback(tmp_path):
     path = tmp_path / "first.duckdb"
     con = duckdb.connect(str(path))
-    ensure_tables(con)  # no feedback_responses / waivers tables
+    create_all(con)
+    for table in ("feedback_responses", "waivers"):  # a warehouse from before feedback
+        con.execute(f"DROP TABLE {table}")
     r = RULES_BY_CODE["phone_invalid"]
     con.execute(
-        f"INSERT INTO findings ({FINDINGS_COLS}) VALUES ({', '.join('?' * 22)})",
+        INSERT_FINDING,
         [
             "P-1",
             r.code,
