@@ -20,9 +20,9 @@ import msoffcrypto.format.ooxml
 import openpyxl
 import pytest
 
-from department_feeds import feedback
 from pipelines.cli import run_pipeline
 from publishing.workbooks import FILL_IN_HEADERS, write_township_workbooks
+from rectification import feedback
 from rectification.authority import MARKER_SHEET, make_marker, read_marker, signing_key
 from rectification.feedback import load_feedback
 from rectification.status import pending_waivers

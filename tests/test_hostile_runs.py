@@ -24,6 +24,7 @@ import duckdb
 import openpyxl
 import pytest
 
+import assets.outputs
 from assets.resources import RunBusy, RunLocks
 from core.csv_safety import neutralise, neutralise_frame, unescape
 from pipelines.cli import main as bidui_main
@@ -319,8 +320,6 @@ def test_unwritable_outbox_fails_fast_with_the_cause(county, tmp_path, env, caps
 def test_failure_inside_a_step_names_the_cause_and_leaves_no_staging(
     county, tmp_path, env, monkeypatch
 ):
-    import publishing.report
-
     monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
     inbox = copy_inbox(county, tmp_path / "inbox")
     outbox, wh = tmp_path / "outbox", tmp_path / "w.duckdb"
@@ -328,7 +327,8 @@ def test_failure_inside_a_step_names_the_cause_and_leaves_no_staging(
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", "report.html")
 
-    monkeypatch.setattr(publishing.report, "render_report", disk_full)
+    # Patched where the report step looks it up (assets.outputs imports it by name).
+    monkeypatch.setattr(assets.outputs, "render_report", disk_full)
     ok, info = run_pipeline(inbox, outbox, wh, NIGHT)
     assert not ok
     assert "report" in info and "No space left on device" in info, info
