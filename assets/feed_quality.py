@@ -11,6 +11,7 @@ import dagster as dg
 import duckdb
 
 from assets.resources import BiduiResource
+from checks.engine import is_stale, max_age_days
 from checks.thresholds import FeedQuality, load_thresholds
 from core.config import local_time
 from department_feeds import SPECS
@@ -69,14 +70,14 @@ def build_quality_checks(spec: FeedSpec) -> list[dg.AssetChecksDefinition]:
     )
     def arrived_fresh(bidui: BiduiResource) -> dg.AssetCheckResult:
         q = _quality(bidui)
-        max_age = q.max_age_days.get(feed, q.default_max_age_days)
+        max_age = max_age_days(feed, q)
         with bidui.connect() as con:
             runs = _two_latest_runs(con, feed)
         files = runs[0][2] if runs else 0
         newest = runs[0][3] if runs else None
         # Age against the run date (as the rule engine judges staleness), not the wall clock.
         age_days = (bidui.run_day - newest.date()).days if newest else None
-        passed = bool(files) and age_days is not None and age_days <= max_age
+        passed = bool(files) and age_days is not None and not is_stale(feed, age_days, q)
         return dg.AssetCheckResult(
             passed=passed,
             severity=dg.AssetCheckSeverity.WARN,

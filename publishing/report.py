@@ -32,10 +32,11 @@ import duckdb
 import jinja2
 from markupsafe import Markup
 
+from checks.engine import is_stale, max_age_days
 from checks.expectations import STORE_DIR, load_validations
 from checks.rules import ALL_RULES
 from checks.rules.base import CATEGORIES, SEVERITY_ZH
-from checks.thresholds import load_thresholds
+from checks.thresholds import FeedQuality, load_thresholds
 from core.config import now as office_now
 from core.idcard import mask_in_text
 from department_feeds import SPECS
@@ -894,16 +895,17 @@ def _rules_view(d: _Data) -> dict[str, Any] | None:
     return {"rows": rows, "span": span}
 
 
-def _freshness(f: Mapping[str, Any], limit: int | None) -> dict[str, Any] | None:
+def _freshness(f: Mapping[str, Any], quality: FeedQuality | None) -> dict[str, Any] | None:
     if f["age_days"] is None:
         return None
-    stale = limit is not None and f["age_days"] > limit
+    # The engine's staleness rule: a feed flagged here is one whose rules did not run.
+    stale = is_stale(f["feed"], f["age_days"], quality)
     if f["age_days"] < 0:
         age = "晚于运行日期"
     elif f["age_days"] == 0:
         age = "今天"
     elif stale:
-        age = f"{f['age_days']} 天前，超过 {limit} 天"
+        age = f"{f['age_days']} 天前，超过 {max_age_days(f['feed'], quality)} 天"
     else:
         age = f"{f['age_days']} 天前"
     return {
@@ -928,7 +930,7 @@ def _expectations(v: Any, docs_rel: str | None) -> dict[str, Any] | None:
 
 def _feeds_view(
     d: _Data,
-    max_age: Mapping[str, int],
+    quality: FeedQuality | None,
     max_reject_rate: float,
     validations: Mapping[str, Any],
     docs_rel: str | None,
@@ -943,7 +945,7 @@ def _feeds_view(
                 **f,
                 "reject_class": "tag warn" if rate > max_reject_rate else "",
                 "reject_pct": _pct(f["rows_rejected"], f["rows_read"]),
-                "fresh": _freshness(f, max_age.get(f["feed"])),
+                "fresh": _freshness(f, quality),
                 "gx": _expectations(validations.get(f["feed"]), docs_rel),
             }
         )
@@ -1035,16 +1037,13 @@ def render_report(
         _href(target)  # fail before writing anything on an absolute or remote link
     d = _collect(con, run_date, history_runs)
 
-    max_age: dict[str, int] = {}
+    quality: FeedQuality | None = None
     max_reject_rate = 0.01
     try:
         if thresholds is None:
             thresholds = load_thresholds()
-        fq = thresholds.feed_quality
-        max_age = {
-            f["feed"]: fq.max_age_days.get(f["feed"], fq.default_max_age_days) for f in d.feeds
-        }
-        max_reject_rate = fq.max_reject_rate
+        quality = thresholds.feed_quality
+        max_reject_rate = quality.max_reject_rate
     except Exception as exc:  # the report still renders with default limits
         log.warning("report: thresholds not available (%s); using defaults", exc)
 
@@ -1100,7 +1099,7 @@ def render_report(
             townships=_townships_view(d, town_links),
             progress=_progress_view(d, town_links),
             rules=_rules_view(d),
-            feeds=_feeds_view(d, max_age, max_reject_rate, validations, docs_rel),
+            feeds=_feeds_view(d, quality, max_reject_rate, validations, docs_rel),
             links=_links_view(links, towns),
         )
     )
