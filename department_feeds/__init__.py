@@ -1,4 +1,6 @@
-"""One module per feed; each owns its header map (``SPEC``), schema and loader.
+"""One module per feed, each declaring its :class:`FeedSpec` (``SPEC``): headers,
+aliases, types, keys and bounds; the pandera schema (``validation.loadable_schema``),
+the warehouse tables and the GX suite derive from it.
 
 The registry below is the one list of feeds: everything else that lists feeds,
 departments or a feed's ID column derives from :data:`SPECS`.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from department_feeds.spec import Column, FeedSpec
-from department_feeds.validation import loadable_schema
 
 SPEC = FeedSpec(
     name="house_safety",
@@ -33,6 +32,3 @@ SPEC = FeedSpec(
         Column("renovated_on", "竣工日期", "date", header_required=False),
     ),
 )
-
-SCHEMA = loadable_schema(SPEC)
-"""What a loadable row of this feed is (pandera, polars backend)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 from department_feeds.spec import Column, FeedSpec
-from department_feeds.validation import loadable_schema
 
 SPEC = FeedSpec(
     name="hukou",
@@ -31,6 +30,3 @@ SPEC = FeedSpec(
         Column("deregistered_on", "注销日期", "date", aliases=("变动日期",), header_required=False),
     ),
 )
-
-SCHEMA = loadable_schema(SPEC)
-"""What a loadable row of this feed is (pandera, polars backend)."""

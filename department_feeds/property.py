@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from department_feeds.spec import Column, FeedSpec
-from department_feeds.validation import loadable_schema
 
 SPEC = FeedSpec(
     name="property",
@@ -33,6 +32,3 @@ SPEC = FeedSpec(
         Column("registered_on", "登记日期", "date"),
     ),
 )
-
-SCHEMA = loadable_schema(SPEC)
-"""What a loadable row of this feed is (pandera, polars backend)."""

@@ -7,7 +7,6 @@ row. The year comes from 年度 or, when absent, a four-digit year in the file n
 from __future__ import annotations
 
 from department_feeds.spec import OWN_DEPARTMENT, YEAR_AND_PLACE_COLUMNS, Column, FeedSpec
-from department_feeds.validation import loadable_schema
 
 RELATIONS = (
     "户主 配偶 之子 之女 之儿媳 之女婿 之孙子 之孙女 之外孙子 之外孙女 之父 之母 之岳父 之岳母 "
@@ -186,6 +185,3 @@ SPEC = FeedSpec(
         ),
     ),
 )
-
-SCHEMA = loadable_schema(SPEC)
-"""What a loadable row of this feed is (pandera, polars backend)."""

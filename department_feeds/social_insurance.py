@@ -6,7 +6,6 @@ One row per person per insurance kind per year.
 from __future__ import annotations
 
 from department_feeds.spec import Column, FeedSpec
-from department_feeds.validation import loadable_schema
 
 PENSION_KINDS = ("企业职工基本养老保险", "机关事业单位养老保险", "城乡居民基本养老保险")
 
@@ -44,6 +43,3 @@ SPEC = FeedSpec(
         Column("year", "年度", "int", required=True, parse="year"),
     ),
 )
-
-SCHEMA = loadable_schema(SPEC)
-"""What a loadable row of this feed is (pandera, polars backend)."""

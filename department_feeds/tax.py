@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from department_feeds.spec import Column, FeedSpec
-from department_feeds.validation import loadable_schema
 
 SPEC = FeedSpec(
     name="tax",
@@ -35,6 +34,3 @@ SPEC = FeedSpec(
         Column("withholding_agent", "扣缴义务人", header_required=False),
     ),
 )
-
-SCHEMA = loadable_schema(SPEC)
-"""What a loadable row of this feed is (pandera, polars backend)."""

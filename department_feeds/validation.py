@@ -9,11 +9,15 @@ wrong cannot be joined). The register keeps rows with ID problems: the rule
 
 from __future__ import annotations
 
-import pandera.polars as pa
+from typing import TYPE_CHECKING
+
 import polars as pl
 
 from department_feeds.normalise import polars_dtype
 from department_feeds.spec import FeedSpec
+
+if TYPE_CHECKING:
+    import pandera.polars as pa
 
 ID_VALID = "id_valid"
 
@@ -29,6 +33,8 @@ def loadable_schema(spec: FeedSpec) -> pa.DataFrameSchema:
     cached = _SCHEMAS.get(spec.name)
     if cached is not None:
         return cached
+    import pandera.polars as pa  # lazy: ~0.6 s, needed only when a feed is loaded
+
     columns: dict[str, pa.Column] = {}
     for col in spec.columns:
         # ID columns are judged by their problem code, not by nullness, so an
@@ -52,6 +58,8 @@ def failures(spec: FeedSpec, typed: pl.DataFrame) -> pl.DataFrame:
     A failure without a row index (a missing column, a wrong dtype) is a bug in
     the loader, not in the data, and is raised.
     """
+    import pandera.polars as pa  # lazy: see loadable_schema
+
     schema = loadable_schema(spec)
     try:
         schema.validate(typed.select(list(schema.columns)), lazy=True)

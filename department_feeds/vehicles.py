@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from department_feeds.spec import Column, FeedSpec
-from department_feeds.validation import loadable_schema
 
 SPEC = FeedSpec(
     name="vehicles",
@@ -32,6 +31,3 @@ SPEC = FeedSpec(
         ),
     ),
 )
-
-SCHEMA = loadable_schema(SPEC)
-"""What a loadable row of this feed is (pandera, polars backend)."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 import polars as pl
 
 from department_feeds.spec import OWN_DEPARTMENT, YEAR_AND_PLACE_COLUMNS, Column, FeedSpec
-from department_feeds.validation import loadable_schema
 
 TOTAL_WORDS = ("合计", "总计", "小计")
 
@@ -58,6 +57,3 @@ SPEC = FeedSpec(
         _count("labour_force", "劳动力人数"),
     ),
 )
-
-SCHEMA = loadable_schema(SPEC)
-"""What a loadable row of this feed is (pandera, polars backend)."""
