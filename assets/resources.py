@@ -35,6 +35,7 @@ from pydantic import PrivateAttr
 
 from core.config import Settings, office_tz
 from core.config import today as office_today
+from warehouse import connect as open_warehouse
 
 CLI_LOCK_WAIT_S = 0.0
 DAGSTER_LOCK_WAIT_S = 600.0
@@ -330,12 +331,10 @@ class BiduiResource(dg.ConfigurableResource):
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A warehouse connection, closed on exit. Inside a run the run lock covers it;
         used outside one (tests, scripts) it takes the warehouse lock for its duration."""
-        from warehouse import connect
-
         path = self.settings.warehouse
         guard = contextlib.nullcontext() if self._locks is not None else run_lock(path)
         with guard:
-            con = connect(path, read_only=read_only) if read_only else connect(path)
+            con = open_warehouse(path, read_only=read_only) if read_only else open_warehouse(path)
             try:
                 yield con
             finally:

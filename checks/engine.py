@@ -49,7 +49,7 @@ from checks.rules import ALL_RULES, RULES_BY_CODE, Rule
 from checks.rules.base import OUTPUT_COLUMNS
 from checks.thresholds import FeedQuality, Thresholds, load_thresholds
 from core.csv_safety import neutralise_row
-from core.idcard import mask
+from core.idcard import mask, mask_in_text
 from department_feeds import FEEDS, SPECS
 from rectification.status import derive_statuses
 from warehouse.schema import PROBLEMS_CSV, columns, create_all
@@ -534,7 +534,6 @@ def write_problems_csv(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
 
 # ID-like runs in free text: 15/17/18-character numbers and Excel renderings such as
 # 5.30102198005051E+17 (14+ characters, so dates and money amounts are left alone).
-_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])[0-9][0-9Xx.Ee+]{12,}[0-9Xx](?![0-9A-Za-z])")
 
 
 def _mask_name(name: str | None) -> str:
@@ -548,7 +547,7 @@ _PHONE_IN_TEXT = re.compile(r"(?<![0-9])[0-9]{7,13}(?![0-9])")
 def _mask_text(text: str | None, names: set[str] = frozenset()) -> str:
     """``text`` with ID and phone numbers masked, and every name in ``names`` masked
     (longest first)."""
-    out = _ID_IN_TEXT.sub(lambda m: mask(m.group(0)), text or "")
+    out = mask_in_text(text or "")
     out = _PHONE_IN_TEXT.sub(
         lambda m: m.group(0)[:3] + "*" * (len(m.group(0)) - 5) + m.group(0)[-2:], out
     )

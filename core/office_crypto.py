@@ -35,6 +35,8 @@ import olefile
 from msoffcrypto.exceptions import DecryptionError, InvalidKeyError
 from msoffcrypto.format.ooxml import OOXMLFile
 
+from core.config import workbook_passwords_file
+
 log = logging.getLogger(__name__)
 
 MIN_PASSWORD_CHARS = 8
@@ -96,8 +98,6 @@ def load_passwords(path: str | Path) -> dict[str, str]:
 
 def configured_passwords() -> dict[str, str] | None:
     """The passwords from ``BIDUI_WORKBOOK_PASSWORDS``, or None when it is not set."""
-    from core.config import workbook_passwords_file
-
     path = workbook_passwords_file()
     return None if path is None else load_passwords(path)
 

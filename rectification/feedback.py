@@ -165,7 +165,6 @@ MAX_CELLS = 2_000_000
 DETAIL_CAP = 200
 """Reject lines per reason and locked-cell issues per column stored per file."""
 
-STATUS_HEADER = "上次报送处理情况"
 """Workbook column (``publishing.workbooks``) showing ``feedback_field_status``; not the township's."""
 
 UNVERIFIED_ZH = (
