@@ -50,6 +50,7 @@ SPEC = FeedSpec(
     department_zh=OWN_DEPARTMENT,
     natural_key=("year", "household_id", "id_number"),
     year_from_file_name="year",
+    once_a_year_key="id_number",
     ids_block_rows=False,
     columns=(
         *YEAR_AND_PLACE_COLUMNS,

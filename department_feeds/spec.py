@@ -125,6 +125,11 @@ class FeedSpec:
     """A blank part of the natural key is a value, so the row still counts for
     uniqueness (a village total has no group); by default such a row cannot
     identify a record and is left out of the uniqueness expectation."""
+    once_a_year_key: str | None = None
+    """SQL key of a record that appears once a year (a person in the register, a village
+    group in the village statistics): two files of one year sharing most keys are two
+    versions of one list and the older is superseded (warehouse.ingest). None for feeds
+    whose files of one year share persons legitimately (tax, 人社: one file per half-year)."""
     date_order: tuple[tuple[str, str], ...] = ()
     """(later, earlier) date fields of one record: the later is never before the
     earlier (an expectation of the feed's suite)."""

@@ -43,6 +43,7 @@ SPEC = FeedSpec(
     natural_key=("year", "township", "village", "village_group"),
     natural_key_blank_is_value=True,  # a village total has no group
     year_from_file_name="year",
+    once_a_year_key="concat_ws('/', township, village, coalesce(village_group, '（合计）'))",
     summary_row=summary_row,
     finish=finish,
     columns=(

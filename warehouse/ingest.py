@@ -228,11 +228,9 @@ def record_unread(
 
 
 SAME_YEAR_FEEDS = {
-    "register": "id_number",
-    "villages": "concat_ws('/', township, village, coalesce(village_group, '（合计）'))",
+    name: spec.once_a_year_key for name, spec in SPECS.items() if spec.once_a_year_key
 }
-"""Feeds of which a person (a village group) appears once a year: feed → its key (SQL).
-Not tax or social insurance: files of one year by half-year share persons legitimately."""
+"""Feeds of which a record appears once a year: feed → its key (``FeedSpec.once_a_year_key``)."""
 
 SUPERSEDE_SHARE = 0.5
 """Two files of one year sharing at least this share of the older one's persons are
