@@ -42,6 +42,9 @@ def rule_check_metadata(rule: Rule, summary: dict[str, Any]) -> dict[str, Any]:
     }
     if not ran:
         metadata["not_run_reason"] = summary.get("reason") or ""
+    elif summary.get("note"):
+        # e.g. 2024 年监测范围未配置，沿用 2021 年 6000 元: seen until the office sets it.
+        metadata["note"] = summary["note"]
     return metadata
 
 

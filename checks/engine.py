@@ -51,6 +51,7 @@ from checks.thresholds import FeedQuality, Thresholds, load_thresholds
 from core.csv_safety import neutralise_row
 from core.idcard import mask, mask_in_text
 from department_feeds import FEEDS, SPECS
+from department_feeds.register import SPEC as REGISTER_SPEC
 from rectification.status import derive_statuses
 from warehouse.schema import PROBLEMS_CSV, columns, create_all
 
@@ -67,6 +68,8 @@ class RuleResult:
     code: str
     ran: bool
     reason: str | None = None
+    """Why the rule did not run; for a rule that ran, a note on how it ran (the
+    year's income line not configured, the latest one used), else None."""
     finding_count: int | None = None
     duration_ms: float = 0.0
     duplicates: int = 0
@@ -175,12 +178,41 @@ def _staleness(
     return None
 
 
+def register_columns_present(con: duckdb.DuckDBPyConnection, year: int) -> frozenset[str]:
+    """Register fields every loaded file of ``year`` mapped (``loads.header_mapping``):
+    the optional columns a rule of that year may read. A column one file lacks would
+    be null for that file's households, and read as "no problem" there."""
+    rows = con.execute(
+        """
+        SELECT header_mapping FROM loads
+        WHERE feed = 'register' AND status = 'loaded'
+          AND load_id IN (SELECT DISTINCT load_id FROM register WHERE year = ?)
+        """,
+        [year],
+    ).fetchall()
+    present: set[str] | None = None
+    for (mapping,) in rows:
+        fields = set(json.loads(mapping or "{}").values())
+        present = fields if present is None else present & fields
+    return frozenset(present or ())
+
+
+def missing_columns_reason(fields: list[str]) -> str:
+    """Why a rule reading register columns the working year lacks is not run."""
+    headers = "、".join(f"“{REGISTER_SPEC.column(f).header}”" for f in fields)
+    why = f"登记数据缺少{headers}列"
+    if "monitoring_category" in fields:
+        why += "（旧版建档立卡导出）"
+    return why
+
+
 def _why_not(
     con: duckdb.DuckDBPyConnection,
     rule: Rule,
     feeds: dict[str, str | None],
     year: int | None,
     params: dict[str, Any],
+    register_columns: frozenset[str] = frozenset(),
 ) -> str | None:
     """None if the rule can run, else the reason it cannot (Chinese)."""
     missing = [feeds.get(f) or f"未知数据源 {f}" for f in rule.feeds if feeds.get(f, "x")]
@@ -188,6 +220,9 @@ def _why_not(
         return "；".join(missing)
     if year is None:
         return "登记数据中没有年度"
+    absent = [c for c in rule.columns if c not in register_columns]
+    if absent:
+        return missing_columns_reason(absent)
     for feed, col, back in rule.year_feeds:
         y = year - back
         n = con.execute(f'SELECT count(*) FROM "{feed}" WHERE "{col}" = ?', [y]).fetchone()[0]
@@ -227,6 +262,9 @@ def _coverage_gaps(con: duckdb.DuckDBPyConnection, feed: str) -> list[tuple[str,
 
 
 # --- running -------------------------------------------------------------------------
+
+_NOT_THRESHOLDS = ("year", "run_date")
+"""Bound parameters that are no configured value (not shown as thresholds)."""
 
 _STAGE_DDL = (
     "CREATE OR REPLACE TEMP TABLE bd_stage (rule_code VARCHAR, category VARCHAR, "
@@ -418,15 +456,18 @@ def run_rules(
         working_year=year,
         feeds_missing={f: why for f, why in feeds.items() if why},
     )
-    params = th.sql_params(year) if year is not None else {}
+    params = th.sql_params(year, run_date) if year is not None else {}
+    present = register_columns_present(con, year) if year is not None else frozenset()
+    income_note = th.income_line_note(year) if year is not None else None
 
     con.execute(_STAGE_DDL)
     _rule_meta(con, rules, th)
     if year is not None:
         prepare(con, year)
     for rule in rules:
-        why = _why_not(con, rule, feeds, year, params)
-        used = {n: _jsonable(params.get(n)) for n in rule.param_names if n != "year"}
+        why = _why_not(con, rule, feeds, year, params, present)
+        used = {n: _jsonable(params.get(n)) for n in rule.param_names if n not in _NOT_THRESHOLDS}
+        note = income_note if "income_line" in rule.param_names else None
         if why:
             run.results.append(RuleResult(rule.code, ran=False, reason=why, thresholds=used))
             log.info("rule %s not run: %s", rule.code, why)
@@ -450,7 +491,8 @@ def run_rules(
         ms = (time.perf_counter() - t0) * 1000
         if dup:
             log.warning("rule %s returned %d rows for repeated natural keys", rule.code, dup)
-        run.results.append(RuleResult(rule.code, True, None, n - dup, ms, dup, used))
+        # A rule that ran keeps its note (an income line carried over) as its reason.
+        run.results.append(RuleResult(rule.code, True, note, n - dup, ms, dup, used))
 
     con.execute("CREATE OR REPLACE TEMP TABLE bd_ran (rule_code VARCHAR)")
     ran = [[r.code] for r in run.results if r.ran]
@@ -586,7 +628,8 @@ def rule_summary(
 ) -> dict[str, Any]:
     """Metadata of one rule's latest run for its Dagster asset check.
 
-    Keys: ``ran``, ``reason`` (why it did not run, Chinese), ``count`` (None when
+    Keys: ``ran``, ``reason`` (why it did not run, Chinese), ``note`` (for a rule
+    that ran: e.g. the working year's income line is not configured), ``count`` (None when
     it did not run: never a fake 0), ``sample`` (up to ``sample_size`` findings
     with ID numbers and names masked: ``530102********1234``, ``张*``, also
     inside the description), ``thresholds`` (the values the rule bound in that
@@ -619,6 +662,7 @@ def rule_summary(
         "level": rule.level,
         "ran": False,
         "reason": "尚未运行",
+        "note": None,
         "count": None,
         "run_date": None,
         "duration_ms": None,
@@ -633,6 +677,7 @@ def rule_summary(
             run_date=run_date.isoformat(),
             ran=bool(ran),
             reason=reason,
+            note=reason if ran else None,
             count=int(count) if ran and count is not None else None,
             duration_ms=ms,
         )
@@ -669,7 +714,7 @@ def rule_summary(
             th = thresholds or load_thresholds()
             params = th.sql_params(int(year)) if year is not None else {}
             out["thresholds"] = {
-                n: _jsonable(params.get(n)) for n in rule.param_names if n != "year"
+                n: _jsonable(params.get(n)) for n in rule.param_names if n not in _NOT_THRESHOLDS
             }
     except (duckdb.Error, ValueError) as exc:
         out["thresholds"] = {"error": str(exc)}

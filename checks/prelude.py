@@ -22,7 +22,13 @@ import duckdb
 
 from checks.rules.base import lit, lit_list
 from department_feeds import DEPARTMENT_FEEDS, SPECS
-from department_feeds.register import CURRENT_STATUSES, EXITED_STATUSES
+from department_feeds.register import (
+    CURRENT_STATUSES,
+    DEVELOPMENT_MEASURES,
+    LABOUR_VALUES,
+    MEASURE_FIELDS,
+    MONITORED_STATUSES,
+)
 
 _CN = "一二三四五六"
 
@@ -70,6 +76,10 @@ CREATE OR REPLACE TEMP MACRO bd_id_out(id, raw, problem) AS
          ELSE coalesce(raw, id) END;
 """
 
+_RISKS = ", ".join(f"r.risk_{i}" for i in range(1, 6))
+_MEASURES_BLANK = " AND ".join(f"r.{f} IS NULL" for f, _, _ in MEASURE_FIELDS)
+_DEV_MEASURE = " OR ".join(f"r.{f} IS NOT NULL" for f in DEVELOPMENT_MEASURES)
+
 REGISTER_SQL = f"""
 CREATE OR REPLACE TEMP TABLE bd_reg AS
 WITH year_rows AS (SELECT * FROM register WHERE year = $year),
@@ -86,17 +96,47 @@ base AS (
                     ELSE r.household_id END AS household_id
            ),
            r.id_number_problem IS NULL AND r.id_number IS NOT NULL AS id_ok,
+           -- ID numbers other than a 居民身份证 (or the one inside a 残疾人证) carry
+           -- no birth date: 出生日期 stands in.
            CASE WHEN r.id_number_problem IS NULL
-                THEN try_strptime(substr(r.id_number, 7, 8), '%Y%m%d')::DATE END AS birth_raw,
+                THEN try_strptime(substr(r.id_number, 7, 8), '%Y%m%d')::DATE
+                WHEN coalesce(r.id_type, '居民身份证') NOT IN ('居民身份证', '残疾人证')
+                THEN r.registered_birth_date END AS birth_raw,
            bd_id_out(r.id_number, r.id_number_raw, r.id_number_problem) AS id_out,
-           r.household_status IN {lit_list(CURRENT_STATUSES)} AS is_current,
-           r.household_status IN {lit_list(EXITED_STATUSES)} AS is_exited,
+           -- monitoring.md §1, either generation (today's export: 户类型 + 监测对象类别
+           -- + 风险是否已消除; the 建档立卡 years: 户状态).
+           coalesce(r.household_kind = '脱贫户', false)
+               OR coalesce(r.household_status = '已脱贫', false) AS is_poor_exited,
+           r.monitoring_category IS NOT NULL
+               OR coalesce(r.household_status IN {lit_list(MONITORED_STATUSES)}, false)
+               AS is_monitored,
+           coalesce(r.risk_eliminated, false)
+               OR coalesce(r.household_status = '风险已消除', false) AS eliminated,
+           coalesce(r.labour_skill IN {lit_list(LABOUR_VALUES)}, false) AS has_labour,
+           coalesce(r.dibao_status <> '未享受', false)
+               OR coalesce(r.household_type = '低保户', false) AS enjoys_dibao,
+           coalesce(r.destitute_status <> '未享受', false)
+               OR coalesce(r.household_type = '特困供养户', false) AS enjoys_destitute,
+           list_filter([{_RISKS}], x -> x IS NOT NULL) AS risks,
+           {_MEASURES_BLANK} AS measures_blank,
+           {_DEV_MEASURE} AS dev_measure,
            -- A student: 在校生状况 other than 非在校生 (blank: not known to be one).
            coalesce(r.school_status <> '非在校生', false) AS is_student
     FROM year_rows r
 ),
+monitored AS (
+    SELECT base.* EXCLUDE (eliminated),
+           is_monitored AND NOT eliminated AS risk_open,
+           is_monitored AND eliminated AS risk_closed
+    FROM base
+),
 derived AS (
-    SELECT base.*,
+    SELECT m.*,
+           -- Section A: "current" = 未消除风险 (and 户状态 未脱贫/返贫 of the older
+           -- generation); "exited" = 脱贫户 or 已消除风险, and not current.
+           coalesce(m.household_status IN {lit_list(CURRENT_STATUSES)}, false) OR m.risk_open
+               AS is_current,
+           (m.is_poor_exited OR m.risk_closed) AND NOT m.risk_open AS is_exited,
            -- A birth date after the register year is id_invalid, not an age.
            CASE WHEN birth_raw <= make_date(year, 12, 31) THEN birth_raw END AS birth_date,
            household_id || chr(31) || CASE WHEN id_ok THEN id_number
@@ -109,8 +149,11 @@ derived AS (
            ) AS hh_rank,
            count(*) OVER (PARTITION BY household_id) AS n_members,
            sum(CASE WHEN relation = '户主' THEN 1 ELSE 0 END)
-               OVER (PARTITION BY household_id) AS n_heads
-    FROM base
+               OVER (PARTITION BY household_id) AS n_heads,
+           NOT bool_or(has_labour) OVER (PARTITION BY household_id) AS hh_no_labour,
+           bool_or(enjoys_dibao) OVER (PARTITION BY household_id) AS hh_any_dibao,
+           bool_or(enjoys_destitute) OVER (PARTITION BY household_id) AS hh_any_destitute
+    FROM monitored m
 )
 SELECT d.*,
        bd_age(d.birth_date, make_date(d.year, 12, 31)) AS age,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable, Iterator
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -142,6 +143,15 @@ class Phone:
     max_households_per_number: Annotated[StrictInt, Field(gt=0), Sql("phone_max_households")]
 
 
+@_section
+class Monitoring:
+    """Rules D (防返贫监测): the *(config)* values of monitoring.md §3."""
+
+    elimination_min_months: Annotated[StrictInt, Field(gt=0, le=120), Sql("elimination_min_months")]
+    identified_income_max_yuan: Annotated[Yuan, Sql("identified_income_max")]
+    measure_grace_days: Annotated[StrictInt, Field(ge=0, le=3650), Sql("measure_grace_days")]
+
+
 # Days to rectify after first found, one key per severity of the catalogue (a
 # plain dict for callers).
 DueDays = with_config(ConfigDict(extra="forbid"))(
@@ -176,6 +186,7 @@ class Thresholds:
     business: Business
     age: Age
     phone: Phone
+    monitoring: Monitoring
     due_days: DueDays
     feed_quality: FeedQuality
     source: str = Field("", alias=" source")
@@ -188,14 +199,31 @@ class Thresholds:
         years = [y for y in self.income_lines if y <= year]
         return self.income_lines[max(years)] if years else None
 
-    def sql_params(self, year: int) -> dict[str, Any]:
-        """Every value a rule's SQL may bind, by ``$name``, for the working year.
+    def income_line_note(self, year: int) -> str | None:
+        """The warning for a year without its own line, which uses an earlier one:
+        ``2024 年监测范围未配置，沿用 2021 年 6000 元``; None when ``year`` is listed
+        (or no earlier line exists: then the rules binding it do not run)."""
+        years = [y for y in self.income_lines if y <= year]
+        if not years or year in self.income_lines:
+            return None
+        used = max(years)
+        line = self.income_lines[used]
+        shown = f"{line:.2f}" if line % 1 else f"{int(line)}"
+        return f"{year} 年监测范围未配置，沿用 {used} 年 {shown} 元"
+
+    def sql_params(self, year: int, run_date: date | None = None) -> dict[str, Any]:
+        """Every value a rule's SQL may bind, by ``$name``, for the working year
+        (and ``$run_date``, the date of the run, for the grace periods).
 
         The engine binds only the names a rule's SQL mentions (DuckDB rejects
         extra named parameters). ``None`` means "not configured for this year":
         a rule that needs it does not run.
         """
-        params: dict[str, Any] = {"year": year, "income_line": self.income_line(year)}
+        params: dict[str, Any] = {
+            "year": year,
+            "run_date": run_date,
+            "income_line": self.income_line(year),
+        }
         for section, name, sql in sql_fields():
             params |= sql.bind(getattr(getattr(self, section), name))
         return params

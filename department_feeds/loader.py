@@ -44,7 +44,7 @@ from department_feeds import normalise as nz
 from department_feeds.headers import HeaderMatch, duplicate_columns, find_header, lookup
 from department_feeds.limits import LimitExceeded, Limits
 from department_feeds.reading import RawSheet, ReadError, read_csv, read_xlsx
-from department_feeds.spec import Column, FeedSpec
+from department_feeds.spec import Column, FeedSpec, normalise_header
 from department_feeds.validation import failures
 
 log = logging.getLogger(__name__)
@@ -494,6 +494,7 @@ def _parse_file(spec: FeedSpec, path: Path, inbox: Path, data: bytes, limits: Li
         return _fail(pf, exc.message_en, exc.message_zh, rows=0)
 
     frames: list[pl.DataFrame] = []
+    frame_matches: list[HeaderMatch] = []
     best_skipped: tuple[SheetInfo, int] | None = None
     for sheet in sheets:
         match = find_header(spec, sheet.head_text())
@@ -538,6 +539,7 @@ def _parse_file(spec: FeedSpec, path: Path, inbox: Path, data: bytes, limits: Li
         pf.inverted = sorted(set(pf.inverted) | match.inverted)
         if frame.height:
             frames.append(frame)
+            frame_matches.append(match)
 
     loaded_sheets = [s for s in pf.sheets if s.status == "loaded"]
     if not loaded_sheets:
@@ -574,9 +576,45 @@ def _parse_file(spec: FeedSpec, path: Path, inbox: Path, data: bytes, limits: Li
         if s.status == "skipped":
             log.info("%s: sheet %r skipped (missing %s)", source_file, s.name, s.missing_required)
 
+    frames = _route_by_values(spec, pf, frames, frame_matches)
     frame = pl.concat(frames, how="diagonal_relaxed") if frames else _empty_frame(spec)
     _finish(spec, pf, frame, source_year)
     return pf
+
+
+def _route_by_values(
+    spec: FeedSpec, pf: ParsedFile, frames: list[pl.DataFrame], matches: list[HeaderMatch]
+) -> list[pl.DataFrame]:
+    """Apply ``spec.value_routes``: a column read through a header that both fields
+    share is moved to the alternative field when, over the whole file, more of its
+    values are the alternative's (户类型 脱贫户/监测户 → household_kind)."""
+    for field_a, field_b in spec.value_routes:
+        shared = {normalise_header(h) for h in spec.column(field_b).all_headers}
+        routable = [
+            i
+            for i, m in enumerate(matches)
+            if field_b not in m.fields.values()
+            and any(
+                f == field_a and normalise_header(m.headers.get(j, "")) in shared
+                for j, f in m.fields.items()
+            )
+        ]
+        if not routable:
+            continue
+        values = pl.concat([frames[i].select(nz.squeeze(pl.col(field_a))) for i in routable])
+        series = values.to_series().drop_nulls()
+        votes_a = series.is_in(list(nz.enum_mapping(spec.column(field_a)))).sum()
+        votes_b = series.is_in(list(nz.enum_mapping(spec.column(field_b)))).sum()
+        if votes_b <= votes_a:
+            continue
+        log.info("%s: %s read as %s (its values)", pf.source_file, field_a, field_b)
+        for i in routable:
+            frames[i] = frames[i].rename({field_a: field_b})
+            for j, f in list(matches[i].fields.items()):
+                if f == field_a:
+                    matches[i].fields[j] = field_b
+                    pf.header_mapping[matches[i].headers.get(j, f"#{j}")] = field_b
+    return frames
 
 
 def _mark_copy(frame: pl.DataFrame, earlier: list[pl.DataFrame]) -> pl.DataFrame:

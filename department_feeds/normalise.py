@@ -193,7 +193,11 @@ def enum_mapping(col: Column) -> dict[str, str]:
 
 def parse_enum(e: pl.Expr, col: Column) -> pl.Expr:
     """The canonical value, via value aliases; unknown spellings → null."""
-    v = squeeze(e).replace_strict(enum_mapping(col), default=None, return_dtype=pl.String)
+    key = squeeze(e)
+    v = key.replace_strict(enum_mapping(col), default=None, return_dtype=pl.String)
+    for pattern, canonical in col.value_patterns:
+        hit = key.str.contains(f"^(?:{pattern})$").fill_null(False)
+        v = pl.when(v.is_null() & hit).then(pl.lit(canonical)).otherwise(v)
     if col.default is not None:
         v = pl.when(blank_to_null(e).is_null()).then(pl.lit(col.default)).otherwise(v)
     return v

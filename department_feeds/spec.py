@@ -67,6 +67,10 @@ class Column:
     """Canonical values of an enum column."""
     value_aliases: dict[str, str] = field(default_factory=dict)
     """Enum spellings seen in practice → canonical value."""
+    value_patterns: tuple[tuple[str, str], ...] = ()
+    """(regex, canonical value): enum spellings matched by pattern (full match on the
+    text without spaces), tried in order when no value or value alias matches
+    (national codes ``0201``…``0299`` → 因灾)."""
     inverted_aliases: tuple[str, ...] = ()
     """Header aliases whose yes/no meaning is the opposite of the field's."""
     default: str | None = None
@@ -133,12 +137,18 @@ class FeedSpec:
     date_order: tuple[tuple[str, str], ...] = ()
     """(later, earlier) date fields of one record: the later is never before the
     earlier (an expectation of the feed's suite)."""
+    value_routes: tuple[tuple[str, str], ...] = ()
+    """(field, alternative): one header shared by two fields of different generations
+    of an export, decided per file from the values. The header is mapped to ``field``;
+    when more of the file's values are the alternative's enum values than the field's,
+    the column is read as ``alternative`` (户类型: 一般户/低保户 of the 建档立卡 years
+    → household_type; 脱贫户/监测户 of today's export → household_kind)."""
 
     def __post_init__(self) -> None:
         if self.is_department_feed and len(self.id_columns) != 1:
             raise ValueError(f"department feed {self.name} needs exactly one ID column")
         fields = {c.field for c in self.columns}
-        for pair in self.date_order:
+        for pair in self.date_order + self.value_routes:
             assert set(pair) <= fields, (self.name, pair)
         assert set(self.natural_key) <= fields, (self.name, self.natural_key)
 

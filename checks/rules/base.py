@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from department_feeds import DEPARTMENTS  # 比对部门: derived from the feed specs
+from department_feeds.register import SPEC as REGISTER_SPEC
 
 Level = Literal["person", "household", "village"]
 Severity = Literal["high", "medium", "low"]
@@ -44,6 +45,8 @@ OUTPUT_COLUMNS = (
 )
 """What a rule's SELECT returns. ``nkey`` is the natural key of the finding
 (record + discriminating evidence, never the year): problem ids hash it."""
+
+_REGISTER_FIELDS = frozenset(c.field for c in REGISTER_SPEC.columns)
 
 _PARAM = re.compile(r"\$([A-Za-z_]\w*)")
 
@@ -74,12 +77,19 @@ class Rule:
     """A feed delivered one file per township (hukou): when it holds (almost) none
     of a township's register persons, that township's file is missing and the rule
     would report every one of them; it does not run, and says which township."""
+    columns: tuple[str, ...] = ()
+    """Optional register fields the rule needs (``monitoring_category``…). When any
+    is absent from the working year's register (not mapped by every loaded file of
+    that year), the rule does not run and its reason names the column's header:
+    run on nulls it would read as "no problems"."""
 
     def __post_init__(self) -> None:
         assert self.category in CATEGORIES, self.category
         assert self.department in DEPARTMENTS, self.department
         assert self.severity in SEVERITIES, self.severity
         assert re.fullmatch(r"[A-Z]{2,4}", self.prefix), self.prefix
+        unknown = set(self.columns) - _REGISTER_FIELDS
+        assert not unknown, (self.code, unknown)
 
     @property
     def param_names(self) -> tuple[str, ...]:
