@@ -135,6 +135,11 @@ def normalise_expr(raw: pl.Expr, stored_as_number: pl.Expr | None = None) -> pl.
     )
 
 
+CERTIFICATE_PATTERN = r"^[0-9]{17}[0-9X][0-9]{2}(?:[0-9]{2})?$"
+"""A 残疾人证号: the 18-character ID number, 残疾类别 and 残疾等级 digits, and an
+optional 2-digit sequence (20 or 22 characters)."""
+
+
 def normalise_frame(
     frame: pl.DataFrame,
     raw: str,
@@ -142,16 +147,24 @@ def normalise_frame(
     stored_as_number: str | None = None,
     id_number: str = "id_number",
     problem: str = "problem",
+    certificate: str | None = None,
 ) -> pl.DataFrame:
     """Add ``id_number`` and ``problem`` columns for the raw ID column ``raw``.
 
     Same stages and result as :func:`normalise_expr`, each materialised as a
     temporary column so that no stage is re-spelled inside the next one.
+    ``certificate`` names a boolean column marking rows whose number is a
+    残疾人证号 (:data:`CERTIFICATE_PATTERN`): their first 18 characters are the
+    person's ID number, normalised and validated like any other.
     """
     s, is15, body = "__idcard_s", "__idcard_is15", "__idcard_body15"
     numeric = _numeric(None if stored_as_number is None else pl.col(stored_as_number))
+    cleaned = _clean(pl.col(raw))
+    if certificate is not None:
+        is_cert = pl.col(certificate).fill_null(False) & cleaned.str.contains(CERTIFICATE_PATTERN)
+        cleaned = pl.when(is_cert).then(cleaned.str.slice(0, 18)).otherwise(cleaned)
     out = (
-        frame.with_columns(_clean(pl.col(raw)).alias(s))
+        frame.with_columns(cleaned.alias(s))
         .with_columns(_is15(pl.col(s)).alias(is15), _body15(pl.col(s)).alias(body))
         .with_columns(_upgrade15(pl.col(s), pl.col(is15), pl.col(body)).alias(s))
         .with_columns(
@@ -165,13 +178,16 @@ def normalise_frame(
     return out.drop(s, is15, body)
 
 
-def normalise(value: object, stored_as_number: bool = False) -> tuple[str | None, str | None]:
-    """Scalar wrapper: ``(id_number, problem)`` for one raw value."""
+def normalise(
+    value: object, stored_as_number: bool = False, certificate: bool = False
+) -> tuple[str | None, str | None]:
+    """Scalar wrapper: ``(id_number, problem)`` for one raw value (``certificate``:
+    the value is a 残疾人证号)."""
     frame = pl.DataFrame(
-        {"v": [None if value is None else str(value)], "n": [stored_as_number]},
-        schema={"v": pl.String, "n": pl.Boolean},
+        {"v": [None if value is None else str(value)], "n": [stored_as_number], "c": [certificate]},
+        schema={"v": pl.String, "n": pl.Boolean, "c": pl.Boolean},
     )
-    row = normalise_frame(frame, "v", stored_as_number="n").row(0, named=True)
+    row = normalise_frame(frame, "v", stored_as_number="n", certificate="c").row(0, named=True)
     return row["id_number"], row["problem"]
 
 

@@ -334,13 +334,26 @@ def _normalise_ids(spec: FeedSpec, frame: pl.DataFrame) -> pl.DataFrame:
     """
     for col in spec.id_columns:
         raw = f"__raw_{col.field}"
+        certificate = None
+        if col.certificate_when is not None:
+            kind_field, kind = col.certificate_when
+            certificate = "__certificate"
+            kind_col = spec.column(kind_field)
+            frame = frame.with_columns(
+                (_parse(kind_col, pl.col(f"__raw_{kind_field}"), False, frame) == kind)
+                .fill_null(False)
+                .alias(certificate)
+            )
         frame = normalise_frame(
             frame,
             raw,
             stored_as_number=f"__num_{col.field}",
             id_number=col.field,
             problem=f"{col.field}_problem",
+            certificate=certificate,
         ).with_columns(pl.col(raw).alias(f"{col.field}_raw"))
+        if certificate is not None:
+            frame = frame.drop(certificate)
     return frame
 
 

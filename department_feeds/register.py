@@ -162,6 +162,8 @@ SPEC = FeedSpec(
             "证件号码",
             "id",
             aliases=("身份证号", "身份证号码", "公民身份号码", "证件号"),
+            # A 残疾人证号 (20/22 characters) starts with the person's ID number.
+            certificate_when=("id_type", "残疾人证"),
         ),
         Column(
             "id_type",

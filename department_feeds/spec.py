@@ -89,6 +89,10 @@ class Column:
     """Plausible inclusive range of a count column (default: not negative)."""
     positive: bool = False
     """A decimal that must be greater than 0 (an area), not merely not negative."""
+    certificate_when: tuple[str, str] | None = None
+    """ID column: (field, value) — rows whose ``field`` reads ``value`` (证件类型
+    残疾人证) hold a 残疾人证号 here, whose first 18 characters are the ID number
+    (``core.idcard.CERTIFICATE_PATTERN``); the whole number stays in ``X_raw``."""
 
     @property
     def is_year(self) -> bool:

@@ -18,6 +18,7 @@ from checks.rules.base import (
     when,
 )
 from core.idcard import PROBLEMS_ZH
+from department_feeds.register import HOUSEHOLD_FIELDS
 from department_feeds.register import SPEC as REGISTER_SPEC
 
 # --- id_invalid -----------------------------------------------------------------
@@ -43,6 +44,8 @@ def id_invalid_sql() -> str:
             THEN {lit("（疑似曾被 Excel 按数字保存、末几位已丢失，须按户口簿或身份证原件重新录入并将该列设为文本格式）")}
         END"""
     reason = f"""CASE
+        WHEN p.id_type = '残疾人证' AND p.id_number_problem IS NOT NULL
+            THEN {lit("残疾人证号前18位（身份证号码）：")} || {_problem_text("p.id_number_problem")}
         WHEN p.id_number_problem IS NULL THEN {fmt("证件号码中的出生日期 {} 晚于登记年度 {} 年", "bd_date(p.birth_raw)", "p.year")}
         ELSE {_problem_text("p.id_number_problem")} END"""
     description = f"""CASE WHEN p.id_number_problem = 'empty' THEN {lit("证件号码为空")}
@@ -54,7 +57,11 @@ def id_invalid_sql() -> str:
     return f"""
 WITH bad AS (
     SELECT p.* FROM bd_reg p
-    WHERE coalesce(p.id_type, '居民身份证') = '居民身份证'
+    -- A 残疾人证号 holds the person's ID number in its first 18 characters (the
+    -- loader keeps them); other numbers of other documents are not ID numbers.
+    WHERE (coalesce(p.id_type, '居民身份证') = '居民身份证'
+           OR (p.id_type = '残疾人证'
+               AND regexp_full_match(coalesce(p.id_number, ''), '[0-9]{{17}}[0-9X]')))
       AND (p.id_number_problem IS NOT NULL OR p.birth_raw > make_date(p.year, 12, 31))
 ),
 cand AS (
@@ -163,13 +170,7 @@ WHERE h.n_heads <> 1
 
 # --- household_size_mismatch --------------------------------------------------------
 
-# Household-level columns (data contract): the place columns and 户类型 … 饮水是否安全.
-_HH_FIELDS = ("county", "township", "village", "village_group") + tuple(
-    c.field
-    for c in REGISTER_SPEC.columns[
-        [c.field for c in REGISTER_SPEC.columns].index("household_type") :
-    ]
-)
+_HH_FIELDS = HOUSEHOLD_FIELDS
 
 
 def _as_text(field: str) -> str:
@@ -437,42 +438,77 @@ WHERE {COMPULSORY_DROPOUT}
 
 # --- medical_insurance_missing ------------------------------------------------------
 
+# Neither 城乡居民 nor 城镇职工 basic medical insurance (职工 only where the export has
+# that column); or in 城乡居民 insurance without 大病保险.
+MEDICAL_UNINSURED = (
+    "p.has_medical_insurance = false AND coalesce(p.has_employee_medical_insurance, false) = false"
+)
+CRITICAL_ILLNESS_MISSING = (
+    "p.has_medical_insurance = true AND p.has_critical_illness_insurance = false"
+)
+MEDICAL_INSURANCE_MISSING = f"(({MEDICAL_UNINSURED}) OR ({CRITICAL_ILLNESS_MISSING}))"
+"""A person failing ``medical_insurance_missing`` (a ``bd_reg`` row aliased ``p``)."""
+
 
 def medical_insurance_missing_sql() -> str:
     return f"""
 SELECT {person_cols("p")},
-       '是否参加城乡居民基本医疗保险登记为“否”' AS description,
-       {fmt("登记：{}，是否参加城乡居民基本医疗保险 否", "p.name")} AS evidence
+       CASE WHEN {CRITICAL_ILLNESS_MISSING}
+            THEN '参加城乡居民基本医疗保险，但是否参加大病保险登记为“否”'
+            WHEN p.has_employee_medical_insurance IS NULL
+            THEN '是否参加城乡居民基本医疗保险登记为“否”'
+            ELSE '是否参加城乡居民基本医疗保险、是否参加城镇职工基本医疗保险均登记为“否”'
+       END AS description,
+       CASE WHEN {CRITICAL_ILLNESS_MISSING}
+            THEN {fmt("登记：{}，是否参加城乡居民基本医疗保险 是，是否参加大病保险 否", "p.name")}
+            WHEN p.has_employee_medical_insurance IS NULL
+            THEN {fmt("登记：{}，是否参加城乡居民基本医疗保险 否", "p.name")}
+            ELSE {fmt("登记：{}，是否参加城乡居民基本医疗保险 否，是否参加城镇职工基本医疗保险 否", "p.name")}
+       END AS evidence
 FROM bd_reg p
-WHERE p.has_medical_insurance = false
+WHERE {MEDICAL_INSURANCE_MISSING}
 """
 
 
 # --- exited_below_income_line -------------------------------------------------------
 
+# The exited household's state as the description names it: 户状态 (older generation),
+# else 脱贫户 / 风险已消除 from today's export.
+_EXITED_LABEL = (
+    "coalesce(h.household_status, CASE WHEN h.is_poor_exited THEN '脱贫' ELSE '风险已消除' END)"
+)
+# One finding per gap: an 已消除风险 监测对象 of today's export is eliminated_with_gaps'
+# (rules D); 户状态 风险已消除 of the older generation, where rules D do not run, stays here.
+NOT_MONITORED_ELIMINATED = "NOT (h.risk_closed AND h.monitoring_category IS NOT NULL)"
+
 
 def exited_below_income_line_sql() -> str:
+    old_evidence = fmt(
+        "登记：户状态 {}，年人均纯收入 {} 元",
+        "h.household_status",
+        "bd_num(h.per_capita_net_income)",
+    )
+    evidence = fmt(
+        "登记：户类型 {}，年人均纯收入 {} 元",
+        "h.household_kind",
+        "bd_num(h.per_capita_net_income)",
+    )
     return f"""
 SELECT {household_cols("h")},
        {
         fmt(
             "{}户（脱贫年度 {}）{}年年人均纯收入 {} 元，低于当年标准 {} 元",
-            "h.household_status",
+            _EXITED_LABEL,
             "h.exit_year",
             "h.year",
             "bd_num(h.per_capita_net_income)",
             "bd_num($income_line)",
         )
     } AS description,
-       {
-        fmt(
-            "登记：户状态 {}，年人均纯收入 {} 元",
-            "h.household_status",
-            "bd_num(h.per_capita_net_income)",
-        )
-    } AS evidence
+       CASE WHEN h.household_status IS NOT NULL THEN {old_evidence} ELSE {evidence} END
+           AS evidence
 FROM bd_hh h
-WHERE h.is_exited AND h.per_capita_net_income < $income_line
+WHERE h.is_exited AND h.per_capita_net_income < $income_line AND {NOT_MONITORED_ELIMINATED}
 """
 
 
@@ -486,12 +522,12 @@ WITH m AS (
            string_agg(CASE WHEN {COMPULSORY_DROPOUT}
                            THEN {fmt("{}（{}岁）义务教育阶段未在校", "p.name", "p.age_sep")} END,
                       '、' ORDER BY p.source_file, p.row_number) AS edu,
-           string_agg(CASE WHEN p.has_medical_insurance = false THEN p.name END,
+           string_agg(CASE WHEN {MEDICAL_UNINSURED} THEN p.name END,
                       '、' ORDER BY p.source_file, p.row_number) AS med
     FROM bd_reg p WHERE p.is_exited GROUP BY household_id
 )
 SELECT {household_cols("h")},
-       {fmt("{}户“三保障”和饮水安全未解决：", "h.household_status")} || {
+       {fmt("{}户“三保障”和饮水安全未解决：", _EXITED_LABEL)} || {
         join_parts(
             when("h.is_dangerous_house", "'住房为危房'"),
             when("h.has_safe_water = false", "'饮水不安全'"),
@@ -507,7 +543,7 @@ SELECT {household_cols("h")},
         )
     } AS evidence
 FROM bd_hh h JOIN m USING (household_id)
-WHERE h.is_exited
+WHERE h.is_exited AND {NOT_MONITORED_ELIMINATED}
   AND (h.is_dangerous_house OR h.has_safe_water = false OR m.edu IS NOT NULL OR m.med IS NOT NULL)
 """
 
@@ -517,6 +553,10 @@ WHERE h.is_exited
 
 def welfare_payment_inconsistent_sql() -> str:
     dibao, destitute = "coalesce(h.dibao_payment, 0)", "coalesce(h.destitute_payment, 0)"
+    # Older generation (户类型 低保户/特困供养户/一般户, 户状态): the household's type.
+    # Today's export (neither column): members who enjoy 低保 (特困) per
+    # 享受低保/特困供养政策情况, compared per household with its payments.
+    old = "(h.household_type IS NOT NULL OR h.household_status IS NOT NULL)"
     conds = (
         (f"h.household_type = '低保户' AND {dibao} = 0", "'户类型为低保户，低保金为 0'"),
         (
@@ -531,19 +571,43 @@ def welfare_payment_inconsistent_sql() -> str:
             f"h.household_type = '一般户' AND {destitute} > 0",
             fmt("户类型为一般户，但有特困供养金 {} 元", f"bd_num({destitute})"),
         ),
+        (f"NOT {old} AND h.hh_any_dibao AND {dibao} = 0", "'本户有成员享受低保，低保金为 0'"),
+        (
+            f"NOT {old} AND NOT h.hh_any_dibao AND {dibao} > 0",
+            fmt("本户无成员享受低保，但有低保金 {} 元", f"bd_num({dibao})"),
+        ),
+        (
+            f"NOT {old} AND h.hh_any_destitute AND {destitute} = 0",
+            "'本户有成员享受特困供养，特困供养金为 0'",
+        ),
+        (
+            f"NOT {old} AND NOT h.hh_any_destitute AND {destitute} > 0",
+            fmt("本户无成员享受特困供养，但有特困供养金 {} 元", f"bd_num({destitute})"),
+        ),
+    )
+    old_evidence = fmt(
+        "登记：户类型 {}，低保金 {} 元，特困供养金 {} 元",
+        "h.household_type",
+        f"bd_num({dibao})",
+        f"bd_num({destitute})",
+    )
+    evidence = fmt(
+        "登记：享受低保 {} 人，享受特困供养 {} 人，低保金 {} 元，特困供养金 {} 元",
+        "e.n_dibao",
+        "e.n_destitute",
+        f"bd_num({dibao})",
+        f"bd_num({destitute})",
     )
     return f"""
+WITH e AS (
+    SELECT household_id, count(*) FILTER (WHERE enjoys_dibao) AS n_dibao,
+           count(*) FILTER (WHERE enjoys_destitute) AS n_destitute
+    FROM bd_reg GROUP BY household_id
+)
 SELECT {household_cols("h")},
        {join_parts(*(when(c, t) for c, t in conds))} AS description,
-       {
-        fmt(
-            "登记：户类型 {}，低保金 {} 元，特困供养金 {} 元",
-            "h.household_type",
-            f"bd_num({dibao})",
-            f"bd_num({destitute})",
-        )
-    } AS evidence
-FROM bd_hh h
+       CASE WHEN {old} THEN {old_evidence} ELSE {evidence} END AS evidence
+FROM bd_hh h JOIN e USING (household_id)
 WHERE {" OR ".join(f"({c})" for c, _ in conds)}
 """
 
@@ -735,6 +799,14 @@ RULES: tuple[Rule, ...] = (
         level="household",
         prefix="INA",
         sql=income_arithmetic_sql(),
+        columns=(
+            "household_net_income",
+            "wage_income",
+            "business_income",
+            "property_income",
+            "transfer_income",
+            "business_expense",
+        ),
         description_zh="家庭年纯收入 {a} 元，按各项收入计算应为 {b} 元；年人均纯收入 … ；低保金 + 特困供养金 + 养老金超过转移性收入",
         requirement_zh="重新核算家庭各项收入和支出，更正家庭年纯收入、年人均纯收入及转移性收入。",
     ),
@@ -802,7 +874,7 @@ RULES: tuple[Rule, ...] = (
         level="person",
         prefix="MED",
         sql=medical_insurance_missing_sql(),
-        description_zh="是否参加城乡居民基本医疗保险登记为“否”",
+        description_zh="是否参加城乡居民基本医疗保险登记为“否”（导出有城镇职工基本医疗保险列时，两项均为“否”）；或参加城乡居民基本医疗保险，但是否参加大病保险登记为“否”",
         requirement_zh="动员并协助参加城乡居民基本医疗保险（按政策落实资助参保），已参保的更正登记。",
     ),
     Rule(
@@ -815,7 +887,7 @@ RULES: tuple[Rule, ...] = (
         level="household",
         prefix="EXI",
         sql=exited_below_income_line_sql(),
-        description_zh="{户状态}户（脱贫年度 {年度}）{Y}年年人均纯收入 {a} 元，低于当年标准 {b} 元",
+        description_zh="{户状态}户（脱贫年度 {年度}）{Y}年年人均纯收入 {a} 元，低于当年标准 {b} 元（当年监测范围未配置时沿用最近年度的标准，报告中提示）；已消除风险的监测对象见 eliminated_with_gaps",
         requirement_zh="入户核实家庭收入；收入确实低于标准的按程序纳入监测帮扶，登记有误的更正收入。",
     ),
     Rule(
@@ -828,7 +900,7 @@ RULES: tuple[Rule, ...] = (
         level="household",
         prefix="EXG",
         sql=exited_without_guarantees_sql(),
-        description_zh="{户状态}户“三保障”和饮水安全未解决：住房为危房；饮水不安全；{姓名}义务教育阶段未在校；{姓名}未参加医保",
+        description_zh="{户状态}户“三保障”和饮水安全未解决：住房为危房；饮水不安全；{姓名}义务教育阶段未在校；{姓名}未参加医保（已消除风险的监测对象见 eliminated_with_gaps）",
         requirement_zh="逐项落实住房安全、饮水安全、义务教育和基本医疗保障；已解决的更正登记。",
     ),
     Rule(
@@ -841,7 +913,8 @@ RULES: tuple[Rule, ...] = (
         level="household",
         prefix="WEL",
         sql=welfare_payment_inconsistent_sql(),
-        description_zh="户类型为低保户，低保金为 0 / 户类型为一般户，但有低保金 {a} 元（特困供养同理）",
+        columns=("dibao_payment", "destitute_payment"),
+        description_zh="户类型为低保户，低保金为 0 / 户类型为一般户，但有低保金 {a} 元（特困供养同理）；今日导出：本户有成员享受低保，低保金为 0 / 本户无成员享受低保，但有低保金 {a} 元",
         requirement_zh="与民政部门核对低保、特困供养认定和发放情况，更正户类型或补录金额。",
     ),
     Rule(
@@ -854,6 +927,7 @@ RULES: tuple[Rule, ...] = (
         level="household",
         prefix="PHN",
         sql=phone_invalid_sql(),
+        columns=("phone",),
         description_zh="联系电话“{号码}”既不是11位手机号码也不是有效的固定电话；联系电话 {号码} 同时登记在 {n} 户",
         requirement_zh="核实并登记本户有效的联系电话（户主或家庭成员本人的号码）。",
     ),
