@@ -183,35 +183,20 @@ def register_columns_present(con: duckdb.DuckDBPyConnection, year: int) -> froze
     the optional columns a rule of that year may read. A column one file lacks would
     be null for that file's households, and read as "no problem" there.
 
-    Rows without a ``loads`` record (written by code, not read from a file) count as
-    one more file whose columns are the fields holding any value."""
-    loads = con.execute(
+    Rows without a ``loads`` record (written by code, not read from a file) constrain
+    nothing: with no loaded file at all, every field counts as present."""
+    mappings = con.execute(
         """
-        SELECT r.load_id, any_value(l.header_mapping)
-        FROM (SELECT DISTINCT load_id FROM register WHERE year = ?) r
-        LEFT JOIN loads l ON l.load_id = r.load_id AND l.feed = 'register'
-                         AND l.status = 'loaded'
-        GROUP BY r.load_id
+        SELECT header_mapping FROM loads
+        WHERE feed = 'register' AND status = 'loaded'
+          AND load_id IN (SELECT DISTINCT load_id FROM register WHERE year = ?)
         """,
         [year],
     ).fetchall()
-    present: set[str] | None = None
-    for _, mapping in loads:
-        if mapping is not None:
-            fields = set(json.loads(mapping).values())
-            present = fields if present is None else present & fields
-    unmapped = [load_id for load_id, mapping in loads if mapping is None]
-    if unmapped:
-        names = [c.field for c in REGISTER_SPEC.columns]
-        counted = ", ".join(f'count("{f}")' for f in names)
-        counts = con.execute(
-            f"SELECT {counted} FROM register "
-            "WHERE year = ? AND (load_id IS NULL OR list_contains(?, load_id))",
-            [year, [u for u in unmapped if u is not None]],
-        ).fetchone()
-        fields = {f for f, n in zip(names, counts, strict=True) if n}
-        present = fields if present is None else present & fields
-    return frozenset(present or ())
+    present = {c.field for c in REGISTER_SPEC.columns}
+    for (mapping,) in mappings:
+        present &= set(json.loads(mapping or "{}").values())
+    return frozenset(present)
 
 
 def missing_columns_reason(fields: list[str]) -> str:

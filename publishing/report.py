@@ -279,6 +279,7 @@ def _collect_rules(
         if now is None:
             state, reason = ("unknown", "本次运行没有该规则的记录") if has_runs else ("unknown", "")
         elif now[0]:
+            # A rule that ran may carry a note (the year's income line not configured).
             state, reason = "ran", None
         else:
             state, reason = "not_run", now[1] or "原因未记录"
@@ -287,6 +288,7 @@ def _collect_rules(
                 **rule,
                 "state": state,
                 "reason": reason,
+                "note": now[1] if state == "ran" else None,
                 "count": this_run.get(code, 0) if state == "ran" else None,
                 "prev": prev[2] if prev and prev[0] else None,
                 "series": [(hist[x][2] if x in hist and hist[x][0] else None) for x in d.run_dates],
@@ -794,10 +796,21 @@ def _kpis(s: ReportSummary, prev: str) -> list[dict[str, Any]]:
     ]
 
 
+def _rule_notes(d: _Data) -> list[dict[str, Any]]:
+    """Notes of rules that ran (e.g. ``2024 年监测范围未配置，沿用 2021 年 6000 元``), each
+    with the rules it concerns: shown every morning until the office acts on it."""
+    notes: dict[str, list[dict[str, Any]]] = {}
+    for r in d.rules:
+        if r.get("note"):
+            notes.setdefault(r["note"], []).append(r)
+    return [{"text": text, "rules": rules} for text, rules in notes.items()]
+
+
 def _alerts(d: _Data) -> dict[str, Any]:
     stale = d.findings_table and d.findings_run_date and d.findings_run_date != d.run_date
     return {
         "not_run": [r for r in d.rules if r["state"] == "not_run"],
+        "notes": _rule_notes(d),
         "no_findings": not d.findings_table,
         "findings_run_date": d.findings_run_date.isoformat() if stale else None,
         "failed": [f for f in d.feeds if f["failed"]],
