@@ -1,4 +1,8 @@
-"""The rule catalogue: every rule of rules.md sections A and B, in its order.
+"""The rule catalogue: rules.md sections A and B and monitoring.md section D, in order.
+
+The order is the one users see (report, problem lists, docs/rules.md): the
+register's own rules first — section A, then section D (防返贫监测), both 比对部门
+本系统 — then the rules against department feeds (section B).
 
 Adding a rule = one :class:`~checks.rules.base.Rule` entry in the section's
 ``RULES`` tuple (with its SQL function) plus its tests; nothing else changes.
@@ -6,10 +10,10 @@ Adding a rule = one :class:`~checks.rules.base.Rule` entry in the section's
 
 from __future__ import annotations
 
-from checks.rules import departments, register
+from checks.rules import departments, monitoring, register
 from checks.rules.base import Rule
 
-ALL_RULES: tuple[Rule, ...] = register.RULES + departments.RULES
+ALL_RULES: tuple[Rule, ...] = register.RULES + monitoring.RULES + departments.RULES
 RULES_BY_CODE: dict[str, Rule] = {r.code: r for r in ALL_RULES}
 
 assert len(RULES_BY_CODE) == len(ALL_RULES), "duplicate rule code"
