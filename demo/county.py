@@ -25,6 +25,7 @@ from demo.model import (
     TRACK_MAX,
     HouseholdYear,
     Member,
+    Monitoring,
     age_dec31,
     age_sep1,
     grade_name,
@@ -141,6 +142,7 @@ class Household:
     used: bool = False  # taken by an injected problem or near miss
     has_dept_income: bool = False  # a member has tax or 企业职工 records
     first_year: int = 0  # first register year (newly monitored households: the working year)
+    mon: Monitoring | None = None  # the 防返贫监测 record (today's export only)
 
     @property
     def exited(self) -> bool:

@@ -21,7 +21,9 @@ import logging
 import random
 from collections.abc import Callable
 
-from checks.rules import ALL_RULES, RULES_BY_CODE
+from checks.rules import ALL_RULES
+from checks.rules.base import Rule
+from checks.thresholds import load_thresholds
 from core.idcard import check_digit
 from demo import pools as P
 from demo.county import (
@@ -34,57 +36,43 @@ from demo.county import (
     Person,
 )
 from demo.ids import plate, with_check
+from demo.inject_monitoring import MonitoringInjections
 from demo.model import Finding, HouseholdYear, Member, age_dec31, age_sep1, half_up
+from demo.monitoring import Monitor
+from demo.registry import (
+    INJECTORS,
+    NEAR_MISSES,
+    Skip,
+    injects,
+    missing_injectors,
+    near_misses,
+)
+from demo.render import LEGACY_FIELDS
 
 log = logging.getLogger(__name__)
-
-Inject = Callable[["Injector", int], None]
-"""An injector method: plants variant ``i`` of a problem (or near miss), or raises Skip."""
-
-INJECTORS: dict[str, Inject] = {}
-"""Rule code → the method that plants one problem of that rule (``@injects``)."""
-NEAR_MISSES: dict[str, Inject] = {}
-"""Rule code → the method that plants near misses of that rule (``@near_misses``)."""
-
-
-def _registrar(
-    registry: dict[str, Inject], what: str
-) -> Callable[[str], Callable[[Inject], Inject]]:
-    def by_code(code: str) -> Callable[[Inject], Inject]:
-        def register(fn: Inject) -> Inject:
-            if code not in RULES_BY_CODE:
-                raise KeyError(f"{fn.__name__}: {code!r} is not a rule of the catalogue")
-            if code in registry:
-                raise ValueError(f"two {what} for rule {code!r}")
-            registry[code] = fn
-            return fn
-
-        return register
-
-    return by_code
-
-
-injects = _registrar(INJECTORS, "injectors")
-"""``@injects("rule_code")``: register the problem injector of a rule."""
-near_misses = _registrar(NEAR_MISSES, "near-miss injectors")
-"""``@near_misses("rule_code")``: register the near-miss injector of a rule."""
-
-
-def missing_injectors() -> list[str]:
-    """Catalogue rules the generator cannot plant a problem for (must be none)."""
-    return [r.code for r in ALL_RULES if r.code not in INJECTORS]
-
 
 # Household-level rules that name the member with the largest amount (rules.md).
 NAMED_HOUSEHOLD_RULES = ("tax_income_exceeds_register", "wage_exceeds_register")
 
 
-class Skip(Exception):
-    """No household fits this variant: try the next one."""
+def needs_today(rule: Rule) -> bool:
+    """A rule reading register columns the legacy 建档立卡 export does not have
+    (rules D): not run on a legacy county, so nothing is planted for it there."""
+    return any(c not in LEGACY_FIELDS for c in rule.columns)
 
 
-class Injector:
-    def __init__(self, county: County, builder: Builder, k: int, seed: int) -> None:
+class Injector(MonitoringInjections):
+    def __init__(
+        self,
+        county: County,
+        builder: Builder,
+        k: int,
+        seed: int,
+        export_format: str = "today",
+        mixed: bool = False,
+        run_date: dt.date | None = None,
+        monitor: Monitor | None = None,
+    ) -> None:
         self.c = county
         self.b = builder
         self.k = k
@@ -98,43 +86,74 @@ class Injector:
         self.used_villages: set[int] = set()
         self._si: dict[str, list[list]] | None = None
         self._hs: dict[str, list[list]] | None = None
+        self.today = export_format == "today"
+        self.mixed = mixed
+        self.run_date = run_date or dt.date(self.Y + 1, 1, 20)
+        self.params = load_thresholds().sql_params(self.Y, self.run_date)
+        self.monitor = monitor
+        assert monitor is not None or not self.today, "today's export needs its Monitor"
+        self.forced: Household | None = None
+        """The household the next :meth:`take` must return (mixed mode)."""
+        self.d_notes: dict[tuple[str, str, str], str] = {}
+        self.unplanned: list[tuple[str, str]] = []
+        """(rule, household) findings of rules D nobody planted (must be none)."""
 
     # ------------------------------------------------------------------ plumbing
     def run(self) -> None:
-        """Plant ``k`` problems of every rule, in catalogue order, and its near misses."""
+        """Plant ``k`` problems of every rule, in catalogue order, and its near misses:
+        sections A/B first, then (today's export) the D rules on the monitoring record
+        made clean again; in mixed mode, overlapping problems and decoys last."""
         missing = missing_injectors()
         if missing:
             raise RuntimeError(f"no injector (@injects) for rules: {', '.join(missing)}")
         for rule in ALL_RULES:
-            code = rule.code
-            fn = INJECTORS[code]
-            done = 0
-            attempt = 0
-            while done < self.k and attempt < self.k * 6:
+            if not needs_today(rule):
+                self.plant(rule.code)
+        if self.today:
+            assert self.monitor is not None
+            self.monitor.reconcile()
+            for rule in ALL_RULES:
+                if needs_today(rule):
+                    self.plant(rule.code)
+        if self.mixed:
+            self.mix()
+        if self.today:
+            self.d_truth()
+
+    def plant(self, code: str) -> None:
+        fn = INJECTORS[code]
+        done = 0
+        attempt = 0
+        while done < self.k and attempt < self.k * 6:
+            try:
+                fn(self, attempt)
+                done += 1
+            except Skip:
+                pass
+            attempt += 1
+        if done < self.k:
+            log.warning(
+                "only %d of %d %s problems fit this county (too few households)",
+                done,
+                self.k,
+                code,
+            )
+        near = NEAR_MISSES.get(code)
+        if near is not None:
+            for variant in range(8):
                 try:
-                    fn(self, attempt)
-                    done += 1
+                    near(self, variant)
                 except Skip:
                     pass
-                attempt += 1
-            if done < self.k:
-                log.warning(
-                    "only %d of %d %s problems fit this county (too few households)",
-                    done,
-                    self.k,
-                    code,
-                )
-            near = NEAR_MISSES.get(code)
-            if near is not None:
-                for variant in range(8):
-                    try:
-                        near(self, variant)
-                    except Skip:
-                        pass
-                    except IndexError:
-                        break
+                except IndexError:
+                    break
 
     def take(self, pred: Callable[[Household], bool]) -> Household:
+        if self.forced is not None:
+            hh, self.forced = self.forced, None
+            if pred(hh):
+                return hh
+            raise Skip
         for hh in self.pool:
             if not hh.used and hh.first_year == self.Y - 2 and pred(hh):
                 hh.used = True
@@ -158,6 +177,12 @@ class Injector:
         if not ms:
             raise Skip
         return ms[0]
+
+    def fit(self, hh: Household, m: Member) -> Member:
+        """A member moved (or copied) into ``hh`` takes its 低保/特困 status."""
+        if self.monitor is not None:
+            self.monitor.person_statuses(hh, m)
+        return m
 
     def has(self, pred: Callable[[Member], bool]) -> Callable[[Household], bool]:
         return lambda hh: any(pred(m) for m in self.hy(hh).members)
@@ -306,7 +331,7 @@ class Injector:
     def n_id_invalid(self, v: int) -> None:
         if v > 0:
             raise IndexError
-        # 残疾人证 numbers are not ID numbers: not checked as such
+        # a 残疾人证 number: 20 characters, the first 18 a valid ID number
         hh = self.take(
             self.has(
                 lambda m: (
@@ -321,10 +346,8 @@ class Injector:
             ),
         )
         m.id_type = "残疾人证"
-        m.id_raw = m.id_number + "12"
-        m.id_problem = "length"
-        m.id_number = m.id_raw
-        self.near_miss("id_invalid", "person", hh, m, note="证件类型为残疾人证", id_number=m.id_raw)
+        m.id_raw = m.id_number + "12"  # + 残疾类别 1 (视力), 残疾等级 2
+        self.near_miss("id_invalid", "person", hh, m, note="残疾人证号（身份证号码+类别+等级）")
 
     @injects("id_duplicate")
     def p_id_duplicate(self, i: int) -> None:
@@ -334,14 +357,16 @@ class Injector:
         if i % 3 == 2:
             # listed twice in the same household
             hy = self.hy(hh)
-            hy.members.append(_copy_member(m, m.relation))
+            hy.members.append(self.fit(hh, _copy_member(m, m.relation)))
             hy.size += 1
             self.finish(hh)
             self.problem("id_duplicate", "person", hh, m, note="同一户内重复登记")
             return
         other = self.take(lambda h: h.village != hh.village and self.hy(h).size >= 2)
         ohy = self.hy(other)
-        ohy.members.append(_copy_member(m, "之孙子" if m.gender == "男" else "之孙女"))
+        ohy.members.append(
+            self.fit(other, _copy_member(m, "之孙子" if m.gender == "男" else "之孙女"))
+        )
         ohy.size += 1
         self.finish(other)
         self.problem("id_duplicate", "person", hh, m, note=f"同时登记在户 {other.hid}")
@@ -365,7 +390,7 @@ class Injector:
         self.hy(a).members.remove(m)
         self.hy(a).size -= 1
         self.finish(a)
-        self.hy(b).members.append(_copy_member(m, "之儿媳"))
+        self.hy(b).members.append(self.fit(b, _copy_member(m, "之儿媳")))
         self.hy(b).size += 1
         self.finish(b)
         self.near_miss("id_duplicate", "person", b, m, note=f"上年在户 {a.hid}，本年嫁入本户")
@@ -574,17 +599,28 @@ class Injector:
     def p_medical_insurance_missing(self, i: int) -> None:
         hh = self.take(lambda h: h.current)
         m = self.rng.choice(self.hy(hh).members)
-        m.med = False
-        self.problem("medical_insurance_missing", "person", hh, m, note="未参加基本医疗保险")
+        if i % 2 == 0:
+            m.med = m.emp_med = False
+            note = "未参加基本医疗保险"
+        else:
+            m.med, m.crit, m.emp_med = True, False, False
+            note = "参加城乡居民医保但未参加大病保险"
+        self.problem("medical_insurance_missing", "person", hh, m, note=note)
 
     @near_misses("medical_insurance_missing")
     def n_medical_insurance_missing(self, v: int) -> None:
-        if v > 0:
+        if v > 0 or not self.today:
             raise IndexError
-        hh = self.take(lambda h: h.current)
-        m = self.hy(hh).members[0]
-        m.crit = False
-        self.near_miss("medical_insurance_missing", "person", hh, m, note="仅未参加大病保险")
+        hh = self.take(lambda h: h.current and self.has(self.adult)(h))
+        m = self.member(hh, self.adult)
+        m.med, m.emp_med, m.crit = False, True, False
+        self.near_miss(
+            "medical_insurance_missing",
+            "person",
+            hh,
+            m,
+            note="参加城镇职工医保（不参加城乡居民医保）",
+        )
 
     def _set_per_capita(self, hh: Household, target: int) -> None:
         """Make 年人均纯收入 exactly ``target`` by changing business income (then
@@ -630,7 +666,8 @@ class Injector:
 
     @injects("exited_without_guarantees")
     def p_exited_without_guarantees(self, i: int) -> None:
-        hh = self.take(lambda h: h.exited)
+        # today's export: an 已消除风险 监测对象 is eliminated_with_gaps' (one finding per gap)
+        hh = self.take(lambda h: h.status == "已脱贫" if self.today else h.exited)
         hy = self.hy(hh)
         if i % 2 == 0:
             hy.dangerous = True
@@ -1279,6 +1316,11 @@ def _copy_member(m: Member, relation: str) -> Member:
         med=m.med,
         crit=m.crit,
         pension=m.pension,
+        dibao_status=m.dibao_status,
+        destitute_status=m.destitute_status,
+        emp_med=m.emp_med,
+        emp_pension=m.emp_pension,
+        self_paid=m.self_paid,
     )
 
 

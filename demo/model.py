@@ -137,6 +137,41 @@ class Member:
     crit: bool
     pension: bool
     overrides: dict | None = None  # household-level columns that disagree on this row
+    # person-level columns of today's export (防返贫监测); the legacy one has none of them
+    dibao_status: str = "未享受"
+    destitute_status: str = "未享受"
+    emp_med: bool = False  # 城镇职工基本医疗保险
+    emp_pension: bool = False  # 城镇职工基本养老保险
+    self_paid: float | None = None  # 合规自付支出
+
+
+@dataclass(slots=True, eq=False)
+class Monitoring:
+    """A household's 防返贫监测 record (today's export), the same in every year's file
+    except that a year before 识别监测时间 shows no monitoring and a year before
+    消除监测时间 shows the risk as not eliminated."""
+
+    category: str | None = None  # 监测对象类别; None: not monitored
+    mon_from: dt.date | None = None  # 识别监测时间
+    eliminated: bool | None = None  # 风险是否已消除; None: left blank (= not eliminated)
+    mon_to: dt.date | None = None  # 消除监测时间
+    mode: str | None = None  # 风险消除方式
+    risks: list[str] = field(default_factory=list)  # 致贫/返贫风险1–5, as words
+    codes: bool = False  # risks written as national codes (01, 0201 …)
+    measures: dict[str, str] = field(default_factory=dict)  # measure field → its text
+    safety_net: bool = False  # 整户无劳动能力兜底保障户
+    touched: bool = False  # a rule D problem or near miss was planted here
+
+    def view(self, year: int, exit_year: int | None) -> tuple[str, str | None, bool | None]:
+        """(户类型, 监测对象类别, 风险是否已消除) as ``year``'s file shows them."""
+        end = dt.date(year, 12, 31)
+        monitored = self.category is not None and (self.mon_from is None or self.mon_from <= end)
+        kind = "脱贫户" if exit_year is not None and exit_year <= year else "监测户"
+        if not monitored:
+            return ("脱贫户" if kind == "脱贫户" else "一般农户"), None, None
+        if self.eliminated and self.mon_to is not None and self.mon_to > end:
+            return kind, self.category, False
+        return kind, self.category, self.eliminated
 
 
 @dataclass(slots=True, eq=False)

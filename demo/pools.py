@@ -331,3 +331,41 @@ SHOP_WORDS = (
     "便民超市 小吃店 五金店 农资店 理发店 服装店 修车铺 烧烤店 米线店 日杂店 茶叶店 手机店".split()
 )
 COOP_WORDS = "种植 养殖 茶叶 蔬菜 核桃 生猪 肉牛 中药材 香蕉 芒果 柑橘 蜂蜜".split()
+
+# ---------------------------------------------------------------- 防返贫监测 (today's export)
+# The items of each 帮扶措施 column (monitoring.md §1), by measure field.
+MEASURE_ITEMS = {
+    "measure_industry": ("产业奖补", "种养殖补贴", "产业发展资金扶持", "发放种苗", "农业保险补贴"),
+    "measure_employment": ("劳务输出", "外出务工补贴", "交通补贴", "技能培训", "就业推荐"),
+    "measure_finance": ("脱贫人口小额信贷", "小额信贷贴息", "产业贷款贴息"),
+    "measure_public_job": ("生态护林员", "乡村保洁员", "道路管护员", "乡村公益性岗位"),
+    "measure_health": ("家庭医生签约服务", "医疗救助", "慢病签约服务", "先诊疗后付费", "参保资助"),
+    "measure_education": ("雨露计划", "教育资助", "生活补助", "助学贷款"),
+    "measure_housing": ("农村危房改造", "住房修缮补助", "农房抗震改造"),
+    "measure_water": ("饮水安全巩固提升", "自来水入户", "水窖建设"),
+    "measure_compulsory_education": ("控辍保学", "送教上门", "营养改善计划"),
+    "measure_comprehensive": ("残疾人两项补贴", "高龄补贴", "临时救助", "重度残疾人护理补贴"),
+    "measure_social": ("结对帮扶", "东西部协作帮扶", "社会捐赠", "爱心超市积分"),
+    "measure_relocation": ("易地扶贫搬迁", "随迁安置"),
+    "measure_living_conditions": ("改厨改厕", "庭院整治", "人居环境改善"),
+    "measure_infrastructure": ("入户路硬化", "村组道路建设", "太阳能路灯"),
+}
+MEASURE_SEPARATORS = ("、", "、", "、", ",", "，", ";", "；")
+# 综合保障 items of the two safety nets (SNR: an item containing 低保 / 特困).
+DIBAO_ITEM = ("低保", "农村低保", "低保兜底")
+DESTITUTE_ITEM = ("特困供养", "特困人员救助供养", "分散特困供养")
+DIBAO_ENJOYED = ("享受农村低保", "农村低保", "享受农村最低生活保障")
+DESTITUTE_ENJOYED = ("享受农村特困供养", "分散供养特困人员", "享受特困人员救助供养")
+# 致贫/返贫风险: national codes (monitoring.md §1); 因安全住房 / 因安全饮水 have none.
+RISK_CODES = {
+    "因病": "01",
+    "因残": "03",
+    "缺劳动力": "04",
+    "因意外事故": "05",
+    "因产业项目失败": "06",
+    "因务工就业不稳": "07",
+    "因学": "09",
+    "其他": "99",
+}
+DISASTER_CODES = ("0201", "0202", "0203", "0204")  # 02xx: one kind of disaster each
+RISK_SPELLINGS = {"因灾": ("因灾", "因自然灾害"), "缺劳动力": ("缺劳动力", "因缺劳动力")}

@@ -21,11 +21,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from demo import pools as P
-from demo.county import County
+from demo.county import County, Household
 from demo.ids import FULLWIDTH, damage, to_15
 from demo.model import HouseholdYear, Member, age_dec31
 from demo.xlsx import write_fast, write_openpyxl
 from department_feeds import FEEDS
+from department_feeds.register import MEASURE_FIELDS
 
 OLD_SCHOOL = {
     "七年级": "初一",
@@ -36,6 +37,18 @@ OLD_SCHOOL = {
     "高中三年级": "高三",
 }
 OLD_TYPE = {"一般户": "一般贫困户", "低保户": "低保贫困户", "特困供养户": "特困供养贫困户"}
+
+
+LEGACY_FIELDS = frozenset(
+    """year county township village village_group household_id person_id name id_type id_number
+    gender relation ethnicity education school_status health labour_skill work_status work_months
+    has_medical_insurance has_critical_illness_insurance has_pension_insurance household_type
+    household_status exit_year main_cause household_size phone household_net_income
+    per_capita_net_income wage_income business_income property_income transfer_income
+    business_expense dibao_payment destitute_payment pension_payment is_dangerous_house
+    has_safe_water""".split()
+)
+"""Register fields the legacy 建档立卡 export of the working year has (its columns)."""
 
 
 def _money_text(v: int) -> str:
@@ -85,8 +98,10 @@ class Renderer:
         out: Path,
         seed: int,
         village_overrides: Sequence[tuple[int, int, str | None, str, int]] = (),
+        export_format: str = "today",
     ) -> None:
         self.c = county
+        self.export_format = export_format
         self.village_overrides = list(village_overrides)
         self.inbox = out / "inbox"
         self.rng = random.Random(seed * 7919 + 17)
@@ -121,8 +136,9 @@ class Renderer:
     @writes("register")
     def register(self) -> None:
         Y = self.c.working_year
+        write = self._register_year if self.export_format == "legacy" else self._register_today
         for year, variant in ((Y - 2, "old"), (Y - 1, "mid"), (Y, "new")):
-            self._register_year(year, variant)
+            write(year, variant)
 
     def _register_year(self, year: int, variant: str) -> None:
         r = self.rng
@@ -278,6 +294,243 @@ class Renderer:
         write_fast(self.inbox / name, rows, sheet=f"{year}年", merge_first_row=len(headers))
         self.files["register"].append(name)
         self.rows["register"] += n
+
+    # ------------------------------------------------------------------ register, today
+    def _register_today(self, year: int, variant: str) -> None:
+        """One year of today's 防返贫监测 export (monitoring.md §1): the person's
+        columns, then the household's monitoring record, 帮扶措施 and income, the
+        same on every member's row. ``variant`` varies the spellings and the layout
+        (old: no 年度, short headers, √, money as text; mid: a second header row
+        under 帮扶措施 and 收入构成, codes and the other aliases; new: canonical)."""
+        r = self.rng
+        old, mid, new = variant == "old", variant == "mid", variant == "new"
+
+        def col(canon: str, o: str | None = None, mi: str | None = None) -> str:
+            return (o or canon) if old else ((mi or canon) if mid else canon)
+
+        def yn(b: bool | None) -> str | None:
+            if b is None:
+                return None
+            return ("√" if b else None) if old else ("是" if b else "否")
+
+        if old:
+            money = _money_text
+            date = lambda d: _date_text(d, 2)  # noqa: E731
+        elif mid:
+            money = lambda v: v  # noqa: E731
+            date = lambda d: _date_text(d, 1 if r.random() < 0.7 else 3)  # noqa: E731
+        else:
+            # a few cells typed as text with the unit, as clerks do
+            money = lambda v: f"{v}元" if v and r.random() < 0.03 else v  # noqa: E731
+            date = lambda d: d  # noqa: E731
+
+        person: list[tuple[str, Callable[[HouseholdYear, Member], object]]] = []
+        if not old:
+            person.append((col("年度", mi="统计年度"), lambda hy, m: year if new else f"{year}年"))
+        person += [
+            (col("县(市、区)", "县", "县（市、区）"), lambda hy, m: P.COUNTY),
+            (col("乡(镇)", "乡镇", "乡（镇）"), lambda hy, m: hy.township),
+            (col("行政村", "村"), lambda hy, m: hy.village),
+            (col("自然村(组)", "组", "自然村（组）"), lambda hy, m: hy.group),
+            (col("户编号", "户码"), lambda hy, m: hy.hid),
+        ]
+        if not old:
+            person.append(("人编号", lambda hy, m: m.person_id))
+        person += [
+            (col("姓名", "成员姓名"), lambda hy, m: m.name),
+            ("证件类型", lambda hy, m: m.id_type),
+            (col("证件号码", "身份证号", "公民身份号码"), self._reg_id),
+        ]
+        if new:
+            person.append(("出生日期", lambda hy, m: m.person.birth))
+        person += [
+            ("性别", lambda hy, m: m.gender),
+            ("与户主关系", lambda hy, m: m.relation),
+            ("民族", lambda hy, m: m.person.ethnicity),
+            ("文化程度", lambda hy, m: m.education),
+            (
+                "在校生状况",
+                lambda hy, m: (
+                    OLD_SCHOOL.get(m.school_status, m.school_status) if old else m.school_status
+                ),
+            ),
+        ]
+        if new:
+            person.append(("义务教育阶段未上学原因", lambda hy, m: None))
+        person += [
+            ("健康状况", lambda hy, m: m.health),
+            ("劳动技能", lambda hy, m: m.labour_skill),
+            ("务工状况", lambda hy, m: m.work_status),
+            (
+                col("务工时间(月)", mi="务工时间（月）"),
+                lambda hy, m: (
+                    f"{m.work_months}个月"
+                    if mid and m.work_months and r.random() < 0.2
+                    else m.work_months
+                ),
+            ),
+            (
+                col("是否参加城乡居民基本医疗保险", "参加基本医疗保险", "是否参加医保"),
+                lambda hy, m: yn(m.med),
+            ),
+            (
+                "是否参加大病保险",
+                lambda hy, m: ("Y" if m.crit else "N") if mid else yn(m.crit),
+            ),
+            ("是否参加城镇职工基本医疗保险", lambda hy, m: yn(m.emp_med)),
+            (
+                col("是否参加城乡居民基本养老保险", "参加养老保险", "是否参加养老保险"),
+                lambda hy, m: yn(m.pension),
+            ),
+            ("是否参加城镇职工基本养老保险", lambda hy, m: yn(m.emp_pension)),
+            ("享受低保政策情况", lambda hy, m: m.dibao_status),
+            (col("享受特困供养政策情况", mi="享受特困政策情况"), lambda hy, m: m.destitute_status),
+            (
+                col("合规自付支出", mi="合规自付医疗费用"),
+                lambda hy, m: None if m.self_paid is None else money(m.self_paid),
+            ),
+        ]
+        yuan = "（元）" if mid else ""
+        measure_headers = [
+            col(h, mi={"公益岗位帮扶": "公益性岗位", "搬迁": "易地扶贫搬迁"}.get(h))
+            for _, h, _ in MEASURE_FIELDS
+        ]
+        house = [
+            "户类型",
+            "监测对象类别",
+            col("识别监测时间", mi="纳入监测时间"),
+            "风险是否已消除",
+            col("消除监测时间", mi="风险消除时间"),
+            "风险消除方式",
+            *(col(f"致贫/返贫风险{i}", mi=f"致贫返贫风险{i}") for i in range(1, 6)),
+            *measure_headers,
+            "整户无劳动能力兜底保障户",
+            "脱贫年度",
+            "主要致贫原因",
+            "家庭人口数",
+            col("联系电话", "手机号码", "户联系电话"),
+            col("家庭年纯收入", "家庭纯收入(元)", "家庭纯收入（元）"),
+            col("年人均纯收入", "家庭人均纯收入(元)", "人均纯收入（元）"),
+            *(
+                h + yuan
+                for h in (
+                    "工资性收入",
+                    "生产经营性收入",
+                    "财产性收入",
+                    "转移性收入",
+                    "生产经营性支出",
+                    "低保金",
+                    "特困供养金",
+                    "养老金",
+                )
+            ),
+            col("是否危房", "住房是否安全", "是否危房户"),
+            col("饮水是否安全", "饮水安全", "是否解决安全饮用水"),
+        ]
+        cause_at = house.index("主要致贫原因")
+        phone_at = house.index(col("联系电话", "手机号码", "户联系电话"))
+
+        def household(hy: HouseholdYear, hh: Household) -> list[object]:
+            mon = hh.mon
+            assert mon is not None
+            kind, category, eliminated = mon.view(year, hh.exit_year)
+            monitored = category is not None
+            done = eliminated is True
+            risks: list[object] = [self._risk(w, mon.codes) for w in mon.risks] if monitored else []
+            risks += [None] * (5 - len(risks))
+            return [
+                kind,
+                category,
+                date(mon.mon_from) if monitored else None,
+                yn(eliminated) if monitored else None,
+                date(mon.mon_to) if done else None,
+                mon.mode if done else None,
+                *risks,
+                *(mon.measures.get(f) or None for f, _, _ in MEASURE_FIELDS),
+                yn(mon.safety_net),
+                (f"{hy.exit_year}年" if old else hy.exit_year) if hy.exit_year else None,
+                hy.cause,
+                hy.size,
+                hy.phone,
+                money(hy.net),
+                money(hy.per_capita),
+                money(hy.wage),
+                money(hy.business),
+                money(hy.prop),
+                money(hy.transfer),
+                money(hy.expense),
+                money(hy.dibao),
+                money(hy.destitute),
+                money(hy.pension_pay),
+                ("否" if hy.dangerous else "是") if old else ("是" if hy.dangerous else "否"),
+                "是" if hy.safe_water else "否",
+            ]
+
+        headers = [h for h, _ in person] + house
+        getters = [g for _, g in person]
+        title = (
+            f"{P.COUNTY}{year}年脱贫户和监测对象家庭成员信息表"
+            if not mid
+            else f"全国防返贫监测信息系统  {P.COUNTY}{year}年度脱贫人口和监测对象信息"
+        )
+        rows: list[list[object]] = [
+            [title] + [None] * (len(headers) - 1),
+            [f"填报单位：{P.COUNTY}乡村振兴局", None, None, None, None, "单位：元、人"]
+            + [None] * (len(headers) - 6),
+        ]
+        if mid:
+            # two header rows, as the national system exports: the measures under a
+            # merged 帮扶措施, the income components under 其中：收入构成(元)
+            parents = {h: "帮扶措施" for h in measure_headers} | {
+                h + yuan: "其中：收入构成(元)"
+                for h in ("工资性收入", "生产经营性收入", "财产性收入", "转移性收入")
+                + ("生产经营性支出", "低保金", "特困供养金", "养老金")
+            }
+            top: list[object] = []
+            sub: list[object] = []
+            for h in headers:
+                parent = parents.get(h)
+                if parent is None:
+                    top.append(h)
+                    sub.append(None)
+                else:
+                    top.append(None if parent in top else parent)
+                    sub.append(h.replace("（元）", ""))
+            rows += [top, sub]
+        else:
+            rows.append(headers)
+        n = 0
+        for hh in self.c.households:
+            hy = hh.years.get(year)
+            if hy is None:
+                continue
+            cells = household(hy, hh)
+            for m in hy.members:
+                tail = cells
+                if m.overrides:
+                    tail = list(cells)
+                    tail[cause_at] = m.overrides.get("cause", hy.cause)
+                    tail[phone_at] = m.overrides.get("phone", hy.phone)
+                rows.append([g(hy, m) for g in getters] + tail)
+                n += 1
+        rows.append([None] * len(headers))
+        total = ["合计"] + [None] * (len(headers) - 1)
+        total[headers.index("家庭人口数")] = n
+        rows.append(total)
+        name = f"register/{year}年{'建档立卡' if not old else '脱贫'}人口.xlsx"
+        write_fast(self.inbox / name, rows, sheet=f"{year}年", merge_first_row=len(headers))
+        self.files["register"].append(name)
+        self.rows["register"] += n
+
+    def _risk(self, word: str, codes: bool) -> str:
+        """A risk type as the export writes it: a national code or a word."""
+        r = self.rng
+        if codes and word == "因灾":
+            return r.choice(P.DISASTER_CODES)
+        if codes and word in P.RISK_CODES:
+            code = P.RISK_CODES[word]
+            return code.lstrip("0") if r.random() < 0.1 else code
+        return r.choice(P.RISK_SPELLINGS.get(word, (word,)))
 
     def _reg_id(self, hy: HouseholdYear, m: Member) -> object:
         if m.id_problem is not None or m.id_raw != m.id_number:
@@ -642,12 +895,18 @@ class Renderer:
         return self._reg_cache
 
 
-def render(county: County, out: Path, seed: int, village_overrides: list) -> Renderer:
+def render(
+    county: County,
+    out: Path,
+    seed: int,
+    village_overrides: list,
+    export_format: str = "today",
+) -> Renderer:
     """Write every feed of the registry, in its order (the random draws follow it)."""
     missing = missing_writers()
     if missing:
         raise RuntimeError(f"no writer (@writes) for feeds: {', '.join(missing)}")
-    rd = Renderer(county, out, seed, village_overrides)
+    rd = Renderer(county, out, seed, village_overrides, export_format)
     for feed in FEEDS:
         WRITERS[feed](rd)
     return rd
