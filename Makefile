@@ -6,7 +6,7 @@ VENV   := .venv
 STAMP  := $(VENV)/.installed
 BIN    := $(VENV)/bin
 
-.PHONY: demo test test-fast lint format bench ui clean
+.PHONY: demo test test-unit test-integration test-e2e test-fast lint format bench ui clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,15 +18,26 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/bidui demo
 
-## The whole test suite (what CI runs).
+## The whole test suite (what CI runs): lint, format, the layering contract, every test.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests
 
-## Unit tests only (skips end-to-end county runs).
+## One test layer (tests/unit, tests/integration, tests/e2e; see the README).
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests/unit
+
+test-integration: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests/integration
+
+test-e2e: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests/e2e
+
+## Unit + integration: everything but the county runs, the UI, browser and LibreOffice.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -m "not slow and not browser and not libreoffice"
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests/unit tests/integration
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

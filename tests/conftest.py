@@ -1,4 +1,17 @@
-"""Shared fixtures: a small generated county, written once per test module."""
+"""What every test layer shares: project paths, a clean environment, no secrets from
+the shell, and the layer marker of each test.
+
+The layers are folders (see the README's Tests section):
+
+- ``unit/``: pure functions on tiny inputs; no DuckDB, no Dagster run, no Great
+  Expectations, no subprocess (``unit/conftest.py`` refuses the first and the last).
+- ``integration/``: one part at a time on hand-made data: a real DuckDB warehouse,
+  loaders, rules, engine, workbooks, report, feedback, GX suites, the Definitions.
+- ``e2e/``: a generated county, the nightly job, the CLI as a subprocess,
+  ``dagster dev``, headless Chromium, LibreOffice.
+
+Each test is marked with its folder's name, so ``pytest -m unit`` selects a layer too.
+"""
 
 import os
 import shutil
@@ -6,33 +19,18 @@ from pathlib import Path
 
 import pytest
 
-from demo import generate
-from warehouse import connect
-
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+TESTS = Path(__file__).resolve().parent
+LAYERS = ("unit", "integration", "e2e")
 
 
-def generate_county(out: Path, households: int = 300, seed: int = 7, problems_per_rule: int = 1):
-    return generate(out, households=households, seed=seed, problems_per_rule=problems_per_rule)
-
-
-@pytest.fixture(scope="module")
-def small_county(tmp_path_factory) -> Path:
-    """A generated county of 300 households (inbox/ + truth.csv), one per module."""
-    out = tmp_path_factory.mktemp("county")
-    generate_county(out)
-    return out
-
-
-@pytest.fixture
-def dagster_home(tmp_path, monkeypatch) -> Path:
-    """A throw-away DAGSTER_HOME holding the project's dagster.yaml."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    return home
+def pytest_collection_modifyitems(config, items):
+    """Mark every test with its layer (the first folder under tests/)."""
+    for item in items:
+        parts = Path(item.path).resolve().relative_to(TESTS).parts
+        if len(parts) > 1 and parts[0] in LAYERS:
+            item.add_marker(getattr(pytest.mark, parts[0]))
 
 
 def copy_inbox(county: Path, dest: Path) -> Path:
@@ -58,20 +56,3 @@ def _no_secrets_from_the_shell(monkeypatch):
         "BIDUI_WORKBOOK_PASSWORDS",
     ):
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def inbox(tmp_path: Path) -> Path:
-    """An empty inbox folder of the test's own."""
-    path = tmp_path / "inbox"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def con(tmp_path: Path):
-    """A fresh warehouse file of the test's own (every table created)."""
-
-    c = connect(tmp_path / "wh" / "warehouse.duckdb")
-    yield c
-    c.close()

@@ -5,6 +5,9 @@ Nine townships of one county, two or three villages each, with ``findings`` and
 township uses its own surname, area code and plate prefix, so a name, ID number
 or household id seen in another township's workbook is a leak, never a
 coincidence.
+
+Also: reading a written list back, filling a returned list as a township would,
+and the marked two-township lists of the feedback tests.
 """
 
 from __future__ import annotations
@@ -13,12 +16,21 @@ import hashlib
 import re
 import zipfile
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import openpyxl
 
 from core.idcard import check_digit
+from publishing.workbooks import (
+    FILL_IN_HEADERS,
+    HEADERS,
+    SUMMARY_SHEET,
+    TODO_HEADER,
+    TODO_PREFIX,
+    write_township_workbooks,
+)
 from rectification.authority import MARKER_SHEET, ensure_signing_key, make_marker, signing_key
 
 RUN_DATE = date(2024, 6, 10)
@@ -338,8 +350,6 @@ def fill_workbook(
     may mess with the workbook first (re-sort, delete rows, add sheets…).
     Returns 问题编号 -> (sheet, row) where each answer was written.
     """
-    import openpyxl
-
     wb = openpyxl.load_workbook(src)
     if edit is not None:
         edit(wb)
@@ -420,3 +430,120 @@ def formula_parts(path: Path) -> list[str]:
             for n in z.namelist()
             if n.endswith(".xml") and re.search(rb"<(\w+:)?f[ >]", z.read(n))
         ]
+
+
+# ------------------------------------------------------------------ reading a list back
+
+
+def list_rows(path: Path) -> dict[str, dict]:
+    """问题编号 -> {header: value, "_locked": {header: locked?}, "_fill": {header: rgb}}."""
+    wb = openpyxl.load_workbook(path)
+    out = {}
+    for ws in wb.worksheets:
+        header = [c.value for c in ws[1]]
+        if ws.sheet_state != "visible" or "问题编号" not in header:
+            continue
+        assert header == list(HEADERS)
+        for row in ws.iter_rows(min_row=2):
+            rec = {h: c.value for h, c in zip(HEADERS, row, strict=True)}
+            rec["_locked"] = {h: c.protection.locked for h, c in zip(HEADERS, row, strict=True)}
+            rec["_fill"] = {
+                h: (c.fill.fgColor.rgb if c.fill.fill_type == "solid" else None)
+                for h, c in zip(HEADERS, row, strict=True)
+            }
+            out[rec["问题编号"]] = rec
+    return out
+
+
+def summary_todo_line(path: Path) -> str:
+    ws = openpyxl.load_workbook(path)[SUMMARY_SHEET]
+    (line,) = [
+        c.value for c in ws["A"] if isinstance(c.value, str) and c.value.startswith("待填报")
+    ]
+    return line
+
+
+def answer_of(rec: dict) -> dict:
+    values = {h: rec[h] for h in FILL_IN_HEADERS}
+    if isinstance(values["核实日期"], datetime):
+        values["核实日期"] = values["核实日期"].date()
+    return values
+
+
+def needs_answer(rec: dict) -> bool:
+    return rec[TODO_HEADER].startswith(TODO_PREFIX)
+
+
+# ------------------------------------------------------------ returned lists (feedback)
+
+LOADED = datetime(2024, 6, 20, 8, 0, 0)
+ANSWER = {
+    "核实结果": "属实",
+    "整改情况": "整改中",
+    "核实人": "张三",
+    "核实日期": datetime(2024, 6, 15),
+}
+WAIVER = {"核实结果": "不属实", "整改说明": "车辆系同名他人所有", "核实人": "李四"}
+
+
+def marked_lists(tmp_path: Path):
+    """Two townships' warehouse, their lists with the signed township marker
+    (rectification.authority), and an empty feedback folder: (con, {township: info}, folder)."""
+    con = build_warehouse(tmp_path / "w.duckdb", townships=["东风镇", "红旗乡"])
+    written = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
+    mark_lists(con, written, RUN_DATE)
+    folder = tmp_path / "inbox" / "feedback"
+    folder.mkdir(parents=True)
+    return con, {i.township: i for i in written}, folder
+
+
+def ids_of(path, n=None):
+    """问题编号 of a list in workbook order (the first ones are on the first village sheet)."""
+    order = openpyxl.load_workbook(path, read_only=True).sheetnames
+    got = sorted(listed_ids(path).items(), key=lambda x: (order.index(x[1][0]), x[1][1]))
+    return [pid for pid, _ in got][:n]
+
+
+def paste_rows(src_path, pids):
+    """``edit`` for fill_workbook: copy the rows of ``pids`` from another township's list
+    to the bottom of the first village sheet (what a careless or hostile cadre does)."""
+    other = openpyxl.load_workbook(src_path)
+    rows = []
+    for ws in other.worksheets[1:]:
+        cols = header_index(ws)
+        if "问题编号" not in cols:
+            continue
+        rows += [
+            [c.value for c in r]
+            for r in ws.iter_rows(min_row=2)
+            if r[cols["问题编号"] - 1].value in pids
+        ]
+    assert len(rows) == len(pids)
+
+    def edit(wb):
+        ws = wb.worksheets[1]
+        for values in rows:
+            ws.append(values)
+
+    return edit
+
+
+def first_ids(path, n, sheet_index=1):
+    """The first ``n`` 问题编号 of a village sheet, in sheet order."""
+    ids = listed_ids(path)
+    sheet = openpyxl.load_workbook(path, read_only=True).sheetnames[sheet_index]
+    return [pid for pid, (s, _) in sorted(ids.items(), key=lambda x: x[1][1]) if s == sheet][:n]
+
+
+# Cell texts a spreadsheet would run as a formula (the hostile-workbook tests).
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/x","点我")',
+    "=cmd|' /C calc'!A0",
+    "+1+2",
+    "-2+3",
+    "@SUM(1+1)",
+    "\t=1+1",
+    "\r=1+1",
+    "＝1+1",  # full-width equals: Japanese/Chinese Excel turn it into a formula on edit
+    "_x003D_1+1",  # Excel decodes _xHHHH_: this would display as "=1+1"
+]

@@ -25,13 +25,19 @@ import pytest
 
 from checks.expectations import validate_feed
 from publishing.report import render_report
-from tests.test_expectations import _build
-from tests.test_report import FINDINGS, RUN2, make_id, warehouse  # noqa: F401 (fixture)
+from tests.conftest import PROJECT_ROOT
+from tests.expectations_fixtures import build
+from tests.report_fixtures import FINDINGS, RUN2, make_id, report_warehouse
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = PROJECT_ROOT
 ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Path:
+    return report_warehouse(tmp_path / "warehouse.duckdb")
 
 
 def _chromium() -> str | None:
@@ -216,7 +222,7 @@ def test_harness_sees_console_errors_and_remote_requests(browser, tmp_path):
     assert "request: https://cdn.example.org/x.css" in found
 
 
-def test_report_renders_offline_with_headline_numbers(browser, warehouse):  # noqa: F811
+def test_report_renders_offline_with_headline_numbers(browser, warehouse):
     out = warehouse.parent / "outbox" / RUN2.isoformat() / "report.html"
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
@@ -261,7 +267,7 @@ def test_data_docs_pages_render_offline(browser, tmp_path):
     """The GX pages work with the vendored jQuery/Bootstrap/bootstrap-table: no
     errors, no remote request, the index table styled by bootstrap-table."""
 
-    db = _build(tmp_path / "w.duckdb", bad=True)
+    db = build(tmp_path / "w.duckdb", bad=True)
     site = tmp_path / "data_docs"
     con = duckdb.connect(str(db), read_only=True)
     try:

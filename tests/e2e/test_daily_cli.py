@@ -2,7 +2,6 @@
 Dagster instance per warehouse, one clear line for a wrong configuration, a short
 output, and an inbox laid out wrongly refused before anything runs."""
 
-import os
 import shutil
 import subprocess
 import sys
@@ -11,10 +10,6 @@ from pathlib import Path
 import pytest
 
 from checks.thresholds import DEFAULT_PATH
-from core.config import LOCAL_DIR, Settings
-from department_feeds import FEEDS
-from pipelines import cli
-from pipelines.cli import check_inbox_layout, instance_home
 from tests.conftest import clean_env, copy_inbox
 
 BIDUI = Path(sys.executable).with_name("bidui")
@@ -119,13 +114,6 @@ def test_empty_inbox_says_it_is_empty(tmp_path, env):
     assert_one_error(done, "register/", "empty")
 
 
-def test_register_list_comes_from_the_feed_catalogue():
-    empty = Path("/nonexistent-inbox-for-test")
-    line = check_inbox_layout(empty)
-    for feed in FEEDS:
-        assert f"{feed}/" in line
-
-
 # --------------------------------------------------------- item 5: a short, useful output
 
 
@@ -194,30 +182,3 @@ def test_each_warehouse_has_its_own_dagster_instance(small_county, tmp_path):
     assert [s for s, _ in test_runs] == ["FAILURE"]
     assert prod_runs[0][1]["bidui/warehouse"] == str(prod)
     assert test_runs[0][1]["bidui/warehouse"] == str(test)
-
-
-def test_default_warehouse_keeps_the_old_instance_folder(monkeypatch, tmp_path):
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    assert instance_home(LOCAL_DIR / "warehouse.duckdb") == (LOCAL_DIR / "dagster_home").resolve()
-    other = tmp_path / "x" / "test.duckdb"
-    assert instance_home(other) == (tmp_path / "x" / "test.duckdb.dagster").resolve()
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "explicit"))
-    assert instance_home(other) == (tmp_path / "explicit").resolve()
-
-
-def test_ui_uses_the_warehouse_instance_and_paths(monkeypatch, tmp_path):
-    for name in ("DAGSTER_HOME", "BIDUI_INBOX", "BIDUI_OUTBOX", "BIDUI_WAREHOUSE"):
-        monkeypatch.setenv(name, "")  # recorded, so the test's own exports are undone
-        monkeypatch.delenv(name)
-    monkeypatch.setattr(cli, "_DERIVED_HOME", "")
-    wh = tmp_path / "test" / "warehouse.duckdb"
-    settings = Settings.from_env(tmp_path / "in", tmp_path / "out", wh)
-    home = cli.prepare_ui(settings)
-    assert home == wh.with_name("warehouse.duckdb.dagster")
-    assert (home / "dagster.yaml").exists()
-    assert os.environ["DAGSTER_HOME"] == str(home)
-    assert os.environ["BIDUI_WAREHOUSE"] == str(wh)
-    assert os.environ["BIDUI_INBOX"] == str(tmp_path / "in")
-    # A second derivation in the same process follows the new warehouse, not the first.
-    other = tmp_path / "prod" / "warehouse.duckdb"
-    assert cli.instance_home(other) == other.with_name("warehouse.duckdb.dagster")

@@ -15,7 +15,7 @@ import pytest
 
 from pipelines.cli import run_pipeline
 from tests.conftest import copy_inbox
-from tests.test_hostile_ingest import _row_xml, write_bomb, write_sheet_xml
+from tests.hostile_xlsx import row_xml, write_bomb, write_sheet_xml
 from warehouse import connect
 
 pytestmark = pytest.mark.slow
@@ -52,7 +52,7 @@ def test_hostile_inbox_through_the_nightly_job(small_county, tmp_path, dagster_h
     shutil.copy(next((inbox / "tax").glob("*.csv")), outside)
     (inbox / "tax" / "全市.csv").symlink_to(outside)
     far = b'<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row>'
-    write_sheet_xml(inbox / "property" / "补充.xlsx", [_row_xml(["权利人"], 1).encode(), far])
+    write_sheet_xml(inbox / "property" / "补充.xlsx", [row_xml(["权利人"], 1).encode(), far])
     (inbox / "business" / "网站导出.xlsx").write_text("<html><table></table></html>")
 
     outbox, wh = tmp_path / "outbox", tmp_path / "warehouse.duckdb"

@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from datetime import date
 from pathlib import Path
@@ -25,12 +24,12 @@ import openpyxl
 import pytest
 
 import assets.outputs
-from assets.resources import RunBusy, RunLocks
-from core.csv_safety import neutralise, neutralise_frame, unescape
 from pipelines.cli import main as bidui_main
 from pipelines.cli import run_pipeline
 from pipelines.jobs import NIGHTLY_JOB_NAME
-from tests.conftest import PROJECT_ROOT, clean_env, copy_inbox, generate_county
+from tests.conftest import PROJECT_ROOT, copy_inbox
+from tests.e2e.conftest import generate_county
+from tests.helpers_runs import hold_lock_in_child, run_env
 
 pytestmark = pytest.mark.slow
 
@@ -84,10 +83,7 @@ def county(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def env(tmp_path) -> dict:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-    return clean_env() | {"DAGSTER_HOME": str(home)}
+    return run_env(tmp_path)
 
 
 # --------------------------------------------------------------- one run at a time
@@ -117,32 +113,6 @@ def test_two_runs_at_once_one_refused_and_the_day_is_complete(county, tmp_path, 
     assert "Traceback" not in refused
     assert_day_complete(outbox, wh)
     assert not (outbox / ".staging" / "dead-run").exists()
-
-
-def hold_lock_in_child(kind: str, target: Path, ready: Path) -> subprocess.Popen:
-    """A child process holding the warehouse or outbox run lock until killed."""
-    code = textwrap.dedent(
-        f"""
-        import time
-        from pathlib import Path
-        from assets.resources import RunLocks
-        locks = RunLocks.for_paths(
-            warehouse=Path({str(target) if kind == "warehouse" else "/nonexistent"!r}),
-            outbox=Path({str(target) if kind == "outbox" else "/nonexistent"!r}),
-            only={kind!r},
-        )
-        locks.acquire(run_id="holder-run-0001", wait_s=0)
-        Path({str(ready)!r}).write_text("x")
-        time.sleep(600)
-        """
-    )
-    child = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=clean_env())
-    deadline = time.monotonic() + 60
-    while not ready.exists():
-        assert child.poll() is None, "lock holder died"
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    return child
 
 
 def test_busy_warehouse_refused_at_once_naming_the_holder_then_free_after_kill9(
@@ -189,22 +159,6 @@ def test_same_outbox_other_warehouse_is_refused(county, tmp_path, env):
     assert done.returncode != 0
     (line,) = [ln for ln in done.stderr.splitlines() if ln.startswith("error:")]
     assert f"pid {child.pid}" in line and f"outbox {outbox}" in line, line
-
-
-def test_run_lock_wait_is_bounded_and_configurable(tmp_path):
-    wh = tmp_path / "w.duckdb"
-    first = RunLocks.for_paths(wh, tmp_path / "outbox")
-    first.acquire(run_id="first", wait_s=0)
-    try:
-        second = RunLocks.for_paths(wh, tmp_path / "outbox")  # same process, other owner
-        t0 = time.monotonic()
-        with pytest.raises(RunBusy, match=r"another bidui run .*run first.*waited 1 s"):
-            second.acquire(run_id="second", wait_s=1)
-        assert 0.9 < time.monotonic() - t0 < 5
-    finally:
-        first.release()
-    second.acquire(run_id="second", wait_s=0)
-    second.release()
 
 
 # -------------------------------------------------- re-runs and injection payloads
@@ -356,36 +310,6 @@ def test_failure_inside_a_step_names_the_cause_and_leaves_no_staging(
     assert not Path(str(wh) + ".run.lock.json").exists()
 
 
-def test_run_dates_out_of_range_are_refused(tmp_path, env, capsys, monkeypatch):
-    monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    common = ["--inbox", str(inbox), "--outbox", str(tmp_path / "o")]
-    common += ["--warehouse", str(tmp_path / "w.duckdb")]
-    for bad, why in (("2099-01-01", "after today"), ("1999-12-31", "before 2000"),
-                     ("2026-13-01", "not a date")):  # fmt: skip
-        rc = bidui_main(["run", *common, "--run-date", bad])
-        err = capsys.readouterr().err
-        assert rc == 2, (bad, err)
-        (line,) = [ln for ln in err.splitlines() if ln.startswith("error:")]
-        assert bad in line and why in line and "比对日期" in line, line
-    assert not (tmp_path / "w.duckdb").exists() and not (tmp_path / "o").exists()
-
-
-def test_unwritable_dagster_home_is_a_clear_error(tmp_path, capsys, monkeypatch):
-    home = tmp_path / "home-is-a-file"
-    home.write_text("x")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    rc = bidui_main(["run", "--inbox", str(inbox), "--outbox", str(tmp_path / "o"),
-                     "--warehouse", str(tmp_path / "w.duckdb"), "--run-date", DAY])  # fmt: skip
-    err = capsys.readouterr().err
-    assert rc == 2
-    (line,) = [ln for ln in err.splitlines() if ln.startswith("error:")]
-    assert "DAGSTER_HOME" in line and str(home) in line and "Dagster" in line, line
-
-
 def test_staging_on_another_filesystem_is_refused(county, tmp_path, env):
     shm = Path("/dev/shm")
     if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
@@ -438,19 +362,6 @@ def test_sigterm_mid_run_leaves_no_staging_and_frees_the_lock(county, tmp_path, 
     done = bidui(*args, "--run-date", DAY, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert_day_complete(outbox, wh)
-
-
-def test_bad_lock_wait_setting_is_a_clear_error(tmp_path, env, capsys, monkeypatch):
-    monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
-    monkeypatch.setenv("BIDUI_RUN_LOCK_WAIT", "ten minutes")
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    rc = bidui_main(["run", "--inbox", str(inbox), "--outbox", str(tmp_path / "o"),
-                     "--warehouse", str(tmp_path / "w.duckdb"), "--run-date", DAY])  # fmt: skip
-    err = capsys.readouterr().err
-    assert rc == 2
-    (line,) = [ln for ln in err.splitlines() if ln.startswith("error:")]
-    assert "BIDUI_RUN_LOCK_WAIT='ten minutes' is not a number" in line, line
 
 
 def test_two_runs_at_once_with_a_wait_both_publish_in_turn(county, tmp_path, env):
@@ -519,86 +430,6 @@ def test_a_run_dagster_launches_takes_the_lock_itself(county, tmp_path, env, mon
     assert not (outbox / DAY).exists()
     assert (outbox / ".staging" / "dead-run").exists()  # not swept without the lock
     assert not wh.exists()
-
-
-def test_waive_while_a_run_holds_the_warehouse_is_one_line(tmp_path, capsys, monkeypatch):
-    wh = tmp_path / "w.duckdb"
-    duckdb.connect(str(wh)).close()
-    monkeypatch.setenv("BIDUI_RUN_LOCK_WAIT", "0")
-    child = hold_lock_in_child("warehouse", wh, tmp_path / "ready")
-    try:
-        rc = bidui_main(["waive", "list", "--warehouse", str(wh)])
-    finally:
-        child.kill()
-        child.wait()
-    err = capsys.readouterr().err
-    assert rc == 1
-    (line,) = [ln for ln in err.splitlines() if ln.startswith("error:")]
-    assert f"another bidui run (pid {child.pid}" in line, line
-
-
-@pytest.mark.parametrize(
-    ("outbox", "warehouse", "why"),
-    [
-        ("inbox/feedback", "w.duckdb", "inside the inbox"),
-        ("inbox", "w.duckdb", "inside the inbox"),
-        ("out", "out/w.duckdb", "inside the outbox"),
-        ("out", "inbox/w.duckdb", "inside the inbox"),
-    ],
-)
-def test_outputs_read_back_as_input_or_warehouse_in_the_outbox_refused(
-    tmp_path, env, capsys, monkeypatch, outbox, warehouse, why
-):
-    """An outbox in the inbox would be read back (and the inbox sensor would fire on
-    every publish); a warehouse in the outbox would travel to the townships."""
-    monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
-    (tmp_path / "inbox" / "feedback").mkdir(parents=True)
-    rc = bidui_main(["run", "--inbox", str(tmp_path / "inbox"), "--outbox",
-                     str(tmp_path / outbox), "--warehouse", str(tmp_path / warehouse),
-                     "--run-date", DAY])  # fmt: skip
-    err = capsys.readouterr().err
-    assert rc == 2, err
-    (line,) = [ln for ln in err.splitlines() if ln.startswith("error:")]
-    assert why in line, line
-    assert not (tmp_path / warehouse).exists()
-
-
-def test_csv_rule_round_trips_and_leaves_numbers_alone():
-    import polars as pl
-
-    for text in [*PAYLOADS, "'=already quoted", "张三", "", "'plain"]:
-        assert unescape(neutralise(text)) == text
-    assert neutralise(-5) == -5 and neutralise(None) is None
-    df = pl.DataFrame({"t": ["=1", None, "ok", "-x"], "n": [-1, 2, 3, 4]})
-    out = neutralise_frame(df)
-    assert out["t"].to_list() == ["'=1", None, "ok", "'-x"] and out["n"].to_list() == [-1, 2, 3, 4]
-
-
-def test_sigterm_during_the_publishing_renames_keeps_the_good_folder(tmp_path, monkeypatch):
-    """`bidui run` turns SIGTERM into KeyboardInterrupt; hitting the second rename of
-    promote, it puts the earlier folder back (kill -9 there is recover's job)."""
-    import publishing.outbox as publish
-
-    outbox = tmp_path / "outbox"
-    (outbox / DAY).mkdir(parents=True)
-    (outbox / DAY / "good.txt").write_text("good")
-    staging = outbox / ".staging" / "run-1"
-    staging.mkdir(parents=True)
-    (staging / "new.txt").write_text("new")
-    real, calls = os.rename, []
-
-    def interrupted(src, dst):
-        calls.append(dst)
-        if len(calls) == 2:
-            raise KeyboardInterrupt  # the signal arrives during the second rename
-        return real(src, dst)
-
-    monkeypatch.setattr(publish.os, "rename", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        publish.promote(staging, outbox / DAY)
-    monkeypatch.setattr(publish.os, "rename", real)
-    assert (outbox / DAY / "good.txt").read_text() == "good"
-    assert sorted(p.name for p in outbox.iterdir()) == [".staging", DAY]
 
 
 def test_the_same_warehouse_through_a_symlink_is_the_same_lock(county, tmp_path, env):

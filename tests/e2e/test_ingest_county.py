@@ -1,4 +1,4 @@
-"""Ingest of a generated county (tests/conftest.py ``small_county``): invariants only."""
+"""Ingest of a generated county (tests/e2e/conftest.py ``small_county``): invariants only."""
 
 from __future__ import annotations
 

@@ -14,18 +14,11 @@ import duckdb
 import pytest
 
 from checks import ALL_RULES, RULES_BY_CODE
-from checks.engine import (
-    PROBLEMS_CSV_COLUMNS,
-    is_stale,
-    max_age_days,
-    rule_summary,
-    run_rules,
-    write_problems_csv,
-)
+from checks.engine import PROBLEMS_CSV_COLUMNS, rule_summary, run_rules, write_problems_csv
 from checks.thresholds import load_thresholds
 from core.idcard import check_digit
 from rectification.status import accept_waivers, derive_statuses
-from tests.rules.conftest import Builder, make_id
+from tests.rules_fixtures import Builder, make_id
 
 D1 = date(2025, 3, 1)
 OUTPUTS_MD_COLUMNS = (
@@ -357,11 +350,3 @@ def test_stale_feed_means_not_run(con):
     assert run.result("hukou_not_found").ran
     con.execute("UPDATE loads SET modified_at = ? WHERE load_id = 'v'", [D1 - timedelta(days=40)])
     assert run_rules(con, D1 + timedelta(days=0)).result("owns_car").ran
-
-
-def test_one_staleness_rule():
-    q = load_thresholds().feed_quality  # vehicles: 40 days (thresholds.toml)
-    assert max_age_days("vehicles", q) == 40
-    assert not is_stale("vehicles", 40, q) and is_stale("vehicles", 41, q)
-    assert max_age_days("no_such_feed", q) == q.default_max_age_days
-    assert not is_stale("vehicles", None, q) and not is_stale("vehicles", 999, None)

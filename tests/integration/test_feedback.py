@@ -9,42 +9,27 @@ from datetime import date, datetime
 import openpyxl
 import pytest
 
-from publishing.workbooks import write_township_workbooks
 from rectification.authority import MARKER_SHEET
-from rectification.feedback import load_feedback, parse_date
+from rectification.feedback import load_feedback
 from tests.helpers_problem_lists import (
-    DUE_DAYS,
-    RUN_DATE,
+    ANSWER,
+    LOADED,
     build_warehouse,
     fill_workbook,
+    first_ids,
     header_index,
-    listed_ids,
-    mark_lists,
+    marked_lists,
 )
-from tests.office import soffice_convert, soffice_or_skip
 
-LOADED = datetime(2024, 6, 20, 8, 0, 0)
 LATER = datetime(2024, 6, 27, 8, 0, 0)
 
 
 @pytest.fixture
 def wh(tmp_path):
-    """Two townships' warehouse, their lists, and an empty feedback folder."""
-    con = build_warehouse(tmp_path / "w.duckdb", townships=["东风镇", "红旗乡"])
-    written = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
-    mark_lists(con, written, RUN_DATE)  # the signed township marker (rectification.authority)
-    infos = {i.township: i for i in written}
-    folder = tmp_path / "inbox" / "feedback"
-    folder.mkdir(parents=True)
+    """Two townships' warehouse, their marked lists, and an empty feedback folder."""
+    con, infos, folder = marked_lists(tmp_path)
     yield con, infos, folder
     con.close()
-
-
-def first_ids(path, n, sheet_index=1):
-    """The first ``n`` 问题编号 of a village sheet, in sheet order."""
-    ids = listed_ids(path)
-    sheet = openpyxl.load_workbook(path, read_only=True).sheetnames[sheet_index]
-    return [pid for pid, (s, _) in sorted(ids.items(), key=lambda x: x[1][1]) if s == sheet][:n]
 
 
 def responses(con):
@@ -58,14 +43,6 @@ def rejects(con):
         "SELECT feed, source_file, sheet, row_number, column_name, raw_value, reason_zh, reason_en "
         "FROM rejects ORDER BY sheet, row_number, column_name"
     ).fetchall()
-
-
-ANSWER = {
-    "核实结果": "属实",
-    "整改情况": "整改中",
-    "核实人": "张三",
-    "核实日期": datetime(2024, 6, 15),
-}
 
 
 def test_renamed_file_with_answers_is_read_with_who_and_when(wh):
@@ -365,55 +342,3 @@ def test_missing_folder_is_not_an_error(tmp_path):
     res = load_feedback(con, tmp_path / "nothing" / "feedback")
     assert (res.files_read, res.rows_read) == (0, 0)
     con.close()
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (datetime(2024, 6, 1, 0, 0), date(2024, 6, 1)),
-        ("2024-6-1", date(2024, 6, 1)),
-        ("2024/06/01", date(2024, 6, 1)),
-        ("2024.6.1", date(2024, 6, 1)),
-        ("20240601", date(2024, 6, 1)),
-        (20240601, date(2024, 6, 1)),
-        (45444, date(2024, 6, 1)),  # Excel serial without a date format
-        ("2024年6月1日", date(2024, 6, 1)),
-        ("", None),
-        (None, None),
-    ],
-)
-def test_parse_date(value, expected):
-    assert parse_date(value) == expected
-
-
-@pytest.mark.parametrize("value", ["六月一日", "2024-13-01", "2024-02-30", -5])
-def test_parse_date_rejects(value):
-    with pytest.raises(ValueError):
-        parse_date(value)
-
-
-@pytest.mark.libreoffice
-def test_workbook_saved_by_libreoffice_as_ods_and_xlsx(wh, tmp_path):
-    soffice = soffice_or_skip()
-    con, infos, folder = wh
-    src = infos["东风镇"].path
-    a, b = first_ids(src, 2)
-    filled = tmp_path / "filled" / "lo.xlsx"
-    fill_workbook(src, filled, {a: ANSWER, b: {**ANSWER, "核实结果": "不属实", "整改说明": "误报"}})
-    for fmt in ("ods", "xlsx"):
-        out = tmp_path / fmt
-        soffice_convert(soffice, [filled], fmt, out, tmp_path / "profile", timeout=180)
-        shutil.copy(out / f"lo.{fmt}", folder / f"经LibreOffice保存.{fmt}")
-    res = load_feedback(con, folder, loaded_at=LOADED)
-    # The second file read holds the same answers as the first: recognised as
-    # unchanged (issue 13), which also proves the values survive both round trips.
-    assert (res.files_read, res.accepted, res.rejected, res.unchanged) == (2, 2, 0, 2)
-    assert res.edits_ignored == 0  # dates, ids and text survive the round trip
-    got = con.execute(
-        "SELECT source_file, problem_id, verification, verified_on FROM feedback_responses "
-        "ORDER BY 1, 2"
-    ).fetchall()
-    assert {(p, v, d) for _, p, v, d in got} == {
-        (a, "属实", date(2024, 6, 15)),
-        (b, "不属实", date(2024, 6, 15)),
-    }

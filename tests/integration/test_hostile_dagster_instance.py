@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import yaml
 from dagster import DagsterInstance
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import PROJECT_ROOT
 
 
 def test_instance_loads_with_sign_up_prompt_and_telemetry_off(tmp_path):

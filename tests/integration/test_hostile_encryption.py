@@ -1,32 +1,26 @@
-"""Personal data at rest: with a key configured the warehouse (file, WAL, temp
-files) holds no plaintext ID number after the real nightly job; it does not open
-without the key or with a wrong one; a plaintext warehouse is converted by
-``bidui warehouse encrypt`` and re-keyed by ``bidui warehouse rekey`` with every
-row kept; DuckDB's insecure crypto mode is never used."""
+"""Personal data at rest in a real DuckDB file: with a key, the file, WAL and temp files
+hold no plaintext; it does not open without the key or with a wrong one; a plaintext
+warehouse is converted by ``bidui warehouse encrypt`` (even with a pending WAL or
+another process holding it open) and ``rekey`` points there; DuckDB's insecure
+crypto mode is never used."""
 
 import contextlib
 import re
 import threading
 import time
-from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
-from python_calamine import CalamineWorkbook
 
-from core.config import KeyConfigError, warehouse_key
 from pipelines.cli import main as bidui_main
-from pipelines.cli import run_pipeline
-from tests.conftest import PROJECT_ROOT, copy_inbox, generate_county
+from tests.conftest import PROJECT_ROOT
 from warehouse import connect
 from warehouse import connection as wconn
 from warehouse.connection import WarehouseKeyError, WarehouseLockedError
 
 KEY = "correct horse battery staple 42"
 OTHER_KEY = "a different key, also long enough"
-NIGHT = date(2026, 11, 20)
-ID_RE = re.compile(r"\b\d{17}[\dXx]\b")
 
 
 @pytest.fixture(autouse=True)
@@ -41,125 +35,11 @@ def no_keys(monkeypatch):
         monkeypatch.delenv(var, raising=False)
 
 
-@pytest.fixture(scope="module")
-def county(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("county")
-    generate_county(out, households=150, seed=7)
-    return out
-
-
-def register_ids(inbox: Path) -> set[str]:
-    """Every ID number in the register files, read from the xlsx (not the warehouse)."""
-    ids = set()
-    for path in (inbox / "register").iterdir():
-        wb = CalamineWorkbook.from_path(str(path))
-        for name in wb.sheet_names:
-            for row in wb.get_sheet_by_name(name).to_python():
-                for cell in row:
-                    ids.update(ID_RE.findall(str(cell)))
-    return ids
-
-
 def warehouse_bytes(wh: Path) -> bytes:
     """The warehouse file and everything DuckDB keeps beside it (WAL, temp files)."""
     parts = [p for p in wh.parent.glob(wh.name + "*") if p.is_file()]
     parts += [p for p in wh.parent.glob(wh.name + ".tmp/*") if p.is_file()]
     return b"".join(p.read_bytes() for p in sorted(parts))
-
-
-def plaintext_ids(blob: bytes, ids: set[str]) -> list[str]:
-    return sorted(i for i in ids if i.encode() in blob)
-
-
-def nightly(county: Path, tmp_path: Path, name: str = "warehouse.duckdb") -> Path:
-    inbox = copy_inbox(county, tmp_path / "inbox")
-    wh = tmp_path / name
-    ok, info = run_pipeline(inbox, tmp_path / "outbox", wh, NIGHT)
-    assert ok, info
-    return wh
-
-
-# --------------------------------------------------------------------------- key config
-
-
-def test_key_file_readable_by_others_is_warned_about(tmp_path, monkeypatch, caplog):
-    key_file = tmp_path / "loose.key"
-    key_file.write_text(KEY)
-    key_file.chmod(0o644)
-    monkeypatch.setenv("BIDUI_WAREHOUSE_KEY_FILE", str(key_file))
-    assert warehouse_key() == KEY
-    assert warehouse_key() == KEY
-    warned = [r.getMessage() for r in caplog.records if "readable by other users" in r.message]
-    assert warned == [f"key file {key_file} is readable by other users; chmod 600 it"]
-    assert KEY not in caplog.text
-
-
-def test_key_from_env_or_file_and_too_short_refused(tmp_path, monkeypatch):
-    assert warehouse_key() is None
-    monkeypatch.setenv("BIDUI_WAREHOUSE_KEY", KEY)
-    assert warehouse_key() == KEY
-    monkeypatch.setenv("BIDUI_WAREHOUSE_KEY", "short")
-    with pytest.raises(KeyConfigError, match="5 characters long; use at least 16") as err:
-        warehouse_key()
-    assert "short" not in str(err.value).replace("5 characters", "")
-    monkeypatch.setenv("BIDUI_WAREHOUSE_KEY", "")
-    with pytest.raises(KeyConfigError, match="0 characters"):
-        warehouse_key()
-    monkeypatch.delenv("BIDUI_WAREHOUSE_KEY")
-    key_file = tmp_path / "warehouse.key"
-    key_file.write_text(f"  {KEY}\n")
-    key_file.chmod(0o600)
-    monkeypatch.setenv("BIDUI_WAREHOUSE_KEY_FILE", str(key_file))
-    assert warehouse_key() == KEY
-    monkeypatch.setenv("BIDUI_WAREHOUSE_KEY", KEY)
-    with pytest.raises(KeyConfigError, match="set only one"):
-        warehouse_key()
-    monkeypatch.delenv("BIDUI_WAREHOUSE_KEY")
-    monkeypatch.setenv("BIDUI_WAREHOUSE_KEY_FILE", str(tmp_path / "missing.key"))
-    with pytest.raises(KeyConfigError, match="cannot read the key file"):
-        warehouse_key()
-
-
-# --------------------------------------------------------------------------- nightly run
-
-
-@pytest.mark.slow
-def test_nightly_run_with_key_leaves_no_plaintext_id(county, tmp_path, dagster_home, monkeypatch):
-    ids = register_ids(county / "inbox")
-    assert len(ids) > 400
-
-    # Control: without a key the same run leaves ID numbers readable in the file,
-    # so the grep below would see them if encryption were off.
-    plain = nightly(county, tmp_path / "plain")
-    assert plaintext_ids(warehouse_bytes(plain), ids)
-
-    monkeypatch.setenv("BIDUI_WAREHOUSE_KEY", KEY)
-    wh = nightly(county, tmp_path / "enc")
-    assert (tmp_path / "enc" / "outbox" / NIGHT.isoformat() / "problems.csv").is_file()
-    assert plaintext_ids(warehouse_bytes(wh), ids) == []
-    # A second night on the encrypted warehouse works too.
-    ok, info = run_pipeline(
-        tmp_path / "enc" / "inbox", tmp_path / "enc" / "outbox", wh, date(2026, 11, 21)
-    )
-    assert ok, info
-    assert plaintext_ids(warehouse_bytes(wh), ids) == []
-    with connect(wh, read_only=True) as con:
-        assert con.sql("SELECT count(*) FROM register").fetchone()[0] > 400
-        assert wconn.database_path(con) == str(wh.resolve())
-    # `bidui waive` opens the warehouse through the same function.
-    assert bidui_main(["waive", "list", "--warehouse", str(wh)]) == 0
-
-    # Reopening: without the key, with a wrong key, and plain duckdb.
-    monkeypatch.delenv("BIDUI_WAREHOUSE_KEY")
-    with pytest.raises(WarehouseKeyError, match="is encrypted, but no key is configured"):
-        connect(wh)
-    ok, info = run_pipeline(tmp_path / "enc" / "inbox", tmp_path / "o2", wh, NIGHT)
-    assert not ok and "no key is configured" in info
-    monkeypatch.setenv("BIDUI_WAREHOUSE_KEY", OTHER_KEY)
-    with pytest.raises(WarehouseKeyError, match="wrong key for the encrypted warehouse"):
-        connect(wh, read_only=True)
-    with pytest.raises(duckdb.Error):
-        duckdb.connect(str(wh)).sql("SELECT count(*) FROM register").fetchall()
 
 
 def test_plaintext_warehouse_with_key_says_run_encrypt(tmp_path, monkeypatch):
@@ -248,20 +128,6 @@ def test_no_insecure_crypto_mode_and_signed_httpfs_only(tmp_path, monkeypatch):
             con.sql("SELECT * FROM read_csv('https://example.invalid/x.csv')").fetchall()
 
 
-def test_missing_or_mismatched_httpfs_wheel_fails_clearly(tmp_path, monkeypatch):
-    monkeypatch.setenv("BIDUI_WAREHOUSE_KEY", KEY)
-    wh = tmp_path / "w.duckdb"
-    monkeypatch.setattr(wconn, "_HTTPFS_PACKAGE", "no_such_httpfs_package")
-    with pytest.raises(WarehouseKeyError, match=r"install duckdb-extension-httpfs==1\.5\.5"):
-        connect(wh)
-    monkeypatch.undo()
-    monkeypatch.setenv("BIDUI_WAREHOUSE_KEY", KEY)
-    monkeypatch.setattr(wconn.duckdb, "__version__", "1.5.6")
-    with pytest.raises(WarehouseKeyError, match="does not match DuckDB 1.5.6"):
-        connect(wh)
-    assert not wh.exists()  # nothing was written, encrypted or not
-
-
 def test_connections_of_one_process_share_the_encrypted_warehouse(tmp_path, monkeypatch):
     monkeypatch.setenv("BIDUI_WAREHOUSE_KEY", KEY)
     wh = tmp_path / "w.duckdb"
@@ -314,78 +180,6 @@ def test_path_with_quote_is_safe(tmp_path, monkeypatch):
         con.execute("CREATE TABLE t AS SELECT 1 AS i")
     with connect(wh, read_only=True) as con:
         assert con.sql("SELECT i FROM t").fetchone() == (1,)
-
-
-# --------------------------------------------------------------------------- encrypt / rekey
-
-
-@pytest.mark.slow
-def test_encrypt_then_rekey_keep_every_row(county, tmp_path, dagster_home, monkeypatch, capsys):
-    ids = register_ids(county / "inbox")
-    wh = nightly(county, tmp_path)
-    with connect(wh, read_only=True) as con:
-        tables = [
-            t
-            for (t,) in con.sql(
-                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
-            ).fetchall()
-        ]
-        before = {t: con.sql(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
-        secret = con.sql("SELECT value FROM bidui_secrets").fetchall()
-    assert before["register"] > 400 and len(tables) > 10
-    (tmp_path / "outbox").rename(tmp_path / "outbox-plain")
-
-    # encrypt needs a key
-    assert bidui_main(["warehouse", "encrypt", "--warehouse", str(wh)]) == 1
-    assert "no key configured" in capsys.readouterr().err
-
-    monkeypatch.setenv("BIDUI_WAREHOUSE_KEY", KEY)
-    assert bidui_main(["warehouse", "encrypt", "--warehouse", str(wh)]) == 0
-    out = capsys.readouterr().out
-    assert f"encrypted {wh}" in out and "still readable" in out
-    # no plaintext copy, WAL or half-written file left beside it: lock files aside, and
-    # the sensor's inbox manifest, which holds paths and hashes only
-    manifest = tmp_path / "warehouse.duckdb.inbox-manifest.json"
-    assert plaintext_ids(manifest.read_bytes(), ids) == []
-    left = [
-        p.name
-        for p in tmp_path.glob("warehouse.duckdb*")
-        if not p.name.endswith(".lock") and p != manifest
-    ]
-    assert left == ["warehouse.duckdb"]
-    assert plaintext_ids(warehouse_bytes(wh), ids) == []
-    with connect(wh, read_only=True) as con:
-        after = {t: con.sql(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
-        assert con.sql("SELECT value FROM bidui_secrets").fetchall() == secret
-    assert after == before
-
-    # encrypting twice is refused with a clear message
-    assert bidui_main(["warehouse", "encrypt", "--warehouse", str(wh)]) == 1
-    assert "already encrypted" in capsys.readouterr().err
-
-    # the next night runs on the converted warehouse
-    ok, info = run_pipeline(tmp_path / "inbox", tmp_path / "outbox", wh, date(2026, 11, 21))
-    assert ok, info
-
-    with connect(wh, read_only=True) as con:
-        before = {t: con.sql(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
-
-    # rekey: needs the old key, refuses a wrong one, then works
-    monkeypatch.setenv("BIDUI_WAREHOUSE_KEY", OTHER_KEY)
-    assert bidui_main(["warehouse", "rekey", "--warehouse", str(wh)]) == 1
-    assert "BIDUI_WAREHOUSE_OLD_KEY" in capsys.readouterr().err
-    monkeypatch.setenv("BIDUI_WAREHOUSE_OLD_KEY", "not the key it was encrypted with")
-    assert bidui_main(["warehouse", "rekey", "--warehouse", str(wh)]) == 1
-    assert "wrong key" in capsys.readouterr().err
-    monkeypatch.setenv("BIDUI_WAREHOUSE_OLD_KEY", KEY)
-    assert bidui_main(["warehouse", "rekey", "--warehouse", str(wh)]) == 0
-    assert "re-keyed" in capsys.readouterr().out
-    with connect(wh, read_only=True) as con:
-        assert {t: con.sql(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables} == before
-    monkeypatch.setenv("BIDUI_WAREHOUSE_KEY", KEY)
-    with pytest.raises(WarehouseKeyError, match="wrong key"):
-        connect(wh)
-    assert plaintext_ids(warehouse_bytes(wh), ids) == []
 
 
 def test_rekey_of_plaintext_warehouse_points_to_encrypt(tmp_path, monkeypatch, capsys):

@@ -1,6 +1,6 @@
 """report.html through the Jinja2 template: hostile text in any field stays text.
 
-The warehouse of tests/test_report.py is made hostile: every text the page prints
+The warehouse of tests/report_fixtures.py is made hostile: every text the page prints
 (county, township, rule reason, reject reason, failed-file error, unused inbox file,
 link label) holds a script tag, a spreadsheet formula and a full ID number.
 """
@@ -12,14 +12,20 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from core.idcard import mask
 from publishing.report import render_report
-from tests.test_report import RUN2, make_id, warehouse  # noqa: F401 (fixture)
+from tests.report_fixtures import RUN2, make_id, report_warehouse
 
 FULL_ID = make_id(777)
 HOSTILE = f'<script>alert(1)</script>=HYPERLINK("http://evil.example/?x","点我") {FULL_ID}'
 ID_RE = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9])")
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Path:
+    return report_warehouse(tmp_path / "warehouse.duckdb")
 
 
 class _Tags(HTMLParser):

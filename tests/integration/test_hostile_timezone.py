@@ -36,14 +36,6 @@ def server_in_utc(monkeypatch):
     time.tzset()
 
 
-def test_today_and_now_are_the_office_s(server_in_utc, monkeypatch):
-    assert config.today() == dt.date(2026, 11, 30)
-    assert config.now() == dt.datetime(2026, 11, 30, 0, 5)
-    assert config.local_time(CLOCK_UTC.timestamp()) == dt.datetime(2026, 11, 30, 0, 5)
-    monkeypatch.setenv("BIDUI_TIMEZONE", "UTC")
-    assert config.today() == dt.date(2026, 11, 29)
-
-
 def test_report_after_midnight_shows_the_office_date_and_a_fresh_file(server_in_utc, tmp_path):
     inbox = tmp_path / "inbox"
     f = write_csv(inbox / "tax" / "tax.csv", sample_rows("tax"))

@@ -13,7 +13,6 @@ import logging
 import os
 import re
 import resource
-import subprocess
 import unicodedata
 from pathlib import Path
 
@@ -29,7 +28,6 @@ from publishing.workbooks import (
     HEADERS,
     STATUS_HEADER,
     SUMMARY_SHEET,
-    cell_text,
     natural_key,
     write_township_workbooks,
 )
@@ -44,30 +42,18 @@ from rectification.feedback import load_feedback
 from tests.helpers_problem_lists import (
     COUNTY,
     DUE_DAYS,
+    FORMULAS,
     RUN_DATE,
     TOWNSHIPS,
     build_warehouse,
     fill_workbook,
     formula_parts,
 )
-from tests.office import soffice_convert, soffice_or_skip
 
 SPEC_COLUMNS = (  # outputs.md §1, in this order
     "序号 问题编号 自然村(组) 户编号 户主姓名 姓名 证件号码 问题类别 问题代码 问题描述 "
     "比对部门 比对依据 整改要求 整改时限 首次发现日期 核实结果 整改情况 整改说明 核实人 核实日期"
 ).split()
-
-FORMULAS = [
-    '=HYPERLINK("http://evil.example/x","点我")',
-    "=cmd|' /C calc'!A0",
-    "+1+2",
-    "-2+3",
-    "@SUM(1+1)",
-    "\t=1+1",
-    "\r=1+1",
-    "＝1+1",  # full-width equals: Japanese/Chinese Excel turn it into a formula on edit
-    "_x003D_1+1",  # Excel decodes _xHHHH_: this would display as "=1+1"
-]
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -327,15 +313,6 @@ def test_control_characters_never_stop_the_night(tmp_path, caplog):
     assert not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", info.path.as_posix())
     assert "replaced" in caplog.text
     con.close()
-
-
-def test_cell_text_is_valid_xml_and_within_excel_limits():
-    assert cell_text("a\x00b\x07c\x1b\ud800\udfff\ufffe\uffff") == "a\ufffdb\ufffdc" + "\ufffd" * 5
-    assert cell_text("tab\tnewline\ncr\r") == "tab\tnewline\ncr\r"  # allowed in XML
-    long = "很" * 40_000
-    cut = cell_text(long)
-    assert len(cut) <= EXCEL_CELL_MAX and cut.startswith("很" * 30_000)
-    assert "已截断" in cut and "40000" in cut
 
 
 @pytest.mark.parametrize("length", [120, 300])
@@ -635,95 +612,4 @@ def test_a_thousand_villages_in_one_township_within_64_open_files(tmp_path):
     wb = openpyxl.load_workbook(info.path, read_only=True)
     assert len(wb.sheetnames) == 1002 and wb.sheetnames[-1] == MARKER_SHEET
     assert len(listed(info.path)) == 1000
-    con.close()
-
-
-@pytest.mark.libreoffice
-def test_libreoffice_opens_hostile_workbooks(tmp_path):
-    soffice = soffice_or_skip()
-    con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:2])
-    rename(con, TOWNSHIPS[0], "=1+2乡\x07")
-    con.execute(
-        "UPDATE findings SET name = ?, description = ?, village = ? WHERE township = ?",
-        [FORMULAS[1], "描" * 40_000, SUMMARY_SHEET, "=1+2乡\x07"],
-    )
-    infos = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
-    proc = subprocess.run(
-        [
-            soffice,
-            f"-env:UserInstallation=file://{tmp_path / 'profile'}",
-            "--headless",
-            "--norestore",
-            "--convert-to",
-            "csv:Text - txt - csv (StarCalc):44,34,76,1",  # UTF-8, first (active) sheet
-            "--outdir",
-            str(tmp_path / "csv"),
-            *(str(i.path) for i in infos),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    for info in infos:
-        out = tmp_path / "csv" / (info.path.stem + ".csv")
-        assert out.is_file(), (proc.stdout, proc.stderr)
-        # The active (first) sheet is 汇总, not the hidden marker; payloads stay text.
-        text = out.read_text(encoding="utf-8")
-        assert "问题清单汇总" in text and MARKER_SHEET not in text
-        if info.township.startswith("="):
-            assert "=1+2乡\ufffd 问题清单汇总" in text
-    con.close()
-
-
-@pytest.mark.libreoffice
-def test_libreoffice_keeps_payloads_as_text_on_every_sheet(tmp_path):
-    """LibreOffice reads every sheet; a payload shows as its text, never its result."""
-    soffice = soffice_or_skip()
-    con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:1])
-    con.execute(
-        "UPDATE findings SET name = ?, evidence = ?, head_name = ?",
-        ["=1+2", "@SUM(1,2)", "＝3+4"],
-    )
-    (info,) = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
-    # UTF-8, formulas' results (not their text), every sheet (LibreOffice >= 7.2)
-    soffice_convert(
-        soffice,
-        [info.path],
-        "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1",
-        tmp_path / "csv",
-        tmp_path / "profile",
-        timeout=300,
-    )
-    sheets = {p.stem.removeprefix(info.path.stem + "-"): p for p in (tmp_path / "csv").iterdir()}
-    if set(sheets) == {info.path.stem}:
-        pytest.skip("this LibreOffice exports only the first sheet to CSV")
-    for title in info.sheets[1:]:
-        rows = sheets[title].read_text(encoding="utf-8").splitlines()
-        assert rows[0].split(",") == list(HEADERS)
-        for row in rows[1:]:
-            assert ",=1+2," in row and '"@SUM(1,2)"' in row and ",＝3+4," in row, row
-    con.close()
-
-
-@pytest.mark.libreoffice
-def test_saved_again_by_libreoffice_keeps_marker_and_text(tmp_path):
-    """A township opens and saves its list in LibreOffice: the marker survives (hidden;
-    LibreOffice has no very-hidden) and payloads are still text, not formulas."""
-    soffice = soffice_or_skip()
-    con = build_warehouse(tmp_path / "w.duckdb", townships=TOWNSHIPS[:1])
-    con.execute("UPDATE findings SET name = ?, evidence = ?", ["=1+2", FORMULAS[1]])
-    (info,) = write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS)
-    soffice_convert(
-        soffice, [info.path], "xlsx", tmp_path / "saved", tmp_path / "profile", timeout=300
-    )
-    saved = tmp_path / "saved" / info.path.name
-    assert formula_parts(saved) == []
-    book = python_calamine.CalamineWorkbook.from_path(str(saved))
-    states = {m.name: str(m.visible) for m in book.sheets_metadata}
-    assert states[MARKER_SHEET] != str(python_calamine.SheetVisibleEnum.Visible)
-    marker = read_marker(signing_key(con), calamine_sheets(saved)[MARKER_SHEET][0][0])
-    assert marker == Marker(COUNTY, TOWNSHIPS[0], RUN_DATE)
-    values = {v for rows in calamine_sheets(saved).values() for r in rows for v in r}
-    assert {"=1+2", FORMULAS[1]} <= values
     con.close()

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 import publishing.workbooks as workbooks
-from publishing.outbox import promote, publish_run, recover
+from publishing.outbox import publish_run, recover
+from tests.conftest import PROJECT_ROOT
 from tests.helpers_problem_lists import DUE_DAYS, RUN_DATE, TOWNSHIPS, build_warehouse
 
 DAY = RUN_DATE.isoformat()
@@ -84,31 +85,6 @@ def test_rerun_of_the_same_date_replaces_the_folder_whole(con, tmp_path):
     assert sorted(p.name for p in outbox.iterdir()) == [DAY]
 
 
-def test_promote_from_the_dagster_staging_layout(tmp_path):
-    """assets/outputs.py stages in <outbox>/.staging/<run id>[/<date>] and promotes."""
-    outbox = tmp_path / "outbox"
-    for staging in (
-        outbox / ".staging" / "run-1" / DAY,
-        outbox / ".staging" / "run-2",
-    ):
-        (staging / "东风镇").mkdir(parents=True)
-        (staging / "东风镇" / "问题清单.xlsx").write_bytes(staging.name.encode())
-        promote(staging, outbox / DAY)
-        assert not staging.exists()
-        assert tree(outbox / DAY) == {"东风镇/问题清单.xlsx": staging.name.encode()}
-    assert sorted(p.name for p in outbox.iterdir()) == [".staging", DAY]
-
-
-def test_failed_promote_puts_the_good_folder_back(tmp_path):
-    outbox = tmp_path / "outbox"
-    (outbox / DAY).mkdir(parents=True)
-    (outbox / DAY / "good.txt").write_text("good")
-    with pytest.raises(FileNotFoundError):
-        promote(outbox / ".staging" / "vanished", outbox / DAY)
-    assert tree(outbox / DAY) == {"good.txt": b"good"}
-    assert sorted(p.name for p in outbox.iterdir()) == [DAY]
-
-
 def test_killed_process_leaves_only_a_hidden_temp_folder_which_recover_removes(con, tmp_path):
     """kill -9 halfway through writing the workbooks (no Python cleanup runs)."""
     outbox = tmp_path / "outbox"
@@ -133,9 +109,7 @@ def test_killed_process_leaves_only_a_hidden_temp_folder_which_recover_removes(c
             wb.write_township_workbooks(con, date.fromisoformat({DAY!r}), folder, {DUE_DAYS!r})
         """
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", script], cwd=Path(__file__).parents[1], capture_output=True
-    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True)
     assert proc.returncode == 9, proc.stderr.decode()
     left = list(outbox.iterdir())
     assert [p.name.startswith(f".{DAY}.tmp-") for p in left] == [True]  # hidden, never <date>
@@ -144,16 +118,3 @@ def test_killed_process_leaves_only_a_hidden_temp_folder_which_recover_removes(c
     os.utime(left[0], (0, 0))  # an old one is not
     assert recover(outbox, stale_after_s=3600) == left
     assert list(outbox.iterdir()) == []
-
-
-def test_recover_restores_a_folder_renamed_aside_by_a_crash(tmp_path):
-    outbox = tmp_path / "outbox"
-    aside = outbox / f".{DAY}.old-0badc0de"
-    aside.mkdir(parents=True)
-    (aside / "good.txt").write_text("good")
-    assert recover(outbox) == [aside]
-    assert tree(outbox / DAY) == {"good.txt": b"good"}
-    # With the new folder in place, an old one is just deleted.
-    aside.mkdir()
-    assert recover(outbox) == [aside]
-    assert sorted(p.name for p in outbox.iterdir()) == [DAY]

@@ -8,11 +8,7 @@ from datetime import date, datetime
 import duckdb
 import pytest
 
-from rectification.status import (
-    FOUND_STATUS_ZH,
-    STATUS_ZH,
-    derive_statuses,
-)
+from rectification.status import FOUND_STATUS_ZH, STATUS_ZH, derive_statuses
 from warehouse.schema import create_all, insert_sql
 
 D0, D1 = date(2025, 3, 1), date(2025, 3, 8)

@@ -1,4 +1,4 @@
-"""Township problem lists: layout, isolation, summary counts, LibreOffice."""
+"""Township problem lists: layout, isolation, summary counts."""
 
 from __future__ import annotations
 
@@ -19,18 +19,10 @@ from publishing.workbooks import (
     STATUS_HEADER,
     SUMMARY_SHEET,
     natural_key,
-    sheet_title,
     write_township_workbooks,
 )
 from rectification.authority import MARKER_SHEET
-from tests.helpers_problem_lists import (
-    COUNTY,
-    DUE_DAYS,
-    RUN_DATE,
-    TOWNSHIPS,
-    build_warehouse,
-)
-from tests.office import soffice_convert, soffice_or_skip
+from tests.helpers_problem_lists import COUNTY, DUE_DAYS, RUN_DATE, TOWNSHIPS, build_warehouse
 
 ID_COLUMNS = ("问题编号", "户编号", "证件号码")
 
@@ -289,23 +281,6 @@ def test_summary_links_to_village_sheets(lists):
     assert links == {name: f"'{name}'!A1" for name in infos[0].sheets[1:]}
 
 
-# ------------------------------------------------------------------------------- naming
-
-
-def test_sheet_title_rules():
-    used = {"汇总"}
-    assert sheet_title("新华村", used) == "新华村"
-    assert sheet_title("新华村", used) == "新华村(2)"
-    assert sheet_title("汇总", used) == "汇总(2)"
-    assert sheet_title("a[b]:c*d?e/f\\g", used) == "a_b__c_d_e_f_g"
-    long = "很" * 40
-    first, second = sheet_title(long, used), sheet_title(long, used)
-    assert len(first) == len(second) == 31 and first != second
-    assert sheet_title(None, used) == "未填行政村"
-    assert sheet_title("History", used) == "History_"
-    assert sheet_title("'引号村'", used) == "引号村"
-
-
 def test_awkward_village_names_and_first_run(tmp_path):
     con = build_warehouse(tmp_path / "w.duckdb", townships=["东风镇"])
     con.execute("DELETE FROM finding_history")  # first run ever: nothing to compare with
@@ -337,23 +312,6 @@ def test_no_findings_no_workbooks(tmp_path):
     con.execute("DELETE FROM findings")
     assert write_township_workbooks(con, RUN_DATE, tmp_path / "out", DUE_DAYS) == []
     con.close()
-
-
-# --------------------------------------------------------------------------- LibreOffice
-
-
-@pytest.mark.libreoffice
-def test_libreoffice_converts_every_workbook(lists, tmp_path):
-    soffice = soffice_or_skip()
-    _, infos, _ = lists
-    profile = tmp_path / "profile"  # private profile: no clash with another soffice
-    proc = soffice_convert(
-        soffice, [*(str(i.path) for i in infos)], "pdf", tmp_path / "pdf", profile, timeout=300
-    )
-    for info in infos:
-        pdf = tmp_path / "pdf" / (info.path.stem + ".pdf")
-        assert pdf.is_file() and pdf.stat().st_size > 1000, (pdf, proc.stdout, proc.stderr)
-        assert pdf.read_bytes().startswith(b"%PDF")
 
 
 def test_township_names_are_bound_not_pasted(tmp_path):

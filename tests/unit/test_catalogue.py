@@ -1,25 +1,22 @@
 """The catalogue as data: every rule of rules.md §A and §B, one entry each, with the
-published code, Chinese name, category, severity and department; every rule's SQL
-binds only configured names and returns the engine's columns."""
+published code, Chinese name, category, severity and department; docs/rules.md is
+generated from it. (Each rule's SQL on a warehouse: integration/rules/test_catalogue.py.)"""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-import duckdb
 import pytest
 
 from assets.findings import rule_check_metadata
 from checks import ALL_RULES, RULES_BY_CODE
 from checks.catalogue_doc import DOC_PATH, render
-from checks.prelude import prepare
-from checks.rules.base import CATEGORIES, DEPARTMENTS, OUTPUT_COLUMNS, SEVERITY_ZH
+from checks.rules.base import CATEGORIES, DEPARTMENTS, SEVERITY_ZH
 from checks.thresholds import load_thresholds
 from department_feeds import DEPARTMENT_FEEDS, SPECS
-from warehouse.schema import create_all
+from tests.conftest import PROJECT_ROOT
 
-RULES_MD = Path(__file__).resolve().parents[2].parent / "shared" / "spec" / "rules.md"
+RULES_MD = PROJECT_ROOT.parent / "shared" / "spec" / "rules.md"
 
 
 def _spec_rows() -> dict[str, dict]:
@@ -71,24 +68,6 @@ def test_rule_entry_is_complete(rule):
     assert RULES_BY_CODE[rule.code] is rule
     params = load_thresholds().sql_params(2024)
     assert set(rule.param_names) <= set(params), "a $name the thresholds do not provide"
-
-
-@pytest.fixture(scope="module")
-def prepared():
-    con = duckdb.connect()
-    create_all(con)
-    prepare(con, 2024)
-    yield con
-    con.close()
-
-
-@pytest.mark.parametrize("rule", ALL_RULES, ids=lambda r: r.code)
-def test_rule_sql_returns_the_engine_columns(prepared, rule):
-    params = load_thresholds().sql_params(2024)
-    bound = {n: params[n] for n in rule.param_names}
-    cols = [r[0] for r in prepared.execute(f"DESCRIBE {rule.sql}", bound).fetchall()]
-    extra = {"category"}  # rules whose category depends on the record
-    assert set(OUTPUT_COLUMNS) <= set(cols) and set(cols) <= set(OUTPUT_COLUMNS) | extra, cols
 
 
 def test_docs_rules_md_is_current():

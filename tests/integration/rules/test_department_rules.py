@@ -13,7 +13,7 @@ import pytest
 from checks.engine import run_rules
 from checks.rules import departments
 from core.idcard import check_digit
-from tests.rules.conftest import (
+from tests.rules_fixtures import (
     RUN_DATE,
     Builder,
     case,

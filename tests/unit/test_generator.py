@@ -1,0 +1,155 @@
+"""The demo county generator in memory: valid IDs and names, realistic households and
+years, an injector for every rule and a writer for every feed, the streaming xlsx
+writer. (The files it writes and their load: integration/test_generator.py.)"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from python_calamine import CalamineWorkbook
+from stdnum.cn import ric
+
+from checks.rules import ALL_RULES
+from demo import township_count
+from demo.county import Builder, build
+from demo.inject import INJECTORS, NEAR_MISSES, missing_injectors
+from demo.model import age_dec31, age_sep1
+from demo.render import WRITERS, missing_writers
+from demo.xlsx import write_fast
+from department_feeds import FEEDS
+
+YEAR = 2025
+NAME = re.compile(r"^[\u4e00-\u9fff]{2,4}$")
+GRADES = (
+    [f"小学{c}年级" for c in "一二三四五六"]
+    + ["七年级", "八年级", "九年级"]
+    + [f"高中{c}年级" for c in "一二三"]
+)
+
+
+@pytest.fixture(scope="module")
+def model():
+    county, _ = build(250, seed=9, working_year=YEAR)
+    return county
+
+
+def test_every_catalogue_rule_has_an_injector():
+    """A new rule needs its ``@injects("code")`` in demo/inject.py: the generator plants
+    its problems in catalogue order, and recall is measured on them."""
+    assert missing_injectors() == [], "rules without an @injects injector in demo/inject.py"
+    assert set(INJECTORS) == {r.code for r in ALL_RULES}
+    assert set(NEAR_MISSES) <= set(INJECTORS)
+
+
+def test_every_feed_has_a_writer():
+    """A new feed needs its ``@writes("feed")`` method in demo/render.py."""
+    assert missing_writers() == [], "feeds without a @writes method in demo/render.py"
+    assert set(WRITERS) == set(FEEDS)
+
+
+def test_model_ids_and_names(model):
+    assert len({p.id for p in model.persons}) == len(model.persons)
+    for p in model.persons:
+        assert ric.is_valid(p.id), p.id
+        assert ric.get_birth_date(p.id) == p.birth
+        assert (int(p.id[16]) % 2 == 1) == (p.gender == "男")
+        assert NAME.match(p.name), p.name
+
+
+def test_household_structure(model):
+    for hh in model.households:
+        for year, hy in hh.years.items():
+            heads = [m for m in hy.members if m.relation == "户主"]
+            assert len(heads) == 1, hh.hid
+            head_age = age_dec31(heads[0].person.birth, year)
+            assert head_age >= 18
+            assert hy.size == len(hy.members)
+            for m in hy.members:
+                a = age_dec31(m.person.birth, year)
+                if m.relation in ("之子", "之女"):
+                    assert head_age - a >= 15, (hh.hid, m.relation)
+                if m.relation in ("之父", "之母"):
+                    assert a - head_age >= 15
+                if m.relation == "配偶":
+                    assert m.gender != heads[0].gender
+
+
+def test_years_move_on(model):
+    """Students move up a grade, incomes change, every number adds up."""
+    moved = 0
+    assert any(hh.first_year == YEAR for hh in model.households)  # newly monitored
+    for hh in model.households:
+        if YEAR - 1 not in hh.years:
+            continue
+        prev, cur = hh.years[YEAR - 1], hh.years[YEAR]
+        assert prev.per_capita != cur.per_capita
+        for hy in (prev, cur):
+            assert hy.net == hy.wage + hy.business + hy.prop + hy.transfer - hy.expense
+            assert hy.dibao + hy.destitute + hy.pension_pay <= hy.transfer
+            if hh.exited:
+                assert hy.per_capita >= 6000
+        before = {m.person.pid: m.school_status for m in prev.members}
+        for m in cur.members:
+            b = before.get(m.person.pid)
+            if b in GRADES and m.school_status in GRADES:
+                assert GRADES.index(m.school_status) == GRADES.index(b) + 1
+                moved += 1
+    assert moved > 20
+
+
+def test_compulsory_age_children_in_school(model):
+    for hh in model.households:
+        for m in hh.years[YEAR].members:
+            if 6 <= age_sep1(m.person.birth, YEAR) <= 15:
+                assert m.school_status != "非在校生"
+
+
+def test_township_count():
+    assert township_count(2000) >= 8
+    assert township_count(20000) >= 8
+    towns, villages = Builder(2000, seed=1, working_year=YEAR).places()
+    assert len(towns) >= 8 and len(set(towns)) == len(towns)
+    assert {v.town for v in villages} == set(range(len(towns)))
+
+
+_TEXT = st.text(
+    alphabet=st.characters(
+        codec="utf-8", exclude_categories=("Cs", "Cc"), exclude_characters="\ufffe\uffff"
+    )
+    | st.sampled_from(list("\t &<>\"'　（）５")),
+    max_size=12,
+)
+_CELL = st.one_of(
+    st.none(),
+    _TEXT,
+    st.integers(min_value=-(2**53), max_value=2**53),
+    st.floats(allow_nan=False, allow_infinity=False, width=64),
+    st.dates(min_value=dt.date(1900, 3, 1), max_value=dt.date(2099, 12, 31)),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.lists(st.lists(_CELL, min_size=1, max_size=6), min_size=1, max_size=8))
+def test_fast_xlsx_round_trip(tmp_path_factory, rows):
+    """What write_fast writes, calamine reads back: text (spaces, tabs, XML
+    specials, CJK), numbers, dates; an empty string is an empty cell."""
+    path = tmp_path_factory.mktemp("x") / "t.xlsx"
+    write_fast(path, rows, sheet="表1", merge_first_row=3)
+    back = (
+        CalamineWorkbook.from_path(str(path))
+        .get_sheet_by_name("表1")
+        .to_python(skip_empty_area=False)
+    )
+    for i, row in enumerate(rows):
+        for j, v in enumerate(row):
+            got = back[i][j] if i < len(back) and j < len(back[i]) else ""
+            if v is None or v == "":
+                assert got == ""
+            elif isinstance(v, (dt.date, str)):
+                assert got == v
+            else:
+                assert float(got) == float(v)
