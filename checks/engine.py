@@ -201,8 +201,10 @@ def register_columns_present(con: duckdb.DuckDBPyConnection, year: int) -> froze
 
 def missing_columns_reason(fields: list[str]) -> str:
     """Why a rule reading register columns the working year lacks is not run."""
-    headers = "、".join(f"“{REGISTER_SPEC.column(f).header}”" for f in fields)
-    why = f"登记数据缺少{headers}列"
+    # 监测对象类别 first: without it the export is the older generation (rules D).
+    fields = sorted(fields, key=lambda f: f != "monitoring_category")
+    headers = "、".join(f"“{REGISTER_SPEC.column(f).header}”" for f in fields[:3])
+    why = f"登记数据缺少{headers}" + (f"等 {len(fields)} 列" if len(fields) > 3 else "列")
     if "monitoring_category" in fields:
         why += "（旧版建档立卡导出）"
     return why

@@ -49,7 +49,7 @@ from department_feeds.validation import failures
 
 log = logging.getLogger(__name__)
 
-LOADER_VERSION = "1"
+LOADER_VERSION = "2"  # 2: the register columns of today's export, 残疾人证 numbers
 """Part of every ``load_id``: bumping it makes the next run re-load unchanged files."""
 
 SUFFIXES = (".xlsx", ".xlsm", ".csv")
