@@ -21,7 +21,7 @@ import logging
 import random
 from collections.abc import Callable
 
-from checks.rules import ALL_RULES
+from checks.rules import ALL_RULES, RULES_BY_CODE
 from checks.rules.base import Rule
 from checks.thresholds import load_thresholds
 from core.idcard import check_digit
@@ -50,6 +50,45 @@ from demo.registry import (
 from demo.render import LEGACY_FIELDS
 
 log = logging.getLogger(__name__)
+
+# Mixed mode: problems ("p") and near misses ("n", decoys) planted together on one
+# household, as (kind, rule, variant); the first step picks the household.
+MIXED: tuple[tuple[tuple[str, str, int], ...], ...] = (
+    # several problems of sections A/B
+    (("p", "owns_car", 0), ("p", "business_owner", 0), ("p", "phone_invalid", 0)),
+    (("p", "exited_below_income_line", 0), ("p", "exited_without_guarantees", 0)),
+    (("p", "medical_insurance_missing", 0), ("p", "pension_insurance_missing", 0)),
+    (("p", "compulsory_education_dropout", 0), ("p", "gender_id_mismatch", 0)),
+    (("p", "income_unchanged", 0), ("p", "household_head_invalid", 1)),
+    (("p", "owns_urban_property", 0), ("p", "public_employee", 0)),
+    (("p", "deceased_still_registered", 0), ("p", "phone_invalid", 1)),
+    # decoys beside real problems
+    (("n", "owns_car", 0), ("p", "tax_income_exceeds_register", 0)),
+    (("n", "exited_below_income_line", 0), ("p", "exited_without_guarantees", 1)),
+    (("n", "pension_insurance_missing", 0), ("p", "hukou_name_mismatch", 0)),
+    (("n", "business_owner", 0), ("p", "owns_car", 0)),
+    # rules D, and D with A/B
+    (
+        ("p", "ill_risk_without_costs", 0),
+        ("p", "monitoring_without_measures", 0),
+        ("p", "medical_insurance_double", 0),
+    ),
+    (
+        ("p", "eliminated_too_soon", 0),
+        ("p", "eliminated_without_measures", 0),
+        ("p", "eliminated_with_gaps", 2),
+    ),
+    (("p", "working_age_no_labour", 1), ("p", "destitute_working_age_healthy", 1)),
+    (("p", "safety_net_record_mismatch", 0), ("p", "labour_without_development", 0)),
+    (("p", "owns_car", 0), ("p", "labour_without_development", 0)),
+    (("p", "compulsory_education_dropout", 0), ("p", "risk_without_matching_measure", 2)),
+    (("p", "no_labour_without_safety_net", 0), ("p", "exited_below_income_line", 0)),
+    (("n", "eliminated_too_soon", 0), ("p", "eliminated_with_gaps", 0)),
+    (("n", "identified_above_range", 0), ("p", "risk_type_unsupported", 3)),
+    (("n", "risk_without_matching_measure", 0), ("p", "medical_insurance_double", 0)),
+    (("n", "medical_insurance_missing", 0), ("p", "working_age_no_labour", 1)),
+    (("n", "working_age_no_labour", 0), ("p", "phone_invalid", 0)),
+)
 
 # Household-level rules that name the member with the largest amount (rules.md).
 NAMED_HOUSEHOLD_RULES = ("tax_income_exceeds_register", "wage_exceeds_register")
@@ -94,6 +133,7 @@ class Injector(MonitoringInjections):
         assert monitor is not None or not self.today, "today's export needs its Monitor"
         self.forced: Household | None = None
         """The household the next :meth:`take` must return (mixed mode)."""
+        self.first_taken: Household | None = None
         self.d_notes: dict[tuple[str, str, str], str] = {}
         self.unplanned: list[tuple[str, str]] = []
         """(rule, household) findings of rules D nobody planted (must be none)."""
@@ -157,8 +197,46 @@ class Injector(MonitoringInjections):
         for hh in self.pool:
             if not hh.used and hh.first_year == self.Y - 2 and pred(hh):
                 hh.used = True
+                if self.first_taken is None:
+                    self.first_taken = hh
                 return hh
         raise Skip
+
+    # ------------------------------------------------------------------ mixed mode
+    def mix(self) -> None:
+        """Overlapping cases: each combination of :data:`MIXED` planted ``k`` times on
+        one household each (rules D only in today's export)."""
+        for steps in MIXED:
+            if not self.today and any(needs_today(RULES_BY_CODE[c]) for _, c, _ in steps):
+                continue
+            for _ in range(self.k):
+                for _attempt in range(6):
+                    if self.combination(steps):
+                        break
+
+    def combination(self, steps: tuple[tuple[str, str, int], ...]) -> bool:
+        """Plant ``steps`` on one household (the first step's); True if all fitted.
+        A later step that does not fit that household is left out."""
+        hh: Household | None = None
+        complete = True
+        for kind, code, variant in steps:
+            fn = (INJECTORS if kind == "p" else NEAR_MISSES)[code]
+            self.forced, self.first_taken = hh, None
+            try:
+                fn(self, variant)
+            except (Skip, IndexError):
+                if hh is None:
+                    return False
+                complete = False
+                continue
+            finally:
+                self.forced = None
+            if hh is None:
+                hh = self.first_taken
+                assert hh is not None
+                if hh.mon is not None:
+                    hh.mon.touched = True  # its rule D truth is read back whatever happens
+        return complete
 
     def hy(self, hh: Household, year: int | None = None) -> HouseholdYear:
         return hh.years[self.Y if year is None else year]

@@ -33,7 +33,7 @@ from core.config import (
     warehouse_old_key,
 )
 from core.office_crypto import PasswordsError, configured_passwords
-from demo import generate
+from demo import EXPORT_FORMATS, generate
 from department_feeds import FEEDS
 from department_feeds.limits import Limits
 from pipelines.jobs import NIGHTLY_JOB_NAME
@@ -86,6 +86,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
         households=args.households,
         seed=args.seed,
         problems_per_rule=args.problems_per_rule,
+        export_format=args.format,
+        mixed=args.mixed,
+        run_date=args.run_date,
     )
     print(f"generated county in {out}: {summary}")
     print(f"  inbox:  {out / 'inbox'}")
@@ -632,6 +635,23 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--households", type=int, default=2000)
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--problems-per-rule", type=int, default=3)
+    g.add_argument(
+        "--format",
+        choices=EXPORT_FORMATS,
+        default="today",
+        help="register export: today (防返贫监测, default) or legacy (建档立卡, rules D not run)",
+    )
+    g.add_argument(
+        "--mixed",
+        action="store_true",
+        help="also plant several problems on one household and near misses beside real ones",
+    )
+    g.add_argument(
+        "--run-date",
+        type=date.fromisoformat,
+        help="YYYY-MM-DD the county will be checked on (default 20 January after the "
+        "working year): truth.csv holds for that day (30-day grace of the measure rules)",
+    )
     g.set_defaults(func=cmd_generate)
 
     r = sub.add_parser("run", help="run the nightly graph once through Dagster")
