@@ -45,7 +45,7 @@ def id_invalid_sql() -> str:
         END"""
     reason = f"""CASE
         WHEN p.id_type = '残疾人证' AND p.id_number_problem IS NOT NULL
-            THEN {lit("残疾人证号前18位（身份证号码）：")} || {_problem_text("p.id_number_problem")}
+            THEN {lit("残疾人证号前18位为身份证号码，")} || {_problem_text("p.id_number_problem")}
         WHEN p.id_number_problem IS NULL THEN {fmt("证件号码中的出生日期 {} 晚于登记年度 {} 年", "bd_date(p.birth_raw)", "p.year")}
         ELSE {_problem_text("p.id_number_problem")} END"""
     description = f"""CASE WHEN p.id_number_problem = 'empty' THEN {lit("证件号码为空")}
