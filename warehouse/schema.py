@@ -289,3 +289,32 @@ def create_all(con: duckdb.DuckDBPyConnection) -> None:
     for spec in SPECS.values():
         for stmt in feed_ddl(spec):
             con.execute(stmt)
+    for stmt in feed_migrations(con):
+        con.execute(stmt)
+
+
+def feed_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """``ALTER TABLE … ADD COLUMN`` for every spec column a feed table lacks.
+
+    A warehouse created before a feed gained columns (the monitoring columns of
+    today's register export) gets them as NULL; the loader version makes the
+    files be read again, so the values follow. One catalogue query, not one ALTER
+    per column per connection."""
+    have: dict[str, set[str]] = {}
+    for table, column in con.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() "
+        "WHERE database_name = current_database() AND schema_name = 'main'"
+    ).fetchall():
+        have.setdefault(table, set()).add(column)
+    stmts = []
+    for spec in SPECS.values():
+        for table, cols in (
+            (f"raw_{spec.name}", spec.raw_columns()),
+            (spec.name, spec.normalised_columns()),
+        ):
+            stmts += [
+                f'ALTER TABLE "{table}" ADD COLUMN "{c}" {t}'
+                for c, t in cols
+                if c not in have.get(table, set())
+            ]
+    return stmts
