@@ -201,13 +201,12 @@ def register_columns_present(con: duckdb.DuckDBPyConnection, year: int) -> froze
 
 def missing_columns_reason(fields: list[str]) -> str:
     """Why a rule reading register columns the working year lacks is not run."""
-    # 监测对象类别 first: without it the export is the older generation (rules D).
-    fields = sorted(fields, key=lambda f: f != "monitoring_category")
-    headers = "、".join(f"“{REGISTER_SPEC.column(f).header}”" for f in fields[:3])
-    why = f"登记数据缺少{headers}" + (f"等 {len(fields)} 列" if len(fields) > 3 else "列")
     if "monitoring_category" in fields:
-        why += "（旧版建档立卡导出）"
-    return why
+        # The older generation: one reason for every rule D, so the morning summary
+        # and the report group them on one line instead of fifteen.
+        return "登记数据缺少“监测对象类别”列（旧版建档立卡导出，没有防返贫监测信息）"
+    headers = "、".join(f"“{REGISTER_SPEC.column(f).header}”" for f in fields[:3])
+    return f"登记数据缺少{headers}" + (f"等 {len(fields)} 列" if len(fields) > 3 else "列")
 
 
 def _why_not(
