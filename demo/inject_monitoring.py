@@ -408,8 +408,8 @@ class MonitoringInjections(_Base):
 
     @near_misses("eliminated_with_gaps")
     def n_eliminated_with_gaps(self, v: int) -> None:
-        if v > 3:
-            raise IndexError
+        if v > 3 or (v > 1 and self.k == 0):
+            raise IndexError  # variants 2, 3 come with a real problem: none in a clean county
         if v == 0:
             hh = self.closed(self.no_dept)
             self._set_per_capita(hh, int(self.params["income_line"]))

@@ -24,7 +24,7 @@ from demo import pools as P
 from demo.county import County, Household
 from demo.ids import FULLWIDTH, damage, to_15
 from demo.model import HouseholdYear, Member, age_dec31
-from demo.xlsx import write_fast, write_openpyxl
+from demo.xlsx import cells, write_fast, write_openpyxl
 from department_feeds import FEEDS
 from department_feeds.register import MEASURE_FIELDS
 
@@ -467,7 +467,10 @@ class Renderer:
             ]
 
         headers = [h for h, _ in person] + house
-        getters = [g for _, g in person]
+        # the place columns (up to 户编号) are the household's too: rendered once
+        n_place = [h for h, _ in person].index(col("户编号", "户码")) + 1
+        place = [g for _, g in person[:n_place]]
+        getters = [g for _, g in person[n_place:]]
         title = (
             f"{P.COUNTY}{year}年脱贫户和监测对象家庭成员信息表"
             if not mid
@@ -504,14 +507,17 @@ class Renderer:
             hy = hh.years.get(year)
             if hy is None:
                 continue
-            cells = household(hy, hh)
+            values = household(hy, hh)
+            shared = cells(values)  # rendered once for all members
+            head = [cells(g(hy, hy.members[0]) for g in place)] if hy.members else []
             for m in hy.members:
-                tail = cells
+                tail = shared
                 if m.overrides:
-                    tail = list(cells)
-                    tail[cause_at] = m.overrides.get("cause", hy.cause)
-                    tail[phone_at] = m.overrides.get("phone", hy.phone)
-                rows.append([g(hy, m) for g in getters] + tail)
+                    own = list(values)
+                    own[cause_at] = m.overrides.get("cause", hy.cause)
+                    own[phone_at] = m.overrides.get("phone", hy.phone)
+                    tail = cells(own)
+                rows.append(head + [g(hy, m) for g in getters] + [tail])
                 n += 1
         rows.append([None] * len(headers))
         total = ["合计"] + [None] * (len(headers) - 1)

@@ -57,9 +57,21 @@ def _workbook(sheet: str) -> str:
     )
 
 
+class Xml(str):
+    """Cells already rendered (:func:`cells`): written as they are."""
+
+
+def cells(values: Iterable[object]) -> Xml:
+    """A run of cells rendered once, to be repeated on many rows (a household's
+    columns on each member's row)."""
+    return Xml("".join(map(_cell, values)))
+
+
 def _cell(v: object) -> str:
     """One cell; positional (no ``r`` reference: optional in SpreadsheetML)."""
     t = type(v)
+    if t is Xml:
+        return v  # type: ignore[return-value]
     if t is str:
         if not v:
             return "<c/>"
