@@ -22,7 +22,6 @@ from pathlib import Path
 from demo.county import build, township_count
 from demo.inject import Injector
 from demo.model import Finding
-from demo.monitoring import Monitor
 from demo.render import render
 
 log = logging.getLogger(__name__)
@@ -120,13 +119,7 @@ def generate(
     out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / "inbox", ignore_errors=True)
     county, builder = build(households, seed, working_year)
-    monitor = None
-    if export_format == "today":
-        monitor = Monitor(county, seed)
-        monitor.assign()
-    inj = Injector(
-        county, builder, problems_per_rule, seed, export_format, mixed, run_date, monitor
-    )
+    inj = Injector(county, builder, problems_per_rule, seed, export_format, mixed, run_date)
     inj.run()
     rd = render(county, out, seed, inj.village_overrides, export_format)
     truth = out / "truth.csv"

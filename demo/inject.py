@@ -129,8 +129,11 @@ class Injector(MonitoringInjections):
         self.mixed = mixed
         self.run_date = run_date or dt.date(self.Y + 1, 1, 20)
         self.params = load_thresholds().sql_params(self.Y, self.run_date)
+        if self.today and monitor is None:
+            # today's export: every household's clean monitoring record first
+            monitor = Monitor(county, seed)
+            monitor.assign()
         self.monitor = monitor
-        assert monitor is not None or not self.today, "today's export needs its Monitor"
         self.forced: Household | None = None
         """The household the next :meth:`take` must return (mixed mode)."""
         self.first_taken: Household | None = None
