@@ -7,6 +7,12 @@ an exited one the dangerous house. Near misses sit just on the safe side of a
 rule (motorcycles, 安置房, cooperatives, 9.99 万元, deaths after year end, age 16
 out of school, income changed by a few yuan…) and must never be flagged.
 
+Today's 防返贫监测 export adds rules D (:mod:`demo.inject_monitoring`), planted
+after the monitoring record was made clean again (:mod:`demo.monitoring`); a
+legacy 建档立卡 county has no such record and gets no rule D problem. In mixed
+mode (:data:`MIXED`) some households carry several problems at once, or a near
+miss beside a real problem.
+
 Truth rows hold what the rule reports: person-level rules the member's number
 as the finding prints it (normalised when valid or readable, else the raw
 cell), household-level rules the household (and, for the two summing income
@@ -155,37 +161,40 @@ class Injector(MonitoringInjections):
         if self.today:
             assert self.monitor is not None
             self.monitor.reconcile()
-            for rule in ALL_RULES:
-                if needs_today(rule):
-                    self.plant(rule.code)
+            # rules D share few households (已消除风险 ones): problems before near misses
+            d_rules = [r.code for r in ALL_RULES if needs_today(r)]
+            for code in d_rules:
+                self.plant(code, near=False)
+            for code in d_rules:
+                self.plant(code, problems=False)
         if self.mixed:
             self.mix()
         if self.today:
             self.d_truth()
 
-    def plant(self, code: str) -> None:
+    def plant(self, code: str, problems: bool = True, near: bool = True) -> None:
         fn = INJECTORS[code]
         done = 0
         attempt = 0
-        while done < self.k and attempt < self.k * 6:
+        while problems and done < self.k and attempt < self.k * 6:
             try:
                 fn(self, attempt)
                 done += 1
             except Skip:
                 pass
             attempt += 1
-        if done < self.k:
+        if problems and done < self.k:
             log.warning(
                 "only %d of %d %s problems fit this county (too few households)",
                 done,
                 self.k,
                 code,
             )
-        near = NEAR_MISSES.get(code)
-        if near is not None:
+        miss = NEAR_MISSES.get(code)
+        if near and miss is not None:
             for variant in range(8):
                 try:
-                    near(self, variant)
+                    miss(self, variant)
                 except Skip:
                     pass
                 except IndexError:

@@ -84,12 +84,20 @@ class MonitoringInjections(_Base):
     def ids_ok(self, h: Household) -> bool:
         return all(m.id_problem is None for m in self.ms(h))
 
-    def grace_from(self, days: int) -> dt.date:
-        """识别监测时间 ``days`` before the run date, inside the working year."""
-        d = self.run_date - dt.timedelta(days=days)
-        if d.year != self.Y:
+    def identified(self, hh: Household, days_before_run: int) -> None:
+        """识别监测时间 ``days_before_run`` days before the run date (the grace period
+        of the measure rules), inside the working year; not on a household that
+        would then read as identified_above_range."""
+        d = self.run_date - dt.timedelta(days=days_before_run)
+        mon = self.mon(hh)
+        high = self.hy(hh).per_capita > self.params["identified_income_max"]
+        if d.year != self.Y or (high and mon.category != SUDDEN):
             raise Skip
-        return d
+        mon.mon_from = d
+
+    @property
+    def grace(self) -> int:
+        return int(self.params["measure_grace_days"])
 
     def d_problem(self, code: str, hh: Household, m: Member | None = None, note: str = "") -> None:
         """Mark ``hh`` as carrying a D problem of ``code``: its truth rows are read
@@ -127,9 +135,25 @@ class MonitoringInjections(_Base):
 
     def strip_labour(self, hh: Household) -> None:
         for m in self.ms(hh):
+            a = age(m, self.Y)
+            if a is not None and 16 <= a <= 59 and m.health == "健康" and not is_student(m):
+                # unable to work through illness (not working_age_no_labour)
+                m.health = "长期慢性病"
+                m.self_paid = m.self_paid or round(self.rng.uniform(300, 4000), 2)
             if has_labour(m):
                 m.labour_skill = "无劳动力" if is_student(m) else "丧失劳动力"
         self.refresh(hh)
+
+    def without_labour(self, pred: Callable[[Household], bool]) -> Household:
+        """A household whose members can all be registered without labour: one of
+        old people and children if there is one, else one where the working-age
+        members are then registered as chronically ill."""
+        forced = self.forced
+        try:
+            return self.take(lambda h: pred(h) and self.can_lose_labour(h))
+        except Skip:
+            self.forced = forced  # mixed mode: the same household, relaxed
+            return self.take(lambda h: pred(h) and self.ids_ok(h))
 
     def give_destitute(self, hh: Household, m: Member) -> None:
         """``m`` enjoys 特困 (with the household's 特困供养金 and 综合保障)."""
@@ -175,7 +199,7 @@ class MonitoringInjections(_Base):
         hh = self.open_(lambda h: not self.net(h))
         mon = self.mon(hh)
         if v == 1:
-            mon.mon_from = self.grace_from(int(self.params["measure_grace_days"]))
+            self.identified(hh, self.grace)
             note = "识别监测恰满30天，帮扶措施均为空"
         elif v == 2:
             mon.eliminated = None
@@ -191,7 +215,7 @@ class MonitoringInjections(_Base):
             raise IndexError
         if v == 0:
             hh = self.open_(lambda h: not self.net(h))
-            self.mon(hh).mon_from = self.grace_from(int(self.params["measure_grace_days"]) - 1)
+            self.identified(hh, self.grace - 1)
             note = "识别监测29天（未满30天），帮扶措施为空"
         elif v == 1:
             hh = self.closed(lambda h: not self.net(h))
@@ -232,7 +256,7 @@ class MonitoringInjections(_Base):
             note = "风险已消除户无开发式帮扶"
         else:
             hh = self.open_(lambda h: self.labour(h) and not self.net(h))
-            self.mon(hh).mon_from = self.grace_from(int(self.params["measure_grace_days"]) - 1)
+            self.identified(hh, self.grace - 1)
             note = "识别监测29天，尚无开发式帮扶"
         mon = self.mon(hh)
         for f in DEVELOPMENT_MEASURES:
@@ -246,9 +270,7 @@ class MonitoringInjections(_Base):
     @injects("no_labour_without_safety_net")
     def p_no_labour_without_safety_net(self, i: int) -> None:
         kind = (lambda h: h.status == "已脱贫") if i % 2 == 0 else (lambda h: h.current)
-        hh = self.take(
-            lambda h: kind(h) and h.household_type == "一般户" and self.can_lose_labour(h)
-        )
+        hh = self.without_labour(lambda h: kind(h) and h.household_type == "一般户")
         self.strip_labour(hh)
         self.d_problem(
             "no_labour_without_safety_net",
@@ -297,7 +319,7 @@ class MonitoringInjections(_Base):
 
     @injects("eliminated_without_labour")
     def p_eliminated_without_labour(self, i: int) -> None:
-        hh = self.closed(self.can_lose_labour)
+        hh = self.without_labour(lambda h: h.status == "风险已消除")
         self.strip_labour(hh)
         self.mon(hh).mode = HELPED
         note = "帮扶消除，家庭成员均无劳动能力" + ("（低保兜底）" if self.net(hh) else "")
@@ -587,7 +609,7 @@ class MonitoringInjections(_Base):
         else:
             hh = self.open_(lambda h: any(map(is_student, ms(h))) and not self.net(h))
             self._add_risk(hh, "因学")
-            self.mon(hh).mon_from = self.grace_from(int(self.params["measure_grace_days"]) - 1)
+            self.identified(hh, self.grace - 1)
             self.mon(hh).measures.pop("measure_education", None)
             note = "识别监测29天，因学尚无教育帮扶"
         self.keep_some_measure(hh)
