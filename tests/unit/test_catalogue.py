@@ -1,4 +1,4 @@
-"""The catalogue as data: every rule of rules.md §A and §B, one entry each, with the
+"""The catalogue as data: every rule of rules.md §A and §B and monitoring.md §3 (D), one entry each, with the
 published code, Chinese name, category, severity and department; docs/rules.md is
 generated from it. (Each rule's SQL on a warehouse: integration/rules/test_catalogue.py.)"""
 
@@ -17,35 +17,51 @@ from department_feeds import DEPARTMENT_FEEDS, SPECS
 from tests.conftest import PROJECT_ROOT
 
 RULES_MD = PROJECT_ROOT.parent / "shared" / "spec" / "rules.md"
+MONITORING_MD = PROJECT_ROOT.parent / "shared" / "spec" / "monitoring.md"
+SECTION_ORDER = ("A", "D", "B")
+"""The catalogue's order: register rules, monitoring rules (monitoring.md §3), then
+the department matches."""
+
+
+def _table_rows(path, sections: dict[str, str]) -> list[tuple[str, str, list[str]]]:
+    """(section, code, cells) of the rule tables under the headings ``sections`` maps
+    (heading prefix → section letter)."""
+    out = []
+    section = None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            section = next((v for k, v in sections.items() if line.startswith(k)), None)
+        m = re.match(r"^\| `(\w+)` \|(.*)\|\s*$", line)
+        if m and section:
+            out.append((section, m.group(1), [c.strip() for c in m.group(2).split("|")]))
+    return out
 
 
 def _spec_rows() -> dict[str, dict]:
-    """code → {name, category, severity, department} from the two tables of rules.md."""
-    rows: dict[str, dict] = {}
-    section = None
-    for line in RULES_MD.read_text(encoding="utf-8").splitlines():
-        if line.startswith("## "):
-            section = line[3]
-        m = re.match(r"^\| `(\w+)` \|(.*)\|\s*$", line)
-        if not m:
-            continue
-        cells = [c.strip() for c in m.group(2).split("|")]
-        if section == "A":
+    """code → {name, category, severity, department} from rules.md §A, §B and
+    monitoring.md §3 (rules D), in catalogue order."""
+    rows = _table_rows(RULES_MD, {"## A": "A", "## B": "B"})
+    rows += _table_rows(MONITORING_MD, {"## 3.": "D"})
+    spec: dict[str, dict] = {}
+    for section, code, cells in sorted(rows, key=lambda r: SECTION_ORDER.index(r[0])):
+        if section == "B":
+            department, name, _logic, category, severity = cells
+        else:
             name, _logic, category, severity = cells
             department = "本系统"
-        else:
-            department, name, _logic, category, severity = cells
-        rows[m.group(1)] = {
+        spec[code] = {
             "name": name,
             "category": category,
             "severity": severity,
             "department": department,
             "section": section,
         }
-    return rows
+    return spec
 
 
-@pytest.mark.skipif(not RULES_MD.exists(), reason="shared spec not checked out")
+@pytest.mark.skipif(
+    not (RULES_MD.exists() and MONITORING_MD.exists()), reason="shared spec not checked out"
+)
 def test_catalogue_matches_rules_md():
     spec = _spec_rows()
     assert [r.code for r in ALL_RULES] == list(spec)  # same codes, same order
