@@ -118,7 +118,7 @@ def _cell_text_expr(c: pl.Expr) -> pl.Expr:
     The builder already writes integral floats as digits (``3``,
     ``530102199001011200``) and other floats in shortest form; only empty cells
     and booleans (``true``) differ. A text cell spelled ``true`` is folded too,
-    which changes nothing a parser reads. (tests/test_ingest_parsing.py pins this.)
+    which changes nothing a parser reads. (tests/unit/test_ingest_parsing.py pins this.)
     """
     return c.replace({"": None, "true": "TRUE", "false": "FALSE"})
 

@@ -17,7 +17,7 @@ from pipelines.sensors import inbox_sensor
 
 OUTPUT_ASSETS = [data_docs, *OUTPUTS]
 """Every asset that writes into the run's staging folder: the publish step waits for
-each (a new output goes here; tests/test_definitions.py fails if one is missing)."""
+each (a new output goes here; tests/integration/test_definitions.py fails if one is missing)."""
 
 ASSETS = [*FEED_ASSETS, findings, rectification, *OUTPUT_ASSETS]
 
