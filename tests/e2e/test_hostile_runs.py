@@ -330,11 +330,6 @@ def test_staging_on_another_filesystem_is_refused(county, tmp_path, env):
     assert "filesystem" in line and ".staging" in line, line
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="timing: since data_docs became an early asset, SIGTERM can land after the run "
-    "has finished (seen once in four fresh-clone runs); re-anchor the trigger on a later step",
-)
 def test_sigterm_mid_run_leaves_no_staging_and_frees_the_lock(county, tmp_path, env):
     inbox = copy_inbox(county, tmp_path / "inbox")
     outbox, wh = tmp_path / "outbox", tmp_path / "w.duckdb"
@@ -347,7 +342,9 @@ def test_sigterm_mid_run_leaves_no_staging_and_frees_the_lock(county, tmp_path, 
         env=env,
     )
     deadline = time.monotonic() + 300
-    while not list((outbox / ".staging").glob("*/data_docs")):  # mid-run: staging in use
+    # Mid-run: the first output written into staging. (Waiting for one particular
+    # output was flaky: Dagster may order it last, just before the publish step.)
+    while not list((outbox / ".staging").glob("*/*")):
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline
         time.sleep(0.2)
