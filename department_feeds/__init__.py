@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from department_feeds import (
     business,
+    civil_affairs,
+    disability,
+    education,
     house_safety,
     hukou,
+    medical,
     property,
     register,
     social_insurance,
@@ -33,6 +37,10 @@ SPECS: dict[str, FeedSpec] = {
         house_safety,
         business,
         social_insurance,
+        civil_affairs,
+        medical,
+        education,
+        disability,
     )
 }
 

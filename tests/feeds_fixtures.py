@@ -236,6 +236,46 @@ FEED_SAMPLES: dict[str, dict[str, object]] = {
         "缴费基数(元/月)": "4,500",
         "年度": "2024",
     },
+    "civil_affairs": {
+        "证件号码": make_id(8),
+        "姓名": "郑一",
+        "救助类型": "农村低保",
+        "保障人数": "3",
+        "月保障金额": "450.00",
+        "起始日期": "2023-03-01",
+        "终止日期": None,
+        "状态": "在保",
+        "乡(镇)": "青山镇",
+        "行政村": "河口村",
+    },
+    "medical": {
+        "证件号码": make_id(9),
+        "姓名": "王二",
+        "年度": "2024",
+        "参保类型": "城乡居民基本医疗保险",
+        "参保状态": "正常参保",
+        "资助参保类别": "脱贫人口",
+        "医疗总费用": "12,500.00",
+        "基金支付": "9,800.00",
+        "个人自付": "2,700.00",
+    },
+    "education": {
+        "身份证件号": make_id(10, birth="20120901"),
+        "姓名": "冯三",
+        "学年": "2024-2025",
+        "学校名称": "安宁县第一中学",
+        "学段": "初中",
+        "年级": "七年级",
+        "学籍状态": "在读",
+    },
+    "disability": {
+        "残疾人证号": make_id(11) + "42",
+        "姓名": "陈四",
+        "残疾类别": "肢体",
+        "残疾等级": "二级",
+        "发证日期": "2020-06-01",
+        "证件状态": "有效",
+    },
 }
 """One valid row per department feed (and villages), canonical header → value."""
 
@@ -249,8 +289,10 @@ def sample_rows(feed: str, n: int = 3, **over: object) -> list[list[object]]:
     for i in range(n):
         row = dict(sample)
         for h in header:
-            if "证件号码" in h or h == "公民身份号码":
+            if "证件号码" in h or h in ("公民身份号码", "身份证件号"):
                 row[h] = make_id(100 + i)
+            if h == "残疾人证号":  # the ID number + 残疾类别 and 残疾等级 digits
+                row[h] = make_id(100 + i) + "42"
         if feed == "villages":
             row["自然村(组)"] = f"{i + 1}组"
         if feed == "vehicles":
