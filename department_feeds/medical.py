@@ -12,6 +12,8 @@ SPEC = FeedSpec(
     title_zh="医疗保障参保及费用信息",
     department_zh="医保",
     natural_key=("id_number", "year", "insurance_kind"),
+    # One row per insured person per year: a revised file of a year replaces the older.
+    once_a_year_key="id_number",
     columns=(
         Column("id_number", "证件号码", "id", aliases=("公民身份号码", "身份证号"), required=True),
         Column("name", "姓名", aliases=("参保人姓名",), compact=True),

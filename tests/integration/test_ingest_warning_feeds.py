@@ -4,6 +4,7 @@ title rows, header aliases, a GB18030 CSV, a damaged ID number and a 合计 row.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from decimal import Decimal
 
 from tests.feeds_fixtures import (
@@ -185,3 +186,27 @@ def test_disability_id_number_column_wins(con, inbox):
     assert got["甲"]["id_number"] == make_id(40) and got["甲"]["id_number_raw"] == make_id(40)
     assert got["乙"]["id_number"] == make_id(41)
     assert got["乙"]["id_number_raw"] == make_id(41) + "42"
+
+
+def test_medical_revised_file_of_a_year_supersedes_the_older(con, inbox):
+    header = [
+        "证件号码",
+        "姓名",
+        "年度",
+        "参保类型",
+        "参保状态",
+        "医疗总费用",
+        "基金支付",
+        "个人自付",
+    ]
+    rows = [header] + [
+        [make_id(50 + i), f"甲{i}", "2024", "居民医保", "正常参保", "100", "80", "20"]
+        for i in range(4)
+    ]
+    old = write_xlsx(inbox / "medical" / "2024年医保.xlsx", rows)
+    new = write_xlsx(inbox / "medical" / "2024年医保(修订).xlsx", rows)
+    os.utime(old, (1_700_000_000, 1_700_000_000))
+    os.utime(new, (1_700_100_000, 1_700_100_000))
+    load_feed(con, "medical", inbox)
+    files = {r["source_file"] for r in _rows(con, "medical")}
+    assert files == {"medical/2024年医保(修订).xlsx"}
