@@ -8,7 +8,7 @@ import polars as pl
 
 from assets.feed_quality import record_feed_run
 from assets.resources import BiduiResource
-from core.idcard import mask_expr
+from core.idcard import mask_expr, mask_in_text
 from department_feeds import SPECS
 from department_feeds.spec import FeedSpec
 from warehouse import load_feed
@@ -38,6 +38,11 @@ def masked_preview(con: duckdb.DuckDBPyConnection, spec: FeedSpec, n: int = 5) -
     ids = [c.field for c in spec.id_columns if c.field in frame.columns]
     if ids:
         frame = frame.with_columns([mask_expr(pl.col(c)).alias(c) for c in ids])
+    # Other text can carry an ID number too (a 残疾人证号 is the ID + 2 or 4 digits).
+    text = [c for c, t in frame.schema.items() if t == pl.String and c not in ids]
+    frame = frame.with_columns(
+        [pl.col(c).map_elements(mask_in_text, return_dtype=pl.String) for c in text]
+    )
     return _markdown(frame)
 
 

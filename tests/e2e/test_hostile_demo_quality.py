@@ -17,6 +17,9 @@ RUN_DATE = dt.date(2026, 11, 30)
 # Expectations an injected problem breaks on purpose: (feed, column) → rule codes in truth.csv.
 EXPLAINED_BY = {
     ("register", "year, household_id, id_number"): {"id_duplicate"},
+    # Two register persons sharing one ID number get one 医保 / 学籍 row each.
+    ("medical", "id_number, year, insurance_kind"): {"id_duplicate"},
+    ("education", "id_number, school_year, school"): {"id_duplicate"},
 }
 
 
