@@ -287,6 +287,10 @@ class Renderer:
             for m in hy.members:
                 rows.append([g(hy, m) for g in getters])
                 n += 1
+        self._write_register_file(year, old, headers, rows, n)
+
+    def _write_register_file(self, year: int, old: bool, headers: list, rows: list, n: int) -> None:
+        """A blank row and the 合计 row under ``n`` person rows, then the file (either export)."""
         rows.append([None] * len(headers))
         total = ["合计"] + [None] * (len(headers) - 1)
         total[headers.index("家庭人口数")] = n
@@ -520,14 +524,7 @@ class Renderer:
                     tail = cells(own)
                 rows.append(head + [g(hy, m) for g in getters] + [tail])
                 n += 1
-        rows.append([None] * len(headers))
-        total = ["合计"] + [None] * (len(headers) - 1)
-        total[headers.index("家庭人口数")] = n
-        rows.append(total)
-        name = f"register/{year}年{'建档立卡' if not old else '脱贫'}人口.xlsx"
-        write_fast(self.inbox / name, rows, sheet=f"{year}年", merge_first_row=len(headers))
-        self.files["register"].append(name)
-        self.rows["register"] += n
+        self._write_register_file(year, old, headers, rows, n)
 
     def _risk(self, word: str, codes: bool) -> str:
         """A risk type as the export writes it: a national code or a word."""
