@@ -46,7 +46,7 @@ import duckdb
 
 from checks.prelude import prepare
 from checks.rules import ALL_RULES, RULES_BY_CODE, Rule
-from checks.rules.base import OUTPUT_COLUMNS
+from checks.rules.base import OPTIONAL_OUTPUT_COLUMNS, OUTPUT_COLUMNS
 from checks.thresholds import FeedQuality, Thresholds, load_thresholds
 from core.csv_safety import neutralise_row
 from core.idcard import mask, mask_in_text
@@ -271,11 +271,12 @@ _NOT_THRESHOLDS = ("year", "run_date")
 
 _STAGE_DDL = (
     "CREATE OR REPLACE TEMP TABLE bd_stage (rule_code VARCHAR, category VARCHAR, "
+    "severity VARCHAR, standing VARCHAR, "
     "year INTEGER, county VARCHAR, township VARCHAR, village VARCHAR, village_group VARCHAR, "
     "household_id VARCHAR, id_number VARCHAR, name VARCHAR, head_name VARCHAR, "
     "description VARCHAR, evidence VARCHAR, nkey VARCHAR)"
 )
-assert all(c in _STAGE_DDL for c in OUTPUT_COLUMNS)
+assert all(c in _STAGE_DDL for c in OUTPUT_COLUMNS + OPTIONAL_OUTPUT_COLUMNS)
 
 
 def _rule_meta(con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...], th: Thresholds) -> None:
@@ -284,6 +285,10 @@ def _rule_meta(con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...], th: Thre
         "name_zh VARCHAR, category VARCHAR, severity VARCHAR, department VARCHAR, "
         "requirement_zh VARCHAR, due_days INTEGER, ord INTEGER)"
     )
+    # 整改时限 by the finding's own severity (a rule may vary it per record); an
+    # early-warning rule's 核实时限 is visit_days whatever the severity.
+    con.execute("CREATE OR REPLACE TEMP TABLE bd_due (severity VARCHAR, days INTEGER)")
+    con.executemany("INSERT INTO bd_due VALUES (?, ?)", [list(kv) for kv in th.due_days.items()])
     con.executemany(
         "INSERT INTO bd_rule_meta VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
@@ -295,7 +300,7 @@ def _rule_meta(con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...], th: Thre
                 r.severity,
                 r.department,
                 r.requirement_zh,
-                th.due_days[r.severity],
+                th.early_warning.visit_days if r.warning_list else None,
                 i,
             ]
             for i, r in enumerate(rules)
@@ -411,15 +416,17 @@ def _write_findings(con: duckdb.DuckDBPyConnection, run_date: date) -> int:
     con.execute(
         """
         INSERT INTO findings
-        SELECT n.problem_id, n.rule_code, coalesce(n.category, m.category), m.severity, n.year,
+        SELECT n.problem_id, n.rule_code, coalesce(n.category, m.category),
+               coalesce(n.severity, m.severity), n.year,
                n.county, n.township, n.village, n.village_group, n.household_id, n.id_number,
                n.name, m.department, n.description, n.evidence, h.first_seen,
                NULL,  -- status: rectification.status.derive_statuses, right after
                n.head_name, m.name_zh, m.requirement_zh,
-               h.first_seen + m.due_days, $d
+               h.first_seen + coalesce(m.due_days, d.days), $d, n.standing
         FROM bd_new n
         JOIN bd_rule_meta m USING (rule_code)
         JOIN finding_history h USING (problem_id)
+        LEFT JOIN bd_due d ON d.severity = coalesce(n.severity, m.severity)
         ORDER BY n.township, n.village, n.village_group, n.household_id, m.ord, n.problem_id
         """,
         {"d": run_date},
@@ -432,6 +439,7 @@ def _cleanup(con: duckdb.DuckDBPyConnection) -> None:
         "bd_stage",
         "bd_new",
         "bd_rule_meta",
+        "bd_due",
         "bd_ran",
         "bd_reg",
         "bd_hh",

@@ -152,6 +152,19 @@ class Monitoring:
     measure_grace_days: Annotated[StrictInt, Field(ge=0, le=3650), Sql("measure_grace_days")]
 
 
+@_section
+class EarlyWarning:
+    """Rules E (部门筛查预警): the *(config)* values of monitoring.md §4–§5."""
+
+    rural_income_yuan: Annotated[Yuan, Sql("rural_income")]
+    """The province's rural per-capita disposable income, the base of high_medical_cost."""
+    monitored_cost_percent: Annotated[StrictInt, Field(gt=0, le=1000), Sql("monitored_cost_pct")]
+    others_cost_percent: Annotated[StrictInt, Field(gt=0, le=1000), Sql("others_cost_pct")]
+    new_disability_months: Annotated[StrictInt, Field(gt=0, le=120), Sql("new_disability_months")]
+    visit_days: Annotated[StrictInt, Field(gt=0, le=3650)]
+    """核实时限 of the 监测预警核实清单: first seen + this many days."""
+
+
 # Days to rectify after first found, one key per severity of the catalogue (a
 # plain dict for callers).
 DueDays = with_config(ConfigDict(extra="forbid"))(
@@ -187,6 +200,7 @@ class Thresholds:
     age: Age
     phone: Phone
     monitoring: Monitoring
+    early_warning: EarlyWarning
     due_days: DueDays
     feed_quality: FeedQuality
     source: str = Field("", alias=" source")

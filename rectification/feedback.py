@@ -1292,6 +1292,7 @@ def _read_rows(con, sheets: list[_Sheet], marker: Marker, out: _Out) -> dict[str
                     row_number,
                     out.checksum,
                     out.loaded_at,
+                    None,  # conclusion: 监测预警核实清单 only
                 )
             )
     return counts

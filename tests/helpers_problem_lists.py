@@ -32,6 +32,7 @@ from publishing.workbooks import (
     write_township_workbooks,
 )
 from rectification.authority import MARKER_SHEET, ensure_signing_key, make_marker, signing_key
+from warehouse.schema import columns, insert_sql
 
 RUN_DATE = date(2024, 6, 10)
 PREV_RUN = date(2024, 6, 3)
@@ -287,7 +288,7 @@ def build_warehouse(path: Path, townships: list[str] | None = None) -> duckdb.Du
                         "resolved",
                     )
                 )
-    con.executemany(f"INSERT INTO findings VALUES ({', '.join('?' * 22)})", findings)
+    con.executemany(insert_sql("findings", columns("findings")[:22]), findings)
     con.executemany(f"INSERT INTO finding_history VALUES ({', '.join('?' * 11)})", history)
     return con
 
@@ -327,7 +328,7 @@ def add_bulk_findings(con: duckdb.DuckDBPyConnection, total: int, townships: int
                 RUN_DATE,
             )
         )
-    con.executemany(f"INSERT INTO findings VALUES ({', '.join('?' * 22)})", rows)
+    con.executemany(insert_sql("findings", columns("findings")[:22]), rows)
 
 
 # ------------------------------------------------------------------ a township's hand

@@ -18,13 +18,13 @@ import duckdb
 
 from checks.rules import ALL_RULES, RULES_BY_CODE
 from core.idcard import check_digit
-from warehouse.schema import create_all, insert_sql
+from warehouse.schema import columns, create_all, insert_sql
 
 RUN0, RUN1, RUN2 = dt.date(2025, 11, 1), dt.date(2025, 11, 8), dt.date(2025, 11, 15)
 NOT_RUN = "owns_car"
 NOT_RUN_REASON = "机动车登记信息未收到 <script>alert(1)</script> 示例 530102199001011234"
 # Columns named in every INSERT: other modules may add columns to their tables.
-INSERT_FINDING = insert_sql("findings")
+INSERT_FINDING = insert_sql("findings", columns("findings")[:22])
 INSERT_HISTORY = insert_sql("finding_history")
 RULE_RUNS_COLS = "run_date, rule_code, ran, reason, finding_count, duration_ms"
 FEEDBACK_COLS = (

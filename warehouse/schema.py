@@ -103,6 +103,7 @@ FINDINGS: Columns = (
     ("requirement_zh", "VARCHAR"),
     ("due_date", "DATE"),
     ("run_date", "DATE"),
+    ("standing", "VARCHAR"),  # 是否在册, early-warning findings only (monitoring.md §5)
 )
 FINDING_HISTORY: Columns = (
     ("problem_id", "VARCHAR"),
@@ -172,6 +173,9 @@ FEEDBACK_RESPONSES: Columns = (
     ("row_number", "INTEGER"),
     ("checksum", "VARCHAR"),  # links a response to its file in feedback_files
     ("loaded_at", "TIMESTAMP"),
+    # 核实结论 of a 监测预警核实清单 (rectification.form.CONCLUSION_VALUES); its 走访日期
+    # is verified_on, 说明 note, 核实人 verifier. NULL on 问题清单 answers.
+    ("conclusion", "VARCHAR"),
 )
 FEEDBACK_ISSUES: Columns = (
     ("load_id", "VARCHAR"),
@@ -231,6 +235,8 @@ TABLES: dict[str, Columns] = {
 
 ADDED_LATER: dict[str, tuple[str, ...]] = {
     "rule_runs": ("thresholds",),
+    "findings": ("standing",),
+    "feedback_responses": ("conclusion",),
     "feedback_files": (
         "fields_rejected",
         "county",
@@ -247,9 +253,11 @@ def columns(table: str) -> tuple[str, ...]:
     return tuple(c for c, _ in TABLES[table])
 
 
-def insert_sql(table: str) -> str:
-    """``INSERT INTO <table> (<every column>) VALUES (?, …)`` for a declared table."""
-    names = columns(table)
+def insert_sql(table: str, names: tuple[str, ...] | None = None) -> str:
+    """``INSERT INTO <table> (<every column>) VALUES (?, …)`` for a declared table
+    (or only the columns ``names``, the others left NULL)."""
+    names = columns(table) if names is None else names
+    assert set(names) <= set(columns(table)), set(names) - set(columns(table))
     return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
 
 

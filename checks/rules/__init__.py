@@ -15,8 +15,10 @@ from checks.rules.base import Rule
 
 ALL_RULES: tuple[Rule, ...] = register.RULES + monitoring.RULES + departments.RULES
 RULES_BY_CODE: dict[str, Rule] = {r.code: r for r in ALL_RULES}
+WARNING_RULE_CODES: frozenset[str] = frozenset(r.code for r in ALL_RULES if r.warning_list)
+"""Rules whose findings go on the 监测预警核实清单, not the 问题清单 (monitoring.md §5)."""
 
 assert len(RULES_BY_CODE) == len(ALL_RULES), "duplicate rule code"
 assert len({r.prefix for r in ALL_RULES}) == len(ALL_RULES), "duplicate problem-id prefix"
 
-__all__ = ["ALL_RULES", "RULES_BY_CODE", "Rule"]
+__all__ = ["ALL_RULES", "RULES_BY_CODE", "WARNING_RULE_CODES", "Rule"]

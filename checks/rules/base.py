@@ -45,6 +45,11 @@ OUTPUT_COLUMNS = (
 )
 """What a rule's SELECT returns. ``nkey`` is the natural key of the finding
 (record + discriminating evidence, never the year): problem ids hash it."""
+OPTIONAL_OUTPUT_COLUMNS = ("category", "severity", "standing")
+"""What a rule's SELECT may add: ``category`` / ``severity`` when they depend on the
+record (疑似错退 for exited households; 医保 enrolment's two cases), ``standing``
+(是否在册: 脱贫户 / 监测对象 / 监测对象(已消除) / 一般农户 / 不在册) for
+early-warning rules. NULL or absent: the rule's own value."""
 
 _REGISTER_FIELDS = frozenset(c.field for c in REGISTER_SPEC.columns)
 
@@ -77,6 +82,12 @@ class Rule:
     """A feed delivered one file per township (hukou): when it holds (almost) none
     of a township's register persons, that township's file is missing and the rule
     would report every one of them; it does not run, and says which township."""
+    warning_list: bool = False
+    """An early-warning rule (monitoring.md §5): its findings are households to
+    visit, listed on the township's 监测预警核实清单 instead of the 问题清单, with
+    a 核实时限 of ``[early_warning] visit_days`` after first seen."""
+    risk_type_zh: str | None = None
+    """风险类型 of an early-warning rule's findings (因病 / 因残 / 兜底保障)."""
     columns: tuple[str, ...] = ()
     """Optional register fields the rule needs (``monitoring_category``…). When any
     is absent from the working year's register (not mapped by every loaded file of
@@ -88,6 +99,7 @@ class Rule:
         assert self.department in DEPARTMENTS, self.department
         assert self.severity in SEVERITIES, self.severity
         assert re.fullmatch(r"[A-Z]{2,4}", self.prefix), self.prefix
+        assert self.warning_list == (self.risk_type_zh is not None), self.code
         unknown = set(self.columns) - _REGISTER_FIELDS
         assert not unknown, (self.code, unknown)
 

@@ -271,6 +271,7 @@ def test_findings_columns_follow_outputs_md(con):
         "requirement_zh",
         "due_date",
         "run_date",
+        "standing",
     ]
     due = con.execute(
         "SELECT DISTINCT severity, due_date - first_seen FROM findings ORDER BY 1"
