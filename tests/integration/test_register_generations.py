@@ -435,3 +435,37 @@ def test_column_missing_from_one_file_of_the_year(con, inbox):
     load_feed(con, "register", inbox)
     run = _run(con, rules=[RULES_BY_CODE["phone_invalid"]])
     assert run.result("phone_invalid").reason == "登记数据缺少“联系电话”列"
+
+
+def test_file_mixing_both_generations_of_hukou_type(con, inbox):
+    """One file whose 户类型 holds mostly today's values (脱贫户/监测户/一般农户) and a
+    few of the older generation (低保户): the majority decides the column; the stray
+    values are not silently dropped or read as the other field — each such row is
+    accounted for with a reason that names the column and the value."""
+    rows = [
+        TODAY_HEADER,
+        today_row("M1", 21, **{"户类型": "脱贫户"}),
+        today_row("M2", 22, **{"户类型": "监测户", "监测对象类别": "边缘易致贫户"}),
+        today_row("M3", 23),
+        today_row("M4", 24, **{"户类型": "低保户"}),
+    ]
+    write_xlsx(inbox / "register" / "2025年混合导出.xlsx", rows)
+    result = load_feed(con, "register", inbox)
+    (mapping,) = [json.loads(r["header_mapping"]) for r in query(con, "SELECT * FROM loads")]
+    assert mapping["户类型"] == "household_kind"
+
+    loaded = query(con, "SELECT household_id, household_kind, household_type FROM register")
+    kinds = {r["household_id"]: r["household_kind"] for r in loaded}
+    assert {r["household_type"] for r in loaded} == {None}
+    assert (kinds["M1"], kinds["M2"], kinds["M3"]) == ("脱贫户", "监测户", "一般农户")
+    # M4 is either rejected or loaded with its value set aside — never lost, never
+    # read as today's value, and the reason says which column and value.
+    reasons = query(
+        con,
+        "SELECT raw_value, reason_zh FROM rejects WHERE feed = 'register' "
+        "UNION ALL SELECT raw_value, reason_zh FROM load_warnings WHERE feed = 'register'",
+    )
+    assert kinds.get("M4") is None
+    assert result.rows_read == 4
+    assert result.rows_loaded + result.rows_rejected == 4
+    assert any("户类型" in r["reason_zh"] and r["raw_value"] == "低保户" for r in reasons), reasons
