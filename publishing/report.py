@@ -3,7 +3,8 @@
 ``render_report`` reads the warehouse (findings, finding_history, rule_runs, loads,
 rejects, feedback_responses, waivers) and writes ``report.html``: headline numbers,
 findings by township × category, per-rule counts with their trend, the rules that
-did not run and why, rectification progress, feed health and links to the
+did not run and why, rectification progress, the early warnings (监测预警: visits,
+conclusions, 纳入 rate, overdue, the 未能定位 list), feed health and links to the
 township workbooks and Data Docs.
 
 The page opens without network: CSS is inline, charts are inline SVG, there is no
@@ -34,13 +35,14 @@ from markupsafe import Markup
 
 from checks.engine import is_stale, max_age_days
 from checks.expectations import STORE_DIR, load_validations
-from checks.rules import ALL_RULES
+from checks.rules import ALL_RULES, RULES_BY_CODE, WARNING_RULE_CODES
 from checks.rules.base import CATEGORIES, SEVERITY_ZH
 from checks.thresholds import FeedQuality, load_thresholds
 from core.config import now as office_now
 from core.idcard import mask_in_text
-from department_feeds import SPECS
-from rectification.status import LATEST_RESPONSES_SQL
+from department_feeds import DEPARTMENTS, SPECS
+from rectification.form import UNPLACED_TOWNSHIP
+from rectification.status import FOUND_STATUS_ZH, LATEST_RESPONSES_SQL
 
 log = logging.getLogger("bidui.report")
 
@@ -49,13 +51,21 @@ CATEGORY_COLOURS = dict(
 )
 """One colour per category, in the catalogue's order (a new category needs one here)."""
 OTHER_COLOUR = "#a0a8b0"
-STATUS_ZH = {
-    "new": "新发现",
-    "open": "持续未改",
-    "reopened": "整改后复现",
-    "waived": "已核销",
+STATUS_ZH: dict[str, str] = dict(FOUND_STATUS_ZH)
+"""Statuses of tonight's findings with their labels (rectification.status owns them)."""
+STATUS_COLOURS = {
+    "new": "#d1495b",
+    "open": "#edae49",
+    "reopened": "#8f2d56",
+    "included": "#1e8449",
+    "waived": "#7a8b99",
 }
-STATUS_COLOURS = {"new": "#d1495b", "open": "#edae49", "reopened": "#8f2d56", "waived": "#7a8b99"}
+"""A status without a colour here (a newer one) is drawn in OTHER_COLOUR."""
+INCLUDED_STATUS = "included"
+INCLUDED_ZH = "已纳入监测"
+"""核实结论 that counts as 纳入 (with status ``included``) in the warnings section."""
+NOT_ELIGIBLE_ZH = "不符合纳入条件"
+PENDING_INCLUSION_ZH = "符合条件待纳入"
 HISTORY_RUNS = 14
 """How many runs the trend charts and sparklines show."""
 DATA_DOCS_LABEL = "数据质量报告 (Data Docs)"
@@ -80,7 +90,8 @@ class ReportSummary:
     rectified_since_last_run: int
     """Findings of rules that ran which disappeared since the previous run."""
     overdue: int
-    """Findings (not waived) still found after their 整改时限."""
+    """Findings (not waived) still found after their 整改时限; a warning only while its
+    latest 核实结论 is missing or 符合条件待纳入 (issue-12 decision 6)."""
     townships: int
     rules_total: int
     rules_ran: int
@@ -88,6 +99,13 @@ class ReportSummary:
     feeds_received: int
     rows_rejected: int
     not_run_rules: tuple[str, ...] = field(default=())
+    warnings: int = 0
+    """Tonight's early-warning findings (监测预警核实清单), waived left out."""
+    warnings_answered: int = 0
+    warnings_included: int = 0
+    warnings_overdue: int = 0
+    warnings_unplaced: int = 0
+    """Of ``warnings``: on the county-level 未能定位 list."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -127,6 +145,39 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> list[
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
+def _latest_responses(con: duckdb.DuckDBPyConnection) -> str:
+    """Each problem's latest response (``rectification.status``), or an empty relation
+    with the same columns on a warehouse from before feedback (or before 核实结论)."""
+    if _has(
+        con,
+        "feedback_responses",
+        "problem_id",
+        "rectification",
+        "note",
+        "conclusion",
+        "loaded_at",
+        "verified_on",
+        "source_file",
+        "row_number",
+    ):
+        return LATEST_RESPONSES_SQL
+    if _has(con, "feedback_responses", "problem_id", "rectification", "loaded_at", "verified_on"):
+        return f"SELECT *, NULL::VARCHAR AS conclusion FROM ({LATEST_RESPONSES_SQL})"
+    return (
+        "SELECT NULL::VARCHAR AS problem_id, NULL::VARCHAR AS rectification, "
+        "NULL::VARCHAR AS note, NULL::VARCHAR AS conclusion WHERE false"
+    )
+
+
+# Still found after its 整改时限 / 核实时限 (f = findings, r = latest response; $d run
+# date, $warn the warning-rule codes). A warning is overdue only while nobody has
+# concluded, or the conclusion is 符合条件待纳入 (issue-12 decision 6).
+_OVERDUE = f"""(f.status <> 'waived' AND f.due_date < $d
+  AND (NOT list_contains($warn::VARCHAR[], f.rule_code)
+       OR nullif(trim(r.conclusion), '') IS NULL
+       OR r.conclusion = '{PENDING_INCLUSION_ZH}'))"""
+
+
 def _href(target: str) -> str:
     """A relative link, percent-encoded (Chinese folder names, spaces, '#')."""
     if _SCHEME.match(target) or target.startswith(("/", "\\", "//")):
@@ -158,6 +209,10 @@ class _Data:
     unread: list[dict[str, Any]] = field(default_factory=list)
     unknown_towns: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    """One row per (预警来源部门, 风险类型) of the warning rules (:func:`_collect_warnings`)."""
+    warnings_shown: bool = False
+    warnings_unplaced: int = 0
 
 
 def _collect(con: duckdb.DuckDBPyConnection, run_date: dt.date, history_runs: int) -> _Data:
@@ -185,7 +240,9 @@ def _collect(con: duckdb.DuckDBPyConnection, run_date: dt.date, history_runs: in
         ).fetchall():
             d.by_township.setdefault(town, {})[cat] = n
         d.overdue = con.execute(
-            "SELECT count(*) FROM findings WHERE status <> 'waived' AND due_date < $d", p
+            f"SELECT count(*) FROM findings f LEFT JOIN ({_latest_responses(con)}) r "
+            f"USING (problem_id) WHERE {_OVERDUE}",
+            {**p, "warn": sorted(WARNING_RULE_CODES)},
         ).fetchone()[0]
     if not d.county and _has(con, "register", "county"):
         d.county = con.execute(
@@ -202,6 +259,7 @@ def _collect(con: duckdb.DuckDBPyConnection, run_date: dt.date, history_runs: in
 
     _collect_rules(con, d, has_runs, history_runs)
     _collect_progress(con, d, has_history, since)
+    _collect_warnings(con, d)
     _collect_feeds(con, d)
     if _has(con, "register", "township", "year") and _has(con, "villages", "township"):
         # A township the village statistics never name (塘嘴鄉 for 塘嘴乡, a typo): its
@@ -357,12 +415,7 @@ def _collect_progress(
         con, "feedback_responses", "problem_id", "rectification", "loaded_at", "verified_on"
     )
     if d.findings_table:
-        if d.feedback_table:
-            latest = LATEST_RESPONSES_SQL
-        else:
-            latest = (
-                "SELECT NULL::VARCHAR AS problem_id, NULL::VARCHAR AS rectification WHERE false"
-            )
+        latest = _latest_responses(con)
         for r in _rows(
             con,
             f"""
@@ -373,14 +426,14 @@ def _collect_progress(
                                       AND r.rectification = '已整改') AS reported,
                    count(*) FILTER (WHERE f.status <> 'waived'
                                       AND r.rectification = '整改中') AS in_progress,
-                   count(*) FILTER (WHERE f.status <> 'waived' AND f.due_date < $d) AS overdue,
-                   count(*) FILTER (WHERE f.status <> 'waived' AND f.due_date < $d
+                   count(*) FILTER (WHERE {_OVERDUE}) AS overdue,
+                   count(*) FILTER (WHERE {_OVERDUE}
                                       AND r.problem_id IS NULL) AS overdue_unanswered,
                    count(*) FILTER (WHERE f.status = 'waived') AS waived
             FROM findings f LEFT JOIN ({latest}) r USING (problem_id)
             GROUP BY ALL
             """,
-            {"d": d.run_date},
+            {"d": d.run_date, "warn": sorted(WARNING_RULE_CODES)},
         ):
             row(r.pop("township")).update(r)
     if has_history:
@@ -393,6 +446,89 @@ def _collect_progress(
             t = row(town)
             t["rectified_since"], t["rectified_total"] = since_n, total
     d.progress = sorted(towns.values(), key=lambda t: (-t["open"], t["township"]))
+
+
+WARNING_KEYS = (
+    "warnings",
+    "answered",
+    "included",
+    "pending_decision",
+    "overdue",
+    "unplaced",
+)
+"""Warnings-table count columns in order (the total row sums them)."""
+
+
+def _collect_warnings(con: duckdb.DuckDBPyConnection, d: _Data) -> None:
+    """The 监测预警 section: tonight's findings of the warning rules (waived left out)
+    by 预警来源部门 and 风险类型, with their latest 核实结论.
+
+    Shown when a warning rule found something or ran tonight. A warning rule that
+    is not in the catalogue any more still counts, under its code.
+    """
+    codes = sorted(WARNING_RULE_CODES)
+    found: list[dict[str, Any]] = []
+    if d.findings_table:
+        found = _rows(
+            con,
+            f"""
+            SELECT f.department, f.rule_code,
+                   count(*) AS warnings,
+                   count(*) FILTER (WHERE nullif(trim(r.conclusion), '') IS NOT NULL)
+                       AS answered,
+                   count(*) FILTER (WHERE f.status = '{INCLUDED_STATUS}'
+                                       OR r.conclusion = '{INCLUDED_ZH}') AS included,
+                   count(*) FILTER (WHERE r.conclusion = '{NOT_ELIGIBLE_ZH}'
+                                      AND coalesce(trim(r.note), '') <> '')
+                       AS pending_decision,
+                   count(*) FILTER (WHERE {_OVERDUE}) AS overdue,
+                   count(*) FILTER (WHERE f.township = $unplaced) AS unplaced
+            FROM findings f LEFT JOIN ({_latest_responses(con)}) r USING (problem_id)
+            WHERE f.status <> 'waived' AND list_contains($warn::VARCHAR[], f.rule_code)
+            GROUP BY ALL
+            """,
+            {"d": d.run_date, "warn": codes, "unplaced": UNPLACED_TOWNSHIP},
+        )
+    states = {r["code"]: r["state"] for r in d.rules}
+    ran = any(states.get(c) == "ran" for c in codes)
+    if not found and not ran:
+        return
+    d.warnings_shown = True
+
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def group(department: str, risk: str) -> dict[str, Any]:
+        return groups.setdefault(
+            (department, risk),
+            {
+                "department": department,
+                "risk_type": risk,
+                "rules": [],
+                "not_run": [],
+                **dict.fromkeys(WARNING_KEYS, 0),
+            },
+        )
+
+    for code in codes:
+        rule = RULES_BY_CODE[code]
+        g = group(rule.department, rule.risk_type_zh or "")
+        g["rules"].append(rule.name_zh)
+        if states.get(code) == "not_run":
+            g["not_run"].append(rule.name_zh)
+    for r in found:
+        rule = RULES_BY_CODE.get(r["rule_code"])
+        risk = (rule.risk_type_zh if rule else None) or "（未知）"
+        g = group(r["department"] or (rule.department if rule else "（未知）"), risk)
+        if rule is None and r["rule_code"] not in g["rules"]:
+            g["rules"].append(r["rule_code"])
+        for k in WARNING_KEYS:
+            g[k] += r[k]
+    order = {dept: i for i, dept in enumerate(DEPARTMENTS)}
+    d.warnings = sorted(
+        groups.values(),
+        key=lambda g: (order.get(g["department"], len(order)), g["department"], g["risk_type"]),
+    )
+    d.warnings_unplaced = sum(g["unplaced"] for g in d.warnings)
 
 
 def _collect_feeds(con: duckdb.DuckDBPyConnection, d: _Data) -> None:
@@ -470,19 +606,31 @@ def _f1(v: float) -> str:
     return f"{v:.1f}"
 
 
+def _status_labels(status: Mapping[str, int]) -> dict[str, str]:
+    """Known statuses in their order, then any other status found (labelled by its code)."""
+    labels = dict(STATUS_ZH)
+    labels.update({k: str(k) for k in sorted(status, key=str) if k not in labels})
+    return labels
+
+
+def _status_colour(key: str) -> str:
+    return STATUS_COLOURS.get(key, OTHER_COLOUR)
+
+
 def _status_bar(status: Mapping[str, int], width: int = 640) -> dict[str, Any] | None:
-    total = sum(status.get(k, 0) for k in STATUS_ZH)
+    labels = _status_labels(status)
+    total = sum(status.get(k, 0) for k in labels)
     if not total:
         return None
     x = 0.0
     parts = []
-    for key, label in STATUS_ZH.items():
+    for key, label in labels.items():
         n = status.get(key, 0)
         if not n:
             continue
         w = width * n / total
         parts.append(
-            {"x": _f1(x), "w": _f1(w), "colour": STATUS_COLOURS[key], "label": label, "n": n}
+            {"x": _f1(x), "w": _f1(w), "colour": _status_colour(key), "label": label, "n": n}
         )
         x += w
     return {"width": width, "parts": parts}
@@ -883,6 +1031,31 @@ def _progress_view(d: _Data, town_links: Mapping[str, str]) -> dict[str, Any] | 
     }
 
 
+def _warnings_view(d: _Data, town_links: Mapping[str, str]) -> dict[str, Any] | None:
+    if not d.warnings_shown:
+        return None
+    sums = {k: sum(g[k] for g in d.warnings) for k in WARNING_KEYS}
+    rows = [
+        {
+            **g,
+            "rules_zh": "、".join(g["rules"]),
+            "not_run_zh": "、".join(g["not_run"]),
+            "cells": [g[k] for k in WARNING_KEYS],
+            "rate": _pct(g["included"], g["answered"]),
+        }
+        for g in d.warnings
+    ]
+    return {
+        "rows": rows,
+        "sums": [sums[k] for k in WARNING_KEYS],
+        "rate": _pct(sums["included"], sums["answered"]),
+        "included_zh": STATUS_ZH.get(INCLUDED_STATUS, INCLUDED_ZH),
+        "unplaced": d.warnings_unplaced,
+        "unplaced_zh": UNPLACED_TOWNSHIP,
+        "unplaced_link": town_links.get(UNPLACED_TOWNSHIP),
+    }
+
+
 def _rules_view(d: _Data) -> dict[str, Any] | None:
     if not d.rules:
         return None
@@ -1066,6 +1239,7 @@ def render_report(
 
     st = d.status
     findings = sum(st.values())
+    warn = {k: sum(g[k] for g in d.warnings) for k in WARNING_KEYS}
     not_run = [r["code"] for r in d.rules if r["state"] == "not_run"]
     ran = sum(1 for r in d.rules if r["state"] == "ran")
     summary = ReportSummary(
@@ -1086,6 +1260,11 @@ def render_report(
         feeds_received=sum(1 for f in d.feeds if f["files"]),
         rows_rejected=sum(f["rows_rejected"] for f in d.feeds),
         not_run_rules=tuple(not_run),
+        warnings=warn["warnings"],
+        warnings_answered=warn["answered"],
+        warnings_included=warn["included"],
+        warnings_overdue=warn["overdue"],
+        warnings_unplaced=warn["unplaced"],
     )
 
     prev = f"上次运行 {d.previous_run.isoformat()}" if d.previous_run else "首次运行"
@@ -1102,7 +1281,8 @@ def render_report(
             kpis=_kpis(summary, prev),
             status_bar=_status_bar(st),
             status_legend=[
-                (f"{label} {st.get(k, 0):,}", STATUS_COLOURS[k]) for k, label in STATUS_ZH.items()
+                (f"{label} {st.get(k, 0):,}", _status_colour(k))
+                for k, label in _status_labels(st).items()
             ]
             if findings
             else [],
@@ -1111,6 +1291,7 @@ def render_report(
             trend=_trend_chart(d.trend),
             townships=_townships_view(d, town_links),
             progress=_progress_view(d, town_links),
+            warnings=_warnings_view(d, town_links),
             rules=_rules_view(d),
             feeds=_feeds_view(d, quality, max_reject_rate, validations, docs_rel),
             links=_links_view(links, towns),

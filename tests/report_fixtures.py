@@ -3,7 +3,8 @@
 A real DuckDB file: three runs of rule_runs (one rule not run tonight, with a
 reason that holds markup and an ID number), findings of every status, history with
 rectified and reopened problems, township feedback, loads with a failed file and
-rejects whose raw values are full IDs.
+rejects whose raw values are full IDs. ``warning_warehouse`` adds early warnings
+(监测预警) with their 核实结论.
 """
 
 from __future__ import annotations
@@ -309,6 +310,125 @@ def report_warehouse(path: Path) -> Path:
     return path
 
 
+# Early-warning findings (监测预警核实清单) added by ``warning_warehouse`` on top of
+# ``report_warehouse``: township, rule, status, due_date, latest 核实结论, its 说明, and an
+# older conclusion of the same problem (the latest one counts). Run date RUN2.
+WARN_DUE_PAST, WARN_DUE_LATER = dt.date(2025, 11, 10), dt.date(2025, 11, 30)
+WARNINGS = [
+    # 民政 · 兜底保障
+    ("甲镇", "dibao_not_monitored", "open", WARN_DUE_PAST, None, None, None),  # overdue
+    ("甲镇", "dibao_not_monitored", "open", WARN_DUE_PAST, "已纳入监测", "已申请", None),
+    ("乙乡", "dibao_not_monitored", "open", WARN_DUE_PAST, "符合条件待纳入", "", None),  # overdue
+    ("乙乡", "dibao_not_monitored", "open", WARN_DUE_PAST, "不符合纳入条件", "收入超标", None),
+    ("乙乡", "dibao_not_monitored", "open", WARN_DUE_PAST, "不符合纳入条件", "", None),  # no 说明
+    ("乙乡", "dibao_not_monitored", "waived", WARN_DUE_PAST, "不符合纳入条件", "已迁出", None),
+    ("未能定位", "dibao_not_monitored", "new", WARN_DUE_LATER, None, None, None),
+    # 医保 · 因病
+    ("丙镇", "high_medical_cost", "included", WARN_DUE_PAST, "已是监测对象", "", None),
+    ("丙镇", "high_medical_cost", "open", WARN_DUE_PAST, "已是监测对象", "", None),
+    ("未能定位", "high_medical_cost", "new", WARN_DUE_LATER, None, None, None),
+    ("丙镇", "high_medical_cost", "open", WARN_DUE_PAST, "符合条件待纳入", "", "已纳入监测"),
+]
+"""Expected per (预警来源部门·风险类型): warnings, answered, included, pending decision,
+overdue, unplaced (waived left out; new_severe_disability ran and found nothing)."""
+WARNING_EXPECTED = {
+    "民政·兜底保障": (6, 4, 1, 1, 2, 1),
+    "医保·因病": (4, 3, 1, 0, 1, 1),
+    "残联·因残": (0, 0, 0, 0, 0, 0),
+}
+
+
+def _wid(i: int) -> str:
+    return f"TSW-{i:010X}"
+
+
+def warning_id(i: int) -> str:
+    """The ID number of ``WARNINGS[i]`` (born 1990, apart from the other fixtures)."""
+    return make_id(500 + i, "19900101")
+
+
+def warning_warehouse(path: Path) -> Path:
+    """``report_warehouse`` plus the early-warning findings of :data:`WARNINGS` and
+    their responses (a 监测预警核实清单 answer: 核实结论 and 说明)."""
+    report_warehouse(path)
+    con = duckdb.connect(str(path))
+    names = (*columns("findings")[:22], "standing")
+    rows = []
+    for i, (town, rule, status, due, *_answers) in enumerate(WARNINGS):
+        r = RULES_BY_CODE[rule]
+        idn = warning_id(i)
+        placed = town != "未能定位"
+        rows.append(
+            [
+                _wid(i),
+                rule,
+                r.category,
+                r.severity,
+                2025,
+                "云岭县",
+                town,
+                "七村" if placed else None,
+                None,
+                f"W{i:04d}" if placed else None,
+                idn,
+                f"王{i}",
+                r.department,
+                f"{idn} 预警",
+                f"民政/医保记录：{idn}",
+                due - dt.timedelta(days=15),
+                status,
+                None,
+                r.name_zh,
+                r.requirement_zh,
+                due,
+                RUN2,
+                "一般农户" if placed else "不在册",
+            ]
+        )
+    con.executemany(insert_sql("findings", names), rows)
+    con.executemany(
+        INSERT_HISTORY,
+        [
+            [_wid(i), rule, town, None, None, warning_id(i), due - dt.timedelta(days=15)]
+            + [RUN2, None, 0, status]
+            for i, (town, rule, status, due, *_a) in enumerate(WARNINGS)
+        ],
+    )
+    t = dt.datetime(2025, 11, 14, 20, 0)
+    fb = []
+    for i, (town, _rule, _st, _due, conclusion, note, older) in enumerate(WARNINGS):
+        if conclusion is None and note is None:
+            continue
+        fb.append([_wid(i), town, "七村", note, "张核实", dt.date(2025, 11, 12), conclusion, t, i])
+        if older:
+            fb.append(
+                [
+                    _wid(i),
+                    town,
+                    "七村",
+                    "",
+                    "张核实",
+                    dt.date(2025, 11, 2),
+                    older,
+                    t - dt.timedelta(days=7),
+                    i,
+                ]
+            )
+    for code, n in Counter(w[1] for w in WARNINGS).items():
+        con.execute(
+            "UPDATE rule_runs SET finding_count = ? WHERE run_date = ? AND rule_code = ?",
+            [n, RUN2, code],
+        )
+    con.executemany(
+        "INSERT INTO feedback_responses (problem_id, township, village, note, verifier, "
+        "verified_on, conclusion, loaded_at, row_number, source_file, sheet, checksum) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'feedback/预警.xlsx', '七村', 'w1')",
+        fb,
+    )
+    con.close()
+    return path
+
+
 class _Page(HTMLParser):
     """Headline numbers (data-kpi), table rows (data-*), links, text."""
 
@@ -335,7 +455,7 @@ class _Page(HTMLParser):
         if self._kpi and a.get("class") == "value":
             self._in_value = True
         if tag == "tr":
-            for key in ("data-township", "data-rule", "data-feed"):
+            for key in ("data-township", "data-rule", "data-feed", "data-warning"):
                 if key in a:
                     self._row = (f"{self._table}:{key}", a[key])
                     self.rows[self._row] = []

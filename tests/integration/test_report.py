@@ -20,7 +20,7 @@ import pytest
 
 from checks.engine import write_problems_csv
 from checks.expectations import STORE_DIR, ExpectationOutcome, FeedValidation, _validation_to_json
-from checks.rules import ALL_RULES, RULES_BY_CODE
+from checks.rules import ALL_RULES, RULES_BY_CODE, WARNING_RULE_CODES
 from checks.thresholds import load_thresholds
 from core.idcard import mask
 from publishing.report import ReportSummary, render_report
@@ -32,10 +32,14 @@ from tests.report_fixtures import (
     RULE_RUNS_COLS,
     RUN1,
     RUN2,
+    WARNING_EXPECTED,
+    WARNINGS,
     _num,
     _Page,
     make_id,
     report_warehouse,
+    warning_id,
+    warning_warehouse,
 )
 from warehouse.schema import create_all
 
@@ -321,3 +325,94 @@ def test_stale_feed_is_flagged_against_its_limit(warehouse, tmp_path):
     assert "14 天前，超过 10 天" in page.rows[("feed-table:data-feed", "tax")][7]
     # register falls back to default_max_age_days (40): 5 days is fine
     assert page.rows[("feed-table:data-feed", "register")][7].endswith("5 天前")
+
+
+# --------------------------------------------------------------------------- 监测预警
+
+needs_warning_rules = pytest.mark.skipif(
+    not {w[1] for w in WARNINGS} <= WARNING_RULE_CODES,
+    reason="the early-warning rules (checks/rules/early_warning.py) are not in the catalogue",
+)
+
+
+@needs_warning_rules
+def test_warnings_section_by_department_and_risk_type(tmp_path):
+    """Warnings, answered (latest 核实结论), 纳入, 纳入率, pending office decision, overdue
+    (decision 6) and 未能定位 per 预警来源部门 × 风险类型; waived left out."""
+    path = warning_warehouse(tmp_path / "w.duckdb")
+    summary, html, page = _render(path, tmp_path / "report.html")
+    assert 'id="warnings"' in html and "监测预警" in html
+    # columns: 部门, 风险类型, 规则, 预警数, 已核实, 纳入, 纳入率, 待审核, 逾期, 未能定位
+    for key, (n, answered, included, pending, overdue, unplaced) in WARNING_EXPECTED.items():
+        cells = page.rows[("warning-table:data-warning", key)]
+        assert cells[0] + "·" + cells[1] == key
+        assert [_num(c) for c in cells[3:6]] == [n, answered, included]
+        assert cells[6] == (f"{100 * included / answered:.1f}%" if answered else "–")
+        assert [_num(c) for c in cells[7:10]] == [pending, overdue, unplaced]
+    total = page.rows[("warning-table:data-warning", "合计")]
+    sums = [sum(v[k] for v in WARNING_EXPECTED.values()) for k in range(6)]
+    assert [_num(c) for c in total[3:6]] == sums[:3] == [10, 7, 2]
+    assert total[6] == "28.6%"
+    assert [_num(c) for c in total[7:10]] == sums[3:] == [1, 3, 2]
+    assert RULES_BY_CODE["new_severe_disability"].name_zh in html
+    assert (summary.warnings, summary.warnings_answered, summary.warnings_included) == (10, 7, 2)
+    assert (summary.warnings_overdue, summary.warnings_unplaced) == (3, 2)
+    assert re.search(r'data-field="unplaced">2<', html)
+
+
+@needs_warning_rules
+def test_warnings_overdue_follows_the_conclusion_in_headline_and_progress(tmp_path):
+    """A warning past its 核实时限 is overdue only while unconcluded or 符合条件待纳入:
+    the headline and the township progress count it the same way."""
+    path = warning_warehouse(tmp_path / "w.duckdb")
+    summary, _, page = _render(path, tmp_path / "report.html")
+    base = sum(1 for f in FINDINGS if f[3] != "waived" and f[5] < RUN2)
+    assert page.kpis["overdue"] == summary.overdue == base + 3
+    assert page.kpis["findings"] == len(FINDINGS) + len(WARNINGS)
+    # columns 7, 8: 逾期, 逾期未反馈 (the fixture's own problems: 甲镇 2 + 0, 乙乡 0, 丙镇 2 + 2)
+    jia = page.rows[("progress-table:data-township", "甲镇")]
+    assert (_num(jia[7]), _num(jia[8])) == (2 + 1, 0 + 1)  # + the one never answered
+    yi = page.rows[("progress-table:data-township", "乙乡")]
+    assert (_num(yi[7]), _num(yi[8])) == (1, 0)  # 符合条件待纳入; not 不符合纳入条件
+    bing = page.rows[("progress-table:data-township", "丙镇")]
+    assert (_num(bing[7]), _num(bing[8])) == (2 + 1, 2)  # latest 符合条件待纳入, not included
+    unplaced = page.rows[("progress-table:data-township", "未能定位")]
+    assert _num(unplaced[7]) == 0  # not yet due
+
+
+@needs_warning_rules
+def test_warnings_section_never_shows_a_full_id(tmp_path):
+    path = warning_warehouse(tmp_path / "w.duckdb")
+    _, html, _ = _render(path, tmp_path / "report.html")
+    assert not ID_RE.findall(html)
+    for i in range(len(WARNINGS)):
+        assert warning_id(i) not in html
+
+
+@needs_warning_rules
+def test_warnings_section_when_rules_ran_without_findings_or_not_at_all(warehouse, tmp_path):
+    """The rules ran and found nothing: the section shows zeros. None of them ran
+    and nothing found: no section (the not-run alert says why)."""
+    _, html, page = _render(warehouse, tmp_path / "ran.html")
+    assert 'id="warnings"' in html
+    assert [_num(c) for c in page.rows[("warning-table:data-warning", "合计")][3:6]] == [0, 0, 0]
+    con = duckdb.connect(str(warehouse))
+    con.execute(
+        "UPDATE rule_runs SET ran = false, reason = '民政数据未收到', finding_count = NULL "
+        "WHERE run_date = ? AND list_contains(?, rule_code)",
+        [RUN2, sorted(WARNING_RULE_CODES)],
+    )
+    con.close()
+    _, html, _ = _render(warehouse, tmp_path / "not_run.html")
+    assert 'id="warnings"' not in html and "民政数据未收到" in html
+
+
+def test_unknown_status_still_renders(warehouse, tmp_path):
+    """A status the report has no label or colour for (a newer one) is drawn, by its
+    code, and counted."""
+    con = duckdb.connect(str(warehouse))
+    con.execute("UPDATE findings SET status = 'under_review' WHERE problem_id = 'TST-0000000000'")
+    con.close()
+    summary, html, _ = _render(warehouse, tmp_path / "report.html")
+    assert summary.findings == len(FINDINGS)
+    assert "under_review 1" in html
