@@ -1,5 +1,10 @@
-"""Problem lists returned by townships (``<inbox>/feedback/``): read the fill-in columns back.
+"""Lists returned by townships (``<inbox>/feedback/``): read the fill-in columns back.
 
+Two forms (``rectification.form.FORMS``): the 问题清单 (核实结果, 整改情况, 整改说明,
+核实人, 核实日期) and the 监测预警核实清单 (走访日期, 核实结论, 说明, 核实人); each
+fill-in column is stored in the ``feedback_responses`` column its ``Answer.response_field``
+names (核实结论 in ``conclusion``, 走访日期 in ``verified_on``, 说明 in ``note``).
+Everything below holds for both; "the fill-in columns" are those of the sheet's form.
 The workbooks are the ones ``publishing.workbooks`` sent down, filled in by villages
 and townships, and they come back in every state: renamed, rows re-sorted or
 deleted, extra sheets, title rows inserted, read-only columns edited despite the
@@ -41,7 +46,9 @@ and then hostile. Rules, in the order they are applied to a file:
   township since is that township's. A township holding another's workbook file
   can answer for it: the marker proves where a file was sent, not who filled it.
 - A sheet is read when one of its first 20 rows holds ``问题编号`` and at least
-  one of the five fill-in headers (or, 问题编号 deleted, two of them); columns are
+  one fill-in header of a form (or, 问题编号 deleted, two of them); of the two
+  forms it is the one with more of its fill-in headers there, then more of all its
+  headers (核实人 is in both), a tie going to the 问题清单. Columns are
   found by header, not position, a lengthened header (``核实结果（属实/不属实）``,
   ``核实人签字``) by its start. Other sheets (``汇总``, notes added by the
   township, the marker sheet) are skipped; the header row pasted again lower
@@ -51,29 +58,38 @@ and then hostile. Rules, in the order they are applied to a file:
   cannot be checked before parsing) one line too (``unsupported``), once per content.
   问题编号 is compared after NFKC (full-width → half-width), removing spaces and
   invisible characters, and upper-casing.
-- Only the five fill-in columns are taken. A pipeline column whose value differs
+- Only the fill-in columns are taken. A pipeline column whose value differs
   from what the warehouse says for that problem id (证件号码, 姓名, 问题代码,
-  问题描述, …) is ignored and written to ``feedback_issues`` and, as a warning
+  问题描述, 是否在册, 预警依据, …: the form's ``Column.field``; not 风险类型, which
+  the warehouse does not hold) is ignored and written to ``feedback_issues`` and, as a warning
   of feed ``feedback``, to ``load_warnings``; the row itself is still accepted.
   :data:`STATUS_HEADER` (what happened to the last answer) is ours, not compared.
 - A row with none of the fill-in columns filled is not a response.
 - **Carried answers.** The next list comes pre-filled with the township's latest
-  accepted answer (``publishing.workbooks``). A row whose five fill-in values (as
+  accepted answer (``publishing.workbooks``). A row whose fill-in values (as
   stored: dropdowns without blanks, texts trimmed, the date) equal the latest
   stored answer of that problem, given by the same township, is not a new answer:
   nothing is appended, it counts as not filled (``rows_unchanged``). So returning
   a list untouched neither re-dates an answer (``loaded_at`` stays the night it
   was first given, which the lifecycle and the waiver queue read) nor duplicates
-  history. Any change in any of the five cells makes it a new answer. The latest
+  history. Any change in any fill-in cell makes it a new answer. The latest
   answer is read per file, so of two files in one night the later one is
-  compared with what the earlier one stored. Emptying all five cells withdraws
+  compared with what the earlier one stored. Emptying all fill-in cells withdraws
   nothing (an empty row is no answer): the next list carries the answer again.
 - **Row-level faults reject the row**: an empty, unknown or foreign 问题编号 (or a
-  sheet whose 问题编号 column was deleted), or a 问题编号 already answered earlier
-  in the same file (the first answer counts, even when none of it could be kept).
+  sheet whose 问题编号 column was deleted), a problem on the wrong form (below), or
+  a 问题编号 already answered earlier in the same file (the first answer counts,
+  even when none of it could be kept).
+- **Which form answers which problem.** A 监测预警核实清单 row may only answer an
+  early warning, a 问题清单 row only any other problem: an early warning is a problem
+  whose rule code (from ``findings``, else ``finding_history``; never from the file)
+  is one of ``warning_rules`` (:func:`load_feedback`; the pipeline passes
+  ``checks.rules.WARNING_RULE_CODES``, by default the rule codes of tonight's findings
+  with a 是否在册, ``findings.standing``). Otherwise the row is rejected with a reason
+  naming the right list, and its locked cells are not compared.
 - **Field-level faults reject the field, not the answer**: a value outside the
-  dropdown list, 整改说明/核实人 longer than :data:`TEXT_MAX_CHARS`, an unreadable
-  核实日期, or one before 2000 or after the day the file is read ("today" in the office's time zone ``BIDUI_TIMEZONE``, default
+  form's dropdown list (``Answer.values``), 整改说明/说明/核实人 longer than
+  :data:`TEXT_MAX_CHARS`, an unreadable 核实日期/走访日期, or one before 2000 or after the day the file is read ("today" in the office's time zone ``BIDUI_TIMEZONE``, default
   Asia/Shanghai, not the machine's UTC clock). The field is stored as NULL, the
   rest of the answer is accepted, and the field is listed in ``rejects`` (column,
   raw value, Chinese and English reason) and in ``feedback_field_rejects`` (with
@@ -111,6 +127,7 @@ import re
 import unicodedata
 import zipfile
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -136,15 +153,9 @@ from department_feeds.limits import (
     check_zip,
 )
 from rectification.authority import MARKER_SHEET, Marker, read_marker, signing_key
-from rectification.form import (
-    FILL_IN_HEADERS,
-    RECTIFICATION_VALUES,
-    REOPENED_PREFIX,
-    VERIFICATION_VALUES,
-    cell_text,
-)
+from rectification.form import FORMS, PROBLEM_FORM, REOPENED_PREFIX, Form, cell_text
 from rectification.status import LATEST_ORDER, LATEST_RESPONSES_SQL
-from warehouse.schema import create_all, insert_sql
+from warehouse.schema import columns, create_all, insert_sql
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +192,12 @@ LATEST_VIEW = (
     "CREATE OR REPLACE VIEW feedback_latest AS SELECT * FROM feedback_responses "
     f"QUALIFY row_number() OVER (PARTITION BY problem_id ORDER BY {LATEST_ORDER}) = 1"
 )
-_FIELD_ORDER = " ".join(f"WHEN '{h}' THEN {i}" for i, h in enumerate(FILL_IN_HEADERS))
+# A fill-in header's place in its form (核实人 is fourth in both).
+_FIELD_INDEX: dict[str, int] = {}
+for _form in FORMS:
+    for _i, _h in enumerate(_form.fill_in_headers):
+        assert _FIELD_INDEX.setdefault(_h, _i) == _i, _h
+_FIELD_ORDER = " ".join(f"WHEN '{h}' THEN {i}" for h, i in _FIELD_INDEX.items())
 # Per problem, the township's latest returned row (stored, or dropped for having
 # nothing left) and what of it was not taken. No line: everything was taken.
 FIELD_STATUS_VIEW = f"""
@@ -208,24 +224,24 @@ JOIN feedback_field_rejects r
 GROUP BY l.problem_id
 """
 
-# Pipeline columns compared with the warehouse: header -> (field, source).
-# "f" fields exist only while the finding is in ``findings``; "h" fields also in
-# ``finding_history``. 序号, 整改时限 and 上次报送处理情况 are not compared
-# (re-numbering, due dates and our note on the last answer are not the township's data).
-_COMPARED = {
-    "自然村(组)": "village_group",
-    "户编号": "household_id",
-    "户主姓名": "head_name",
-    "姓名": "name",
-    "证件号码": "id_number",
-    "问题类别": "category",
-    "问题代码": "rule_code",
-    "问题描述": "description",
-    "比对部门": "department",
-    "比对依据": "evidence",
-    "整改要求": "requirement_zh",
-    "首次发现日期": "first_seen",
-}
+# Pipeline columns compared with the warehouse, of both forms: header -> field of the
+# lookup below (the forms' ``Column.field``). Fields that exist only while the finding
+# is in ``findings`` are not compared once it is in ``finding_history`` alone. Not
+# compared: 序号, 问题编号 (the key), 整改时限/核实时限 (due dates), 上次报送处理情况 and
+# 填报状态 (our notes, not the township's data), 风险类型 (the rule catalogue's, not in
+# the warehouse).
+_NOT_COMPARED = {"seq", "problem_id", "due", "field_status", "todo", "risk_type"}
+_COMPARED: dict[str, str] = {}
+for _form in FORMS:
+    for _c in _form.columns:
+        if not _c.fill_in and _c.field not in _NOT_COMPARED:
+            assert _COMPARED.setdefault(_c.header, _c.field) == _c.field, _c.header
+
+
+def _compared(form: Form) -> dict[str, str]:
+    """The compared columns of ``form``: header -> field."""
+    return {h: f for h, f in _COMPARED.items() if h in form.headers}
+
 
 _LOOKUP_SQL = """
 WITH ids AS (SELECT DISTINCT unnest(?::VARCHAR[]) AS problem_id)
@@ -238,6 +254,7 @@ SELECT ids.problem_id,
        f.category, coalesce(f.rule_code, h.rule_code) AS rule_code, f.description,
        f.department, f.evidence, f.requirement_zh,
        coalesce(f.first_seen, h.first_seen) AS first_seen,
+       f.rule_name_zh, f.standing,
        f.problem_id IS NOT NULL AS in_findings
 FROM ids
 LEFT JOIN {findings} f ON f.problem_id = ids.problem_id
@@ -251,16 +268,24 @@ _EMPTY_FINDINGS = (
     "NULL::VARCHAR AS village_group, NULL::VARCHAR AS household_id, NULL::VARCHAR AS head_name, "
     "NULL::VARCHAR AS name, NULL::VARCHAR AS id_number, NULL::VARCHAR AS category, "
     "NULL::VARCHAR AS rule_code, NULL::VARCHAR AS description, NULL::VARCHAR AS department, "
-    "NULL::VARCHAR AS evidence, NULL::VARCHAR AS requirement_zh, NULL::DATE AS first_seen "
+    "NULL::VARCHAR AS evidence, NULL::VARCHAR AS requirement_zh, NULL::DATE AS first_seen, "
+    "NULL::VARCHAR AS rule_name_zh, NULL::VARCHAR AS standing "
     "WHERE false)"
 )
+# What a response stores from the fill-in cells, of either form (feedback_responses).
+_RESPONSE_FIELDS = tuple(dict.fromkeys(a.response_field for f in FORMS for a in f.answers))
+_RESPONSE_COLUMNS = columns("feedback_responses")
+assert set(_RESPONSE_FIELDS) <= set(_RESPONSE_COLUMNS)
 # The latest accepted answer of each problem (rectification.status's one definition),
 # as the next list carries it forward into the fill-in cells.
 _LATEST_ANSWERS_SQL = f"""
-SELECT problem_id, township, verification, rectification, note, verifier, verified_on
+SELECT problem_id, township, {", ".join(_RESPONSE_FIELDS)}
 FROM ({LATEST_RESPONSES_SQL})
 WHERE problem_id IN (SELECT unnest(?::VARCHAR[]))
 """
+# Rule codes of early warnings when the caller names none: those whose findings carry
+# 是否在册 (``findings.standing``), which the engine writes for early-warning rules only.
+_WARNING_RULES_SQL = "SELECT DISTINCT rule_code FROM findings WHERE standing IS NOT NULL"
 _EMPTY_HISTORY = (
     "(SELECT NULL::VARCHAR AS problem_id, NULL::VARCHAR AS township, NULL::VARCHAR AS village, "
     "NULL::VARCHAR AS household_id, NULL::VARCHAR AS id_number, NULL::VARCHAR AS rule_code, "
@@ -401,6 +426,7 @@ class _Sheet:
     header_row: int  # 0-based index into rows
     columns: dict[str, int]  # canonical header -> 0-based column index
     rows: list[list[Any]]
+    form: Form = PROBLEM_FORM  # the list it is a sheet of, recognised by its headers
 
     def data(self):
         """(1-based row number, row) of every non-empty row under the header; the
@@ -414,27 +440,44 @@ class _Sheet:
                 yield idx + 1, row  # calamine rows start at A1 with skip_empty_area=False
 
 
-_KEY_HEADERS = ("问题编号", *FILL_IN_HEADERS)
-
-
-def _columns(headers: list[str]) -> dict[str, int]:
-    """Header -> column index; first occurrence wins. A key header the township
-    lengthened (``核实结果（属实/不属实）``, ``核实人签字``) is found by its start."""
+def _columns(headers: list[str], form: Form) -> dict[str, int]:
+    """Header -> column index; first occurrence wins. A key header of ``form`` the
+    township lengthened (``核实结果（属实/不属实）``, ``核实人签字``) is found by its start."""
     columns: dict[str, int] = {}
     for j, h in enumerate(headers):
         columns.setdefault(h, j)
-    for key in _KEY_HEADERS:
+    keys = ("问题编号", *form.fill_in_headers)
+    for key in keys:
         if key not in columns:
             j = next((j for j, h in enumerate(headers) if h.startswith(key)), None)
-            if j is not None and j not in {columns[k] for k in _KEY_HEADERS if k in columns}:
+            if j is not None and j not in {columns[k] for k in keys if k in columns}:
                 columns[key] = j
     return columns
 
 
-def _is_list_header(columns: dict[str, int]) -> bool:
+def _is_list_header(columns: dict[str, int], form: Form) -> bool:
     """问题编号 and a fill-in column, or (问题编号 deleted) two fill-in columns."""
-    fill_in = sum(h in columns for h in FILL_IN_HEADERS)
+    fill_in = sum(h in columns for h in form.fill_in_headers)
     return fill_in >= 2 or ("问题编号" in columns and fill_in >= 1)
+
+
+def _list_header(headers: list[str]) -> tuple[Form, dict[str, int]] | None:
+    """The form whose header row this is, with its columns; None for no list header.
+
+    Of the forms it could be, the one with the most of its fill-in headers present,
+    then of all its headers (核实人 alone is in both); a tie goes to the first form."""
+    best: tuple[tuple[int, int], Form, dict[str, int]] | None = None
+    for form in FORMS:
+        columns = _columns(headers, form)
+        if not _is_list_header(columns, form):
+            continue
+        score = (
+            sum(h in columns for h in form.fill_in_headers),
+            sum(h in columns for h in form.headers),
+        )
+        if best is None or score > best[0]:
+            best = (score, form, columns)
+    return None if best is None else (best[1], best[2])
 
 
 def _sheet(book: python_calamine.CalamineWorkbook, name: str, limits: Limits):
@@ -470,11 +513,12 @@ def _find_sheets(book: python_calamine.CalamineWorkbook, limits: Limits) -> list
         sheet = _sheet(book, meta.name, limits)
         rows = sheet.to_python(skip_empty_area=False)
         for i, row in enumerate(rows[:HEADER_SCAN_ROWS]):
-            columns = _columns([_norm_header(v) for v in row])
-            if _is_list_header(columns):
-                fill_in = {columns[h] for h in FILL_IN_HEADERS if h in columns}
+            match = _list_header([_norm_header(v) for v in row])
+            if match is not None:
+                form, columns = match
+                fill_in = {columns[h] for h in form.fill_in_headers if h in columns}
                 _unmerge(rows, sheet.merged_cell_ranges, i, fill_in)
-                found.append(_Sheet(meta.name, i, columns, rows))
+                found.append(_Sheet(meta.name, i, columns, rows, form))
                 break
     return found
 
@@ -561,7 +605,11 @@ def _is_encrypted(path: Path) -> bool:
     return False
 
 
-def _lookup(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, dict[str, Any]]:
+def _lookup(
+    con: duckdb.DuckDBPyConnection, ids: list[str], warning_rules: frozenset[str]
+) -> dict[str, dict[str, Any]]:
+    """问题编号 -> what the warehouse says of the problem (never the file), with
+    ``is_warning``: its rule is an early-warning rule (``warning_rules``)."""
     tables = {
         r[0]
         for r in con.execute(
@@ -580,6 +628,7 @@ def _lookup(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, dict[st
     out: dict[str, dict[str, Any]] = {}
     for row in cur.fetchall():
         rec = dict(zip(names, row, strict=True))
+        rec["is_warning"] = rec["rule_code"] in warning_rules
         out.setdefault(rec["problem_id"], rec)
     return out
 
@@ -705,6 +754,7 @@ def load_feedback(
     *,
     loaded_at: datetime | None = None,
     limits: Limits | None = None,
+    warning_rules: Collection[str] | None = None,
 ) -> FeedbackResult:
     """Read every workbook under ``folder`` (``<inbox>/feedback``) not read before.
 
@@ -713,12 +763,22 @@ def load_feedback(
     defaults to now in the office's time zone; the n-th file read gets it plus n
     microseconds (files in order of modification time, then name). ``limits``
     defaults to :func:`feedback_limits`.
+
+    ``warning_rules``: the rule codes of early warnings (``checks.rules.WARNING_RULE_CODES``,
+    which this layer cannot import): their problems are answered on the
+    监测预警核实清单, all others on the 问题清单. None: the rule codes of tonight's
+    findings that carry 是否在册 (``findings.standing``, written for early warnings only).
     """
     create_all(con)
     _create_views(con)
     key = signing_key(con)  # created here when missing: then no list was verifiable yet
     limits = limits or feedback_limits()
     loaded_at = loaded_at or office_now()
+    warnings = frozenset(
+        warning_rules
+        if warning_rules is not None
+        else (r[0] for r in con.execute(_WARNING_RULES_SQL).fetchall())
+    )
     folder = Path(folder)
     result = FeedbackResult()
     if not folder.is_dir():
@@ -751,7 +811,7 @@ def load_feedback(
     for n, (_, rel, path, checksum) in enumerate(sorted(todo, key=lambda t: (t[0], t[1]))):
         at = loaded_at + timedelta(microseconds=n)
         try:
-            _read_file(con, key, limits, path, rel, checksum, at, result)
+            _read_file(con, key, limits, path, rel, checksum, at, result, warnings)
         except OSError as exc:  # gone since it was hashed: nothing stored, next night
             log.warning("feedback: cannot read %s from disk: %s", rel, exc)
             result.files_failed += 1
@@ -884,6 +944,7 @@ def _read_file(
     checksum: str,
     loaded_at: datetime,
     result: FeedbackResult,
+    warning_rules: frozenset[str],
 ) -> None:
     file_row = _file_row(path, rel, checksum, loaded_at)
     load_id = file_row["load_id"]
@@ -909,9 +970,10 @@ def _read_file(
             counts = _new_counts()
             file_row["status"] = "no_list"
             out.reject_file(
-                "文件中没有找到问题清单工作表（需含“问题编号”和“核实结果”等填报列），未读取；"
-                "请在下发的问题清单原文件上填写后报送",
-                "no problem-list sheet found (needs 问题编号 and the fill-in columns)",
+                "文件中没有找到问题清单或监测预警核实清单工作表（需含“问题编号”和“核实结果”"
+                "或“核实结论”等填报列），未读取；请在下发的清单原文件上填写后报送",
+                "no problem-list or early-warning sheet found (needs 问题编号 and the "
+                "fill-in columns)",
             )
         elif marker is None:
             counts = _reject_unverified(sheets, out)
@@ -921,7 +983,7 @@ def _read_file(
             file_row.update(
                 county=marker.county, township=marker.township, marker_run_date=marker.run_date
             )
-            counts = _read_rows(con, sheets, marker, out)
+            counts = _read_rows(con, sheets, marker, out, warning_rules)
         file_row.update(counts)
         result.files_read += 1
         result.rows_read += counts["rows_read"]
@@ -977,9 +1039,9 @@ def _get(row: list[Any], cols: dict[str, int], header: str) -> Any:
     return row[j] if j is not None and j < len(row) else None
 
 
-def _filled(row: list[Any], cols: dict[str, int]) -> dict[str, Any] | None:
-    """The five fill-in cells, None when none of them is filled."""
-    fills = {h: _get(row, cols, h) for h in FILL_IN_HEADERS}
+def _filled(row: list[Any], cols: dict[str, int], form: Form) -> dict[str, Any] | None:
+    """The fill-in cells of ``form``, None when none of them is filled."""
+    fills = {h: _get(row, cols, h) for h in form.fill_in_headers}
     return None if all(_text(v) == "" for v in fills.values()) else fills
 
 
@@ -999,23 +1061,28 @@ def _reject_unverified(sheets: list[_Sheet], out: _Out) -> dict[str, int]:
     """No valid marker: every filled row is rejected, nothing compared or stored."""
     counts = _new_counts()
     for sheet in sheets:
+        zh = UNVERIFIED_ZH.replace("问题清单", sheet.form.title_zh)
         for row_number, row in sheet.data():
             counts["rows_read"] += 1
-            if _filled(row, sheet.columns) is None:
+            if _filled(row, sheet.columns, sheet.form) is None:
                 counts["rows_not_filled"] += 1
                 continue
             counts["rows_rejected"] += 1
             raw = _text(_get(row, sheet.columns, "问题编号"))
-            out.reject(
-                "unverified", sheet.name, row_number, "问题编号", raw, UNVERIFIED_ZH, UNVERIFIED_EN
-            )
+            out.reject("unverified", sheet.name, row_number, "问题编号", raw, zh, UNVERIFIED_EN)
     return counts
 
 
-def _edits(rec: dict[str, Any], row, cols, sheet: str, row_number: int, pid: str, out: _Out) -> int:
+def _note_header(form: Form) -> str:
+    """The fill-in column where a township explains itself (整改说明 / 说明)."""
+    return next(a.header for a in form.answers if a.response_field == "note")
+
+
+def _edits(rec: dict[str, Any], row, sheet: _Sheet, row_number: int, pid: str, out: _Out) -> int:
     """Compare the pipeline columns with the warehouse; report differences, return how many."""
     n = 0
-    for header, fld in _COMPARED.items():
+    cols = sheet.columns
+    for header, fld in _compared(sheet.form).items():
         if header not in cols or (rec[fld] is None and not rec["in_findings"]):
             continue  # column deleted, or the warehouse no longer knows the value
         raw = _get(row, cols, header)
@@ -1029,7 +1096,7 @@ def _edits(rec: dict[str, Any], row, cols, sheet: str, row_number: int, pid: str
         if got != want:
             n += 1
             out.issue(
-                sheet,
+                sheet.name,
                 row_number,
                 pid,
                 header,
@@ -1037,7 +1104,7 @@ def _edits(rec: dict[str, Any], row, cols, sheet: str, row_number: int, pid: str
                 None if rec[fld] is None else _text(rec[fld]),
                 f"“{header}”为系统生成的只读列，报送文件中的内容与系统数据不一致"
                 "（被修改，或系统数据已更新），已忽略，以系统数据为准；"
-                "如系统数据有误，请在整改说明中反映",
+                f"如系统数据有误，请在{_note_header(sheet.form)}中反映",
                 f"read-only column {header!r} differs from the warehouse "
                 "(edited in the returned file, or the data changed since); ignored",
             )
@@ -1052,6 +1119,7 @@ def _row_error(
     marker: Marker,
     answered: dict[str, tuple[str, int]],
     has_id_column: bool = True,
+    form: Form = PROBLEM_FORM,
 ) -> tuple[str, str, str] | None:
     """(kind, reason_zh, reason_en) when the whole row cannot be used."""
     if not pid and not has_id_column:
@@ -1064,7 +1132,7 @@ def _row_error(
     if not pid:
         return (
             "empty_id",
-            "问题编号为空，无法对应到问题清单中的问题",
+            f"问题编号为空，无法对应到{form.title_zh}中的问题",
             "problem id is empty; the row cannot be matched",
         )
     if rec is None:
@@ -1077,11 +1145,13 @@ def _row_error(
         # Names the problem id only: nothing about the other township's people.
         return (
             "foreign",
-            f"问题编号“{pid}”不是本乡镇（{marker.township or '未填乡镇'}）问题清单中的问题，"
-            "本行未采用；请只填报本乡镇问题清单中的问题",
+            f"问题编号“{pid}”不是本乡镇（{marker.township or '未填乡镇'}）{form.title_zh}中的问题，"
+            f"本行未采用；请只填报本乡镇{form.title_zh}中的问题",
             f"problem {pid} does not belong to the township this workbook was sent to; "
             "row not used",
         )
+    if rec["is_warning"] != (form.kind == "warnings"):
+        return _wrong_form(pid, rec["is_warning"])
     if pid in answered:
         first_sheet, first_row = answered[pid]
         return (
@@ -1094,14 +1164,45 @@ def _row_error(
     return None
 
 
+def _wrong_form(pid: str, is_warning: bool) -> tuple[str, str, str]:
+    """A problem answered on the other form (a row pasted across, or a hand-made sheet)."""
+    if is_warning:
+        return (
+            "wrong_form",
+            f"问题编号“{pid}”是部门筛查预警线索，应在监测预警核实清单中填报"
+            "（走访日期、核实结论、说明、核实人），不能在问题清单中填报，本行未采用",
+            f"problem {pid} is an early warning: answer it on the 监测预警核实清单, "
+            "not on the 问题清单; row not used",
+        )
+    return (
+        "wrong_form",
+        f"问题编号“{pid}”不是部门筛查预警线索，应在问题清单中填报"
+        "（核实结果、整改情况、整改说明、核实人、核实日期），不能在监测预警核实清单中填报，"
+        "本行未采用",
+        f"problem {pid} is not an early warning: answer it on the 问题清单, "
+        "not on the 监测预警核实清单; row not used",
+    )
+
+
 # (column, raw, note_zh for the list, reason_zh, reason_en)
 _FieldError = tuple[str, str, str, str, str]
 
 
-TEXT_MAX_CHARS = {"整改说明": 2000, "核实人": 100}
+TEXT_MAX_CHARS = {"整改说明": 2000, "说明": 2000, "核实人": 100}
 """Longer free text is a field fault (nothing a village writes by hand is this long)."""
 NOTE_RAW_CHARS = 20
 """A faulty value quoted in the list's note is cut to this many characters."""
+_EN = {
+    "核实结果": "verification",
+    "整改情况": "rectification",
+    "整改说明": "note",
+    "核实人": "verifier",
+    "核实日期": "verification date",
+    "走访日期": "visit date",
+    "核实结论": "conclusion",
+    "说明": "note",
+}
+"""A fill-in header in the English reasons."""
 
 
 def _quote(raw: str) -> str:
@@ -1110,85 +1211,91 @@ def _quote(raw: str) -> str:
     return text if len(text) <= NOTE_RAW_CHARS else text[:NOTE_RAW_CHARS] + "…"
 
 
-def _check_fields(fills: dict[str, Any], today: date) -> tuple[dict[str, Any], list[_FieldError]]:
-    """Fill-in values to store (a faulty field becomes None) and the faults found."""
+def _check_fields(
+    fills: dict[str, Any], today: date, form: Form = PROBLEM_FORM
+) -> tuple[dict[str, Any], list[_FieldError]]:
+    """Fill-in values of ``form`` to store, by header (a faulty field becomes None),
+    and the faults found: a value off the dropdown, an over-long text, a date that
+    cannot be read or is before 2000 or after ``today``."""
     errors: list[_FieldError] = []
     values: dict[str, Any] = {}
-    for header, en, allowed in (
-        ("核实结果", "verification", VERIFICATION_VALUES),
-        ("整改情况", "rectification", RECTIFICATION_VALUES),
-    ):
-        value = _choice(fills[header])
-        if value is not None and value not in allowed:
-            raw = _text(fills[header])
-            errors.append(
-                (
-                    header,
-                    raw,
-                    f"{header}“{_quote(raw)}”不是可选值（{'、'.join(allowed)}），未采用",
-                    f"{header}只能填写：{'、'.join(allowed)}",
-                    f"{en} must be one of {', '.join(allowed)}",
+    for answer in form.answers:
+        header, en = answer.header, _EN.get(answer.header, answer.response_field)
+        if answer.kind == "choice":
+            allowed = answer.values
+            value = _choice(fills[header])
+            if value is not None and value not in allowed:
+                raw = _text(fills[header])
+                errors.append(
+                    (
+                        header,
+                        raw,
+                        f"{header}“{_quote(raw)}”不是可选值（{'、'.join(allowed)}），未采用",
+                        f"{header}只能填写：{'、'.join(allowed)}",
+                        f"{en} must be one of {', '.join(allowed)}",
+                    )
                 )
-            )
-            value = None
-        values[header] = value
-    for header, en in (("整改说明", "note"), ("核实人", "verifier")):
-        text = _text(fills[header]) or None
-        cap = TEXT_MAX_CHARS[header]
-        if text is not None and len(text) > cap:
-            errors.append(
-                (
-                    header,
-                    text,
-                    f"{header}“{_quote(text)}”超过{cap}字，未采用",
-                    f"{header}超过{cap}字，请精简后重新报送",
-                    f"{en} longer than {cap} characters",
+                value = None
+            values[header] = value
+        elif answer.kind == "text":
+            text = _text(fills[header]) or None
+            cap = TEXT_MAX_CHARS.get(header, 2000)
+            if text is not None and len(text) > cap:
+                errors.append(
+                    (
+                        header,
+                        text,
+                        f"{header}“{_quote(text)}”超过{cap}字，未采用",
+                        f"{header}超过{cap}字，请精简后重新报送",
+                        f"{en} longer than {cap} characters",
+                    )
                 )
-            )
-            text = None
-        values[header] = text
-    raw = _text(fills["核实日期"])
-    try:
-        verified_on = parse_date(fills["核实日期"])
-    except (ValueError, TypeError, OverflowError):
-        verified_on = None
-        errors.append(
-            (
-                "核实日期",
-                raw,
-                f"核实日期“{_quote(raw)}”无法识别，未采用",
-                "核实日期无法识别，请填写日期，如 2024-06-01",
-                "verification date cannot be parsed",
-            )
-        )
-    else:
-        if verified_on is not None and verified_on < date(2000, 1, 1):
-            errors.append(
-                (
-                    "核实日期",
-                    raw,
-                    f"核实日期“{_quote(raw)}”早于2000年，未采用",
-                    "核实日期不合理（早于2000年）",
-                    "verification date is before 2000",
-                )
-            )
-            verified_on = None
-        elif verified_on is not None and verified_on > today:
-            errors.append(
-                (
-                    "核实日期",
-                    raw,
-                    f"核实日期“{_quote(raw)}”晚于报送日期，未采用",
-                    f"核实日期不合理（晚于报送日期 {today.isoformat()}）",
-                    f"verification date is after the date the file was read ({today.isoformat()})",
-                )
-            )
-            verified_on = None
-    values["核实日期"] = verified_on
+                text = None
+            values[header] = text
+        else:
+            values[header], error = _check_date(header, en, fills[header], today)
+            if error is not None:
+                errors.append(error)
     return values, errors
 
 
-def _read_rows(con, sheets: list[_Sheet], marker: Marker, out: _Out) -> dict[str, int]:
+def _check_date(
+    header: str, en: str, value: Any, today: date
+) -> tuple[date | None, _FieldError | None]:
+    """A date cell (核实日期, 走访日期): the date, or None and the fault."""
+    raw = _text(value)
+    try:
+        day = parse_date(value)
+    except (ValueError, TypeError, OverflowError):
+        return None, (
+            header,
+            raw,
+            f"{header}“{_quote(raw)}”无法识别，未采用",
+            f"{header}无法识别，请填写日期，如 2024-06-01",
+            f"{en} cannot be parsed",
+        )
+    if day is not None and day < date(2000, 1, 1):
+        return None, (
+            header,
+            raw,
+            f"{header}“{_quote(raw)}”早于2000年，未采用",
+            f"{header}不合理（早于2000年）",
+            f"{en} is before 2000",
+        )
+    if day is not None and day > today:
+        return None, (
+            header,
+            raw,
+            f"{header}“{_quote(raw)}”晚于报送日期，未采用",
+            f"{header}不合理（晚于报送日期 {today.isoformat()}）",
+            f"{en} is after the date the file was read ({today.isoformat()})",
+        )
+    return day, None
+
+
+def _read_rows(
+    con, sheets: list[_Sheet], marker: Marker, out: _Out, warning_rules: frozenset[str]
+) -> dict[str, int]:
     counts = _new_counts()
     ids = sorted(
         {
@@ -1198,7 +1305,7 @@ def _read_rows(con, sheets: list[_Sheet], marker: Marker, out: _Out) -> dict[str
             if (pid := norm_problem_id(_get(row, s.columns, "问题编号")))
         }
     )
-    known = _lookup(con, ids)
+    known = _lookup(con, ids, warning_rules)
     # Read per file: a file read earlier the same night counts as stored before it.
     latest = {
         pid: (township, tuple(values))
@@ -1208,7 +1315,7 @@ def _read_rows(con, sheets: list[_Sheet], marker: Marker, out: _Out) -> dict[str
     today = out.loaded_at.date()
 
     for sheet in sheets:
-        cols = sheet.columns
+        cols, form = sheet.columns, sheet.form
         for row_number, row in sheet.data():
             counts["rows_read"] += 1
             raw_pid = _text(_get(row, cols, "问题编号"))
@@ -1216,16 +1323,19 @@ def _read_rows(con, sheets: list[_Sheet], marker: Marker, out: _Out) -> dict[str
             rec = known.get(pid)
             foreign = rec is not None and not _belongs(rec, marker)
 
-            # Pipeline columns of the township's own problems: compare, report, ignore.
-            if rec is not None and not foreign:
-                counts["edits_ignored"] += _edits(rec, row, cols, sheet.name, row_number, pid, out)
+            # Pipeline columns of the township's own problems on their own form:
+            # compare, report, ignore.
+            if rec is not None and not foreign and rec["is_warning"] == (form.kind == "warnings"):
+                counts["edits_ignored"] += _edits(rec, row, sheet, row_number, pid, out)
 
-            fills = _filled(row, cols)
+            fills = _filled(row, cols, form)
             if fills is None:
                 counts["rows_not_filled"] += 1
                 continue
 
-            error = _row_error(pid, raw_pid, rec, foreign, marker, answered, "问题编号" in cols)
+            error = _row_error(
+                pid, raw_pid, rec, foreign, marker, answered, "问题编号" in cols, form
+            )
             if error is not None:
                 kind, zh, en = error
                 counts["rows_rejected"] += 1
@@ -1235,7 +1345,7 @@ def _read_rows(con, sheets: list[_Sheet], marker: Marker, out: _Out) -> dict[str
             # The first answer to a problem in the file counts, kept or not: later
             # copies are duplicates (so repeated rows cannot multiply field rejects).
             answered[pid] = (sheet.name, row_number)
-            values, field_errors = _check_fields(fills, today)
+            values, field_errors = _check_fields(fills, today, form)
             kept = any(v is not None for v in values.values())
             counts["fields_rejected"] += len(field_errors)
             rest_zh = "；本行其余内容已采用" if kept else "；本行没有其他可采用的内容，整行未采用"
@@ -1266,9 +1376,11 @@ def _read_rows(con, sheets: list[_Sheet], marker: Marker, out: _Out) -> dict[str
             if not kept:
                 counts["rows_rejected"] += 1
                 continue
+            answer = dict.fromkeys(_RESPONSE_FIELDS)
+            answer.update({a.response_field: values[a.header] for a in form.answers})
             if not field_errors and latest.get(pid) == (
                 rec["township"],
-                tuple(values[h] for h in FILL_IN_HEADERS),
+                tuple(answer.values()),
             ):
                 # The answer the list carried forward, returned as it was: nothing
                 # new to store (history keeps the answer with its own date).
@@ -1277,22 +1389,16 @@ def _read_rows(con, sheets: list[_Sheet], marker: Marker, out: _Out) -> dict[str
                 continue
 
             counts["rows_accepted"] += 1
-            out.responses.append(
-                (
-                    pid,
-                    rec["township"],
-                    rec["village"],
-                    values["核实结果"],
-                    values["整改情况"],
-                    values["整改说明"],
-                    values["核实人"],
-                    values["核实日期"],
-                    out.rel,
-                    sheet.name,
-                    row_number,
-                    out.checksum,
-                    out.loaded_at,
-                    None,  # conclusion: 监测预警核实清单 only
-                )
-            )
+            stored = {
+                **answer,
+                "problem_id": pid,
+                "township": rec["township"],
+                "village": rec["village"],
+                "source_file": out.rel,
+                "sheet": sheet.name,
+                "row_number": row_number,
+                "checksum": out.checksum,
+                "loaded_at": out.loaded_at,
+            }
+            out.responses.append(tuple(stored[c] for c in _RESPONSE_COLUMNS))
     return counts
