@@ -4,7 +4,9 @@
 
 Each ``benchmarks/<name>.py`` prints a markdown section; this script runs them one
 after another (never in parallel: they measure a 2-core machine) and writes the
-page with the machine it ran on.
+page with the machine it ran on and its load average. With ``--only`` the page
+keeps its other sections: a section of the same ``## `` heading is replaced, a new
+one appended.
 """
 
 import argparse
@@ -17,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ["generate", "ingest", "rules", "workbooks", "pipeline"]
+ORDER = ["generate", "ingest", "rules", "early_warning", "workbooks", "pipeline"]
 
 
 def machine() -> str:
@@ -38,6 +40,32 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores{mem}, Python {platform.python_version()}"
 
 
+def load_average() -> str:
+    try:
+        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def merge(page: str, sections: list[str]) -> str:
+    """``page`` with each of ``sections`` replacing the one of the same ``## `` heading
+    (or appended when the page has none)."""
+    lines = page.rstrip("\n").split("\n")
+    for section in sections:
+        heading = section.split("\n", 1)[0]
+        body = section.rstrip("\n").split("\n")
+        if heading in lines:
+            start = lines.index(heading)
+            end = next(
+                (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
+                len(lines),
+            )
+            lines[start:end] = [*body, ""]
+        else:
+            lines += ["", *body]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--households", type=int, default=20000)
@@ -54,6 +82,7 @@ def main() -> int:
     if args.only:
         names = [n for n in names if n in args.only]
     sections = []
+    load_start = load_average()
     for name in names:
         cmd = [
             sys.executable,
@@ -75,17 +104,22 @@ def main() -> int:
             text = f"## {name}\n\n{text}"
         sections.append(text + "\n")
 
+    out = Path(args.out)
+    if args.only and out.exists():
+        out.write_text(merge(out.read_text(encoding="utf-8"), sections), encoding="utf-8")
+        print(f"updated {', '.join(names)} in {args.out}")
+        return 0
     page = [
         "# Benchmarks",
         "",
         "Measured by `benchmarks/run_all.py` (`make bench`), not by timed tests.",
-        f"Machine: {machine()}.",
+        f"Machine: {machine()}; load average (1/5/15 min) {load_start} at the start.",
         f"Run: {datetime.now().isoformat(timespec='minutes')}, county of "
         f"{args.households:,} households unless a section says otherwise.",
         "",
         *sections,
     ]
-    Path(args.out).write_text("\n".join(page), encoding="utf-8")
+    out.write_text("\n".join(page), encoding="utf-8")
     print(f"wrote {args.out}")
     return 0
 
