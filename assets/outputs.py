@@ -23,7 +23,8 @@ from core.csv_safety import neutralise_frame
 from core.office_crypto import configured_passwords, encrypt_workbooks
 from publishing.outbox import promote, recover
 from publishing.report import render_report
-from publishing.workbooks import write_township_workbooks
+from publishing.workbooks import write_township_workbooks, write_warning_workbooks
+from rectification.form import PROBLEM_FORM, UNPLACED_TOWNSHIP, WARNING_FORM
 from warehouse.schema import columns
 
 STAGING_OUTPUT_TAG = "bidui/output"
@@ -39,7 +40,8 @@ def problem_lists(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg
     """问题清单: one workbook per township (only that township's rows, built from a
     query filtered by township), 汇总 sheet first, then one sheet per 行政村;
     pipeline columns locked, the five township columns open with dropdowns.
-    Waived findings are left off. With `BIDUI_WORKBOOK_PASSWORDS` set, each
+    Waived and 已纳入监测 findings are left off, and so are early warnings (they
+    are on the 监测预警核实清单). With `BIDUI_WORKBOOK_PASSWORDS` set, each
     workbook is encrypted with its township's password (docs/security.md)."""
     due_days = load_thresholds(bidui.thresholds or None).due_days
     passwords = configured_passwords()  # a bad passwords file fails before writing
@@ -54,6 +56,37 @@ def problem_lists(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg
             "encrypted_workbooks": len(encrypted),
             "rows_needing_an_answer": sum(i.todo for i in infos),
             "answers_carried_forward": sum(i.carried for i in infos),
+            "rows_per_township": dg.MetadataValue.json(rows),
+            "dagster/row_count": sum(rows.values()),
+        }
+    )
+
+
+@dg.asset(deps=["rectification"], group_name="outputs", kinds={"excel"}, tags=STAGING_OUTPUT_TAGS)
+def warning_lists(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.MaterializeResult:
+    """监测预警核实清单: one workbook per township with early warnings (疑似漏评 from
+    民政, 医保 and 残联 data), in the township's folder beside its 问题清单; only
+    that township's rows, people outside the register placed there by their hukou
+    address included. 汇总 first (行政村 × 风险类型, 待走访核实, 已超过核实时限),
+    then one sheet per 行政村; pipeline columns locked, 走访日期 / 核实结论
+    (dropdown) / 说明 / 核实人 open. Warnings that could not be placed go on the
+    county-level `未能定位` list for the office. Waived and 已纳入监测 warnings are
+    left off. Encrypted like the 问题清单 when `BIDUI_WORKBOOK_PASSWORDS` is set
+    (a password for `未能定位` is needed then)."""
+    passwords = configured_passwords()  # a bad passwords file fails before writing
+    staging = bidui.staging_dir(context.run.run_id)
+    with bidui.connect(read_only=True) as con:
+        infos = write_warning_workbooks(con, bidui.run_day, staging)
+    encrypted = encrypt_workbooks(infos, passwords) if passwords is not None else []
+    rows = {i.township: i.rows for i in infos}
+    return dg.MaterializeResult(
+        metadata={
+            "workbooks": len(infos),
+            "encrypted_workbooks": len(encrypted),
+            "rows_needing_an_answer": sum(i.todo for i in infos),
+            "overdue": sum(i.overdue for i in infos),
+            "answers_carried_forward": sum(i.carried for i in infos),
+            "unplaced_rows": rows.get(UNPLACED_TOWNSHIP, 0),
             "rows_per_township": dg.MetadataValue.json(rows),
             "dagster/row_count": sum(rows.values()),
         }
@@ -95,7 +128,7 @@ def problem_files(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg
 
 # data_docs first: the report links Data Docs only when the site is there.
 @dg.asset(
-    deps=["problem_lists", "problem_files", "data_docs"],
+    deps=["problem_lists", "warning_lists", "problem_files", "data_docs"],
     group_name="outputs",
     kinds={"html"},
     tags=STAGING_OUTPUT_TAGS,
@@ -108,8 +141,14 @@ def report(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.Materi
     staging = bidui.staging_dir(context.run.run_id)
     links = {
         p.parent.name: p.relative_to(staging).as_posix()
-        for p in sorted(staging.glob("*/问题清单_*.xlsx"))
+        for p in sorted(staging.glob(f"*/{PROBLEM_FORM.title_zh}_*.xlsx"))
     }
+    # A township's 监测预警核实清单 under its own name when it has no 问题清单
+    # (the 未能定位 list among them), else beside it.
+    for p in sorted(staging.glob(f"*/{WARNING_FORM.title_zh}_*.xlsx")):
+        town = p.parent.name
+        label = f"{town} {WARNING_FORM.title_zh}" if town in links else town
+        links[label] = p.relative_to(staging).as_posix()
     if (staging / "data_docs" / "index.html").exists():
         links["数据质量报告 (Data Docs)"] = "data_docs/index.html"
     links["problems.csv"] = "problems.csv"
@@ -189,5 +228,5 @@ def unpublished_outputs(defs: dg.Definitions, publish: str = "published_outbox")
     )
 
 
-OUTPUTS = [problem_lists, problem_files, report]
+OUTPUTS = [problem_lists, warning_lists, problem_files, report]
 """The staging writers of this module (``data_docs`` is the other: assets.expectations)."""

@@ -1,6 +1,6 @@
 """Password-protected township workbooks (standard Office "Agile" encryption).
 
-When ``BIDUI_WORKBOOK_PASSWORDS`` names a file, every problem list is encrypted
+When ``BIDUI_WORKBOOK_PASSWORDS`` names a file, every township list (问题清单 and 监测预警核实清单) is encrypted
 with its township's password after it is written (AES-256, SHA-512, the Excel
 2010+ default, via ``msoffcrypto-tool``): Excel, WPS and LibreOffice ask for the
 password when the file is opened. See docs/security.md.
@@ -141,7 +141,7 @@ def encrypt_workbooks(workbooks: Iterable, passwords: dict[str, str]) -> list[Pa
             Path(w.path).unlink(missing_ok=True)
         raise PasswordsError(
             f"no workbook password for township(s) {', '.join(missing)} in the file named by "
-            "BIDUI_WORKBOOK_PASSWORDS; add them and run again (no problem list was written, "
+            "BIDUI_WORKBOOK_PASSWORDS; add them and run again (no list of this kind was written, "
             "so none went out unencrypted)"
         )
     done = []
