@@ -2,8 +2,9 @@
 
 When ``BIDUI_WORKBOOK_PASSWORDS`` names a file, every township list (问题清单
 and 监测预警核实清单) is encrypted with its township's password after it is
-written (AES-256, SHA-512, the Excel 2010+ default, via ``msoffcrypto-tool``): Excel, WPS and LibreOffice ask for the
-password when the file is opened. See docs/security.md.
+written (AES-256, SHA-512, the Excel 2010+ default, via ``msoffcrypto-tool``):
+Excel, WPS and LibreOffice ask for the password when the file is opened. See
+docs/security.md.
 
 The passwords file is UTF-8 CSV (Excel: "CSV UTF-8"), one township per row::
 
