@@ -13,7 +13,13 @@ other connections):
 - ``bd_hh``: one row per household of the working year (its representative row);
 - ``bd_hh_all``: the representative row of every household in every year;
 - ``bd_<feed>``: each department feed restricted to valid ID numbers;
-- ``bd_grade_age``: typical age range of each 在校生状况 grade.
+- ``bd_grade_age``: typical age range of each 在校生状况 grade;
+- ``bd_resident``: the county's residents by hukou (monitoring.md §4), one row per
+  person, placed by their 住址 into the register's townships and villages (only
+  people outside the register are placed; empty without hukou rows).
+
+``bd_reg.standing`` is 是否在册 of the 监测预警核实清单 (监测对象, 脱贫户,
+监测对象(已消除), 一般农户); people outside the register are ``不在册``.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from department_feeds.register import (
     MEASURE_FIELDS,
     MONITORED_STATUSES,
 )
+from rectification.form import UNPLACED_TOWNSHIP
 
 _CN = "一二三四五六"
 
@@ -75,6 +82,13 @@ CREATE OR REPLACE TEMP MACRO bd_id_out(id, raw, problem) AS
     CASE WHEN problem IS NULL OR problem IN {lit_list(_READABLE_PROBLEMS)} THEN id
          ELSE coalesce(raw, id) END;
 """
+
+# 是否在册 (interface decision 2), in this order of precedence.
+STANDING_MONITORED = "监测对象"
+STANDING_POOR_EXITED = "脱贫户"
+STANDING_ELIMINATED = "监测对象(已消除)"
+STANDING_ORDINARY = "一般农户"
+STANDING_OUTSIDE = "不在册"
 
 _RISKS = ", ".join(f"r.risk_{i}" for i in range(1, 6))
 _MEASURES_BLANK = " AND ".join(f"r.{f} IS NULL" for f, _, _ in MEASURE_FIELDS)
@@ -158,7 +172,11 @@ derived AS (
 SELECT d.*,
        bd_age(d.birth_date, make_date(d.year, 12, 31)) AS age,
        bd_age(d.birth_date, make_date(d.year, 9, 1)) AS age_sep,
-       h.head_name
+       h.head_name,
+       CASE WHEN d.risk_open THEN {lit(STANDING_MONITORED)}
+            WHEN d.is_poor_exited THEN {lit(STANDING_POOR_EXITED)}
+            WHEN d.risk_closed THEN {lit(STANDING_ELIMINATED)}
+            ELSE {lit(STANDING_ORDINARY)} END AS standing
 FROM derived d
 LEFT JOIN (
     SELECT household_id, CASE WHEN relation = '户主' THEN name END AS head_name
@@ -177,6 +195,84 @@ SELECT * EXCLUDE (hh_rank) FROM (
     ) AS hh_rank
     FROM register r
 ) WHERE hh_rank = 1;
+"""
+
+
+RESIDENT_COLUMNS = (
+    ("id_number", "VARCHAR"),
+    ("name", "VARCHAR"),
+    ("address", "VARCHAR"),
+    ("in_register", "BOOLEAN"),
+    ("township", "VARCHAR"),
+    ("village", "VARCHAR"),
+    ("placed", "BOOLEAN"),
+    ("county", "VARCHAR"),
+)
+"""``bd_resident``: a county resident (monitoring.md §4) per valid ID number. For a
+person outside the register, ``township``/``village`` place them by the hukou 住址
+(``township`` = 未能定位 and ``placed`` false when they cannot be placed; village
+blank when only the township is known); NULL for register persons (their register
+row places them). ``county``: the working year's register county (most frequent)."""
+
+RESIDENT_SQL = f"""
+CREATE OR REPLACE TEMP TABLE bd_resident AS
+WITH county AS (
+    SELECT county FROM bd_reg WHERE county IS NOT NULL
+    GROUP BY county ORDER BY count(*) DESC, county LIMIT 1
+),
+-- 人员状态 正常, or another status deregistered after the working year end. Several
+-- rows of one person: resident if any row is, at the smallest address of those rows.
+res AS (
+    SELECT id_number, min(name) AS name, min(address) AS address
+    FROM bd_hukou
+    WHERE status = '正常' OR deregistered_on > make_date($year, 12, 31)
+    GROUP BY id_number
+),
+reg_ids AS (SELECT DISTINCT id_number FROM bd_reg WHERE id_ok),
+outside AS (
+    SELECT r.id_number, r.address FROM res r ANTI JOIN reg_ids USING (id_number)
+    WHERE r.address IS NOT NULL
+),
+towns AS (SELECT DISTINCT township FROM bd_reg WHERE coalesce(township, '') <> ''),
+-- Exactly one of the register's townships in the address; none or several: not placed.
+town_hit AS (
+    SELECT o.id_number, min(t.township) AS township
+    FROM outside o JOIN towns t ON contains(o.address, t.township)
+    GROUP BY o.id_number HAVING count(*) = 1
+),
+villages AS (
+    SELECT DISTINCT township, village FROM bd_reg
+    WHERE coalesce(township, '') <> '' AND coalesce(village, '') <> ''
+),
+vil_hit AS (
+    SELECT h.id_number, v.village
+    FROM town_hit h JOIN outside o USING (id_number)
+    JOIN villages v ON v.township = h.township AND contains(o.address, v.village)
+),
+-- Several villages of the township in the address: the matches not inside another
+-- match, then the longest of them; still a tie: blank village.
+vil_max AS (
+    SELECT a.* FROM vil_hit a
+    WHERE NOT EXISTS (
+        SELECT 1 FROM vil_hit b
+        WHERE b.id_number = a.id_number AND b.village <> a.village
+          AND contains(b.village, a.village)
+    )
+),
+vil_pick AS (
+    SELECT id_number, village FROM vil_max
+    QUALIFY length(village) = max(length(village)) OVER (PARTITION BY id_number)
+        AND count(*) OVER (PARTITION BY id_number, length(village)) = 1
+)
+SELECT r.id_number, r.name, r.address, g.id_number IS NOT NULL AS in_register,
+       CASE WHEN g.id_number IS NULL THEN coalesce(t.township, {lit(UNPLACED_TOWNSHIP)}) END
+           AS township,
+       v.village, t.township IS NOT NULL AS placed, c.county
+FROM res r
+LEFT JOIN reg_ids g USING (id_number)
+LEFT JOIN town_hit t USING (id_number)
+LEFT JOIN vil_pick v USING (id_number)
+LEFT JOIN county c ON true
 """
 
 
@@ -200,3 +296,9 @@ def prepare(con: duckdb.DuckDBPyConnection, year: int) -> None:
         "(school_status VARCHAR, age_min INTEGER, age_max INTEGER)"
     )
     con.executemany("INSERT INTO bd_grade_age VALUES (?, ?, ?)", [list(g) for g in GRADE_AGES])
+    # Placement reads the whole district population: only when hukou has rows.
+    if con.execute("SELECT EXISTS (SELECT 1 FROM hukou)").fetchone()[0]:
+        con.execute(RESIDENT_SQL, {"year": year})
+    else:
+        cols = ", ".join(f"{c} {t}" for c, t in RESIDENT_COLUMNS)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE bd_resident ({cols})")

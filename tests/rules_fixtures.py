@@ -33,6 +33,8 @@ import polars as pl
 
 from core.idcard import check_digit, normalise_frame
 from department_feeds import SPECS
+from department_feeds.disability import CATEGORIES as DISABILITY_CATEGORIES
+from department_feeds.disability import LEVELS as DISABILITY_LEVELS
 from warehouse.schema import create_all
 
 YEAR = 2024
@@ -339,6 +341,74 @@ class Builder:
             "year": self.year,
         }
         self._add("social_insurance", "id_number", who.id_number, **(base | values))
+
+    # The early-warning feeds take a register Person or a bare ID number (someone
+    # outside the register), with the person's name in ``name`` then.
+
+    @staticmethod
+    def _who(who: Person | str) -> tuple[str, str | None]:
+        return (who.id_number, who.name) if isinstance(who, Person) else (who, None)
+
+    def civil_affairs(self, who: Person | str, **values: Any) -> None:
+        idn, name = self._who(who)
+        base = {
+            "name": name,
+            "assistance_kind": "农村低保",
+            "head_id_number": None,
+            "covered_persons": 1,
+            "monthly_amount": Decimal("450"),
+            "start_on": date(2022, 3, 1),
+            "end_on": None,
+            "status": "在保",
+            "township": None,
+            "village": None,
+        }
+        self._add("civil_affairs", "id_number", idn, **(base | values))
+
+    def medical(self, who: Person | str, **values: Any) -> None:
+        idn, name = self._who(who)
+        base = {
+            "name": name,
+            "year": self.year,
+            "insurance_kind": "城乡居民基本医疗保险",
+            "enrolment_status": "正常参保",
+            "premium_subsidy": None,
+            "total_cost": Decimal("0"),
+            "fund_paid": Decimal("0"),
+            "self_paid": Decimal("0"),
+        }
+        values = base | values
+        for k in ("total_cost", "fund_paid", "self_paid"):
+            values[k] = Decimal(str(values[k]))
+        self._add("medical", "id_number", idn, **values)
+
+    def education(self, who: Person | str, **values: Any) -> None:
+        idn, name = self._who(who)
+        base = {
+            "name": name,
+            "school_year": self.year,
+            "school": "红星小学",
+            "stage": "小学",
+            "grade": "三年级",
+            "status": "在读",
+        }
+        self._add("education", "id_number", idn, **(base | values))
+
+    def disability(self, who: Person | str, **values: Any) -> None:
+        """A certificate: 残疾人证号 = the ID number + category and level digits."""
+        idn, name = self._who(who)
+        base = {
+            "name": name,
+            "category": "肢体",
+            "level": "二级",
+            "issued_on": date(2020, 5, 1),
+            "status": "有效",
+        }
+        values = base | values
+        cert = idn + str(DISABILITY_CATEGORIES.index(values["category"]) + 1)
+        cert += str(DISABILITY_LEVELS.index(values["level"]) + 1)
+        values.setdefault("certificate_no", cert)
+        self._add("disability", "id_number", idn, **values)
 
     def villages(self, **values: Any) -> None:
         base = {
