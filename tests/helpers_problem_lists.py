@@ -134,7 +134,7 @@ CREATE TABLE findings (
     village_group VARCHAR, household_id VARCHAR, id_number VARCHAR, name VARCHAR,
     department VARCHAR, description VARCHAR, evidence VARCHAR, first_seen DATE,
     status VARCHAR, head_name VARCHAR, rule_name_zh VARCHAR, requirement_zh VARCHAR,
-    due_date DATE, run_date DATE
+    due_date DATE, run_date DATE, standing VARCHAR
 )
 """
 HISTORY_DDL = """
@@ -291,6 +291,159 @@ def build_warehouse(path: Path, townships: list[str] | None = None) -> duckdb.Du
     con.executemany(insert_sql("findings", columns("findings")[:22]), findings)
     con.executemany(f"INSERT INTO finding_history VALUES ({', '.join('?' * 11)})", history)
     return con
+
+
+# ------------------------------------------------------------- early warnings (预警)
+
+# The three early-warning rules (monitoring.md §4, interface decision 1):
+# code, Chinese name, department, 风险类型, severity, requirement.
+WARNING_RULES = [
+    ("dibao_not_monitored", "低保特困对象未纳入监测", "民政", "兜底保障", "medium", "入户核实"),
+    ("high_medical_cost", "大额医疗自付费用预警", "医保", "因病", "high", "入户核实"),
+    ("new_severe_disability", "新增重度残疾预警", "残联", "因残", "medium", "入户核实"),
+]
+VISIT_DAYS = 15
+LATE_SEEN = date(2024, 5, 20)  # first seen then: 核实时限 2024-06-04 is past on RUN_DATE
+WARNING_ONLY_TOWNSHIP = "和平乡"  # warnings, no problems: only a 监测预警核实清单
+# Surname and area code of the people outside the register in the township
+# with warnings only and on the 未能定位 list (no township of TOWNSHIPS uses them).
+OUTSIDERS = {WARNING_ONLY_TOWNSHIP: ("褚", "532340"), "未能定位": ("卫", "532341")}
+
+
+def use_warning_rules(monkeypatch) -> None:
+    """Make the three codes early-warning rules of the catalogue if they are not yet
+    (before rules E land): ``checks.rules.WARNING_RULE_CODES``, ``RULES_BY_CODE``
+    and ``ALL_RULES`` as ``publishing.workbooks`` reads them."""
+    from types import SimpleNamespace
+
+    import checks.rules as catalogue
+
+    missing = [r for r in WARNING_RULES if r[0] not in catalogue.WARNING_RULE_CODES]
+    if not missing:
+        return
+    fakes = [
+        SimpleNamespace(code=code, name_zh=zh, warning_list=True, risk_type_zh=risk)
+        for code, zh, _, risk, _, _ in missing
+    ]
+    monkeypatch.setattr(
+        catalogue, "WARNING_RULE_CODES", catalogue.WARNING_RULE_CODES | {f.code for f in fakes}
+    )
+    monkeypatch.setattr(catalogue, "ALL_RULES", [*catalogue.ALL_RULES, *fakes])
+    for f in fakes:
+        monkeypatch.setitem(catalogue.RULES_BY_CODE, f.code, f)
+
+
+def _warning_row(pid, rule, status, first, township, village, hh, idn, name, head, standing):
+    code, zh, dept, _risk, sev, req = rule
+    return {
+        "problem_id": pid,
+        "rule_code": code,
+        "category": "疑似漏评",
+        "severity": sev,
+        "year": 2024,
+        "county": COUNTY,
+        "township": township,
+        "village": village,
+        "village_group": None,
+        "household_id": hh,
+        "id_number": idn,
+        "name": name,
+        "department": dept,
+        "description": f"{zh}（{name}）",
+        "evidence": f"{dept}：{name} 2024-03-01 登记",
+        "first_seen": first,
+        "status": status,
+        "head_name": head,
+        "rule_name_zh": zh,
+        "requirement_zh": req,
+        "due_date": first + timedelta(days=VISIT_DAYS),
+        "run_date": RUN_DATE,
+        "standing": standing,
+    }
+
+
+def add_warnings(
+    con: duckdb.DuckDBPyConnection, townships: list[str], *, extra: bool = True
+) -> list[dict]:
+    """Add early-warning findings (and their history) to a :func:`build_warehouse`
+    warehouse built with ``townships`` (same order), and return them.
+
+    Per township: three register persons (一般农户, 脱贫户, 监测对象(已消除)) and two
+    people outside the register placed there (one in a village, one with a blank
+    village), statuses new / open past 核实时限 / waived / included / new. With
+    ``extra``: :data:`WARNING_ONLY_TOWNSHIP` (warnings only) and two unplaced people
+    (township ``未能定位``, village NULL). Every outsider has the surname and area
+    code of the township holding them, so a leak is never a coincidence.
+    """
+    rows = []
+    standings = ["一般农户", "脱贫户", "监测对象(已消除)"]
+    statuses = [("new", RUN_DATE), ("open", LATE_SEEN), ("waived", LATE_SEEN)]
+    for ti, township in enumerate(townships):
+        people = build_people(ti, township)
+        for k, p in enumerate(people[0:6:2]):
+            status, first = statuses[k]
+            rule = WARNING_RULES[k]
+            pid = problem_id(township, "warning", p.id_number, rule[0])
+            rows.append(
+                _warning_row(
+                    pid,
+                    rule,
+                    status,
+                    first,
+                    township,
+                    p.village,
+                    p.household_id,
+                    p.id_number,
+                    p.name,
+                    p.head_name,
+                    standings[k],
+                )
+            )
+        area = f"5323{ti + 10:02d}"
+        villages = [people[0].village, None]
+        for k, (status, first) in enumerate([("included", LATE_SEEN), ("new", RUN_DATE)]):
+            rows.append(_outsider(township, area, SURNAMES[ti], villages[k], k, status, first))
+        rows.append(
+            _outsider(township, area, SURNAMES[ti], people[-1].village, 2, "open", LATE_SEEN)
+        )
+    if extra:
+        for township, (surname, area) in OUTSIDERS.items():
+            village = "和平村" if township == WARNING_ONLY_TOWNSHIP else None
+            for k, (status, first) in enumerate([("new", RUN_DATE), ("open", LATE_SEEN)]):
+                rows.append(_outsider(township, area, surname, village, k, status, first))
+    names = tuple(rows[0])
+    con.executemany(insert_sql("findings", names), [tuple(r.values()) for r in rows])
+    con.executemany(
+        f"INSERT INTO finding_history VALUES ({', '.join('?' * 11)})",
+        [
+            (
+                r["problem_id"],
+                r["rule_code"],
+                r["township"],
+                r["village"],
+                r["household_id"],
+                r["id_number"],
+                r["first_seen"],
+                RUN_DATE,
+                None,
+                0,
+                r["status"],
+            )
+            for r in rows
+        ],
+    )
+    return rows
+
+
+def _outsider(township, area, surname, village, k, status, first) -> dict:
+    """A person outside the register (no household, no head), placed in ``township``."""
+    idn = make_id(area, date(1980 + k, 3, 1 + k), 800 + k)
+    name = surname + GIVEN[(k + 7) % len(GIVEN)] + "外"
+    rule = WARNING_RULES[k % len(WARNING_RULES)]
+    pid = problem_id(township, "outsider", idn, rule[0])
+    return _warning_row(
+        pid, rule, status, first, township, village, None, idn, name, None, "不在册"
+    )
 
 
 def add_bulk_findings(con: duckdb.DuckDBPyConnection, total: int, townships: int = 10) -> None:
