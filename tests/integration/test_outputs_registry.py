@@ -54,3 +54,15 @@ def test_an_untagged_output_is_refused():
 
     with pytest.raises(ValueError, match="untagged"):
         build_published_outbox([*OUTPUT_ASSETS, untagged])
+
+
+def test_warning_lists_are_published_and_linked_by_the_report():
+    """The 监测预警核实清单 asset is a registered staging writer; the report and the
+    publish step wait for it."""
+    assert "warning_lists" in {k.to_user_string() for a in OUTPUT_ASSETS for k in a.keys}
+    graph = defs.resolve_asset_graph()
+    for downstream in ("published_outbox", "report"):
+        assert dg.AssetKey("warning_lists") in graph.get(dg.AssetKey(downstream)).parent_keys
+    node = graph.get(dg.AssetKey("warning_lists"))
+    assert dg.AssetKey("rectification") in node.parent_keys
+    assert "监测预警核实清单" in (node.description or "")
