@@ -1,4 +1,5 @@
-"""The catalogue as data: every rule of rules.md §A and §B and monitoring.md §3 (D), one entry each, with the
+"""The catalogue as data: every rule of rules.md §A and §B and monitoring.md §3 (D) and
+§4 (E), one entry each, with the
 published code, Chinese name, category, severity and department; docs/rules.md is
 generated from it. (Each rule's SQL on a warehouse: integration/rules/test_catalogue.py.)"""
 
@@ -18,9 +19,9 @@ from tests.conftest import PROJECT_ROOT
 
 RULES_MD = PROJECT_ROOT.parent / "shared" / "spec" / "rules.md"
 MONITORING_MD = PROJECT_ROOT.parent / "shared" / "spec" / "monitoring.md"
-SECTION_ORDER = ("A", "D", "B")
+SECTION_ORDER = ("A", "D", "B", "E")
 """The catalogue's order: register rules, monitoring rules (monitoring.md §3), then
-the department matches."""
+the department matches, then department verification and early warning (§4)."""
 
 
 def _table_rows(path, sections: dict[str, str]) -> list[tuple[str, str, list[str]]]:
@@ -39,12 +40,12 @@ def _table_rows(path, sections: dict[str, str]) -> list[tuple[str, str, list[str
 
 def _spec_rows() -> dict[str, dict]:
     """code → {name, category, severity, department} from rules.md §A, §B and
-    monitoring.md §3 (rules D), in catalogue order."""
+    monitoring.md §3 (rules D) and §4 (rules E), in catalogue order."""
     rows = _table_rows(RULES_MD, {"## A": "A", "## B": "B"})
-    rows += _table_rows(MONITORING_MD, {"## 3.": "D"})
+    rows += _table_rows(MONITORING_MD, {"## 3.": "D", "## 4.": "E"})
     spec: dict[str, dict] = {}
     for section, code, cells in sorted(rows, key=lambda r: SECTION_ORDER.index(r[0])):
-        if section == "B":
+        if section in ("B", "E"):
             department, name, _logic, category, severity = cells
         else:
             name, _logic, category, severity = cells
@@ -67,15 +68,20 @@ def test_catalogue_matches_rules_md():
     assert [r.code for r in ALL_RULES] == list(spec)  # same codes, same order
     for rule in ALL_RULES:
         s = spec[rule.code]
+        # A category/severity that follows the record (医保 enrolment: 保障缺失 / 信息不准,
+        # high / low): the rule's own value is the first.
+        category, severity = (s[k].split(" / ")[0] for k in ("category", "severity"))
         assert (rule.name_zh, rule.category, rule.severity, rule.department) == (
             s["name"],
-            s["category"],
-            s["severity"],
+            category,
+            severity,
             s["department"],
         ), rule.code
         assert ("register" in rule.feeds) and (len(rule.feeds) > 1) == (
-            s["section"] == "B" or rule.code == "village_stats_mismatch"
+            s["section"] in ("B", "E") or rule.code == "village_stats_mismatch"
         )
+        # 疑似漏评 of section E: the three early warnings of the 监测预警核实清单.
+        assert rule.warning_list is (s["section"] == "E" and rule.category == "疑似漏评")
 
 
 @pytest.mark.parametrize("rule", ALL_RULES, ids=lambda r: r.code)
