@@ -199,6 +199,7 @@ def _k8s_launcher(values: dict[str, Any]) -> dict[str, Any]:
         "postgres_password_secret": values["global"]["postgresqlSecretName"],
         "env_config_maps": [m["name"] for m in k.get("envConfigMaps", [])],
         "env_secrets": [s["name"] for s in k.get("envSecrets", [])],
+        "env_vars": k.get("envVars"),
         "volume_mounts": k.get("volumeMounts"),
         "volumes": k.get("volumes"),
         "labels": k.get("labels"),
