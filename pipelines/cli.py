@@ -571,9 +571,11 @@ def cmd_waive(args: argparse.Namespace) -> int:
             if not rows:
                 print("没有待审核的核销申请 (no pending waivers)")
             for r in rows:
+                # 不属实 (问题清单) or the warning's 核实结论 (监测预警核实清单)
+                said = r["conclusion"] or "不属实"
                 print(
                     f"{r['problem_id']}\t{r['rule_code']}\t{r['township']}\t{r['village']}"
-                    f"\t{r['verifier'] or ''}\t{r['note']}"
+                    f"\t{said}\t{r['verifier'] or ''}\t{r['note']}"
                 )
             return 0
         if not args.problem_ids:
@@ -672,7 +674,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--fresh", action="store_true", help="regenerate the demo county")
     d.set_defaults(func=cmd_demo)
 
-    w = sub.add_parser("waive", help="review and accept township 不属实 answers (waivers)")
+    w = sub.add_parser(
+        "waive",
+        help="review and accept township 不属实 answers and warnings answered "
+        "不符合纳入条件/信息有误 (waivers)",
+    )
     w.add_argument("action", choices=["list", "accept"])
     w.add_argument("problem_ids", nargs="*")
     w.add_argument("--by", default=os.environ.get("USER", "office"), help="who accepts")
