@@ -87,6 +87,7 @@ class Person:
     enterprise_si: bool = False  # pays 企业职工基本养老保险 (migrant worker with a contract)
     taxed: bool = False
     stuck_year: int | None = None  # school: repeats the grade of the year before from this year
+    watched: bool = False  # in an early-warning feed: the hukou row's ID is always readable
 
     def school(self, year: int) -> tuple[str, str]:
         """(文化程度, 在校生状况) in ``year`` from the age at 1 September and the track."""
@@ -181,6 +182,11 @@ class County:
     business: list[list] = field(default_factory=list)
     social_insurance: list[list] = field(default_factory=list)
     tax: list[list] = field(default_factory=list)
+    # the early-warning feeds (demo.early_warning), built after the register problems
+    civil_affairs: list = field(default_factory=list)
+    medical: list = field(default_factory=list)
+    education: list = field(default_factory=list)
+    disability: list = field(default_factory=list)
 
     @property
     def years(self) -> list[int]:

@@ -41,8 +41,10 @@ from demo.county import (
     Household,
     Person,
 )
+from demo.early_warning import E_RULES
 from demo.ids import plate, with_check
 from demo.inject_monitoring import MonitoringInjections
+from demo.inject_warnings import WarningInjections
 from demo.model import Finding, HouseholdYear, Member, age_dec31, age_sep1, half_up
 from demo.monitoring import Monitor
 from demo.registry import (
@@ -106,7 +108,7 @@ def needs_today(rule: Rule) -> bool:
     return any(c not in LEGACY_FIELDS for c in rule.columns)
 
 
-class Injector(MonitoringInjections):
+class Injector(WarningInjections, MonitoringInjections):
     def __init__(
         self,
         county: County,
@@ -121,6 +123,7 @@ class Injector(MonitoringInjections):
         self.c = county
         self.b = builder
         self.k = k
+        self.seed = seed
         self.Y = county.working_year
         self.rng = random.Random(seed * 31 + 5)
         self.truth: list = []
@@ -156,13 +159,13 @@ class Injector(MonitoringInjections):
         if missing:
             raise RuntimeError(f"no injector (@injects) for rules: {', '.join(missing)}")
         for rule in ALL_RULES:
-            if not needs_today(rule):
+            if not needs_today(rule) and rule.code not in E_RULES:
                 self.plant(rule.code)
         if self.today:
             assert self.monitor is not None
             self.monitor.reconcile()
             # rules D share few households (已消除风险 ones): problems before near misses
-            d_rules = [r.code for r in ALL_RULES if needs_today(r)]
+            d_rules = [r.code for r in ALL_RULES if needs_today(r) and r.code not in E_RULES]
             for code in d_rules:
                 self.plant(code, near=False)
             for code in d_rules:
@@ -171,6 +174,8 @@ class Injector(MonitoringInjections):
             self.mix()
         if self.today:
             self.d_truth()
+        # rules E last: the early-warning feeds follow the final register
+        self.warnings()
 
     def plant(self, code: str, problems: bool = True, near: bool = True) -> None:
         fn = INJECTORS[code]

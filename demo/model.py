@@ -241,3 +241,88 @@ class Finding:
     id_number: str = ""
     name: str = ""
     note: str = ""
+
+
+# ---------------------------------------------------------------- the early-warning feeds
+# One record per row of the 民政, 医保, 教育 and 残联 files (monitoring.md §2), built
+# after every register problem is planted (demo.early_warning) and read by the
+# oracle of rules E and the renderer. ``broken``: the row's ID number is written
+# unrecoverably damaged (the ingest rejects the row; noise only).
+
+
+@dataclass(slots=True, eq=False)
+class Assistance:
+    """A 民政 social-assistance record (低保、特困、临时救助)."""
+
+    id: str
+    name: str
+    kind: str  # 农村低保, 城市低保, 特困供养, 临时救助, 低保边缘
+    start: dt.date | None
+    end: dt.date | None
+    status: str  # 在保, 停保, 终止
+    amount: int
+    head_id: str | None = None
+    persons: int | None = None
+    township: str | None = None
+    village: str | None = None
+    broken: bool = False
+
+    def active(self, on: dt.date) -> bool:
+        """Active at ``on`` (monitoring.md §2)."""
+        return (
+            (self.start is None or self.start <= on)
+            and (self.end is None or self.end >= on)
+            and self.status == "在保"
+        )
+
+
+@dataclass(slots=True, eq=False)
+class Insurance:
+    """A 医保 row: one insured person in one year, with the year's costs."""
+
+    id: str
+    name: str
+    year: int
+    kind: str  # 城乡居民基本医疗保险, 职工基本医疗保险, 未参保
+    status: str  # 正常参保, 暂停, 终止
+    subsidy: str
+    self_paid: float  # 个人自付 (yuan, two decimals)
+    fund: float
+    broken: bool = False
+
+
+@dataclass(slots=True, eq=False)
+class SchoolRecord:
+    """A 学籍 row: one student at one school in one school year."""
+
+    id: str
+    name: str
+    school_year: int
+    school: str
+    stage: str  # 学前, 小学, 初中, 高中, 中职, 高职, 本科
+    grade: str | None  # 三年级, 七年级, 初一, 高一 …
+    status: str  # 在读, 休学, 辍学, 转出, 毕业, 死亡
+    broken: bool = False
+
+
+@dataclass(slots=True, eq=False)
+class Certificate:
+    """A 残联 disability certificate: number = ID + 残疾类别 digit + 残疾等级 digit (+ seq)."""
+
+    id: str
+    name: str
+    category: int  # 1–7
+    level: int  # 1–4
+    issued: dt.date
+    status: str  # 有效, 注销, 过期
+    seq: str = ""  # "" or a 2-digit sequence (22-character numbers)
+    number: str | None = None  # the register's 残疾人证 number when it is that card
+    broken: bool = False
+
+    @property
+    def certificate_no(self) -> str:
+        return self.number or f"{self.id}{self.category}{self.level}{self.seq}"
+
+    @property
+    def severe(self) -> bool:
+        return self.level in (1, 2)

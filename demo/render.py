@@ -23,10 +23,10 @@ from pathlib import Path
 from demo import pools as P
 from demo.county import County, Household
 from demo.ids import FULLWIDTH, damage, to_15
-from demo.model import JUNIOR, HouseholdYear, Member, age_dec31
-from demo.monitoring import enjoys_destitute, enjoys_dibao
+from demo.model import HouseholdYear, Member, age_dec31
 from demo.xlsx import cells, write_fast, write_openpyxl
 from department_feeds import FEEDS
+from department_feeds.disability import CATEGORIES, LEVELS
 from department_feeds.register import MEASURE_FIELDS
 
 OLD_SCHOOL = {
@@ -675,7 +675,7 @@ class Renderer:
                 status = p.status
                 if status == "出国(境)":
                     status = r.choice(["出国(境)", "出国（境）", "出国"])
-                pid = self.dept_id(p.id, p.register, False)
+                pid = self.dept_id(p.id, p.register or p.watched, False)
                 w.writerow(
                     [
                         pid,
@@ -892,52 +892,36 @@ class Renderer:
             self.rows["social_insurance"] += len(items)
 
     # ------------------------------------------------------------------ early-warning feeds
-    # Clean records of register persons, consistent with the working year's register.
-    def _members(self) -> list[tuple[HouseholdYear, Member]]:
-        """(household year, member) of the working year whose ID number is valid."""
-        y = self.c.working_year
-        return [
-            (hy, m)
-            for hh in self.c.households
-            if (hy := hh.years.get(y)) is not None
-            for m in hy.members
-            if m.id_problem is None
-        ]
+    # The records are the model's (demo.early_warning, demo.inject_warnings); here they
+    # only get the files' messiness: title rows, aliases, GB18030, dates in several
+    # styles, recoverable ID damage (unrecoverable only on rows marked ``broken``).
+    def ew_id(self, number: str, broken: bool, xlsx: bool) -> object:
+        return self.broken_id(number, xlsx) if broken else self.messy_id(number, 0.03, False)
 
     @writes("civil_affairs")
     def civil_affairs(self) -> None:
-        r, y = self.rng, self.c.working_year
+        r = self.rng
         headers = ["序号", "救助对象姓名", "救助对象身份证号", "救助类型", "户主身份证号"]
         headers += ["保障人数", "月保障金额", "批准日期", "终止日期", "状态", "乡(镇)", "行政村"]
         rows: list[list[object]] = [
             [f"{P.COUNTY}社会救助对象名册（民政局）"] + [None] * 11,
             headers,
         ]
-        for hy, m in self._members():
-            if enjoys_dibao(m):
-                kind, persons = "农村低保", hy.size
-                amount = max(hy.dibao // 12, 100) if hy.dibao else 100 * hy.size
-            elif enjoys_destitute(m):
-                kind, persons = "特困供养", 1
-                amount = max(hy.destitute // 12, 500) if hy.destitute else 600
-            else:
-                continue
-            head = next((x for x in hy.members if x.relation == "户主"), m)
-            start = dt.date(y - r.randint(1, 4), r.randint(1, 12), 1)
+        for a in self.c.civil_affairs:
             rows.append(
                 [
                     len(rows) - 1,
-                    m.name,
-                    m.id_number,
-                    kind,
-                    head.id_number if head.id_problem is None else None,
-                    persons,
-                    _money_text(amount),
-                    _date_text(start, r.randrange(4)),
-                    None,
-                    "在保",
-                    hy.township,
-                    hy.village,
+                    a.name,
+                    self.ew_id(a.id, a.broken, True),
+                    a.kind,
+                    a.head_id,
+                    a.persons,
+                    _money_text(a.amount),
+                    _date_text(a.start, r.randrange(4)),
+                    _date_text(a.end, r.randrange(4)) or None,
+                    a.status,
+                    a.township,
+                    a.village,
                 ]
             )
         name = "civil_affairs/社会救助对象名册.xlsx"
@@ -947,99 +931,79 @@ class Renderer:
 
     @writes("medical")
     def medical(self) -> None:
-        r, y = self.rng, self.c.working_year
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\r\n")
-        w.writerow(
-            ["公民身份号码", "姓名", "参保年度", "参保类型", "参保状态", "资助参保类别"]
-            + ["医疗总费用", "统筹支付", "个人自付"]
-        )
-        n = 0
-        for hy, m in self._members():
-            if not (m.med or m.emp_med):
-                continue
-            kind = "城乡居民基本医疗保险" if m.med else "职工基本医疗保险"
-            subsidy = (
-                "特困人员"
-                if enjoys_destitute(m)
-                else "低保对象"
-                if enjoys_dibao(m)
-                else "脱贫人口"
-                if hy.status == "已脱贫" and m.med
-                else ""
-            )
-            self_paid = round(m.self_paid) if m.self_paid is not None else r.randint(0, 1500)
-            fund = 0 if self_paid == 0 else round(self_paid * r.uniform(1.5, 4))
+        by_year: dict[int, list] = defaultdict(list)
+        for x in self.c.medical:
+            by_year[x.year].append(x)
+        for y, items in sorted(by_year.items()):
+            buf = io.StringIO()
+            w = csv.writer(buf, lineterminator="\r\n")
             w.writerow(
-                [m.id_number, m.name, y, kind, "正常参保", subsidy]
-                + [_money_text(fund + self_paid), f"{fund:.2f}", f"{self_paid:.2f}"]
+                ["公民身份号码", "姓名", "参保年度", "参保类型", "参保状态", "资助参保类别"]
+                + ["医疗总费用", "统筹支付", "个人自付"]
             )
-            n += 1
-        name = f"medical/{y}年医保参保及费用明细.csv"
-        path = self.inbox / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(buf.getvalue().encode("gb18030"))
-        self.files["medical"].append(name)
-        self.rows["medical"] += n
+            for x in items:
+                w.writerow(
+                    [self.ew_id(x.id, x.broken, False), x.name, y, x.kind, x.status, x.subsidy]
+                    + [_money_text(x.fund + x.self_paid), f"{x.fund:.2f}", f"{x.self_paid:.2f}"]
+                )
+            name = f"medical/{y}年医保参保及费用明细.csv"
+            path = self.inbox / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(buf.getvalue().encode("gb18030"))
+            self.files["medical"].append(name)
+            self.rows["medical"] += len(items)
 
     @writes("education")
     def education(self) -> None:
-        y = self.c.working_year
-        headers = ["学生姓名", "身份证件号", "学年", "学校名称", "学段", "年级", "学籍状态"]
-        rows: list[list[object]] = [
-            [f"{P.COUNTY}{y}-{y + 1}学年学生学籍信息（教育体育局）"] + [None] * 6,
-            headers,
-        ]
-        for hy, m in self._members():
-            place = _school_place(m.school_status)
-            if place is None:
-                continue
-            stage, grade = place
-            school = {
-                "学前": f"{hy.township}中心幼儿园",
-                "小学": f"{hy.village}小学",
-                "初中": f"{hy.township}中学",
-                "高中": f"{P.COUNTY}第一中学",
-                "中职": f"{P.COUNTY}职业高级中学",
-            }.get(stage, "省内高校")
-            rows.append([m.name, m.id_number, f"{y}-{y + 1}", school, stage, grade, "在读"])
-        name = f"education/{y}学年学籍信息.xlsx"
-        write_fast(self.inbox / name, rows, sheet="学籍", merge_first_row=7)
-        self.files["education"].append(name)
-        self.rows["education"] += len(rows) - 2
+        by_year: dict[int, list] = defaultdict(list)
+        for x in self.c.education:
+            by_year[x.school_year].append(x)
+        for y, items in sorted(by_year.items()):
+            headers = ["学生姓名", "身份证件号", "学年", "学校名称", "学段", "年级", "学籍状态"]
+            rows: list[list[object]] = [
+                [f"{P.COUNTY}{y}-{y + 1}学年学生学籍信息（教育体育局）"] + [None] * 6,
+                headers,
+            ]
+            for x in items:
+                rows.append(
+                    [x.name, self.ew_id(x.id, x.broken, True), f"{y}-{y + 1}", x.school]
+                    + [x.stage, x.grade, x.status]
+                )
+            name = f"education/{y}学年学籍信息.xlsx"
+            write_fast(self.inbox / name, rows, sheet="学籍", merge_first_row=7)
+            self.files["education"].append(name)
+            self.rows["education"] += len(rows) - 2
 
     @writes("disability")
     def disability(self) -> None:
-        r, y = self.rng, self.c.working_year
+        r = self.rng
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\r\n")
         w.writerow([f"{P.COUNTY}持证残疾人名册（残联）"])
         w.writerow(
             ["残疾人证号", "姓名", "证件号码", "残疾类别", "残疾等级", "发证日期", "证件状态"]
         )
-        n = 0
-        for _hy, m in self._members():
-            if m.health != "残疾":
-                continue
-            # The register's 残疾人证 rows hold the certificate number itself.
-            raw = str(m.id_raw)
-            cert = raw if m.id_type == "残疾人证" and len(raw) in (20, 22) else None
-            if cert is None:
-                cert = f"{m.id_number}{r.randint(1, 7)}{r.randint(1, 4)}"
-                cert += f"{r.randint(1, 3):02d}" if r.random() < 0.5 else ""
-            issued = dt.date(y - r.randint(1, 8), r.randint(1, 12), r.randint(1, 28))
-            # Half the rows leave 证件号码 blank: the ID number is read from the certificate.
+        for x in self.c.disability:
+            # Half the rows leave 证件号码 blank: the ID number is read from the certificate;
+            # some spell out 残疾类别 / 残疾等级, the others leave them to its digits.
+            spelled = r.random() < 0.3
             w.writerow(
-                [cert, m.name, m.id_number if r.random() < 0.5 else "", "", ""]
-                + [_date_text(issued, r.randrange(4)), "有效"]
+                [
+                    x.certificate_no,
+                    x.name,
+                    x.id if r.random() < 0.5 else "",
+                    CATEGORIES[x.category - 1] if spelled else "",
+                    LEVELS[x.level - 1] if spelled else "",
+                    _date_text(x.issued, r.randrange(4)),
+                    x.status,
+                ]
             )
-            n += 1
         name = "disability/持证残疾人名册.csv"
         path = self.inbox / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(buf.getvalue().encode("gb18030"))
         self.files["disability"].append(name)
-        self.rows["disability"] += n
+        self.rows["disability"] += len(self.c.disability)
 
     _reg_cache: set[str] | None = None
 
@@ -1047,22 +1011,6 @@ class Renderer:
         if self._reg_cache is None:
             self._reg_cache = {p.id for p in self.c.persons if p.register}
         return self._reg_cache
-
-
-def _school_place(status: str) -> tuple[str, str | None] | None:
-    """(学段, 年级) of a register 在校生状况 word; None when not at school (or 研究生)."""
-    if status == "学前教育":
-        return "学前", None
-    if status in JUNIOR:
-        return "初中", status
-    for prefix, stage in (("小学", "小学"), ("中职", "中职"), ("高职", "高职"), ("大专", "高职")):
-        if status.startswith(prefix):
-            return stage, status[len(prefix) :]
-    if status.startswith("高中"):
-        return "高中", "高" + status[2]
-    if status.startswith("本科"):
-        return "本科", status[2:]
-    return None
 
 
 def render(
