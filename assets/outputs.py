@@ -13,6 +13,7 @@ same outbox, under the run lock).
 """
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import dagster as dg
 
@@ -126,6 +127,23 @@ def problem_files(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg
     )
 
 
+def workbook_links(staging: Path) -> dict[str, str]:
+    """The report's links to the night's township workbooks (relative paths).
+
+    A 问题清单 under its township folder's name; a 监测预警核实清单 under
+    ``<folder> 监测预警核实清单``, or under the folder's name when the township has
+    no 问题清单 (so the 未能定位 list is the link named ``未能定位``)."""
+    links = {
+        p.parent.name: p.relative_to(staging).as_posix()
+        for p in sorted(staging.glob(f"*/{PROBLEM_FORM.title_zh}_*.xlsx"))
+    }
+    for p in sorted(staging.glob(f"*/{WARNING_FORM.title_zh}_*.xlsx")):
+        town = p.parent.name
+        label = f"{town} {WARNING_FORM.title_zh}" if town in links else town
+        links[label] = p.relative_to(staging).as_posix()
+    return links
+
+
 # data_docs first: the report links Data Docs only when the site is there.
 @dg.asset(
     deps=["problem_lists", "warning_lists", "problem_files", "data_docs"],
@@ -136,19 +154,11 @@ def problem_files(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg
 def report(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.MaterializeResult:
     """`report.html`: the morning report for people who never open Dagster —
     headline numbers, findings by township and category, per-rule counts with
-    their trend, rectification progress, feed health, links to the workbooks and
-    Data Docs. Self-contained (opens offline); ID numbers masked."""
+    their trend, rectification progress, the early warnings, feed health, links
+    to both township workbooks (问题清单, 监测预警核实清单) and Data Docs.
+    Self-contained (opens offline); ID numbers masked."""
     staging = bidui.staging_dir(context.run.run_id)
-    links = {
-        p.parent.name: p.relative_to(staging).as_posix()
-        for p in sorted(staging.glob(f"*/{PROBLEM_FORM.title_zh}_*.xlsx"))
-    }
-    # A township's 监测预警核实清单 under its own name when it has no 问题清单
-    # (the 未能定位 list among them), else beside it.
-    for p in sorted(staging.glob(f"*/{WARNING_FORM.title_zh}_*.xlsx")):
-        town = p.parent.name
-        label = f"{town} {WARNING_FORM.title_zh}" if town in links else town
-        links[label] = p.relative_to(staging).as_posix()
+    links = workbook_links(staging)
     if (staging / "data_docs" / "index.html").exists():
         links["数据质量报告 (Data Docs)"] = "data_docs/index.html"
     links["problems.csv"] = "problems.csv"

@@ -385,3 +385,20 @@ def test_unplaced_list_needs_its_own_password(warehouse, tmp_path):
     with pytest.raises(oc.PasswordsError, match=UNPLACED_TOWNSHIP):
         oc.encrypt_workbooks(infos.values(), passwords)
     assert not any(i.path.exists() for i in infos.values())  # none left as plaintext
+
+
+def test_report_links_both_workbooks(warehouse, tmp_path):
+    """The report asset's links: 问题清单 under the township, the 监测预警核实清单
+    beside it, the 未能定位 list (and a warnings-only township's) under its own name."""
+    from assets.outputs import workbook_links  # assets import Dagster: only this test needs it
+
+    con, _ = warehouse
+    problems, infos = write_both(con, tmp_path / "out")
+    links = workbook_links(tmp_path / "out")
+    rel = {k: (tmp_path / "out" / v) for k, v in links.items()}
+    for township in TOWNS:
+        assert rel[township] == problems[township].path
+        assert rel[f"{township} 监测预警核实清单"] == infos[township].path
+    assert rel[UNPLACED_TOWNSHIP] == infos[UNPLACED_TOWNSHIP].path
+    assert rel[WARNING_ONLY_TOWNSHIP] == infos[WARNING_ONLY_TOWNSHIP].path
+    assert len(links) == len(problems) + len(infos)
