@@ -12,6 +12,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from assets.outputs import workbook_links
 from core import office_crypto as oc
 from publishing.workbooks import (
     SUMMARY_SHEET,
@@ -390,8 +391,6 @@ def test_unplaced_list_needs_its_own_password(warehouse, tmp_path):
 def test_report_links_both_workbooks(warehouse, tmp_path):
     """The report asset's links: 问题清单 under the township, the 监测预警核实清单
     beside it, the 未能定位 list (and a warnings-only township's) under its own name."""
-    from assets.outputs import workbook_links  # assets import Dagster: only this test needs it
-
     con, _ = warehouse
     problems, infos = write_both(con, tmp_path / "out")
     links = workbook_links(tmp_path / "out")
