@@ -244,8 +244,40 @@ class WarningInjections(_Base):
                 and sum(1 for x in self.c_rows.get(m.id_number, ())) == 1
             )
 
-        hh = self.take(lambda h: h.hid not in self.e_households and hpred(h) and self.has(ok)(h))
+        hh = self.e_take(lambda h: hpred(h) and self.has(ok)(h))
         return hh, self.member(hh, ok)
+
+    def e_take(self, pred: Callable[[Household], bool]) -> Household:
+        """A household no E case is on yet: a fresh one if any fits, else one carrying a
+        problem of sections A, B or D (an E case changes only the feeds)."""
+        if self.forced is not None:
+            hh, self.forced = self.forced, None
+            if pred(hh):
+                return hh
+            raise Skip
+        for fresh in (True, False):
+            for hh in self.pool:
+                busy = hh.used or (hh.mon is not None and hh.mon.touched)
+                if (
+                    busy != fresh
+                    and hh.hid not in self.e_households
+                    and self.Y in hh.years
+                    and pred(hh)
+                ):
+                    if self.first_taken is None:
+                        self.first_taken = hh
+                    return hh
+        raise Skip
+
+    def fresh(self, hh: Household) -> bool:
+        """Nothing planted on it (for a near miss that changes the register itself)."""
+        return not hh.used and not (hh.mon is not None and hh.mon.touched)
+
+    def set_level(self, cert: Certificate, level: int) -> None:
+        """``cert`` of ``level``: a new card when it was the register's 残疾人证 number."""
+        if cert.number is not None:
+            cert.category, cert.number, cert.seq = int(cert.number[18]), None, "03"
+        cert.level = level
 
     @property
     def c_rows(self) -> dict[str, list[Member]]:
@@ -663,15 +695,16 @@ class WarningInjections(_Base):
 
     @e_injects("student_not_enrolled")
     def p_student_not_enrolled(self, i: int) -> None:
-        v = i % 4
-        hh, m = self.e_member(lambda h: True, self.pupil_e(6 if v == 3 else 7, 6 if v == 3 else 15))
+        v = i % 5
+        lo, hi = (6, 6) if v == 3 else (7, 15)
+        hh, m = self.e_member(lambda h: True, self.pupil_e(lo, hi))
         recs = self._school(m)
         if v in (0, 3):
             for r in recs:
                 self.feeds.drop(self.c, r)
             note = "无本学年学籍" + ("（9月1日恰满6岁）" if v == 3 else "")
         else:
-            status = {1: "休学", 2: "辍学"}.get(v, "转出")
+            status = {1: "休学", 2: "辍学", 4: "转出"}[v]
             for r in recs:
                 r.status = status
             note = f"学籍{status}"
@@ -760,7 +793,7 @@ class WarningInjections(_Base):
         if v == 0:
             # the register's 小学 without a grade; fresh household only (a register change)
             hh, m = self.e_member(
-                lambda h: not h.used,
+                self.fresh,
                 lambda m: m.school_status.startswith("小学") and self.pupil_e(7, 12)(m),
             )
             grade = self._school(m)[0].grade
@@ -807,7 +840,7 @@ class WarningInjections(_Base):
 
     def _disabled(self, m: Member) -> bool:
         cs = self.feeds.certs.get(m.id_number, [])
-        return m.health == "残疾" and len(cs) == 1 and cs[0].number is None
+        return m.health == "残疾" and len(cs) == 1
 
     @e_injects("severe_disability_without_subsidy")
     def p_severe_disability_without_subsidy(self, i: int) -> None:
@@ -818,8 +851,7 @@ class WarningInjections(_Base):
             else (lambda h: self.h(h).risk_open and not self.h(h).subsidy)
         )
         hh, m = self.e_member(hpred, self._disabled)
-        cert = self.feeds.certs[m.id_number][0]
-        cert.level = 1 if v == 0 else 2
+        self.set_level(self.feeds.certs[m.id_number][0], 1 if v == 0 else 2)
         self.plan(
             "severe_disability_without_subsidy",
             hh,
@@ -835,13 +867,13 @@ class WarningInjections(_Base):
             hh, m = self.e_member(
                 lambda h: self.h(h).poor_exited and not self.h(h).subsidy, self._disabled
             )
-            self.feeds.certs[m.id_number][0].level = 3
+            self.set_level(self.feeds.certs[m.id_number][0], 3)
             note = "三级残疾证"
         elif v == 1:
             hh, m = self.e_member(
                 lambda h: self.h(h).poor_exited and not self.h(h).subsidy, self._disabled
             )
-            self.feeds.certs[m.id_number][0].level = 1
+            self.set_level(self.feeds.certs[m.id_number][0], 1)
             self.feeds.certs[m.id_number][0].status = "注销"
             note = "一级残疾证已注销"
         else:
@@ -849,14 +881,14 @@ class WarningInjections(_Base):
                 raise Skip
             hh, m = self.e_member(
                 lambda h: (
-                    not h.used
+                    self.fresh(h)
                     and self.h(h).poor_exited
                     and not self.h(h).monitored
                     and not self.h(h).subsidy
                 ),
                 self._disabled,
             )
-            self.feeds.certs[m.id_number][0].level = 2
+            self.set_level(self.feeds.certs[m.id_number][0], 2)
             mon = hh.mon
             assert mon is not None
             old = mon.measures.get("measure_comprehensive")
@@ -872,14 +904,16 @@ class WarningInjections(_Base):
         v = i % 5
         if v == 0:
             hh, m = self.e_member(
+                # not under monitoring, and no 重度残疾 subsidy finding beside it
                 lambda h: (
-                    self.h(h).monitored and not self.h(h).risk_open and not self.h(h).poor_exited
+                    not self.h(h).risk_open and (self.h(h).subsidy or not self.h(h).poor_exited)
                 ),
                 self._disabled,
             )
             cert = self.feeds.certs[m.id_number][0]
-            cert.level, cert.issued = 1, dt.date(Y, 1, 1)
-            self.plan("new_severe_disability", hh, m, "1月1日新发一级残疾证（已消除风险户）")
+            self.set_level(cert, 1)
+            cert.issued = dt.date(Y, 1, 1)
+            self.plan("new_severe_disability", hh, m, "1月1日新发一级残疾证（未在监测中）")
             return
         if v == 1:
             p = self.outsider(lambda p: self.age(p) >= 3)
@@ -914,7 +948,8 @@ class WarningInjections(_Base):
                 self._disabled,
             )
             cert = self.feeds.certs[m.id_number][0]
-            cert.level, cert.issued = 1, dt.date(Y, 4, 4)
+            self.set_level(cert, 1)
+            cert.issued = dt.date(Y, 4, 4)
             self.near_e("new_severe_disability", hh, m, "风险未消除户新发一级残疾证")
             return
         cases = {
