@@ -41,7 +41,7 @@ from checks.thresholds import FeedQuality, load_thresholds
 from core.config import now as office_now
 from core.idcard import mask_in_text
 from department_feeds import DEPARTMENTS, SPECS
-from rectification.form import UNPLACED_TOWNSHIP
+from rectification.form import UNPLACED_TOWNSHIP, WARNING_FORM
 from rectification.status import FOUND_STATUS_ZH, LATEST_RESPONSES_SQL
 
 log = logging.getLogger("bidui.report")
@@ -1143,10 +1143,18 @@ def _feeds_view(
 
 
 def _links_view(links: Mapping[str, str], towns: set[str]) -> dict[str, Any]:
-    return {
-        "towns": [(k, v) for k, v in links.items() if k in towns],
-        "other": [(k, v) for k, v in links.items() if k not in towns],
-    }
+    """Township workbooks by kind: a link to a 监测预警核实清单 (by its file name) is
+    listed apart, under its township's name (``甲镇 监测预警核实清单`` → ``甲镇``)."""
+    suffix = f" {WARNING_FORM.title_zh}"
+    warning, towns_, other = [], [], []
+    for k, v in links.items():
+        if Path(v.replace("\\", "/")).name.startswith(WARNING_FORM.title_zh):
+            warning.append((k.removesuffix(suffix), v))
+        elif k in towns:
+            towns_.append((k, v))
+        else:
+            other.append((k, v))
+    return {"towns": towns_, "warning": warning, "other": other}
 
 
 # --------------------------------------------------------------------------- template

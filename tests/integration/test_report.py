@@ -416,3 +416,26 @@ def test_unknown_status_still_renders(warehouse, tmp_path):
     summary, html, _ = _render(warehouse, tmp_path / "report.html")
     assert summary.findings == len(FINDINGS)
     assert "under_review 1" in html
+
+
+@needs_warning_rules
+def test_warning_workbooks_are_linked_apart(tmp_path):
+    """Links as assets.outputs.workbook_links names them: a township's 预警 list
+    beside its 问题清单, the county-level 未能定位 list under its own name."""
+    path = warning_warehouse(tmp_path / "w.duckdb")
+    links = {
+        "甲镇": LINKS["甲镇"],
+        "甲镇 监测预警核实清单": "甲镇/监测预警核实清单_云岭县_甲镇_20251115.xlsx",
+        "未能定位": "未能定位/监测预警核实清单_云岭县_未能定位_20251115.xlsx",
+        "problems.csv": "problems.csv",
+    }
+    _, html, _ = _render(path, tmp_path / "report.html", links=links)
+    section = html[html.index('id="links"') :]
+    problems, rest = section.split("各乡（镇）监测预警核实清单", 1)
+    warnings, other = rest.split("<h3>其他</h3>", 1)
+    assert "甲镇/" in unquote(problems) and "未能定位" not in unquote(problems)
+    assert re.findall(r'data-link="warning">(.*?)</a>', warnings) == ["甲镇", "未能定位"]
+    assert "problems.csv" in other
+    unplaced = html[html.index('id="warnings-unplaced"') :]
+    unplaced = unquote(unplaced[: unplaced.index("</p>")])
+    assert 'href="未能定位/监测预警核实清单_云岭县_未能定位_20251115.xlsx"' in unplaced
