@@ -11,6 +11,7 @@ extended with it for the test (the writers read it at call time), and
 
 from __future__ import annotations
 
+import shutil
 from datetime import date, datetime
 
 import duckdb
@@ -320,6 +321,9 @@ def test_a_township_answers_its_warnings_and_the_next_nights_show_the_statuses(c
     assert listed[ids["赵e"]]["核实人"] == "王五"  # what was taken is carried forward
     assert "核实结论“已纳入”" in (listed[ids["赵e"]]["上次报送处理情况"] or "")
 
+    # The township returns the night-2 list untouched: the carried answers are not new.
+    shutil.copy(lists[("东风镇", WARNING_FORM.kind)], fed / "预警核实（原样退回）.xlsx")
+
     # The office accepts c's decision; d's household is registered meanwhile.
     accept_waivers(con, [ids["赵c"]], "区扶贫办", RUN2, "同意不纳入")
     load_register(
@@ -333,7 +337,8 @@ def test_a_township_answers_its_warnings_and_the_next_nights_show_the_statuses(c
 
     # ---------------------------------------------------------------- night 3
     lists, fb, life = night(con, RUN3, outbox, inbox)
-    assert fb.files_read == 0 and fb.files_skipped == 2  # read once, never again
+    assert fb.files_skipped == 2  # read once, never again
+    assert (fb.files_read, fb.accepted, fb.rejected, fb.unchanged) == (1, 0, 0, 3)  # c d e
     history = dict(con.execute("SELECT problem_id, status FROM finding_history").fetchall())
     assert {x: history[ids[f"赵{x}"]] for x in LETTERS} == {
         "a": "included",
