@@ -12,6 +12,7 @@ A case key is a household id, or a label of a person outside the register
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
@@ -21,6 +22,7 @@ import pytest
 
 from checks.engine import run_rules
 from checks.rules import RULES_BY_CODE, early_warning
+from checks.thresholds import load_thresholds
 from rectification.form import UNPLACED_TOWNSHIP
 from tests.rules_fixtures import RUN_DATE, Builder, Case, case
 
@@ -116,7 +118,20 @@ def outsider(b: Builder, label: str, address: str | None, birth: str = "19700101
 @add
 @case(
     "dibao_not_monitored",
-    fires=("DNM1", "DNM2", "DNM10", "oTV", "oT", "oU", "o2T", "oDereg", "oTwo", "oLong"),
+    fires=(
+        "DNM1",
+        "DNM2",
+        "DNM10",
+        "oTV",
+        "oT",
+        "oU",
+        "o2T",
+        "oDereg",
+        "oTwo",
+        "oLong",
+        "oTie",
+        "oLonger",
+    ),
     quiet=(
         "DNM3",
         "DNM4",
@@ -148,6 +163,8 @@ def _(b: Builder):
     b.civil_affairs(hh(b, "DNM12", kind=ELIMINATED)[0])
     # A village of 城关镇 whose name holds another's (新红星村 ⊃ 红星村).
     hh(b, "DNM-NEW", township="城关镇", village="新红星村")
+    hh(b, "DNM-DF", township="河口乡", village="东风村")
+    hh(b, "DNM-HQ", township="河口乡", village="红旗水库村")
     for label, address, extra in (
         ("oTV", "云岭县城关镇红星村5组12号", {}),
         ("oT", "云岭县城关镇幸福社区8栋", {}),
@@ -160,6 +177,9 @@ def _(b: Builder):
         ),
         ("oDead", "云岭县河口乡新民村2组", {"status": "死亡", "deregistered_on": date(2024, 5, 1)}),
         ("oLong", "云岭县城关镇新红星村1组", {}),
+        # Two villages of the township, neither inside the other: the longer one; a tie: blank.
+        ("oTie", "云岭县河口乡新民村东风村交界", {}),
+        ("oLonger", "云岭县河口乡红旗水库村东风村组", {}),
     ):
         b.civil_affairs(outsider(b, label, address, **extra), name="外" + label)
     two = outsider(b, "oTwo", "云岭县河口乡新民村", status="迁出", deregistered_on=date(2023, 1, 1))
@@ -430,6 +450,8 @@ def test_outsiders_are_placed_by_their_hukou_address(wh):
         "oDereg": ("河口乡", "新民村"),
         "oTwo": ("城关镇", "红星村"),
         "oLong": ("城关镇", "新红星村"),
+        "oTie": ("河口乡", None),
+        "oLonger": ("河口乡", "红旗水库村"),
     }
     for key, place in placed.items():
         f = _one(wh, "dibao_not_monitored", key)
@@ -601,3 +623,33 @@ def test_rule_entries():
     for rule in early_warning.RULES:
         assert RULES_BY_CODE[rule.code] is rule
         assert rule.feeds[0] == "register" and len(rule.feeds) >= 2
+
+
+def test_thresholds_come_from_the_config(tmp_path):
+    """The cost percentages and the months of new certificates are the office's."""
+    b = Builder()
+    b.medical(hh(b, "T1", kind=POOR)[0], self_paid=HALF - CENT)
+    b.disability(hh(b, "T2", [{"health": "残疾"}])[0], issued_on=date(2023, 12, 31))
+    con = b.write(tmp_path / "wh.duckdb")
+    th = load_thresholds()
+    th = dataclasses.replace(
+        th,
+        early_warning=dataclasses.replace(
+            th.early_warning, monitored_cost_percent=49, new_disability_months=13
+        ),
+    )
+    run = run_rules(con, RUN_DATE, th, rules=early_warning.RULES)
+    assert run.result("high_medical_cost").thresholds == {
+        "rural_income": 21691,
+        "monitored_cost_pct": 49,
+        "others_cost_pct": 100,
+    }
+    found = dict(
+        con.execute(
+            "SELECT household_id, description FROM findings "
+            "WHERE rule_code IN ('high_medical_cost', 'new_severe_disability')"
+        ).fetchall()
+    )
+    assert set(found) == {"T1", "T2"}
+    assert "的 49%（10,628.59 元）" in found["T1"]
+    con.close()
