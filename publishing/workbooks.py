@@ -1000,7 +1000,9 @@ def _summary_table1(ws, make, row_idx, header, villages, values_of, titles, blan
     return row_idx + 3
 
 
-def _summary_table2(ws, make, row_idx, title, header2, villages, by_village, per_rule) -> None:
+def _summary_table2(
+    ws, make, row_idx, title, header2, villages, by_village, per_rule, blank="（未填行政村）"
+) -> None:
     """Table 2 of 汇总: one row per rule present (``per_rule``: ordered
     ((name, second column, code), Counter by village)), one column per village
     with rows, 合计, the rule code last. Excel has 16,384 columns: with more
@@ -1013,14 +1015,14 @@ def _summary_table2(ws, make, row_idx, title, header2, villages, by_village, per
     ws.append([make(ws, title, font=S.header_font, border=False)])
     row_idx += 1
     ws.row_dimensions[row_idx].height = row_height(
-        max([1, *(wrapped_lines(v or "（未填行政村）", COUNT_WIDTH) for v in listed)])
+        max([1, *(wrapped_lines(v or blank, COUNT_WIDTH) for v in listed)])
     )
     ws.append(
         [
             make(ws, h, font=S.header_font, fill=S.header_fill, alignment=S.header_align)
             for h in [
                 *header2[:2],
-                *(_village_header(v) for v in listed),
+                *(_village_header(v, blank) for v in listed),
                 "合计",
                 header2[2],
             ]
@@ -1181,6 +1183,7 @@ def _write_warning_summary(
         villages,
         by_village,
         ordered,
+        blank,
     )
     return ws
 
@@ -1188,7 +1191,7 @@ def _write_warning_summary(
 _ALL_HEADERS = tuple(dict.fromkeys(h for f in FORMS for h in f.headers))
 
 
-def _village_header(village: str | None) -> str:
+def _village_header(village: str | None, blank: str = "（未填行政村）") -> str:
     """A village as a column header of 汇总 table 2, never taken for a list column.
 
     The feedback reader finds answer sheets by their headers (whitespace removed,
@@ -1196,7 +1199,7 @@ def _village_header(village: str | None) -> str:
     start); a village named 问题编号 or 核实结果 (or any header of either form)
     would make table 2 look like one.
     """
-    name = village or "（未填行政村）"
+    name = village or blank
     key = re.sub(r"\s+", "", name).replace("（", "(").replace("）", ")")
     return f"行政村：{name}" if key.startswith(_ALL_HEADERS) else name
 

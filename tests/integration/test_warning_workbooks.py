@@ -245,7 +245,10 @@ def test_isolation_of_both_workbooks(warehouse, tmp_path):
         f"未能定位/监测预警核实清单_{COUNTY}_未能定位_20240610.xlsx"
     )
     assert set(sheet_rows(info.path)) == set(listed(warnings, UNPLACED_TOWNSHIP))
-    assert openpyxl.load_workbook(info.path).sheetnames[1] == UNPLACED_TOWNSHIP
+    wb = openpyxl.load_workbook(info.path)
+    assert wb.sheetnames[1] == UNPLACED_TOWNSHIP
+    summary = [v for row in wb[SUMMARY_SHEET].iter_rows(values_only=True) for v in row]
+    assert "（未能定位）" in summary and "（未填行政村）" not in summary
     # Outsiders placed in a township are on its list, nowhere else.
     for township in TOWNS:
         outsiders = {
