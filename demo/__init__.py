@@ -62,8 +62,9 @@ class GenerateResult:
     run_date: dt.date | None = None
     """The day the truth holds for (the grace period of the measure rules)."""
     unplanned: list[tuple[str, str]] = field(default_factory=list)
-    """(rule, household) findings of rules D on households nothing was planted on:
-    a generator bug if any (they are not in truth.csv)."""
+    """(rule, household or ID number) findings of rules D or E on someone nothing was
+    planted on, planted rules E the oracle does not find, or near misses it does: a
+    generator bug if any (they are not in truth.csv)."""
     feed_rows: dict[str, int] = field(default_factory=dict)
     """Data rows written per feed (all its files)."""
     truth_by_rule: dict[str, int] = field(default_factory=dict)

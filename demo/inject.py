@@ -11,7 +11,8 @@ Today's 防返贫监测 export adds rules D (:mod:`demo.inject_monitoring`), pla
 after the monitoring record was made clean again (:mod:`demo.monitoring`); a
 legacy 建档立卡 county has no such record and gets no rule D problem. In mixed
 mode (:data:`MIXED`) some households carry several problems at once, or a near
-miss beside a real problem.
+miss beside a real problem. Rules E (:mod:`demo.inject_warnings`) come last, in
+either export, on the early-warning feeds built from the final register.
 
 Truth rows hold what the rule reports: person-level rules the member's number
 as the finding prints it (normalised when valid or readable, else the raw

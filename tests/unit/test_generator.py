@@ -14,10 +14,13 @@ from python_calamine import CalamineWorkbook
 from stdnum.cn import ric
 
 from checks.rules import ALL_RULES
+from checks.thresholds import load_thresholds
 from demo import township_count
 from demo.county import Builder, build
+from demo.early_warning import E_RULES, UNPLACED, build_feeds, e_findings, place, school_matches
 from demo.inject import INJECTORS, NEAR_MISSES, missing_injectors
 from demo.model import age_dec31, age_sep1
+from demo.monitoring import Monitor
 from demo.render import WRITERS, missing_writers
 from demo.xlsx import write_fast
 from department_feeds import FEEDS
@@ -153,3 +156,46 @@ def test_fast_xlsx_round_trip(tmp_path_factory, rows):
                 assert got == v
             else:
                 assert float(got) == float(v)
+
+
+def test_placement_by_hukou_address():
+    """monitoring.md §4: exactly one township in the 住址, then one of its villages."""
+    towns = ["龙潭镇", "石坝乡"]
+    villages = {"龙潭镇": ["山脚村", "大山脚村", "河口村"], "石坝乡": ["河口村", "新寨村"]}
+    assert place("云岭县龙潭镇河口村上寨组3号", towns, villages) == ("龙潭镇", "河口村")
+    assert place("云岭县龙潭镇人民路8号", towns, villages) == ("龙潭镇", "")
+    # a village of another township: the township only
+    assert place("云岭县龙潭镇新寨村5号", towns, villages) == ("龙潭镇", "")
+    # several villages: the longest that is not inside another match
+    assert place("云岭县龙潭镇大山脚村2号", towns, villages) == ("龙潭镇", "大山脚村")
+    assert place("云岭县龙潭镇河口村山脚村", towns, villages) == ("龙潭镇", "")
+    assert place("云岭县县城人民路8号", towns, villages) == (UNPLACED, "")
+    assert place("云岭县龙潭镇人民路8号（原石坝乡）", towns, villages) == (UNPLACED, "")
+
+
+def test_school_words_match_the_register():
+    assert school_matches("七年级", "初中", "初一")
+    assert school_matches("小学", "小学", "三年级")
+    assert school_matches("高中二年级", "高中", "高二")
+    assert school_matches("学前教育", "学前", None)
+    assert not school_matches("小学三年级", "小学", "四年级")
+    assert not school_matches("高中一年级", "中职", "一年级")
+
+
+@pytest.mark.parametrize("today", [True, False])
+def test_clean_early_warning_feeds_flag_nothing(today):
+    """The clean county's 民政/医保/教育/残联 records (register members and background
+    people outside the register) trip no rule E: every finding is a planted one."""
+    county, _ = build(250, seed=9, working_year=YEAR)
+    if today:
+        mon = Monitor(county, 9)
+        mon.assign()
+        mon.reconcile()
+    params = load_thresholds().sql_params(YEAR, dt.date(YEAR + 1, 1, 20))
+    feeds = build_feeds(county, 9, today, params)
+    outsiders = {p.id for p in county.persons if not p.register}
+    assert {r.id for r in county.medical} & outsiders
+    assert {r.id for r in county.education} & outsiders
+    assert {r.kind for r in county.civil_affairs if r.id in outsiders} - {"农村低保", "特困供养"}
+    hits = list(e_findings(county, feeds, today, params, E_RULES))
+    assert [(h.code, h.key) for h in hits] == []
