@@ -11,7 +11,7 @@ NIGHTLY_JOB_NAME = "nightly"
 nightly_job = dg.define_asset_job(
     NIGHTLY_JOB_NAME,
     selection=dg.AssetSelection.all(),
-    description="比对全流程：读取收件箱 → 规则比对 → 整改跟踪 → 问题清单与报告（原子发布）",
+    description="比对全流程：读取收件箱 → 规则比对 → 整改跟踪 → 问题清单、监测预警核实清单与报告（原子发布）",
     # Steps share one DuckDB file: run them one after another in one process.
     executor_def=dg.in_process_executor,
     # Which warehouse a run worked on, seen in the UI's run list (``bidui run`` sets

@@ -22,6 +22,7 @@ def test_job_covers_every_asset():
         "data_docs",
         "rectification",
         "problem_lists",
+        "warning_lists",
         "problem_files",
         "report",
         "published_outbox",
