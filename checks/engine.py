@@ -440,6 +440,7 @@ def _cleanup(con: duckdb.DuckDBPyConnection) -> None:
         "bd_new",
         "bd_rule_meta",
         "bd_due",
+        "bd_resident",
         "bd_ran",
         "bd_reg",
         "bd_hh",
