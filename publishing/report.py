@@ -490,6 +490,7 @@ def _collect_warnings(con: duckdb.DuckDBPyConnection, d: _Data) -> None:
             {"d": d.run_date, "warn": codes, "unplaced": UNPLACED_TOWNSHIP},
         )
     states = {r["code"]: r["state"] for r in d.rules}
+    reasons = {r["code"]: r["reason"] for r in d.rules}
     ran = any(states.get(c) == "ran" for c in codes)
     if not found and not ran:
         return
@@ -514,7 +515,10 @@ def _collect_warnings(con: duckdb.DuckDBPyConnection, d: _Data) -> None:
         g = group(rule.department, rule.risk_type_zh or "")
         g["rules"].append(rule.name_zh)
         if states.get(code) == "not_run":
-            g["not_run"].append(rule.name_zh)
+            # Why, not the rule's name again (it is in the cell already).
+            why = reasons.get(code) or "原因未记录"
+            if why not in g["not_run"]:
+                g["not_run"].append(why)
     for r in found:
         rule = RULES_BY_CODE.get(r["rule_code"])
         risk = (rule.risk_type_zh if rule else None) or "（未知）"

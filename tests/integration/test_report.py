@@ -407,6 +407,24 @@ def test_warnings_section_when_rules_ran_without_findings_or_not_at_all(warehous
     assert 'id="warnings"' not in html and "民政数据未收到" in html
 
 
+@needs_warning_rules
+def test_warning_rule_not_run_says_why_in_its_row(warehouse, tmp_path):
+    """One warning rule not run while the others ran: its row is marked 未运行 with the
+    reason (not the rule's name a second time)."""
+    con = duckdb.connect(str(warehouse))
+    con.execute(
+        "UPDATE rule_runs SET ran = false, reason = '未收到医保数据', finding_count = NULL "
+        "WHERE run_date = ? AND rule_code = 'high_medical_cost'",
+        [RUN2],
+    )
+    con.close()
+    _, _, page = _render(warehouse, tmp_path / "report.html")
+    (key,) = [k for k in page.rows if k[0] == "warning-table:data-warning" and "因病" in k[1]]
+    cell = page.rows[key][2]
+    assert "未运行" in cell and "未收到医保数据" in cell
+    assert cell.count(RULES_BY_CODE["high_medical_cost"].name_zh) == 1
+
+
 def test_unknown_status_still_renders(warehouse, tmp_path):
     """A status the report has no label or colour for (a newer one) is drawn, by its
     code, and counted."""
