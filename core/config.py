@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -18,11 +20,55 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_DIR = Path(os.environ.get("BIDUI_HOME", PROJECT_ROOT / ".local"))
 
 
+COUNTIES_ENV = "BIDUI_COUNTIES"
+PREFECTURE_FOLDER = "_prefecture"  # <inbox>/_prefecture/<feed>/: prefecture-wide feeds
+# What a feed folder's name looks like (department_feeds.FEEDS, which core cannot import).
+_FEED_NAME = re.compile(r"[a-z][a-z0-9_]*")
+_BAD_NAME_CHARS = set('/\\,:*?"<>|') | {chr(c) for c in range(32)} | {chr(127)}
+
+
+class CountyNameError(ValueError):
+    """A county name that cannot be a folder, a file name or a partition key."""
+
+
+def check_county_name(name: str) -> str:
+    """``name`` stripped, or :class:`CountyNameError`: county names become folder and
+    file names (``<inbox>/<county>/``, ``counties/<county>.duckdb``) and Dagster
+    partition keys, so no separators, no ``..``, no leading dot or underscore
+    (``_prefecture`` is not a county), no commas (the ``BIDUI_COUNTIES`` separator)."""
+    text = name.strip()
+    if not text:
+        raise CountyNameError("empty county name / 县名为空")
+    if text.startswith((".", "_")) or ".." in text or set(text) & _BAD_NAME_CHARS:
+        raise CountyNameError(
+            f"county name {text!r} cannot be used as a folder name (no / \\ , .. or "
+            f"leading . or _) / 县名 {text} 不能用作文件夹名"
+        )
+    if len(text.encode("utf-8")) > 200:
+        raise CountyNameError(f"county name {text[:20]!r}… is too long / 县名过长")
+    return text
+
+
 @dataclass(frozen=True)
 class Settings:
+    """Where a run reads and writes. ``county`` is None for a single-county run (the
+    paths as given); :meth:`for_county` gives one county's settings in a
+    multi-county inbox (``<inbox>/<county>/<feed>/…``)."""
+
     inbox: Path
     outbox: Path
     warehouse: Path
+    county: str | None = None
+    prefecture_dir: Path | None = None
+    """The Parquet layer of all counties: ``<warehouse parent>/prefecture``."""
+    prefecture_outbox: Path | None = None
+    """The prefecture report's outbox: ``<outbox>/_prefecture``."""
+
+    def __post_init__(self) -> None:
+        if self.prefecture_dir is None:
+            object.__setattr__(self, "prefecture_dir", self.warehouse.parent / "prefecture")
+        if self.prefecture_outbox is None:
+            object.__setattr__(self, "prefecture_outbox", self.outbox / PREFECTURE_FOLDER)
 
     @classmethod
     def from_env(
@@ -39,6 +85,61 @@ class Settings:
             inbox=pick(inbox, "BIDUI_INBOX", LOCAL_DIR / "demo" / "inbox"),
             outbox=pick(outbox, "BIDUI_OUTBOX", LOCAL_DIR / "outbox"),
             warehouse=pick(warehouse, "BIDUI_WAREHOUSE", LOCAL_DIR / "warehouse.duckdb"),
+        )
+
+    def counties(self, feeds: Collection[str] = ()) -> tuple[str, ...]:
+        """The counties of a multi-county inbox; ``()`` in the single-county layout.
+
+        ``BIDUI_COUNTIES`` (comma-separated) wins. Otherwise an inbox with a feed
+        folder directly in it (``<inbox>/register/``) is the single-county layout,
+        and the counties are the sub-folders holding at least one feed folder
+        (``feeds``: ``department_feeds.FEEDS``; without it, any folder named like a
+        feed), sorted. At least two are needed: one such folder alone is the county's
+        feed folders one level too deep (``bidui run`` says so); set
+        ``BIDUI_COUNTIES`` to run a prefecture of one county."""
+        if self.county is not None:
+            return ()
+        configured = os.environ.get(COUNTIES_ENV, "").strip()
+        if configured:
+            names = [check_county_name(n) for n in configured.split(",") if n.strip()]
+            return tuple(dict.fromkeys(names))
+
+        def is_feed(p: Path) -> bool:
+            ok = p.name in feeds if feeds else bool(_FEED_NAME.fullmatch(p.name))
+            return ok and p.is_dir()
+
+        try:
+            entries = sorted(self.inbox.iterdir())
+        except OSError:
+            return ()
+        if any(is_feed(p) for p in entries):
+            return ()
+        found = []
+        for p in entries:
+            if not p.is_dir() or p.name.startswith((".", "_")):
+                continue
+            try:
+                check_county_name(p.name)
+                if any(is_feed(q) for q in p.iterdir()):
+                    found.append(p.name)
+            except (CountyNameError, OSError):
+                continue
+        return tuple(found) if len(found) >= 2 else ()
+
+    def for_county(self, county: str) -> Settings:
+        """One county's settings: ``<inbox>/<county>``, ``<outbox>/<county>``, the
+        warehouse ``<warehouse parent>/counties/<county>.duckdb``; the prefecture
+        paths stay the prefecture's."""
+        if self.county is not None:
+            raise ValueError(f"settings are already county {self.county!r}'s")
+        name = check_county_name(county)
+        return Settings(
+            inbox=self.inbox / name,
+            outbox=self.outbox / name,
+            warehouse=self.warehouse.parent / "counties" / f"{name}.duckdb",
+            county=name,
+            prefecture_dir=self.prefecture_dir,
+            prefecture_outbox=self.prefecture_outbox,
         )
 
 
