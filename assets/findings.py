@@ -1,4 +1,10 @@
-"""The rule engine as an asset: every rule of the catalogue, one check per rule."""
+"""The rule engine as an asset: every rule of the catalogue, one check per rule.
+
+In a county run of a prefecture (``bidui.settings.county`` set) the cross-county
+rules run too, over the other counties' Parquet exports
+(:func:`checks.cross_county.attach_other_counties`); they have no asset check (the
+single-county Definitions stay as they are) and are reported in the metadata.
+"""
 
 from typing import Any
 
@@ -6,8 +12,10 @@ import dagster as dg
 
 from assets.resources import BiduiResource
 from checks import ALL_RULES
+from checks.cross_county import attach_other_counties
 from checks.engine import rule_summary, run_rules
 from checks.rules.base import SEVERITY_ZH, Rule
+from checks.rules.cross_county import CROSS_COUNTY_RULES
 from checks.thresholds import load_thresholds
 from department_feeds import SPECS
 
@@ -61,8 +69,18 @@ def findings(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.Mate
     A rule whose feed is missing or failed to load is recorded as *not run* — never
     as "0 findings". Each rule is an asset check named by its code."""
     thresholds = load_thresholds(bidui.thresholds or None)
+    # Settings.county / prefecture_dir: None in a single-county run (nothing changes).
+    county = getattr(bidui.settings, "county", None)
+    prefecture_dir = getattr(bidui.settings, "prefecture_dir", None)
+    rules = ALL_RULES
+    cross: dict[str, Any] = {}
     with bidui.connect() as con:
-        run = run_rules(con, bidui.run_day, thresholds)
+        if county and prefecture_dir is not None:
+            others = attach_other_counties(con, prefecture_dir, county)
+            rules = ALL_RULES + CROSS_COUNTY_RULES
+            cross["other_counties"] = others.counties
+            cross["other_counties_not_read"] = others.missing
+        run = run_rules(con, bidui.run_day, thresholds, rules=rules)
         summaries = {rule.code: rule_summary(con, rule.code) for rule in ALL_RULES}
         totals = con.execute(
             "SELECT count(*), count(*) FILTER (status = 'new'), "
@@ -106,6 +124,21 @@ def findings(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.Mate
             "rules_ran": len(ALL_RULES) - len(not_run),
             "rules_not_run": dg.MetadataValue.json(not_run),
             "working_year": getattr(run, "working_year", None),
+            **(
+                {
+                    "county": county,
+                    "cross_county": dg.MetadataValue.json(
+                        cross
+                        | {
+                            r.code: (r.finding_count if r.ran else f"未运行：{r.reason}")
+                            for r in run.results
+                            if r.code in {x.code for x in CROSS_COUNTY_RULES}
+                        }
+                    ),
+                }
+                if cross
+                else {}
+            ),
         },
         check_results=check_results,
     )
