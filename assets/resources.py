@@ -255,12 +255,103 @@ def sweep_orphaned_staging(outbox: Path, keep: str) -> list[str]:
     return gone
 
 
+PARTITION_TAG = "dagster/partition"
+# Run tags of a multi-county night (pipelines/jobs.py, the schedule and sensors).
+PHASE_TAG = "bidui/phase"  # ingest, night or prefecture (pipelines.jobs.PHASES)
+NIGHT_TAG = "bidui/night"  # the run date
+WAVE_TAG = "bidui/wave"  # one night's runs of every phase (a schedule tick, an inbox change)
+
+
+def run_partition(run: dg.DagsterRun | None) -> str:
+    """The county partition a run materialises, "" for an unpartitioned run."""
+    return (run.tags.get(PARTITION_TAG) or "") if run is not None else ""
+
+
+STATUS_FILE = "_status.json"
+FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
+
+
+def county_status_path(prefecture_dir: Path, county: str) -> Path:
+    """``<prefecture_dir>/county=<county>/_status.json``: how the county's last phase
+    of the night ended (the prefecture report lists failed counties from it)."""
+    return Path(prefecture_dir) / f"county={county}" / STATUS_FILE
+
+
+def write_county_status(
+    prefecture_dir: Path, county: str, phase: str, ok: bool, error: str, run_id: str
+) -> Path:
+    """Write the county's status file atomically: ``{"county", "phase", "ok", "error",
+    "run_id", "finished_at"}`` (office time, ISO)."""
+    path = county_status_path(prefecture_dir, county)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "county": county,
+        "phase": phase,
+        "ok": bool(ok),
+        "error": error,
+        "run_id": run_id,
+        "finished_at": datetime.now(office_tz()).replace(tzinfo=None).isoformat(timespec="seconds"),
+    }
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def run_error(instance: dg.DagsterInstance, run_id: str) -> str:
+    """One line on why a run failed: its first failed step and that step's innermost
+    error, else the run's own failure message."""
+    types = {dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE}
+    lines = []
+    for entry in instance.all_logs(run_id, of_type=types):
+        event = entry.dagster_event
+        error = getattr(event.event_specific_data, "error", None) if event else None
+        while error is not None and (error.cause or error.context) is not None:
+            error = error.cause or error.context
+        text = (error.message if error is not None else entry.message) or ""
+        first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+        if first:
+            lines.append(f"{event.step_key}: {first}" if event and event.step_key else first)
+    return lines[0][:500] if lines else "run failed / 运行失败"
+
+
+def write_wave_statuses(instance: dg.DagsterInstance, wave: str, prefecture_dir: Path) -> dict:
+    """The status file of every county run in the night ``wave`` (its latest phase),
+    from the Dagster instance: for runs the daemon launched (``bidui run`` writes them
+    itself). A run not finished (lost, still running) counts as failed."""
+    records = instance.get_run_records(filters=dg.RunsFilter(tags={WAVE_TAG: wave}))
+    order = {"ingest": 0, "night": 1}
+    latest: dict[str, dg.DagsterRun] = {}
+    # A later phase wins, and within a phase the newest run (a re-execution).
+    for rec in sorted(
+        records,
+        key=lambda r: (order.get(r.dagster_run.tags.get(PHASE_TAG, ""), 9), r.create_timestamp),
+    ):
+        run = rec.dagster_run
+        county = run_partition(run)
+        if county and run.tags.get(PHASE_TAG) in order:
+            latest[county] = run
+    out = {}
+    for county, run in sorted(latest.items()):
+        status = run.status.value
+        ok = status == "SUCCESS"
+        error = "" if ok else (run_error(instance, run.run_id) if status in FINISHED else status)
+        write_county_status(prefecture_dir, county, run.tags[PHASE_TAG], ok, error, run.run_id)
+        out[county] = ok
+    return out
+
+
 class BiduiResource(dg.ConfigurableResource):
     """Paths (inbox, outbox, warehouse), the run date and the thresholds file.
 
     Empty strings mean "use the default": environment variables ``BIDUI_INBOX``,
     ``BIDUI_OUTBOX``, ``BIDUI_WAREHOUSE``, then the git-ignored ``.local/`` folder.
     ``lock_wait_s`` below 0 means ``$BIDUI_RUN_LOCK_WAIT``, else 600 s.
+
+    Counties: in a run of a county partition (``dagster/partition`` tag) or with
+    ``county`` set, :attr:`settings` are that county's (``Settings.for_county``):
+    its inbox folder, outbox folder and warehouse file, locks and staging folder
+    included, so the assets need no change and county runs run side by side.
     """
 
     inbox: str = ""
@@ -269,14 +360,24 @@ class BiduiResource(dg.ConfigurableResource):
     run_date: str = ""
     thresholds: str = ""
     lock_wait_s: float = -1.0
+    county: str = ""
 
+    _county: str = PrivateAttr(default="")
     _locks: RunLocks | None = PrivateAttr(default=None)
     _own_locks: bool = PrivateAttr(default=False)
     _run_id: str = PrivateAttr(default="")
 
     @property
-    def settings(self) -> Settings:
+    def base_settings(self) -> Settings:
+        """The configured paths, before any county: the prefecture's in a multi-county run."""
         return Settings.from_env(self.inbox or None, self.outbox or None, self.warehouse or None)
+
+    @property
+    def settings(self) -> Settings:
+        """The run's paths: its county's when it runs one (see the class docstring)."""
+        base = self.base_settings
+        county = self._county or self.county
+        return base.for_county(county) if county else base
 
     @property
     def run_day(self) -> date:
@@ -289,7 +390,11 @@ class BiduiResource(dg.ConfigurableResource):
         run_id = context.run.run_id if context.run else ""
         if not run_id:
             return
+        self._county = run_partition(context.run)
         s = self.settings
+        tags = context.run.tags
+        if tags.get(PHASE_TAG) == "prefecture" and tags.get(WAVE_TAG) and context.instance:
+            write_wave_statuses(context.instance, tags[WAVE_TAG], s.prefecture_dir)
         problem = check_layout(s.inbox, s.outbox, s.warehouse)
         if problem:
             raise ValueError(problem)
@@ -316,7 +421,7 @@ class BiduiResource(dg.ConfigurableResource):
             shutil.rmtree(self.settings.outbox / ".staging" / self._run_id, ignore_errors=True)
         if self._locks is not None and self._own_locks:
             self._locks.release()
-        self._locks, self._run_id = None, ""
+        self._locks, self._run_id, self._county = None, "", ""
 
     def staging_dir(self, run_id: str) -> Path:
         """Where this run writes its outputs before they are published atomically."""

@@ -1,6 +1,14 @@
-"""The one entry point: merges the self-contained modules into Definitions."""
+"""The one entry point: merges the self-contained modules into Definitions.
+
+Single-county inbox (``<inbox>/register/…``): the ``nightly`` job over the whole
+graph, unpartitioned, exactly as always. Multi-county inbox (``<inbox>/<county>/<feed>/…``,
+or ``BIDUI_COUNTIES``): every county asset is partitioned by the dynamic ``county``
+partitions, and the jobs are the phases of ``pipelines.jobs.PHASES``. Which one is
+decided when the code location loads (``Settings.counties``)."""
 
 from __future__ import annotations
+
+import functools
 
 import dagster as dg
 
@@ -11,9 +19,16 @@ from assets.findings import findings
 from assets.outputs import OUTPUTS, build_published_outbox
 from assets.rectification import rectification
 from assets.resources import BiduiResource
-from pipelines.jobs import nightly_job
-from pipelines.schedules import nightly_schedule
-from pipelines.sensors import inbox_sensor
+from core.config import Settings
+from department_feeds import FEEDS
+from pipelines.jobs import COUNTIES, county_jobs, nightly_job
+from pipelines.schedules import county_schedule, nightly_schedule
+from pipelines.sensors import (
+    build_phase_sensor,
+    county_discovery_sensor,
+    county_inbox_sensor,
+    inbox_sensor,
+)
 
 OUTPUT_ASSETS = [data_docs, *OUTPUTS]
 """Every asset that writes into the run's staging folder: the publish step waits for
@@ -21,12 +36,55 @@ each (a new output goes here; tests/integration/test_definitions.py fails if one
 
 ASSETS = [*FEED_ASSETS, findings, rectification, *OUTPUT_ASSETS]
 
-defs = dg.Definitions(
-    assets=[*ASSETS, build_published_outbox(OUTPUT_ASSETS)],
-    asset_checks=[*INGEST_CHECKS, *QUALITY_CHECKS, gx_feed_suites],
-    jobs=[nightly_job],
-    schedules=[nightly_schedule],
-    sensors=[inbox_sensor],
-    resources={"bidui": BiduiResource()},
-    executor=dg.in_process_executor,
-)
+CHECKS = [*INGEST_CHECKS, *QUALITY_CHECKS, gx_feed_suites]
+
+
+def is_multi_county(settings: Settings | None = None) -> bool:
+    """Whether the configured inbox holds many counties (``Settings.counties``)."""
+    return bool((settings or Settings.from_env()).counties(FEEDS))
+
+
+def single_county_definitions() -> dg.Definitions:
+    """Today's Definitions: one county, the ``nightly`` job, no partitions."""
+    return dg.Definitions(
+        assets=[*ASSETS, build_published_outbox(OUTPUT_ASSETS)],
+        asset_checks=CHECKS,
+        jobs=[nightly_job],
+        schedules=[nightly_schedule],
+        sensors=[inbox_sensor],
+        resources={"bidui": BiduiResource()},
+        executor=dg.in_process_executor,
+    )
+
+
+def _by_county(asset: dg.AssetsDefinition) -> dg.AssetsDefinition:
+    return asset.map_asset_specs(lambda s: s.replace_attributes(partitions_def=COUNTIES))
+
+
+@functools.cache
+def county_definitions() -> dg.Definitions:
+    """Many counties: the county assets partitioned by ``county``; jobs per phase."""
+    feed_keys = [key for a in FEED_ASSETS for key in a.keys]
+    night_assets = [findings, rectification, *OUTPUT_ASSETS, build_published_outbox(OUTPUT_ASSETS)]
+    county_assets = [_by_county(a) for a in [*FEED_ASSETS, *night_assets]]
+    night_keys = [key for a in night_assets for key in a.keys]
+    # GX checks report what data_docs ran: they run in the night's job, beside it.
+    ingest = dg.AssetSelection.assets(*feed_keys) - dg.AssetSelection.checks(gx_feed_suites)
+    night = dg.AssetSelection.assets(*night_keys) | dg.AssetSelection.checks(gx_feed_suites)
+    jobs = county_jobs(ingest, night, None)
+    return dg.Definitions(
+        assets=county_assets,
+        asset_checks=CHECKS,
+        jobs=jobs,
+        schedules=[county_schedule],
+        sensors=[
+            build_phase_sensor(jobs, has_prefecture=len(jobs) > 2),
+            county_discovery_sensor,
+            county_inbox_sensor,
+        ],
+        resources={"bidui": BiduiResource()},
+        executor=dg.in_process_executor,
+    )
+
+
+defs = county_definitions() if is_multi_county() else single_county_definitions()

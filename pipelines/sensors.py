@@ -20,12 +20,26 @@ import json
 import os
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 
-from core.config import Settings
-from pipelines.jobs import nightly_job
+from assets.resources import FINISHED, PARTITION_TAG
+from core.config import Settings, today
+from department_feeds import FEEDS
+from pipelines.jobs import (
+    COUNTIES,
+    COUNTY_INGEST_JOB,
+    COUNTY_NIGHT_JOB,
+    NIGHT_TAG,
+    PHASE_TAG,
+    PHASES,
+    PREFECTURE_JOB,
+    WAVE_TAG,
+    nightly_job,
+)
+from pipelines.schedules import county_run_request
 from warehouse.manifest import read_manifest
 
 SETTLE_SECONDS = float(os.environ.get("BIDUI_SETTLE_SECONDS", "30"))
@@ -146,6 +160,146 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
                     "bidui/changed": ",".join(details["changed"])[:200],
                 },
             )
+        ],
+        cursor=cursor,
+    )
+
+
+# ------------------------------------------------------------------ many counties
+# A multi-county night is a wave of runs in phases (pipelines.jobs.PHASES): the
+# schedule (or the county inbox sensor) starts the ingest runs, `phase_sensor`
+# starts each next phase when every run of the previous one has ended.
+
+WAVE_WINDOW_S = 2 * 24 * 3600  # waves older than this are left alone
+
+
+def next_phase(runs: list[tuple[Mapping[str, str], str]]) -> dict[str, list[str | None]]:
+    """Pure phase logic, for tests: ``runs`` = (tags, status name) of recent runs;
+    returns wave → the next phase's partitions to run (``[None]`` = the
+    unpartitioned prefecture run), only for waves whose current phase has ended.
+    ``night`` runs for the counties whose latest ingest succeeded; ``prefecture``
+    after every night ended (a failed county is reported, not waited for)."""
+    waves: dict[str, list[tuple[Mapping[str, str], str]]] = {}
+    for tags, status in runs:
+        if tags.get(WAVE_TAG) and tags.get(PHASE_TAG) in PHASES:
+            waves.setdefault(tags[WAVE_TAG], []).append((tags, status))
+    out: dict[str, list[str | None]] = {}
+    for wave, items in waves.items():
+        current = max(PHASES.index(t[PHASE_TAG]) for t, _ in items)
+        if PHASES[current] == "prefecture":
+            continue
+        of_phase = [(t, s) for t, s in items if t[PHASE_TAG] == PHASES[current]]
+        if any(s not in FINISHED for _, s in of_phase):
+            continue
+        nxt = PHASES[current + 1]
+        if nxt == "prefecture":
+            out[wave] = [None]
+            continue
+        # runs come newest first: the first seen per county is its latest
+        latest: dict[str, str] = {}
+        for t, s in of_phase:
+            latest.setdefault(t.get(PARTITION_TAG, ""), s)
+        ok = sorted(c for c, s in latest.items() if c and s == "SUCCESS")
+        out[wave] = ok or [None]  # no county left: straight to the prefecture report
+    return out
+
+
+def build_phase_sensor(jobs: list, has_prefecture: bool) -> dg.SensorDefinition:
+    """The sensor that moves each night's wave of county runs to its next phase."""
+
+    @dg.sensor(
+        name="phase_sensor",
+        jobs=jobs,
+        minimum_interval_seconds=INTERVAL_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="各县入库结束后启动各县比对，各县比对结束后启动全市报告",
+    )
+    def phase_sensor(context: dg.SensorEvaluationContext):
+        since = datetime.now(UTC) - timedelta(seconds=WAVE_WINDOW_S)
+        records = context.instance.get_run_records(
+            filters=dg.RunsFilter(created_after=since), order_by="create_timestamp"
+        )
+        runs = [(r.dagster_run.tags, r.dagster_run.status.value) for r in records]
+        by_wave = {r.dagster_run.tags.get(WAVE_TAG): r.dagster_run for r in records}
+        settings = Settings.from_env()
+        requests = []
+        for wave, targets in next_phase(runs).items():
+            tags = by_wave[wave].tags
+            run_date, trigger = tags.get(NIGHT_TAG, ""), tags.get("bidui/trigger", "")
+            if targets == [None]:
+                if not has_prefecture:
+                    continue
+                requests.append(
+                    dg.RunRequest(
+                        run_key=f"{wave}:prefecture",
+                        job_name=PREFECTURE_JOB,
+                        run_config={"resources": {"bidui": {"config": {"run_date": run_date}}}},
+                        tags={
+                            "bidui/trigger": trigger,
+                            NIGHT_TAG: run_date,
+                            WAVE_TAG: wave,
+                            PHASE_TAG: "prefecture",
+                        },
+                    )
+                )
+                continue
+            for county in targets:
+                req = county_run_request(settings, county, "night", run_date, wave, trigger)
+                requests.append(req.with_replaced_attrs(job_name=COUNTY_NIGHT_JOB))
+        if not requests:
+            return dg.SkipReason("no phase of a night has just ended")
+        return requests
+
+    return phase_sensor
+
+
+@dg.sensor(
+    name="county_discovery_sensor",
+    minimum_interval_seconds=INTERVAL_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="收件箱中出现新的县文件夹时，新增该县分区 (adds county partitions)",
+)
+def county_discovery_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    counties = Settings.from_env().counties(FEEDS)
+    known = set(context.instance.get_dynamic_partitions(COUNTIES.name))
+    new = [c for c in counties if c not in known]
+    if not new:
+        return dg.SensorResult(skip_reason=f"no new county ({len(counties)} known)")
+    context.log.info("new counties: %s", new)
+    return dg.SensorResult(dynamic_partitions_requests=[COUNTIES.build_add_request(new)])
+
+
+@dg.sensor(
+    name="inbox_sensor",
+    job_name=COUNTY_INGEST_JOB,
+    minimum_interval_seconds=INTERVAL_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="某县收件箱有新文件或文件变化时启动该县的比对 (per county, debounced)",
+)
+def county_inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    settings = Settings.from_env()
+    known = set(context.instance.get_dynamic_partitions(COUNTIES.name))
+    state = json.loads(context.cursor) if context.cursor else {}
+    changed: dict[str, dict] = {}
+    for county in settings.counties(FEEDS):
+        if county not in known:
+            continue  # the discovery sensor adds it first
+        one = settings.for_county(county)
+        fire, state[county], details = evaluate(
+            one.inbox, state.get(county), loaded=read_manifest(one.warehouse)
+        )
+        if fire:
+            changed[county] = details
+    cursor = json.dumps(state, sort_keys=True, ensure_ascii=False)
+    if not changed:
+        return dg.SensorResult(skip_reason="no settled change in any county", cursor=cursor)
+    key = hashlib.sha256(cursor.encode()).hexdigest()[:16]
+    run_date = today().isoformat()
+    context.log.info("inbox changed: %s", changed)
+    return dg.SensorResult(
+        run_requests=[
+            county_run_request(settings, c, "ingest", run_date, f"inbox-{key}", "inbox")
+            for c in sorted(changed)
         ],
         cursor=cursor,
     )
