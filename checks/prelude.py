@@ -209,10 +209,11 @@ RESIDENT_COLUMNS = (
     ("county", "VARCHAR"),
 )
 """``bd_resident``: a county resident (monitoring.md §4) per valid ID number. For a
-person outside the register, ``township``/``village`` place them by the hukou 住址
-(``township`` = 未能定位 and ``placed`` false when they cannot be placed; village
-blank when only the township is known); NULL for register persons (their register
-row places them). ``county``: the working year's register county (most frequent)."""
+person outside the register named by a warning feed (民政, 医保, 残联),
+``township``/``village`` place them by the hukou 住址 (``township`` = 未能定位 and
+``placed`` false when they cannot be placed; village blank when only the township
+is known); NULL for register persons (their register row places them) and for
+people no warning feed names (not placed: no rule reports them). ``county``: the working year's register county (most frequent)."""
 
 RESIDENT_SQL = f"""
 CREATE OR REPLACE TEMP TABLE bd_resident AS
@@ -229,8 +230,15 @@ res AS (
     GROUP BY id_number
 ),
 reg_ids AS (SELECT DISTINCT id_number FROM bd_reg WHERE id_ok),
+-- Placed: only people outside the register whom a warning feed names (the address
+-- matching is the costly part; a county has ~10 hukou residents per register member).
+named AS (
+    SELECT id_number FROM bd_civil_affairs UNION SELECT id_number FROM bd_medical
+    UNION SELECT id_number FROM bd_disability
+),
 outside AS (
     SELECT r.id_number, r.address FROM res r ANTI JOIN reg_ids USING (id_number)
+    SEMI JOIN named USING (id_number)
     WHERE r.address IS NOT NULL
 ),
 towns AS (SELECT DISTINCT township FROM bd_reg WHERE coalesce(township, '') <> ''),
@@ -265,11 +273,15 @@ vil_pick AS (
         AND count(*) OVER (PARTITION BY id_number, length(village)) = 1
 )
 SELECT r.id_number, r.name, r.address, g.id_number IS NOT NULL AS in_register,
-       CASE WHEN g.id_number IS NULL THEN coalesce(t.township, {lit(UNPLACED_TOWNSHIP)}) END
-           AS township,
-       v.village, t.township IS NOT NULL AS placed, c.county
+       CASE WHEN g.id_number IS NULL AND n.id_number IS NOT NULL
+            THEN coalesce(t.township, {lit(UNPLACED_TOWNSHIP)}) END AS township,
+       v.village,
+       CASE WHEN g.id_number IS NULL AND n.id_number IS NOT NULL
+            THEN t.township IS NOT NULL END AS placed,
+       c.county
 FROM res r
 LEFT JOIN reg_ids g USING (id_number)
+LEFT JOIN named n USING (id_number)
 LEFT JOIN town_hit t USING (id_number)
 LEFT JOIN vil_pick v USING (id_number)
 LEFT JOIN county c ON true
