@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import json
 import logging
 import os
 import shutil
 import signal
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -22,13 +24,17 @@ from assets.resources import (
     hold_run_locks,
     lock_wait_s,
     run_lock,
+    write_county_status,
 )
 from checks.thresholds import ThresholdsError, load_thresholds
 from core.config import (
     LOCAL_DIR,
+    PREFECTURE_FOLDER,
     PROJECT_ROOT,
+    CountyNameError,
     KeyConfigError,
     Settings,
+    check_county_name,
     warehouse_key,
     warehouse_old_key,
 )
@@ -36,11 +42,20 @@ from core.office_crypto import PasswordsError, configured_passwords
 from demo import EXPORT_FORMATS, generate
 from department_feeds import FEEDS
 from department_feeds.limits import Limits
-from pipelines.jobs import NIGHTLY_JOB_NAME
+from pipelines.jobs import (
+    COUNTIES,
+    NIGHT_TAG,
+    NIGHTLY_JOB_NAME,
+    PHASE_JOBS,
+    PHASE_TAG,
+    PHASES,
+    PREFECTURE_JOB,
+)
 from rectification.status import accept_waivers, pending_waivers
 from warehouse import connect
 from warehouse.connection import WarehouseKeyError, WarehouseLockedError
 from warehouse.rekey import convert
+from warehouse.split import split_prefecture_feeds
 
 log = logging.getLogger("bidui")
 
@@ -105,8 +120,15 @@ def run_pipeline(
     log_level: str = "WARNING",
     progress: bool = False,
     summary: list[str] | None = None,
+    county: str = "",
+    job_name: str = NIGHTLY_JOB_NAME,
+    tags: dict[str, str] | None = None,
+    run_id: str = "",
 ) -> tuple[bool, str]:
     """Run the nightly job once, in process, recorded in the Dagster instance.
+
+    With ``county``, the job ``job_name`` (a phase) on that county's partition: the
+    paths stay the prefecture's, the run works on the county's (``Settings.for_county``).
 
     The run locks (warehouse and outbox, see assets/resources.py) are taken
     before the job is launched: a busy warehouse is refused with one line naming
@@ -119,10 +141,12 @@ def run_pipeline(
     import uuid
 
     dagster_home(warehouse)
-    run_id = str(uuid.uuid4())
+    run_id = run_id or str(uuid.uuid4())
     wait = lock_wait_s(CLI_LOCK_WAIT_S)
+    own = Settings(inbox, outbox, warehouse)
+    own = own.for_county(county) if county else own
     try:
-        with hold_run_locks(warehouse, outbox, run_id, wait):
+        with hold_run_locks(own.warehouse, own.outbox, run_id, wait):
             try:
                 return _execute(
                     inbox,
@@ -134,10 +158,13 @@ def run_pipeline(
                     run_id,
                     progress,
                     summary,
+                    county,
+                    job_name,
+                    tags,
                 )
             finally:
                 # Teardown removes it too; this covers an interrupt between steps.
-                shutil.rmtree(outbox / ".staging" / run_id, ignore_errors=True)
+                shutil.rmtree(own.outbox / ".staging" / run_id, ignore_errors=True)
     except RunBusy as exc:
         return False, str(exc)
 
@@ -152,10 +179,20 @@ def _execute(
     run_id: str,
     progress: bool = False,
     summary: list[str] | None = None,
+    county: str = "",
+    job_name: str = NIGHTLY_JOB_NAME,
+    tags: dict[str, str] | None = None,
+    definitions=None,
 ) -> tuple[bool, str]:
     import dagster as dg
 
-    from pipelines.definitions import defs  # lazy: builds every asset and check (~1 s)
+    # lazy: builds every asset and check (~1 s)
+    from pipelines.definitions import county_definitions, defs
+
+    if definitions is not None:
+        defs = definitions
+    elif county:
+        defs = county_definitions()
 
     config = {
         "inbox": str(inbox),
@@ -164,7 +201,10 @@ def _execute(
         "run_date": run_date.isoformat() if run_date else "",
         "thresholds": thresholds,
     }
-    job = defs.resolve_job_def(NIGHTLY_JOB_NAME)
+    job = defs.resolve_job_def(job_name)
+    own_warehouse = (
+        Settings(inbox, outbox, warehouse).for_county(county).warehouse if county else warehouse
+    )
     with dg.DagsterInstance.get() as instance:
         if progress:
             instance.add_event_listener(run_id, _progress_printer(_asset_steps()))
@@ -176,7 +216,8 @@ def _execute(
             instance=instance,
             raise_on_error=False,
             run_id=run_id,
-            tags={"bidui/trigger": "cli", "bidui/warehouse": str(warehouse)},
+            tags={"bidui/trigger": "cli", "bidui/warehouse": str(own_warehouse), **(tags or {})},
+            **({"partition_key": county} if county else {}),
         )
         failed_checks = [
             f"{e.asset_check_evaluation_data.asset_key.to_user_string()}:"
@@ -433,6 +474,23 @@ def check_inbox_layout(inbox: Path) -> str:
     )
 
 
+def pick_counties(settings: Settings, county: str | None) -> tuple[list[str], str]:
+    """The counties to run (``[]``: the single-county layout), or an error line."""
+    try:
+        found = list(settings.counties(FEEDS))
+        if not county:
+            return found, ""
+        name = check_county_name(county)
+    except CountyNameError as exc:
+        return [], f"{exc} (BIDUI_COUNTIES or --county)"
+    if not (settings.inbox / name).is_dir():
+        return [], (
+            f"county {name}: no folder {settings.inbox / name} in the inbox / "
+            f"收件箱中没有该县的文件夹：{settings.inbox / name}"
+        )
+    return [name], ""
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.inbox, args.outbox, args.warehouse)
     if not settings.inbox.is_dir():
@@ -454,12 +512,33 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
             or check_lock_wait()
             or check_configuration(args.thresholds or "")
-            # Last: the other checks name what to fix in the set-up, this one the inbox.
-            or check_inbox_layout(settings.inbox)
         )
+    counties: list[str] = []
+    if not problem:
+        counties, problem = pick_counties(settings, args.county)
+    if not problem and not counties:
+        # Last: the other checks name what to fix in the set-up, this one the inbox.
+        problem = check_inbox_layout(settings.inbox)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    if counties:
+        signal.signal(signal.SIGTERM, lambda *_: signal.default_int_handler(signal.SIGINT, None))
+        try:
+            return run_counties(
+                settings,
+                counties,
+                run_date or _today(),
+                args.thresholds or "",
+                args.jobs or os.cpu_count() or 1,
+                args.verbose,
+            )
+        except KeyboardInterrupt:
+            print("error: bidui run interrupted / 比对任务被中断", file=sys.stderr)
+            return 130
+        except RunBusy as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     # SIGTERM (a service stop, a kill) unwinds like Ctrl-C: the run is marked failed,
     # its staging folder removed and the locks released.
     signal.signal(signal.SIGTERM, lambda *_: signal.default_int_handler(signal.SIGINT, None))
@@ -499,6 +578,233 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _today() -> date:
     return BiduiResource().run_day
+
+
+# ------------------------------------------------------------------ many counties
+# `bidui run` on a multi-county inbox: split the prefecture-wide feeds, then each
+# phase (pipelines.jobs.PHASES) with one child process per county run, up to
+# --jobs at once. A county that fails (or whose process dies) fails alone: the
+# others go on and publish; the summary and the exit code say which and why.
+
+
+@dataclass
+class CountyRun:
+    """One county's run of one phase, in a child process."""
+
+    county: str
+    phase: str
+    run_id: str
+    ok: bool = False
+    error: str = ""
+    summary: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _signal_text(code: int) -> str:
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"the county's process was killed ({signal.Signals(-code).name})"
+        return f"the county's process was killed (signal {-code})"
+    return f"the county's process ended with exit code {code}"
+
+
+def _mark_run_failed(run_id: str, message: str) -> None:
+    """A child killed mid-run leaves its run STARTED in the instance: fail it, so the
+    UI and the prefecture's statuses show it."""
+    import dagster as dg  # lazy: the CLI starts without Dagster for most commands
+
+    with dg.DagsterInstance.get() as instance:
+        run = instance.get_run_by_id(run_id)
+        if run is not None and not run.is_finished:
+            instance.report_run_failed(run, message)
+
+
+def run_county_phase(
+    settings: Settings,
+    counties: list[str],
+    phase: str,
+    run_date: date,
+    thresholds: str,
+    jobs: int,
+    verbose: bool,
+) -> dict[str, CountyRun]:
+    """``phase`` for every county, each in its own ``bidui _county`` process, at most
+    ``jobs`` at once; a child's output goes to ``<warehouse dir>/counties/<county>.log``."""
+    import subprocess
+    import time
+    import uuid
+
+    pending = list(counties)
+    running: dict[str, tuple[subprocess.Popen, CountyRun, Path, float]] = {}
+    done: dict[str, CountyRun] = {}
+    tmp = Path(tempfile.mkdtemp(prefix="bidui-counties-"))
+    try:
+        while pending or running:
+            while pending and len(running) < max(jobs, 1):
+                county = pending.pop(0)
+                one = settings.for_county(county)
+                problem = check_inbox_layout(one.inbox) if phase == "ingest" else ""
+                if problem:
+                    done[county] = CountyRun(county, phase, "", error=problem)
+                    _print_county(done[county])
+                    continue
+                run = CountyRun(county, phase, str(uuid.uuid4()))
+                result = tmp / f"{run.run_id}.json"
+                argv = [sys.executable, "-m", "pipelines.cli", *(["-v"] if verbose else [])]
+                argv += ["_county", county, "--phase", phase, "--run-id", run.run_id]
+                argv += ["--inbox", str(settings.inbox), "--outbox", str(settings.outbox)]
+                argv += ["--warehouse", str(settings.warehouse), "--result", str(result)]
+                argv += ["--run-date", run_date.isoformat(), "--thresholds", thresholds]
+                one.warehouse.parent.mkdir(parents=True, exist_ok=True)
+                with open(one.warehouse.with_suffix(".log"), "ab") as log_file:
+                    log_file.write(f"--- {phase} run {run.run_id}\n".encode())
+                    log_file.flush()
+                    proc = subprocess.Popen(
+                        argv, cwd=PROJECT_ROOT, stdout=log_file, stderr=subprocess.STDOUT
+                    )
+                running[county] = (proc, run, result, time.monotonic())
+            for county, (proc, run, result, started) in list(running.items()):
+                if proc.poll() is None:
+                    continue
+                del running[county]
+                run.seconds = time.monotonic() - started
+                try:
+                    data = json.loads(result.read_text(encoding="utf-8"))
+                    run.ok, run.error, run.summary = data["ok"], data["error"], data["summary"]
+                except (OSError, ValueError, KeyError):
+                    run.error = _signal_text(proc.returncode)
+                    with contextlib.suppress(Exception):  # the instance is information here
+                        _mark_run_failed(run.run_id, run.error)
+                done[county] = run
+                _print_county(run)
+            time.sleep(0.2)
+    except BaseException:  # Ctrl-C, SIGTERM: the children unwind like a single run
+        for proc, *_ in running.values():
+            with contextlib.suppress(OSError):
+                proc.send_signal(signal.SIGTERM)
+        for proc, *_ in running.values():
+            with contextlib.suppress(Exception):
+                proc.wait(timeout=60)
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for run in done.values():
+        with contextlib.suppress(OSError):  # information for the prefecture report
+            write_county_status(
+                settings.prefecture_dir, run.county, phase, run.ok, run.error, run.run_id
+            )
+    return done
+
+
+def _print_county(run: CountyRun) -> None:
+    took = f" ({run.seconds:.0f} s)" if run.seconds else ""
+    state = "ok" if run.ok else f"failed: {run.error}"
+    with contextlib.suppress(OSError, ValueError):
+        print(f"[{run.phase}] {run.county}: {state}{took}", flush=True)
+
+
+def run_counties(
+    settings: Settings,
+    counties: list[str],
+    run_date: date,
+    thresholds: str,
+    jobs: int,
+    verbose: bool,
+) -> int:
+    """A multi-county night: split, ingest per county, night per county, prefecture.
+    Exit code 0 only when every county succeeded."""
+    import uuid
+
+    import dagster as dg
+
+    from pipelines.definitions import county_definitions  # lazy: builds the Definitions
+
+    dagster_home(settings.warehouse)
+    defs = county_definitions()
+    with dg.DagsterInstance.get() as instance:
+        known = set(instance.get_dynamic_partitions(COUNTIES.name))
+        new = [c for c in counties if c not in known]
+        if new:
+            instance.add_dynamic_partitions(COUNTIES.name, new)
+    prefecture_run = str(uuid.uuid4())
+    wait = lock_wait_s(CLI_LOCK_WAIT_S)
+    print(f"{len(counties)} counties, up to {jobs} at once: {', '.join(counties)}", flush=True)
+    # The prefecture's own locks for the whole night: a second `bidui run` on the same
+    # prefecture is refused at once; the prefecture run adopts them.
+    with hold_run_locks(settings.warehouse, settings.outbox, prefecture_run, wait):
+        if (settings.inbox / PREFECTURE_FOLDER).is_dir():
+            split = split_prefecture_feeds(settings.inbox, counties, settings.prefecture_dir)
+            for line in split.summary_zh():
+                print(f"  市级下发拆分 {line}", flush=True)
+        night = {"run_date": run_date, "thresholds": thresholds, "jobs": jobs, "verbose": verbose}
+        ingest = run_county_phase(settings, counties, "ingest", **night)
+        ready = [c for c in counties if ingest[c].ok]
+        nights = run_county_phase(settings, ready, "night", **night) if ready else {}
+        outcome = {c: nights.get(c) or ingest[c] for c in counties}
+        report = ""
+        if any(j.name == PREFECTURE_JOB for j in defs.jobs or []):
+            ok, info = _execute(
+                settings.inbox,
+                settings.outbox,
+                settings.warehouse,
+                run_date,
+                thresholds,
+                "DEBUG" if verbose else "CRITICAL",
+                prefecture_run,
+                job_name=PREFECTURE_JOB,
+                tags={PHASE_TAG: "prefecture", NIGHT_TAG: run_date.isoformat()},
+                definitions=defs,
+            )
+            report = (
+                str(settings.prefecture_outbox / run_date.isoformat() / "report.html")
+                if ok
+                else f"failed: {info}"
+            )
+    failed = [c for c in counties if not outcome[c].ok]
+    day = run_date.isoformat()
+    print(f"night {day}: {len(counties) - len(failed)} of {len(counties)} counties succeeded")
+    for c in counties:
+        run = outcome[c]
+        if run.ok:
+            findings = next((ln.strip() for ln in run.summary if "findings:" in ln), "")
+            print(f"  {c}: ok — {findings}; outputs {settings.for_county(c).outbox / day}")
+        else:
+            print(f"  {c}: FAILED ({run.phase}): {run.error} / 该县比对失败，其他县不受影响")
+            print(f"      log: {settings.for_county(c).warehouse.with_suffix('.log')}")
+    if report:
+        print(f"  prefecture report: {report}")
+    print(f"  warehouses: {settings.warehouse.parent / 'counties'}")
+    print(f"  Dagster:    {instance_home(settings.warehouse)}")
+    return 1 if failed or report.startswith("failed") else 0
+
+
+def cmd_county(args: argparse.Namespace) -> int:
+    """``bidui _county`` (internal): one county's run of one phase, in this process;
+    the outcome as JSON in ``--result`` for the parent ``bidui run``."""
+    signal.signal(signal.SIGTERM, lambda *_: signal.default_int_handler(signal.SIGINT, None))
+    summary: list[str] = []
+    try:
+        ok, info = run_pipeline(
+            Path(args.inbox),
+            Path(args.outbox),
+            Path(args.warehouse),
+            date.fromisoformat(args.run_date),
+            args.thresholds or "",
+            log_level="DEBUG" if args.verbose else "CRITICAL",
+            progress=not args.verbose,
+            summary=summary,
+            county=args.county,
+            job_name=PHASE_JOBS[args.phase],
+            tags={PHASE_TAG: args.phase, NIGHT_TAG: args.run_date},
+            run_id=args.run_id,
+        )
+    except KeyboardInterrupt:
+        ok, info = False, "interrupted / 被中断"
+    record = {"ok": ok, "error": "" if ok else info, "summary": summary}
+    tmp = Path(args.result + ".tmp")
+    tmp.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, args.result)
+    return 0 if ok else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -666,7 +972,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--run-date", help="YYYY-MM-DD (default: today in Asia/Shanghai)")
     r.add_argument("--thresholds", help="thresholds TOML (default $BIDUI_THRESHOLDS or built-in)")
+    r.add_argument(
+        "--county",
+        help="many counties (<inbox>/<county>/<feed>/…): run this county only",
+    )
+    r.add_argument(
+        "--jobs",
+        type=int,
+        help="many counties: county runs at once, each its own process (default: the cores)",
+    )
     r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("_county")  # internal: one county's phase, started by `bidui run`
+    c.add_argument("county")
+    c.add_argument("--phase", choices=PHASES[:2], required=True)
+    for name in ("--run-id", "--inbox", "--outbox", "--warehouse", "--result", "--run-date"):
+        c.add_argument(name, required=True)
+    c.add_argument("--thresholds", default="")
+    c.set_defaults(func=cmd_county)
 
     d = sub.add_parser("demo", help="generate a demo county (once) and run on it")
     d.add_argument("--households", type=int, default=2000)
