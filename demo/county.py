@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import random
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from demo import pools as P
@@ -247,6 +248,8 @@ class Builder:
         self.eth_w = list(itertools.accumulate(w for _, w in P.ETHNICITIES))
         self._hukou_seq = 0
         self._credit_used: set[str] = set()
+        self.id_slot: tuple[int, int] | None = None
+        """(k, n) in a prefecture: numbers of people born elsewhere in slot k of n."""
 
     # ------------------------------------------------------------------ helpers
     def surname(self) -> str:
@@ -297,9 +300,11 @@ class Builder:
     ) -> Person:
         b = self.birth(age)
         pid = len(self.persons)
+        area = self.area(b, local)
+        slot = None if area in (P.COUNTY_CODE, P.OLD_COUNTY_CODE) else self.id_slot
         p = Person(
             pid=pid,
-            id=make_id(self.rng, self.area(b, local), b, gender == "男", self.used_ids),
+            id=make_id(self.rng, area, b, gender == "男", self.used_ids, slot),
             name=surname + self.given(gender),
             gender=gender,
             birth=b,
@@ -1013,14 +1018,29 @@ class Builder:
             self.business_entity(county, p, towns, etype=r.choice(["个体工商户", "有限责任公司"]))
 
 
-def build(households: int, seed: int, working_year: int) -> tuple[County, Builder]:
+def build(
+    households: int,
+    seed: int,
+    working_year: int,
+    reserved_ids: Iterable[str] = (),
+    id_slot: tuple[int, int] | None = None,
+    after_households: Callable[[Builder, list[Household]], None] | None = None,
+) -> tuple[County, Builder]:
+    """The clean county. In a prefecture (:mod:`demo.prefecture`): ``reserved_ids``
+    are numbers no one here may get, ``id_slot`` keeps the numbers of people born
+    elsewhere apart from the other counties', and ``after_households`` may change
+    register members before anyone's records are made."""
     b = Builder(households, seed, working_year)
+    b.used_ids.update(reserved_ids)
+    b.id_slot = id_slot
     towns, villages = b.places()
     hhs = b.households(towns, villages)
     for hh in hhs:
         for hy in hh.years.values():
             hy.township = towns[hh.town]
             hy.village = villages[hh.village].name
+    if after_households is not None:
+        after_households(b, hhs)
     n_reg = len(b.persons)
     b.background(towns, villages, n_reg)
     county = County(seed, working_year, towns, villages, hhs, b.persons)

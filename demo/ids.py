@@ -17,14 +17,26 @@ from core.idcard import CHECK_CHARS, WEIGHTS, check_digit
 FULLWIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
 
 
-def make_id(rng: random.Random, area: str, birth: dt.date, male: bool, used: set[str]) -> str:
-    """A new valid 18-digit number, unique in ``used`` (which it updates)."""
+def make_id(
+    rng: random.Random,
+    area: str,
+    birth: dt.date,
+    male: bool,
+    used: set[str],
+    slot: tuple[int, int] | None = None,
+) -> str:
+    """A new valid 18-digit number, unique in ``used`` (which it updates).
+
+    ``slot`` = (k, n): only sequence numbers whose half is ``k`` modulo ``n`` (the
+    counties of a prefecture share the area codes of people born elsewhere; a slot
+    each keeps their numbers apart)."""
     prefix = f"{area}{birth.year:04d}{birth.month:02d}{birth.day:02d}"
     # the check digit of the 14-digit prefix is shared by every sequence number tried
     base = sum(int(c) * w for c, w in zip(prefix, WEIGHTS[:14], strict=True))
     w15, w16, w17 = WEIGHTS[14:]
+    k, n = slot or (0, 1)
     for _ in range(200):
-        seq = rng.randrange(0, 500) * 2 + (1 if male else 0)
+        seq = (rng.randrange(0, (500 - k + n - 1) // n) * n + k) * 2 + (1 if male else 0)
         total = base + (seq // 100) * w15 + (seq // 10 % 10) * w16 + (seq % 10) * w17
         number = f"{prefix}{seq:03d}{CHECK_CHARS[total % 11]}"
         if number not in used:

@@ -37,6 +37,7 @@ from demo.county import (
     PENSION_ENTERPRISE,
     PENSION_PUBLIC,
     PENSION_URBAN_RURAL,
+    SMALL_VEHICLES,
     Builder,
     County,
     Household,
@@ -472,13 +473,19 @@ class Injector(WarningInjections, MonitoringInjections):
     def n_id_duplicate(self, v: int) -> None:
         if v > 0:
             raise IndexError
-        # married into another household this year: listed in one household per year
+        # married into another household this year: listed in one household per year.
+        # Not one with a car or a business (clean in an exited household, a problem if
+        # she marries into one in 帮扶).
+        small = {t for t, _ in SMALL_VEHICLES}
+        owners = {r[0] for r in self.c.vehicles if r[3] not in small}
+        owners |= {r[0] for r in self.c.business}
         bride = lambda m: (  # noqa: E731
             m.relation == "之女"
             and 20 <= self.age(m.person) <= 30
             and m.school_status == "非在校生"
             and not m.person.taxed
             and not m.person.enterprise_si
+            and m.person.id not in owners
         )
         a = self.take(lambda h: self.no_dept(h) and self.has(bride)(h))
         m = self.member(a, bride)

@@ -100,11 +100,16 @@ class Renderer:
         seed: int,
         village_overrides: Sequence[tuple[int, int, str | None, str, int]] = (),
         export_format: str = "today",
+        inbox: Path | None = None,
+        hukou_part: Path | None = None,
     ) -> None:
         self.c = county
         self.export_format = export_format
         self.village_overrides = list(village_overrides)
-        self.inbox = out / "inbox"
+        self.inbox = inbox if inbox is not None else out / "inbox"
+        self.hukou_part = hukou_part
+        """A prefecture-wide hukou export: this county's rows go to this part file
+        (no title, no header, ISO dates) instead of one file per township."""
         self.rng = random.Random(seed * 7919 + 17)
         self.files: dict[str, list[str]] = defaultdict(list)
         self.rows: dict[str, int] = defaultdict(int)
@@ -641,9 +646,10 @@ class Renderer:
         for p in c.persons:
             if p.in_hukou:
                 by_town[p.town].append(p)
+        part = io.StringIO() if self.hukou_part is not None else None
         for t, persons in sorted(by_town.items()):
             gb = t % 3 != 2
-            style = t % 4
+            style = 0 if part is not None else t % 4
             alias = t % 2 == 1
             header = (
                 ["身份证号", "姓名", "性别", "出生日期", "户号", "户籍地址", "人员状态", "变动日期"]
@@ -659,15 +665,16 @@ class Renderer:
                     "注销日期",
                 ]
             )
-            buf = io.StringIO()
+            buf = part if part is not None else io.StringIO()
             w = csv.writer(buf, lineterminator="\r\n")
-            if gb:
+            if part is None and gb:
                 w.writerow(
                     [
                         f"{P.COUNTY}公安局户籍人口信息（{c.towns[t]}，导出日期：{c.working_year + 1}-01-06）"
                     ]
                 )
-            w.writerow(header)
+            if part is None:
+                w.writerow(header)
             for p in persons:
                 name = p.hukou_name or p.name
                 if len(name) == 2 and r.random() < 0.05:
@@ -688,6 +695,9 @@ class Renderer:
                         _date_text(p.dereg, style),
                     ]
                 )
+            if part is not None:
+                self.rows["hukou"] += len(persons)
+                continue
             name = f"hukou/户籍人口_{c.towns[t]}.csv"
             data = buf.getvalue().encode("gb18030") if gb else buf.getvalue().encode("utf-8-sig")
             path = self.inbox / name
@@ -695,6 +705,9 @@ class Renderer:
             path.write_bytes(data)
             self.files["hukou"].append(name)
             self.rows["hukou"] += len(persons)
+        if part is not None and self.hukou_part is not None:
+            self.hukou_part.parent.mkdir(parents=True, exist_ok=True)
+            self.hukou_part.write_text(part.getvalue(), encoding="utf-8")
 
     # ------------------------------------------------------------------ departments
     def _live(self, rows: list[list]) -> list[list]:
@@ -1019,12 +1032,15 @@ def render(
     seed: int,
     village_overrides: list,
     export_format: str = "today",
+    inbox: Path | None = None,
+    hukou_part: Path | None = None,
 ) -> Renderer:
-    """Write every feed of the registry, in its order (the random draws follow it)."""
+    """Write every feed of the registry, in its order (the random draws follow it),
+    into ``inbox`` (default ``out/inbox``); ``hukou_part``: see :class:`Renderer`."""
     missing = missing_writers()
     if missing:
         raise RuntimeError(f"no writer (@writes) for feeds: {', '.join(missing)}")
-    rd = Renderer(county, out, seed, village_overrides, export_format)
+    rd = Renderer(county, out, seed, village_overrides, export_format, inbox, hukou_part)
     for feed in FEEDS:
         WRITERS[feed](rd)
     return rd
