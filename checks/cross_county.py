@@ -11,8 +11,9 @@ A county run exports twice to ``<prefecture_dir>/county=<c>/`` (:mod:`warehouse.
   names or numbers), the latest ``rule_runs``, feed status, rectification progress
   and a one-row summary (members, households), for the prefecture report.
 
-:func:`attach_other_counties` then makes, on a county's engine connection, one temp
-view per exported table over **the other counties'** files. A view's name is what
+:func:`attach_other_counties` then copies, on a county's engine connection, the
+other counties' rows of its own register's people into temp tables (``bd_xc_<table>``)
+and makes one temp view per exported table over them. A view's name is what
 the engine prints when a rule cannot run (``外县机动车登记信息没有2025年度的记录``),
 so the names are Chinese. Department views hold one row per record over all other
 counties, with ``in_own_feed`` set when the county's own feed holds it too (a
@@ -22,7 +23,6 @@ county's own rule.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import date
@@ -226,7 +226,7 @@ def _readable(con: duckdb.DuckDBPyConnection, path: Path, encrypted: bool) -> st
         con.execute(f"SELECT count(*) FROM {read_parquet_sql([path], encrypted)}").fetchall()
     except duckdb.Error as exc:
         text = str(exc).splitlines()[0]
-        if "encrypt" in text.lower():
+        if "encrypt" in text.lower() or "right key" in text or "AES" in text:
             return f"导出文件无法解密（密钥不一致或未配置）：{path.name}"
         return f"导出文件无法读取：{path.name}（{text}）"
     return None
@@ -238,7 +238,8 @@ def attach_other_counties(
     county: str,
     key: str | None | bool = True,
 ) -> OtherCounties:
-    """Create the temp views of :data:`XC_VIEWS` over the other counties' exports.
+    """Create the temp views of :data:`XC_VIEWS` over the other counties' exports
+    (their rows of people in this county's register, copied into temp tables).
 
     Always creates every view (empty, typed, when no other county has exported that
     table), so the engine's year check reads "外县…没有Y年度的记录" instead of failing.
@@ -277,19 +278,24 @@ def attach_other_counties(
         encrypted_by[other] = encrypted
         for t, p in present.items():
             files[t].append(p)
+    ids = _OWN_IDS
     for table, view in XC_VIEWS.items():
         cols = _export_columns(table)
-        paths = files[table]
-        parts = []
-        for enc in (False, True):
-            chosen = [p for p in paths if encrypted_by[_county_of(p)] == enc]
-            if chosen:
-                names = ", ".join(["src_county", *(_q(c) for c, _ in cols)])
-                parts.append(f"SELECT {names} FROM {read_parquet_sql(chosen, enc)}")
-        source = " UNION ALL BY NAME ".join(parts) if parts else _empty_select(table, cols)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {_q(view)} AS {_view_sql(con, table, source)}")
-        with contextlib.suppress(duckdb.Error):
-            out.rows[table] = con.execute(f"SELECT count(*) FROM {_q(view)}").fetchone()[0]
+        rows_table = _q(f"bd_xc_{table}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {rows_table} AS {_empty_select(table, cols)}")
+        idc = "id_number" if table == "register" else SPECS[table].join_id
+        for path in files[table]:
+            src = read_parquet_sql([path], encrypted_by[_county_of(path)])
+            have = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
+            names = ", ".join(_q(c) for c in ["src_county", *(c for c, _ in cols)] if c in have)
+            # One county file at a time (their columns may differ: an older export),
+            # only the county's own people kept.
+            con.execute(
+                f"INSERT INTO {rows_table} BY NAME SELECT {names} FROM {src} "
+                f"WHERE {_q(idc)} IN ({ids})"
+            )
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {_q(view)} AS {_view_sql(table, rows_table)}")
+        out.rows[table] = con.execute(f"SELECT count(*) FROM {_q(view)}").fetchone()[0]
     log.info(
         "county %s: other counties read %s, not read %s, rows %s",
         county,
@@ -304,11 +310,18 @@ def _county_of(path: Path) -> str:
     return path.parent.name.split("=", 1)[1]
 
 
-def _view_sql(con: duckdb.DuckDBPyConnection, table: str, source: str) -> str:
+_OWN_IDS = (
+    "SELECT id_number FROM register WHERE id_number_problem IS NULL AND id_number IS NOT NULL"
+)
+"""The county's register ID numbers (any year): the only people whose records in the
+other counties its rules can match."""
+
+
+def _view_sql(table: str, source: str) -> str:
     """The other counties' rows of ``table``; for a department feed one row per record
     (first county by name), ``in_own_feed`` when the county's own feed holds it too."""
     if table == "register":
-        return f"SELECT * FROM ({source}) o WHERE o.id_number IS NOT NULL"
+        return f"SELECT * FROM {source} o WHERE o.id_number IS NOT NULL"
     spec = SPECS[table]
     idc = spec.join_id
     keys = list(dict.fromkeys([idc, *spec.natural_key]))
@@ -317,7 +330,7 @@ def _view_sql(con: duckdb.DuckDBPyConnection, table: str, source: str) -> str:
     return f"""
         SELECT o.*, EXISTS (SELECT 1 FROM {_q(table)} l
                             WHERE l.{_q(idc + "_problem")} IS NULL AND {same}) AS in_own_feed
-        FROM ({source}) o
+        FROM {source} o
         WHERE o.{_q(idc)} IS NOT NULL
         QUALIFY row_number() OVER (PARTITION BY {part} ORDER BY o.src_county) = 1
     """

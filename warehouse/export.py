@@ -141,7 +141,9 @@ def use_parquet_key(con: duckdb.DuckDBPyConnection, key: str | None, write: bool
 def read_parquet_sql(paths: list[Path], encrypted: bool) -> str:
     """``read_parquet([...], …)`` over ``paths`` (all written by :func:`export_county`)."""
     files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
-    options = ", union_by_name = true, hive_partitioning = false"
+    # No union_by_name: with encryption DuckDB 1.5.5 fails on it ("dereference
+    # shared_ptr that is NULL"); readers take one file at a time where columns may differ.
+    options = ", hive_partitioning = false"
     if encrypted:
         options += f", encryption_config = {{footer_key: '{PARQUET_KEY_NAME}'}}"
     return f"read_parquet([{files}]{options})"
