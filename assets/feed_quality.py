@@ -1,7 +1,9 @@
 """Feed-quality checks (rules.md §C): about the feeds, for the office, not townships.
 
 Each check tests one property and puts its numbers and threshold in metadata.
-All are WARN: a bad feed marks its rules unreliable or not run; it does not stop
+The per-feed checks are evaluated in the feed's own asset step (assets/feeds.py) on
+its open connection: a step of their own each cost about 0.1 s of Dagster and
+connection set-up for a query of a few milliseconds. All are WARN: a bad feed marks its rules unreliable or not run; it does not stop
 the night. (The blocking ingest checks live in ``assets/feeds.py``.)
 """
 
@@ -14,7 +16,6 @@ from assets.resources import BiduiResource
 from checks.engine import is_stale, max_age_days
 from checks.thresholds import FeedQuality, load_thresholds
 from core.config import local_time
-from department_feeds import SPECS
 from department_feeds.spec import FeedSpec
 
 FEED_RUNS_DDL = """
@@ -45,7 +46,8 @@ def record_feed_run(
     )
 
 
-def _quality(bidui: BiduiResource) -> FeedQuality:
+def quality_thresholds(bidui: BiduiResource) -> FeedQuality:
+    """The run's feed-quality thresholds (its thresholds file, or the defaults)."""
     return load_thresholds(bidui.thresholds or None).feed_quality
 
 
@@ -60,122 +62,152 @@ def _two_latest_runs(con: duckdb.DuckDBPyConnection, feed: str) -> list[tuple]:
     ).fetchall()
 
 
-def build_quality_checks(spec: FeedSpec) -> list[dg.AssetChecksDefinition]:
+def quality_check_specs(spec: FeedSpec) -> list[dg.AssetCheckSpec]:
+    """The feed's quality checks, evaluated in its own asset step (see assets/feeds.py)."""
     feed = spec.name
+    key = ", ".join(spec.natural_key)
+    return [
+        dg.AssetCheckSpec(
+            "arrived_fresh",
+            asset=feed,
+            description="数据已收到且未超过更新周期 (feed arrived and is no older than its refresh)",
+        ),
+        dg.AssetCheckSpec(
+            "volume_stable",
+            asset=feed,
+            description="行数与上次相比变化在阈值内 (rows received within ±20 % of the last load)",
+        ),
+        dg.AssetCheckSpec(
+            "reject_rate",
+            asset=feed,
+            description="每个文件的拒收率低于阈值 (reject rate per file below the threshold)",
+        ),
+        dg.AssetCheckSpec(
+            "keys_unique",
+            asset=feed,
+            description=f"自然键唯一 (natural key unique: {key})",
+        ),
+    ]
 
-    @dg.asset_check(
-        asset=feed,
-        name="arrived_fresh",
-        description="数据已收到且未超过更新周期 (feed arrived and is no older than its refresh)",
+
+def quality_results(
+    con: duckdb.DuckDBPyConnection, spec: FeedSpec, q: FeedQuality, run_day: date
+) -> list[dg.AssetCheckResult]:
+    """One result per check of :func:`quality_check_specs`, on the feed just loaded."""
+    runs = _two_latest_runs(con, spec.name)
+    return [
+        arrived_fresh(spec, q, run_day, runs),
+        volume_stable(spec, q, runs),
+        reject_rate(con, spec, q),
+        keys_unique(con, spec),
+    ]
+
+
+def arrived_fresh(
+    spec: FeedSpec, q: FeedQuality, run_day: date, runs: list[tuple]
+) -> dg.AssetCheckResult:
+    """The feed has files and is no older than its refresh period."""
+    feed = spec.name
+    max_age = max_age_days(feed, q)
+    files = runs[0][2] if runs else 0
+    newest = runs[0][3] if runs else None
+    # Age against the run date (as the rule engine judges staleness), not the wall clock.
+    age_days = (run_day - newest.date()).days if newest else None
+    passed = bool(files) and age_days is not None and not is_stale(feed, age_days, q)
+    return dg.AssetCheckResult(
+        asset_key=feed,
+        check_name="arrived_fresh",
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            "未收到该部门数据：依赖它的规则本次未运行"
+            if not files
+            else None
+            if passed
+            else f"数据已 {age_days} 天未更新（上限 {max_age} 天）：依赖它的规则本次未运行"
+        ),
+        metadata={
+            "files": files,
+            "age_days": round(age_days, 1) if age_days is not None else None,
+            "max_age_days": max_age,
+        },
     )
-    def arrived_fresh(bidui: BiduiResource) -> dg.AssetCheckResult:
-        q = _quality(bidui)
-        max_age = max_age_days(feed, q)
-        with bidui.connect() as con:
-            runs = _two_latest_runs(con, feed)
-        files = runs[0][2] if runs else 0
-        newest = runs[0][3] if runs else None
-        # Age against the run date (as the rule engine judges staleness), not the wall clock.
-        age_days = (bidui.run_day - newest.date()).days if newest else None
-        passed = bool(files) and age_days is not None and not is_stale(feed, age_days, q)
-        return dg.AssetCheckResult(
-            passed=passed,
-            severity=dg.AssetCheckSeverity.WARN,
-            description=(
-                "未收到该部门数据：依赖它的规则本次未运行"
-                if not files
-                else None
-                if passed
-                else f"数据已 {age_days} 天未更新（上限 {max_age} 天）：依赖它的规则本次未运行"
-            ),
-            metadata={
-                "files": files,
-                "age_days": round(age_days, 1) if age_days is not None else None,
-                "max_age_days": max_age,
-            },
-        )
 
-    @dg.asset_check(
-        asset=feed,
-        name="volume_stable",
-        description="行数与上次相比变化在阈值内 (rows received within ±20 % of the last load)",
+
+def volume_stable(spec: FeedSpec, q: FeedQuality, runs: list[tuple]) -> dg.AssetCheckResult:
+    """Rows read changed by at most the tolerance since the feed's previous run."""
+    tolerance = q.volume_tolerance
+    now = runs[0][1] if runs else 0
+    before = runs[1][1] if len(runs) > 1 else None
+    change = None if not before else (now - before) / before
+    passed = now > 0 and (change is None or abs(change) <= tolerance)
+    return dg.AssetCheckResult(
+        asset_key=spec.name,
+        check_name="volume_stable",
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "rows_now": now,
+            "rows_last_load": before,
+            "change": round(change, 4) if change is not None else None,
+            "tolerance": tolerance,
+        },
     )
-    def volume_stable(bidui: BiduiResource) -> dg.AssetCheckResult:
-        tolerance = _quality(bidui).volume_tolerance
-        with bidui.connect() as con:
-            runs = _two_latest_runs(con, feed)
-        now = runs[0][1] if runs else 0
-        before = runs[1][1] if len(runs) > 1 else None
-        change = None if not before else (now - before) / before
-        passed = now > 0 and (change is None or abs(change) <= tolerance)
-        return dg.AssetCheckResult(
-            passed=passed,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={
-                "rows_now": now,
-                "rows_last_load": before,
-                "change": round(change, 4) if change is not None else None,
-                "tolerance": tolerance,
-            },
-        )
 
-    @dg.asset_check(
-        asset=feed,
-        name="reject_rate",
-        description="每个文件的拒收率低于阈值 (reject rate per file below the threshold)",
+
+def reject_rate(
+    con: duckdb.DuckDBPyConnection, spec: FeedSpec, q: FeedQuality
+) -> dg.AssetCheckResult:
+    """No file of the feed rejects more than the threshold's share of its rows."""
+    limit = q.max_reject_rate
+    rows = con.execute(
+        """
+        SELECT source_file, rows_read, rows_rejected,
+               rows_rejected / greatest(rows_read, 1) AS rate
+        FROM loads WHERE feed = ? ORDER BY rate DESC
+        """,
+        [spec.name],
+    ).fetchall()
+    over = {r[0]: round(r[3], 4) for r in rows if r[3] > limit}
+    return dg.AssetCheckResult(
+        asset_key=spec.name,
+        check_name="reject_rate",
+        passed=not over,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=("拒收率超过阈值：该部门比对结果可能不可靠" if over else None),
+        metadata={
+            "files": len(rows),
+            "worst_rate": round(rows[0][3], 4) if rows else 0.0,
+            "threshold": limit,
+            "files_over": dg.MetadataValue.json(over),
+        },
     )
-    def reject_rate(bidui: BiduiResource) -> dg.AssetCheckResult:
-        limit = _quality(bidui).max_reject_rate
-        with bidui.connect() as con:
-            rows = con.execute(
-                """
-                SELECT source_file, rows_read, rows_rejected,
-                       rows_rejected / greatest(rows_read, 1) AS rate
-                FROM loads WHERE feed = ? ORDER BY rate DESC
-                """,
-                [feed],
-            ).fetchall()
-        over = {r[0]: round(r[3], 4) for r in rows if r[3] > limit}
-        return dg.AssetCheckResult(
-            passed=not over,
-            severity=dg.AssetCheckSeverity.WARN,
-            description=("拒收率超过阈值：该部门比对结果可能不可靠" if over else None),
-            metadata={
-                "files": len(rows),
-                "worst_rate": round(rows[0][3], 4) if rows else 0.0,
-                "threshold": limit,
-                "files_over": dg.MetadataValue.json(over),
-            },
-        )
 
+
+def keys_unique(con: duckdb.DuckDBPyConnection, spec: FeedSpec) -> dg.AssetCheckResult:
+    """No natural key occurs twice in the feed's table."""
+    feed = spec.name
     key = list(spec.natural_key)
+    # Identifiers come from the spec (code), never from feed contents.
     key_sql = ", ".join(f'"{k}"' for k in key)
-
-    @dg.asset_check(
-        asset=feed,
-        name="keys_unique",
-        description=f"自然键唯一 (natural key unique: {', '.join(key)})",
+    dup_groups, dup_rows, total = con.execute(
+        f"""
+        SELECT count(*), coalesce(sum(n), 0), (SELECT count(*) FROM "{feed}")
+        FROM (SELECT count(*) AS n FROM "{feed}" GROUP BY {key_sql} HAVING n > 1)
+        """
+    ).fetchone()
+    return dg.AssetCheckResult(
+        asset_key=feed,
+        check_name="keys_unique",
+        passed=dup_groups == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "key": dg.MetadataValue.json(key),
+            "rows": total,
+            "duplicate_keys": dup_groups,
+            "rows_in_duplicate_keys": int(dup_rows),
+        },
     )
-    def keys_unique(bidui: BiduiResource) -> dg.AssetCheckResult:
-        with bidui.connect() as con:
-            dup_groups, dup_rows, total = con.execute(
-                f"""
-                SELECT count(*), coalesce(sum(n), 0), (SELECT count(*) FROM "{feed}")
-                FROM (SELECT count(*) AS n FROM "{feed}" GROUP BY {key_sql} HAVING n > 1)
-                """
-            ).fetchone()
-        return dg.AssetCheckResult(
-            passed=dup_groups == 0,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={
-                "key": dg.MetadataValue.json(key),
-                "rows": total,
-                "duplicate_keys": dup_groups,
-                "rows_in_duplicate_keys": int(dup_rows),
-            },
-        )
-
-    return [arrived_fresh, volume_stable, reject_rate, keys_unique]
 
 
 @dg.asset_check(
@@ -185,7 +217,7 @@ def build_quality_checks(spec: FeedSpec) -> list[dg.AssetChecksDefinition]:
     description="登记人员证件号码在户籍库中的匹配率 (share of register members found in hukou)",
 )
 def hukou_match_rate(bidui: BiduiResource) -> dg.AssetCheckResult:
-    minimum = _quality(bidui).min_hukou_match_rate
+    minimum = quality_thresholds(bidui).min_hukou_match_rate
     with bidui.connect() as con:
         members, matched = con.execute(
             """
@@ -208,6 +240,5 @@ def hukou_match_rate(bidui: BiduiResource) -> dg.AssetCheckResult:
     )
 
 
-QUALITY_CHECKS = [c for spec in SPECS.values() for c in build_quality_checks(spec)] + [
-    hukou_match_rate
-]
+QUALITY_CHECKS = [hukou_match_rate]
+"""Quality checks with a step of their own (the per-feed ones run in the feed's step)."""

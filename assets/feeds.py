@@ -1,4 +1,11 @@
-"""One asset per department feed, plus its blocking ingest checks."""
+"""One asset per department feed, with its checks evaluated in the same step.
+
+Each feed's step loads it, then tests its blocking ingest checks (headers found,
+rows accounted) and its quality checks (assets/feed_quality.py) on the connection
+it already holds: one check result per property, each with its own name, numbers
+and threshold in the UI. A failed blocking check with ERROR severity fails the
+feed's step after everything is recorded, so nothing downstream of it runs.
+"""
 
 import json
 
@@ -6,7 +13,12 @@ import dagster as dg
 import duckdb
 import polars as pl
 
-from assets.feed_quality import record_feed_run
+from assets.feed_quality import (
+    quality_check_specs,
+    quality_results,
+    quality_thresholds,
+    record_feed_run,
+)
 from assets.resources import BiduiResource
 from core.idcard import mask_expr, mask_in_text
 from department_feeds import SPECS
@@ -69,9 +81,11 @@ def build_feed_asset(spec: FeedSpec) -> dg.AssetsDefinition:
             "Idempotent: unchanged files are not re-read."
         ),
         kinds={"duckdb", "excel"},
+        check_specs=[*ingest_check_specs(spec), *quality_check_specs(spec)],
     )
     def _feed(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.MaterializeResult:
         settings = bidui.settings
+        quality = quality_thresholds(bidui)
         folder = settings.inbox / spec.name
         mtimes = (
             [p.stat().st_mtime for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
@@ -86,6 +100,10 @@ def build_feed_asset(spec: FeedSpec) -> dg.AssetsDefinition:
             files = feed_load_summary(con, spec.name)
             preview = masked_preview(con, spec)
             table_rows = con.execute(f'SELECT count(*) FROM "{spec.name}"').fetchone()[0]
+            checks = [
+                *ingest_results(spec, files),
+                *quality_results(con, spec, quality, bidui.run_day),
+            ]
         totals = {
             k: int(files[k].sum()) if not files.is_empty() else 0
             for k in ("rows_read", "rows_loaded", "rows_rejected")
@@ -109,70 +127,81 @@ def build_feed_asset(spec: FeedSpec) -> dg.AssetsDefinition:
                 **totals,
                 "dagster/row_count": table_rows,
                 "preview": dg.MetadataValue.md(preview),
-            }
+            },
+            check_results=checks,
         )
 
     return _feed
 
 
-def build_ingest_checks(spec: FeedSpec) -> list[dg.AssetChecksDefinition]:
+def ingest_check_specs(spec: FeedSpec) -> list[dg.AssetCheckSpec]:
     """Blocking checks: headers found, and rows in = loaded + rejected per file.
 
     A missing header fails the register with ERROR (nothing can run without it)
     and a department feed with WARN: its rules are marked not run, the rest go on.
     """
+    return [
+        dg.AssetCheckSpec(
+            "headers_complete",
+            asset=spec.name,
+            blocking=True,
+            description="每个文件都找到了全部必需表头 (every required header was found in every file)",
+        ),
+        dg.AssetCheckSpec(
+            "rows_accounted",
+            asset=spec.name,
+            blocking=True,
+            description="读入行数 = 入库行数 + 拒收行数 (rows read = loaded + rejected, per file)",
+        ),
+    ]
 
-    @dg.asset_check(
-        asset=spec.name,
-        name="headers_complete",
-        blocking=True,
-        description="每个文件都找到了全部必需表头 (every required header was found in every file)",
+
+def ingest_results(spec: FeedSpec, files: pl.DataFrame) -> list[dg.AssetCheckResult]:
+    """The results of :func:`ingest_check_specs` from the feed's per-file bookkeeping."""
+    return [headers_complete(spec, files), rows_accounted(spec, files)]
+
+
+def headers_complete(spec: FeedSpec, files: pl.DataFrame) -> dg.AssetCheckResult:
+    """Every file of the feed had every required header."""
+    bad = {
+        row["source_file"]: json.loads(row["missing_required"] or "[]")
+        for row in files.iter_rows(named=True)
+        if row["missing_required"] and json.loads(row["missing_required"])
+    }
+    severity = (
+        dg.AssetCheckSeverity.ERROR if spec.name == "register" else dg.AssetCheckSeverity.WARN
     )
-    def headers_complete(bidui: BiduiResource) -> dg.AssetCheckResult:
-        with bidui.connect() as con:
-            files = feed_load_summary(con, spec.name)
-        bad = {
-            row["source_file"]: json.loads(row["missing_required"] or "[]")
-            for row in files.iter_rows(named=True)
-            if row["missing_required"] and json.loads(row["missing_required"])
-        }
-        severity = (
-            dg.AssetCheckSeverity.ERROR if spec.name == "register" else dg.AssetCheckSeverity.WARN
-        )
-        return dg.AssetCheckResult(
-            passed=not bad,
-            severity=severity,
-            metadata={
-                "files_checked": files.height,
-                "files_missing_headers": len(bad),
-                "missing": dg.MetadataValue.json(bad),
-            },
-        )
-
-    @dg.asset_check(
-        asset=spec.name,
-        name="rows_accounted",
-        blocking=True,
-        description="读入行数 = 入库行数 + 拒收行数 (rows read = loaded + rejected, per file)",
+    return dg.AssetCheckResult(
+        asset_key=spec.name,
+        check_name="headers_complete",
+        passed=not bad,
+        severity=severity,
+        metadata={
+            "files_checked": files.height,
+            "files_missing_headers": len(bad),
+            "missing": dg.MetadataValue.json(bad),
+        },
     )
-    def rows_accounted(bidui: BiduiResource) -> dg.AssetCheckResult:
-        with bidui.connect() as con:
-            files = feed_load_summary(con, spec.name)
-        off = files.filter(pl.col("rows_read") != pl.col("rows_loaded") + pl.col("rows_rejected"))[
-            "source_file"
-        ].to_list()
-        return dg.AssetCheckResult(
-            passed=not off,
-            severity=dg.AssetCheckSeverity.ERROR,
-            metadata={
-                "files_checked": files.height,
-                "files_unbalanced": dg.MetadataValue.json(off),
-                "rows_read": int(files["rows_read"].sum()) if files.height else 0,
-            },
-        )
 
-    return [headers_complete, rows_accounted]
+
+def rows_accounted(spec: FeedSpec, files: pl.DataFrame) -> dg.AssetCheckResult:
+    """Per file: rows read = rows loaded + rows rejected."""
+    off = files.filter(pl.col("rows_read") != pl.col("rows_loaded") + pl.col("rows_rejected"))[
+        "source_file"
+    ].to_list()
+    return dg.AssetCheckResult(
+        asset_key=spec.name,
+        check_name="rows_accounted",
+        passed=not off,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "files_checked": files.height,
+            "files_unbalanced": dg.MetadataValue.json(off),
+            "rows_read": int(files["rows_read"].sum()) if files.height else 0,
+        },
+    )
 
 
 FEED_ASSETS = [build_feed_asset(spec) for spec in SPECS.values()]
-INGEST_CHECKS = [check for spec in SPECS.values() for check in build_ingest_checks(spec)]
+INGEST_CHECKS: list[dg.AssetChecksDefinition] = []
+"""Ingest checks with a step of their own: none, each feed's step evaluates its own."""
