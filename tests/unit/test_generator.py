@@ -5,6 +5,7 @@ writer. (The files it writes and their load: integration/test_generator.py.)"""
 from __future__ import annotations
 
 import datetime as dt
+import random
 import re
 
 import pytest
@@ -15,12 +16,15 @@ from stdnum.cn import ric
 
 from checks.rules import ALL_RULES
 from checks.thresholds import load_thresholds
-from demo import township_count
+from demo import COUNTY_LIMIT, township_count
+from demo import pools as P
 from demo.county import Builder, build
 from demo.early_warning import E_RULES, UNPLACED, build_feeds, e_findings, place, school_matches
+from demo.ids import make_id, with_check
 from demo.inject import INJECTORS, NEAR_MISSES, missing_injectors
 from demo.model import age_dec31, age_sep1
 from demo.monitoring import Monitor
+from demo.prefecture import CROSS_COUNTY_CODES, county_pools, county_specs, plan_identities
 from demo.render import WRITERS, missing_writers
 from demo.xlsx import write_fast
 from department_feeds import FEEDS
@@ -199,3 +203,58 @@ def test_clean_early_warning_feeds_flag_nothing(today):
     assert {r.kind for r in county.civil_affairs if r.id in outsiders} - {"农村低保", "特困供养"}
     hits = list(e_findings(county, feeds, today, params, E_RULES))
     assert [(h.code, h.key) for h in hits] == []
+
+
+# ------------------------------------------------------------------ prefecture (in memory)
+def test_county_names_and_codes_of_a_prefecture():
+    """Up to COUNTY_LIMIT counties: distinct names none of which contains another (the
+    住址 of a prefecture-wide hukou names one county), distinct codes, old codes apart."""
+    specs = county_specs(COUNTY_LIMIT, seed=1, households=10)
+    names = [s.name for s in specs]
+    assert names[:2] == ["滇阳市", "云岭县"] and specs[0].capital
+    assert len(set(names)) == len(names)
+    assert not [(a, b) for a in names for b in names if a != b and a in b]
+    assert all(NAME.match(n) and n[-1] in "县市" for n in names)
+    codes = [s.code for s in specs] + [s.old_code for s in specs]
+    assert len(set(codes)) == len(codes) and all(re.fullmatch(r"\d{6}", c) for c in codes)
+    # every number of every county is valid: codes for all years, old codes before 1988
+    for s in specs:
+        for year in (1925, 1987, 2025):
+            assert ric.is_valid(with_check(f"{s.code}{year}0615001")), (s.code, year)
+        assert ric.is_valid(with_check(f"{s.old_code}19300615001")), s.old_code
+        assert ric.is_valid(with_check(f"{s.old_code}19870615001")), s.old_code
+    with pytest.raises(ValueError):
+        county_specs(COUNTY_LIMIT + 1, seed=1, households=10)
+    assert [s.households for s in county_specs(2, 0, [5, 7])] == [5, 7]
+
+
+def test_id_slots_keep_counties_apart():
+    """People born elsewhere share area codes across counties: slot k of n gets
+    sequence numbers whose half is k modulo n; no slot means today's numbers."""
+    birth = dt.date(1980, 3, 1)
+    for k in range(3):
+        rng, used = random.Random(k), set()
+        for _ in range(40):
+            number = make_id(rng, "530102", birth, True, used, slot=(k, 3))
+            assert (int(number[14:17]) // 2) % 3 == k and int(number[16]) % 2 == 1
+    a = make_id(random.Random(5), "530102", birth, False, set())
+    assert a == make_id(random.Random(5), "530102", birth, False, set(), slot=(0, 1))
+
+
+def test_prefecture_plan_and_pools():
+    specs = county_specs(3, seed=2, households=100)
+    plan = plan_identities(specs, 2, YEAR, cross_cases=2)
+    assert len({i.id for i in plan}) == len(plan) and all(ric.is_valid(i.id) for i in plan)
+    assert all(i.home != i.other for i in plan)
+    assert all(i.id[:6] in (specs[i.home].code, specs[i.home].old_code) for i in plan)
+    assert {i.kind for i in plan} == set(CROSS_COUNTY_CODES)
+    assert all(i.other == 0 for i in plan if i.kind in ("car", "flat"))
+    assert not [i for i in plan if i.kind in ("car", "flat") and i.home == 0]
+    assert all(25 <= age_dec31(i.birth, YEAR) <= 55 for i in plan)
+    assert plan_identities(specs[:1], 2, YEAR, 1) == []
+    before = (P.COUNTY, P.COUNTY_CODE, list(P.OTHER_AREA_CODES_YN))
+    codes = frozenset(s.code for s in specs) | frozenset(s.old_code for s in specs)
+    with county_pools(specs[2], codes):
+        assert (specs[2].name, specs[2].code) == (P.COUNTY, P.COUNTY_CODE)
+        assert not codes & set(P.OTHER_AREA_CODES_YN + P.OTHER_AREA_CODES_CN)
+    assert (P.COUNTY, P.COUNTY_CODE, list(P.OTHER_AREA_CODES_YN)) == before
