@@ -37,6 +37,7 @@ from checks.engine import is_stale, max_age_days
 from checks.expectations import STORE_DIR, load_validations
 from checks.rules import ALL_RULES, RULES_BY_CODE, WARNING_RULE_CODES
 from checks.rules.base import CATEGORIES, SEVERITY_ZH
+from checks.rules.cross_county import CROSS_COUNTY_RULES
 from checks.thresholds import FeedQuality, load_thresholds
 from core.config import now as office_now
 from core.idcard import mask_in_text
@@ -285,6 +286,9 @@ def _collect(con: duckdb.DuckDBPyConnection, run_date: dt.date, history_runs: in
     return d
 
 
+CROSS_COUNTY_BY_CODE = {r.code: r for r in CROSS_COUNTY_RULES}
+
+
 def _collect_rules(
     con: duckdb.DuckDBPyConnection, d: _Data, has_runs: bool, history_runs: int
 ) -> None:
@@ -316,12 +320,15 @@ def _collect_rules(
         ).fetchall():
             runs.setdefault(code, {})[date_] = (bool(ran), reason, count)
             if code not in by_code:
+                # A rule outside the county catalogue: a cross-county rule of a
+                # prefecture run (listed only when it ran), else an unknown code.
+                x = CROSS_COUNTY_BY_CODE.get(code)
                 by_code[code] = {
                     "code": code,
-                    "name_zh": code,
-                    "category": "",
-                    "severity": "",
-                    "department": "",
+                    "name_zh": x.name_zh if x else code,
+                    "category": x.category if x else "",
+                    "severity": x.severity if x else "",
+                    "department": x.department if x else "",
                 }
                 catalogue.append(by_code[code])
     this_run: dict[str, int] = {}

@@ -21,6 +21,7 @@ import pytest
 from checks.engine import write_problems_csv
 from checks.expectations import STORE_DIR, ExpectationOutcome, FeedValidation, _validation_to_json
 from checks.rules import ALL_RULES, RULES_BY_CODE, WARNING_RULE_CODES
+from checks.rules.cross_county import CROSS_COUNTY_RULES
 from checks.thresholds import load_thresholds
 from core.idcard import mask
 from publishing.report import ReportSummary, render_report
@@ -457,3 +458,18 @@ def test_warning_workbooks_are_linked_apart(tmp_path):
     unplaced = html[html.index('id="warnings-unplaced"') :]
     unplaced = unquote(unplaced[: unplaced.index("</p>")])
     assert 'href="未能定位/监测预警核实清单_云岭县_未能定位_20251115.xlsx"' in unplaced
+
+
+def test_cross_county_rule_is_named_not_coded(warehouse, tmp_path):
+    """A prefecture run's cross-county rule (not in the county catalogue) is listed by
+    its Chinese name and category, not by its code alone."""
+    rule = CROSS_COUNTY_RULES[0]
+    con = duckdb.connect(str(warehouse))
+    con.execute(
+        "INSERT INTO rule_runs (run_date, rule_code, ran, reason, finding_count, duration_ms) "
+        "VALUES (?, ?, true, NULL, 0, 1.0)",
+        [RUN2, rule.code],
+    )
+    con.close()
+    _, html, _ = _render(warehouse, tmp_path / "report.html")
+    assert rule.name_zh in html and rule.category in html
