@@ -39,7 +39,7 @@ from core.config import (
     warehouse_old_key,
 )
 from core.office_crypto import PasswordsError, configured_passwords
-from demo import EXPORT_FORMATS, generate
+from demo import EXPORT_FORMATS, generate, generate_prefecture
 from department_feeds import FEEDS
 from department_feeds.limits import Limits
 from pipelines.jobs import (
@@ -96,6 +96,25 @@ def dagster_home(warehouse: Path | None = None) -> Path:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     out = Path(args.out_dir)
+    if args.counties:
+        done = generate_prefecture(
+            out,
+            counties=args.counties,
+            households=args.households,
+            seed=args.seed,
+            problems_per_rule=args.problems_per_rule,
+            export_format=args.format,
+            mixed=args.mixed,
+            run_date=args.run_date,
+            prefecture_wide=args.prefecture_wide,
+        )
+        print(
+            f"generated a prefecture of {len(done.names)} counties in {out}: {', '.join(done.names)}"
+        )
+        print(f"  inbox:  {done.inbox}  (one folder per county)")
+        print(f"  cross-county truth: {done.cross_truth_csv} ({done.cross_rows} rows)")
+        print(f"  run it: bidui run --inbox {done.inbox} --outbox OUTBOX --warehouse DIR/x.duckdb")
+        return 0
     summary = generate(
         out,
         households=args.households,
@@ -959,6 +978,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=date.fromisoformat,
         help="YYYY-MM-DD the county will be checked on (default 20 January after the "
         "working year): truth.csv holds for that day (30-day grace of the measure rules)",
+    )
+    g.add_argument(
+        "--counties",
+        type=int,
+        help="a prefecture of N counties (OUT_DIR/inbox/<county>/…, --households each), "
+        "with people registered in two counties and cross-county cars and flats",
+    )
+    g.add_argument(
+        "--prefecture-wide",
+        action="store_true",
+        help="with --counties: one hukou export for all counties in inbox/_prefecture/hukou/",
     )
     g.set_defaults(func=cmd_generate)
 
