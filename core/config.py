@@ -93,8 +93,9 @@ class Settings:
         ``BIDUI_COUNTIES`` (comma-separated) wins. Otherwise an inbox with a feed
         folder directly in it (``<inbox>/register/``) is the single-county layout,
         and the counties are the sub-folders holding at least one feed folder
-        (``feeds``: ``department_feeds.FEEDS``; without it, any folder named like a
-        feed), sorted. At least two are needed: one such folder alone is the county's
+        (``feeds``: ``department_feeds.FEEDS``, which core cannot import; without it,
+        ``register/`` marks the single layout and any folder named like a feed counts),
+        sorted. At least two are needed: one such folder alone is the county's
         feed folders one level too deep (``bidui run`` says so); set
         ``BIDUI_COUNTIES`` to run a prefecture of one county."""
         if self.county is not None:
@@ -112,7 +113,8 @@ class Settings:
             entries = sorted(self.inbox.iterdir())
         except OSError:
             return ()
-        if any(is_feed(p) for p in entries):
+        # Without the feed list, the register folder alone marks the single layout.
+        if any(is_feed(p) for p in entries) if feeds else (self.inbox / "register").is_dir():
             return ()
         found = []
         for p in entries:
