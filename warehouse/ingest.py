@@ -21,6 +21,7 @@ import logging
 import os
 import time
 import unicodedata
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,7 @@ from warehouse.schema import insert_sql
 log = logging.getLogger(__name__)
 
 PREVIEW_ROWS = 10
+MAX_PARSE_THREADS = 4
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
@@ -454,6 +456,83 @@ def _unchanged_result(path: Path, row: dict) -> FileLoadResult:
     )
 
 
+def _content_key(path: Path, checksum: str, source_file: str) -> str:
+    """Files with the same key hold the same content: same bytes read the same way
+    (as CSV or as a workbook); empty files are each their own (each fails as empty)."""
+    key = f"{checksum}:{'csv' if path.suffix.lower() == '.csv' else 'workbook'}"
+    return key + f":{source_file}" if checksum == EMPTY_SHA256 else key
+
+
+def _read_and_parse(
+    spec: FeedSpec, path: Path, inbox: Path, checksum: str, limits: Limits
+) -> tuple[ParsedFile | None, float]:
+    """The parsed file (None when its bytes changed since they were hashed) and the
+    seconds parsing took."""
+    data = _read_stable(path, checksum, limits)
+    if data is None:
+        return None, 0.0
+    t0 = time.perf_counter()
+    pf = parse_file(spec, path, inbox, data, limits)
+    return pf, time.perf_counter() - t0
+
+
+def parse_threads() -> int:
+    """How many files of a feed are parsed at once: the cores this process may use,
+    at most :data:`MAX_PARSE_THREADS` (each file in flight holds its bytes and frames)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_PARSE_THREADS))
+
+
+def _prefetch(
+    spec: FeedSpec,
+    inbox: Path,
+    limits: Limits,
+    paths: list[Path],
+    screens: dict[Path, ParsedFile | str],
+    existing: dict[str, dict],
+    force: bool,
+) -> tuple[ThreadPoolExecutor | None, dict[Path, Future]]:
+    """Start parsing, on a few threads, the files :func:`load_feed` will parse.
+
+    A file is parsed ahead when it was hashed, changed since its last load and is
+    the first of its content (the decisions of ``load_feed``, which stay there and
+    in path order: a file it parses without a prefetch is parsed then). Calamine,
+    Polars and DuckDB release the GIL, so on two cores two workbooks take little
+    more than the longer one. Parsing is pure: the results are the same.
+    """
+    seen: set[str] = set()
+    ahead: list[tuple[Path, str]] = []
+    for path in paths:
+        checksum = screens[path]
+        if not isinstance(checksum, str):
+            continue
+        source_file = source_name(path, inbox)
+        key = _content_key(path, checksum, source_file)
+        if key in seen:
+            continue  # a copy (or the same bytes under another year): decided in order
+        seen.add(key)
+        before = existing.get(source_file)
+        if (
+            before is not None
+            and before["load_id"] == make_load_id(spec.name, source_file, checksum)
+            and before["status"] != "superseded"
+            and not force
+        ):
+            continue
+        ahead.append((path, checksum))
+    threads = min(parse_threads(), len(ahead))
+    if threads < 2:
+        return None, {}
+    pool = ThreadPoolExecutor(threads, thread_name_prefix=f"parse-{spec.name}")
+    return pool, {
+        path: pool.submit(_read_and_parse, spec, path, inbox, checksum, limits)
+        for path, checksum in ahead
+    }
+
+
 def load_feed(
     con: duckdb.DuckDBPyConnection,
     feed_name: str,
@@ -496,84 +575,93 @@ def load_feed(
             parsed.append(pf)
             results.append(FileLoadResult.from_parsed(pf))
 
-        for path in inbox_files(inbox, feed_name):
-            source_file = source_name(path, inbox)
-            present.add(source_file)
-            before = existing.get(source_file)
-            screened = _screen(spec, path, inbox, inbox_real, limits)
-            if isinstance(screened, ParsedFile):
-                if before is not None and before["load_id"] == screened.load_id and not force:
-                    results.append(_unchanged_result(path, before))
-                else:
-                    record(screened)
-                continue
-            checksum = screened
-            # Same bytes read as CSV and as a workbook are different files; so are
-            # empty files (each fails as empty).
-            key = f"{checksum}:{'csv' if path.suffix.lower() == '.csv' else 'workbook'}"
-            if checksum == EMPTY_SHA256:
-                key += f":{source_file}"
-            original = _original_of(spec, first_of.get(key, []), source_file)
-            if original is not None:
-                load_id = make_load_id(feed_name, source_file, f"{checksum}\0copy of\0{original}")
-                if before is not None and before["load_id"] == load_id and not force:
-                    results.append(_unchanged_result(path, before))
+        paths = list(inbox_files(inbox, feed_name))
+        screens = {path: _screen(spec, path, inbox, inbox_real, limits) for path in paths}
+        pool, prefetched = _prefetch(spec, inbox, limits, paths, screens, existing, force)
+        try:
+            for path in paths:
+                source_file = source_name(path, inbox)
+                present.add(source_file)
+                before = existing.get(source_file)
+                screened = screens[path]
+                if isinstance(screened, ParsedFile):
+                    if before is not None and before["load_id"] == screened.load_id and not force:
+                        results.append(_unchanged_result(path, before))
+                    else:
+                        record(screened)
                     continue
-                log.info("%s: %s has the same bytes as %s", feed_name, source_file, original)
-                record(
-                    unread_file(
-                        spec,
-                        path,
-                        inbox,
-                        load_id,
-                        f"same content as {original}; skipped as a duplicate",
-                        f"与文件“{original}”内容完全相同，已按重复文件跳过",
-                        checksum=checksum,
-                        status="duplicate",
+                checksum = screened
+                # Same bytes read as CSV and as a workbook are different files; so are
+                # empty files (each fails as empty).
+                key = _content_key(path, checksum, source_file)
+                original = _original_of(spec, first_of.get(key, []), source_file)
+                if original is not None:
+                    load_id = make_load_id(
+                        feed_name, source_file, f"{checksum}\0copy of\0{original}"
                     )
-                )
-                continue
-            load_id = make_load_id(feed_name, source_file, checksum)
-            # A superseded file is read again each night: the file that replaced it may be gone.
-            if (
-                before is not None
-                and before["load_id"] == load_id
-                and before["status"] != "superseded"
-                and not force
-            ):
-                results.append(_unchanged_result(path, before))
-                mapping = json.loads(before["header_mapping"] or "{}")
-                first_of.setdefault(key, []).append((source_file, mapping))
-                continue
-            data = _read_stable(path, checksum, limits)
-            if data is None:
-                record(
-                    unread_file(
-                        spec,
-                        path,
-                        inbox,
-                        make_load_id(feed_name, source_file, f"changing:{time.time_ns()}"),
-                        "the file changed while it was being read (still being written?)",
-                        "读取时文件内容发生了变化（可能仍在复制或保存中），本次未导入，"
-                        "下次比对时将重新读取",
+                    if before is not None and before["load_id"] == load_id and not force:
+                        results.append(_unchanged_result(path, before))
+                        continue
+                    log.info("%s: %s has the same bytes as %s", feed_name, source_file, original)
+                    record(
+                        unread_file(
+                            spec,
+                            path,
+                            inbox,
+                            load_id,
+                            f"same content as {original}; skipped as a duplicate",
+                            f"与文件“{original}”内容完全相同，已按重复文件跳过",
+                            checksum=checksum,
+                            status="duplicate",
+                        )
                     )
+                    continue
+                load_id = make_load_id(feed_name, source_file, checksum)
+                # A superseded file is read again each night: the file that replaced it may be gone.
+                if (
+                    before is not None
+                    and before["load_id"] == load_id
+                    and before["status"] != "superseded"
+                    and not force
+                ):
+                    results.append(_unchanged_result(path, before))
+                    mapping = json.loads(before["header_mapping"] or "{}")
+                    first_of.setdefault(key, []).append((source_file, mapping))
+                    continue
+                future = prefetched.pop(path, None)
+                pf, took = (
+                    future.result()
+                    if future is not None
+                    else _read_and_parse(spec, path, inbox, checksum, limits)
                 )
-                continue
-            t0 = time.perf_counter()
-            pf = parse_file(spec, path, inbox, data, limits)
-            del data
-            log.info(
-                "%s: %s %s: read %d, loaded %d, rejected %d (%.2fs)",
-                feed_name,
-                pf.status,
-                source_file,
-                pf.rows_read,
-                pf.rows_loaded,
-                pf.rows_rejected,
-                time.perf_counter() - t0,
-            )
-            record(pf)
-            first_of.setdefault(key, []).append((source_file, pf.header_mapping))
+                if pf is None:
+                    record(
+                        unread_file(
+                            spec,
+                            path,
+                            inbox,
+                            make_load_id(feed_name, source_file, f"changing:{time.time_ns()}"),
+                            "the file changed while it was being read (still being written?)",
+                            "读取时文件内容发生了变化（可能仍在复制或保存中），本次未导入，"
+                            "下次比对时将重新读取",
+                        )
+                    )
+                    continue
+                log.info(
+                    "%s: %s %s: read %d, loaded %d, rejected %d (%.2fs)",
+                    feed_name,
+                    pf.status,
+                    source_file,
+                    pf.rows_read,
+                    pf.rows_loaded,
+                    pf.rows_rejected,
+                    took,
+                )
+                record(pf)
+                first_of.setdefault(key, []).append((source_file, pf.header_mapping))
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
         gone = sorted(set(existing) - present)
         for source_file in gone:
             log.info("%s: %s is gone from the inbox; removing its rows", feed_name, source_file)
