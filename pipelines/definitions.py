@@ -63,17 +63,28 @@ def _by_county(asset: dg.AssetsDefinition) -> dg.AssetsDefinition:
 
 @functools.cache
 def county_definitions() -> dg.Definitions:
-    """Many counties: the county assets partitioned by ``county``; jobs per phase."""
-    feed_keys = [key for a in FEED_ASSETS for key in a.keys]
-    night_assets = [findings, rectification, *OUTPUT_ASSETS, build_published_outbox(OUTPUT_ASSETS)]
-    county_assets = [_by_county(a) for a in [*FEED_ASSETS, *night_assets]]
+    """Many counties: the county assets partitioned by ``county`` (the prefecture
+    report is not); one job per phase."""
+    # Local: the prefecture layer is only part of the multi-county Definitions.
+    from assets.prefecture import county_export, county_results, prefecture_report
+
+    ingest_assets = [*FEED_ASSETS, county_export]
+    night_assets = [
+        findings,
+        rectification,
+        *OUTPUT_ASSETS,
+        build_published_outbox(OUTPUT_ASSETS),
+        county_results,
+    ]
+    county_assets = [_by_county(a) for a in [*ingest_assets, *night_assets]]
+    ingest_keys = [key for a in ingest_assets for key in a.keys]
     night_keys = [key for a in night_assets for key in a.keys]
     # GX checks report what data_docs ran: they run in the night's job, beside it.
-    ingest = dg.AssetSelection.assets(*feed_keys) - dg.AssetSelection.checks(gx_feed_suites)
+    ingest = dg.AssetSelection.assets(*ingest_keys) - dg.AssetSelection.checks(gx_feed_suites)
     night = dg.AssetSelection.assets(*night_keys) | dg.AssetSelection.checks(gx_feed_suites)
-    jobs = county_jobs(ingest, night, None)
+    jobs = county_jobs(ingest, night, dg.AssetSelection.assets(prefecture_report))
     return dg.Definitions(
-        assets=county_assets,
+        assets=[*county_assets, prefecture_report],
         asset_checks=CHECKS,
         jobs=jobs,
         schedules=[county_schedule],

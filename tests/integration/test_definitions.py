@@ -100,3 +100,107 @@ def test_every_staging_writer_is_upstream_of_publishing():
     assert {"data_docs", "problem_lists", "problem_files", "report"} <= writers
     for check in defs.asset_checks or []:
         assert not _writes_staging(check.op.compute_fn.decorated_fn), check.op.name
+
+
+# ------------------------------------------------------------ many counties (issue 14)
+
+
+def test_single_layout_has_no_partitions():
+    graph = _graph()
+    assert all(graph.get(k).partitions_def is None for k in graph.get_all_asset_keys())
+    assert [j.name for j in defs.jobs] == [NIGHTLY_JOB_NAME]
+
+
+def test_county_assets_are_partitioned_by_county_and_the_report_is_not():
+    from pipelines.definitions import county_definitions
+    from pipelines.jobs import COUNTY_INGEST_JOB, COUNTY_NIGHT_JOB, PREFECTURE_JOB
+
+    county_defs = county_definitions()
+    graph = county_defs.resolve_asset_graph()
+    keys = {k.to_user_string(): graph.get(k).partitions_def for k in graph.get_all_asset_keys()}
+    assert keys.pop("prefecture_report") is None
+    single = {k.to_user_string() for k in _graph().get_all_asset_keys()}
+    assert set(keys) == single | {"county_export", "county_results"}
+    assert {type(p).__name__ for p in keys.values()} == {"DynamicPartitionsDefinition"}
+    assert {p.name for p in keys.values()} == {"county"}
+
+    def selected(job):
+        return {
+            k.to_user_string()
+            for k in county_defs.resolve_job_def(job).asset_layer.selected_asset_keys
+        }
+
+    assert selected(COUNTY_INGEST_JOB) == set(SPECS) | {"county_export"}
+    assert selected(COUNTY_NIGHT_JOB) == single - set(SPECS) | {"county_results"}
+    assert selected(PREFECTURE_JOB) == {"prefecture_report"}
+    # every check is in exactly one county job; GX reports beside data_docs, in the night
+    ingest_checks = county_defs.resolve_job_def(
+        COUNTY_INGEST_JOB
+    ).asset_layer.asset_graph.asset_check_keys
+    night_checks = county_defs.resolve_job_def(
+        COUNTY_NIGHT_JOB
+    ).asset_layer.asset_graph.asset_check_keys
+    assert not ingest_checks & night_checks
+    assert {k.name for k in night_checks if k.asset_key.to_user_string() in SPECS} == {
+        "gx_expectations"
+    }
+    assert {k.name for k in night_checks if k.asset_key.to_user_string() == "findings"} == {
+        r.code for r in ALL_RULES
+    }
+
+
+def test_county_schedule_requests_one_run_per_county(tmp_path, monkeypatch):
+    from datetime import datetime
+
+    from pipelines.definitions import county_definitions
+
+    for county in ("乙县", "甲县"):
+        (tmp_path / "inbox" / county / "register").mkdir(parents=True)
+    monkeypatch.setenv("BIDUI_INBOX", str(tmp_path / "inbox"))
+    monkeypatch.setenv("BIDUI_WAREHOUSE", str(tmp_path / "w" / "x.duckdb"))
+    schedule = county_definitions().resolve_schedule_def("nightly_schedule")
+    assert schedule.job_name == "county_ingest"
+    with dg.instance_for_test() as instance:
+        ctx = dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=datetime(2026, 1, 20, 2, 0)
+        )
+        requests = list(schedule(ctx))
+        assert set(instance.get_dynamic_partitions("county")) == {"乙县", "甲县"}
+    assert [r.partition_key for r in requests] == ["乙县", "甲县"]
+    for r in requests:
+        assert r.tags["bidui/phase"] == "ingest" and r.tags["bidui/night"] == "2026-01-20"
+        assert r.tags["bidui/warehouse"] == str(
+            tmp_path / "w" / "counties" / f"{r.partition_key}.duckdb"
+        )
+
+
+def test_discovery_sensor_adds_new_counties(tmp_path, monkeypatch):
+    from pipelines.definitions import county_definitions
+
+    for county in ("乙县", "甲县"):
+        (tmp_path / "inbox" / county / "hukou").mkdir(parents=True)
+    monkeypatch.setenv("BIDUI_INBOX", str(tmp_path / "inbox"))
+    sensor = county_definitions().resolve_sensor_def("county_discovery_sensor")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("county", ["甲县"])
+        result = sensor(dg.build_sensor_context(instance=instance))
+    (request,) = result.dynamic_partitions_requests
+    assert list(request.partition_keys) == ["乙县"]
+
+
+def test_local_instance_queue_runs_counties_side_by_side(tmp_path):
+    import shutil
+
+    from dagster._core.run_coordinator import QueuedRunCoordinator
+
+    from tests.conftest import PROJECT_ROOT
+
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        coordinator = instance.run_coordinator
+        assert isinstance(coordinator, QueuedRunCoordinator)
+        assert coordinator.get_run_queue_config().max_concurrent_runs >= 2
+        config = coordinator.get_run_queue_config()
+        limits = {limit["key"]: limit for limit in config.tag_concurrency_limits}
+    assert limits["dagster/partition"]["limit"] == 1
+    assert limits["bidui/warehouse"]["limit"] == 1
