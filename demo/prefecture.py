@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from demo import pools as P
-from demo.county import PENSION_PUBLIC, Builder, County, Household
+from demo.county import PENSION_PUBLIC, Builder, County, Household, Person
 from demo.ids import make_id, plate
 from demo.inject import Injector
 from demo.model import age_dec31
@@ -271,7 +271,7 @@ class CountyOutcome:
     peak_rss_mb: float
 
 
-def _candidate(hh: Household, ident: Identity, Y: int) -> object | None:
+def _candidate(hh: Household, ident: Identity, Y: int) -> Person | None:
     """A clean register member of ``hh`` who can take the person's identity: same
     gender, not the head, in every year, 25–55, healthy, not in school, no records
     of wages or tax (so nothing of theirs is flagged in another county)."""
@@ -314,14 +314,14 @@ def _adopt(b: Builder, hhs: list[Household], job: CountyJob) -> dict[str, Adopte
             p = _candidate(hh, ident, Y)
             if p is None:
                 continue
-            p.id, p.name, p.birth, p.ethnicity = ident.id, ident.name, ident.birth, ident.ethnicity  # type: ignore[attr-defined]
-            p.hukou_name = None  # type: ignore[attr-defined]
+            p.id, p.name, p.birth, p.ethnicity = ident.id, ident.name, ident.birth, ident.ethnicity
+            p.hukou_name = None
             for hy in hh.years.values():
                 for m in hy.members:
                     if m.person is p:
                         m.id_number = m.id_raw = ident.id
                         m.name = ident.name
-                        m.person_id = f"{ident.id[:6]}{p.pid:08d}"  # type: ignore[attr-defined]
+                        m.person_id = f"{ident.id[:6]}{p.pid:08d}"
             hh.used = True
             hy = hh.years[Y]
             out[ident.key] = Adopted(hh.hid, hy.township, hy.village)
