@@ -7,8 +7,6 @@ Definitions partition them by county; ``bidui.settings`` is then the county's);
 In the single-county layout they are not part of the Definitions.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import dagster as dg
@@ -16,7 +14,7 @@ import dagster as dg
 from assets.resources import BiduiResource
 from checks.cross_county import export_queries, results_queries
 from checks.thresholds import load_thresholds
-from department_feeds import SPECS
+from department_feeds import FEEDS, SPECS
 from publishing.prefecture_report import render_prefecture_report
 from warehouse.export import export_county
 
@@ -91,11 +89,10 @@ def prefecture_report(
     rows of prefecture-wide feeds no county could take. Self-contained, Chinese,
     counts only (ID numbers masked)."""
     s = bidui.settings
-    prefecture_dir = getattr(s, "prefecture_dir", None)
-    if prefecture_dir is None:
-        raise dg.Failure("prefecture_report needs a multi-county layout (Settings.prefecture_dir)")
-    outbox = getattr(s, "prefecture_outbox", None) or Path(s.outbox) / "_prefecture"
-    counties = s.counties() if hasattr(s, "counties") else None
+    prefecture_dir = s.prefecture_dir
+    outbox = s.prefecture_outbox
+    # Only inbox folders holding a feed folder are counties (not stray folders).
+    counties = s.counties(FEEDS)
     out_path = Path(outbox) / bidui.run_day.isoformat() / "report.html"
     summary = render_prefecture_report(prefecture_dir, bidui.run_day, out_path, counties or None)
     if summary.failed:
