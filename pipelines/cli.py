@@ -12,6 +12,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -617,6 +618,8 @@ class CountyRun:
     error: str = ""
     summary: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    max_rss_mb: float = 0.0
+    """Peak resident memory of the county's process (the issue's goal: < 2 GB)."""
 
 
 def _signal_text(code: int) -> str:
@@ -650,7 +653,6 @@ def run_county_phase(
     """``phase`` for every county, each in its own ``bidui _county`` process, at most
     ``jobs`` at once; a child's output goes to ``<warehouse dir>/counties/<county>.log``."""
     import subprocess
-    import time
     import uuid
 
     pending = list(counties)
@@ -683,10 +685,14 @@ def run_county_phase(
                     )
                 running[county] = (proc, run, result, time.monotonic())
             for county, (proc, run, result, started) in list(running.items()):
-                if proc.poll() is None:
+                # wait4, not poll: the child's peak memory comes with its exit status.
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid == 0:
                     continue
+                proc.returncode = os.waitstatus_to_exitcode(status)
                 del running[county]
                 run.seconds = time.monotonic() - started
+                run.max_rss_mb = usage.ru_maxrss / 1024  # KiB on Linux
                 try:
                     data = json.loads(result.read_text(encoding="utf-8"))
                     run.ok, run.error, run.summary = data["ok"], data["error"], data["summary"]
@@ -716,7 +722,7 @@ def run_county_phase(
 
 
 def _print_county(run: CountyRun) -> None:
-    took = f" ({run.seconds:.0f} s)" if run.seconds else ""
+    took = f" ({run.seconds:.0f} s, peak {run.max_rss_mb:,.0f} MB)" if run.seconds else ""
     state = "ok" if run.ok else f"failed: {run.error}"
     with contextlib.suppress(OSError, ValueError):
         print(f"[{run.phase}] {run.county}: {state}{took}", flush=True)
@@ -756,11 +762,16 @@ def run_counties(
             for line in split.summary_zh():
                 print(f"  市级下发拆分 {line}", flush=True)
         night = {"run_date": run_date, "thresholds": thresholds, "jobs": jobs, "verbose": verbose}
+        clock = time.monotonic()
         ingest = run_county_phase(settings, counties, "ingest", **night)
+        print(f"  phase ingest: {time.monotonic() - clock:.1f} s", flush=True)
         ready = [c for c in counties if ingest[c].ok]
+        clock = time.monotonic()
         nights = run_county_phase(settings, ready, "night", **night) if ready else {}
+        print(f"  phase night: {time.monotonic() - clock:.1f} s", flush=True)
         outcome = {c: nights.get(c) or ingest[c] for c in counties}
         report = ""
+        clock = time.monotonic()
         if any(j.name == PREFECTURE_JOB for j in defs.jobs or []):
             ok, info = _execute(
                 settings.inbox,
@@ -779,6 +790,7 @@ def run_counties(
                 if ok
                 else f"failed: {info}"
             )
+            print(f"  phase prefecture: {time.monotonic() - clock:.1f} s", flush=True)
     failed = [c for c in counties if not outcome[c].ok]
     day = run_date.isoformat()
     print(f"night {day}: {len(counties) - len(failed)} of {len(counties)} counties succeeded")
