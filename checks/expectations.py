@@ -29,6 +29,8 @@ import logging
 import os
 import re
 import shutil
+import sys
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -453,15 +455,52 @@ def _not_validated(
     )
 
 
+_preload: threading.Thread | None = None
+_preload_guard = threading.Lock()
+
+
+def preload_gx() -> None:
+    """Start importing GX on a background thread, once per process.
+
+    The import costs about 3 s of Python (GX loads scipy, altair, marshmallow and
+    its ~170 expectation classes). A run calls this when it starts loading feeds:
+    the loaders spend most of their time in Calamine, Polars and DuckDB, which
+    release the GIL, so the import is mostly done when the Data Docs step needs it.
+    The loaders import no module GX imports (checked: the two sets are disjoint), so
+    the two threads never wait on each other's import locks. Failure is silent here:
+    :func:`_gx` imports again and raises where it always did.
+    """
+    global _preload
+    with _preload_guard:
+        if _preload is not None or "great_expectations" in sys.modules:
+            return
+        _preload = threading.Thread(target=_import_gx, name="bidui-gx-import", daemon=True)
+        _preload.start()
+
+
+def _import_gx() -> None:
+    # Set before the import: GX's INFO logs (store set-up) are noise in a run's log.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    try:
+        import great_expectations  # noqa: F401
+        import great_expectations.expectations  # noqa: F401
+        from great_expectations.render.renderer import site_builder  # noqa: F401
+    except Exception:  # the main thread's import reports it
+        log.debug("background import of great_expectations failed", exc_info=True)
+
+
 def _gx() -> Any:
     """Import GX quietly: its import warns about deprecated stdlib modules, and its
-    INFO logs (temp docs dirs, store setup) are noise in the nightly run's logs."""
+    INFO logs (temp docs dirs, store setup) are noise in the nightly run's logs.
+    Waits for a :func:`preload_gx` import in progress."""
     import warnings
 
+    if _preload is not None:
+        _preload.join()
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         import great_expectations as gx
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     return gx
 
 
