@@ -160,10 +160,14 @@ def test_county_schedule_requests_one_run_per_county(tmp_path, monkeypatch):
     monkeypatch.setenv("BIDUI_WAREHOUSE", str(tmp_path / "w" / "x.duckdb"))
     schedule = county_definitions().resolve_schedule_def("nightly_schedule")
     assert schedule.job_name == "county_ingest"
-    with dg.instance_for_test() as instance:
-        ctx = dg.build_schedule_context(
+    # Contexts closed in `with`: an open one keeps the dead instance's state storage
+    # as Dagster's current one, and later Definitions in this process fail to resolve.
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_schedule_context(
             instance=instance, scheduled_execution_time=datetime(2026, 1, 20, 2, 0)
-        )
+        ) as ctx,
+    ):
         requests = list(schedule(ctx))
         assert set(instance.get_dynamic_partitions("county")) == {"乙县", "甲县"}
     assert [r.partition_key for r in requests] == ["乙县", "甲县"]
@@ -183,7 +187,8 @@ def test_discovery_sensor_adds_new_counties(tmp_path, monkeypatch):
     sensor = county_definitions().resolve_sensor_def("county_discovery_sensor")
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("county", ["甲县"])
-        result = sensor(dg.build_sensor_context(instance=instance))
+        with dg.build_sensor_context(instance=instance) as ctx:
+            result = sensor(ctx)
     (request,) = result.dynamic_partitions_requests
     assert list(request.partition_keys) == ["乙县"]
 
