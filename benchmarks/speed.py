@@ -118,7 +118,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--households", type=int, default=2400)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--county", type=Path, default=None, help="a generated county folder")
     ap.add_argument("--steps", action="store_true", help="list every step")
     ap.add_argument("--root", type=Path, default=ROOT, help="the code tree to run")
