@@ -40,6 +40,7 @@ from core.config import (
     warehouse_old_key,
 )
 from core.office_crypto import PasswordsError, configured_passwords
+from core.sqlite_commits import quick_sqlite_commits
 from demo import EXPORT_FORMATS, generate, generate_prefecture
 from department_feeds import FEEDS
 from department_feeds.limits import Limits
@@ -225,7 +226,12 @@ def _execute(
     own_warehouse = (
         Settings(inbox, outbox, warehouse).for_county(county).warehouse if county else warehouse
     )
-    with dg.DagsterInstance.get() as instance:
+    # One sync per run instead of per event: most of a small county's run time was
+    # Dagster's SQLite commits (core/sqlite_commits.py).
+    with (
+        dg.DagsterInstance.get() as instance,
+        quick_sqlite_commits(instance.root_directory),
+    ):
         if progress:
             instance.add_event_listener(run_id, _progress_printer(_asset_steps()))
         result = job.execute_in_process(
