@@ -65,10 +65,20 @@ def data_docs(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.Mat
 
 def _this_runs_validations(context: dg.AssetCheckExecutionContext) -> tuple[dict, str]:
     """The per-feed results ``data_docs`` recorded in this run, and its error if any."""
-    event = context.instance.get_latest_materialization_event(DATA_DOCS_KEY)
-    if event is None or event.run_id != context.op_execution_context.run_id:
+    # This run's own event: with counties as partitions, the asset's latest
+    # materialization may be another county's run going on at the same time.
+    run_id = context.op_execution_context.run_id
+    events = [
+        e
+        for e in context.instance.all_logs(
+            run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+        )
+        if e.asset_materialization is not None
+        and e.asset_materialization.asset_key == DATA_DOCS_KEY
+    ]
+    if not events:
         return {}, "data_docs 未在本次运行中生成"
-    meta = event.asset_materialization.metadata
+    meta = events[-1].asset_materialization.metadata
     validations = meta.get("validations")
     error = meta.get("error")
     return (validations.value if validations else {}), (error.value if error else "")
