@@ -113,7 +113,7 @@ def main() -> int:
         f"{du_mb(src / 'inbox'):,.0f} MB), {args.jobs} county runs at once, each in its own "
         f"process; load average before: {load}.\n\n"
         f"- **Whole night: {total:.0f} s** ({total / 60:.1f} min; goal < 10 min)\n"
-        + "".join(f"- phase {p}: {s:.0f} s\n" for p, s in phases.items())
+        + "".join(f"- phase {p}: {s:.1f} s\n" for p, s in phases.items())
         + f"- largest process: {peak_mb:,.0f} MB peak resident memory (goal < 2 GB per "
         f"county run)\n- county warehouses and Parquet layer on disk: {warehouses:,.0f} MB\n\n"
         "| county | ingest s | ingest peak MB | night s | night peak MB |\n"
