@@ -323,7 +323,7 @@ CROSS_COUNTY_RULES: tuple[Rule, ...] = (
         requirement_zh="核实该成员是否为财政供养人员，按认定标准提出处理意见并说明情况。",
     ),
     Rule(
-        code="tax_income_cross_county",
+        code="tax_income_exceeds_register_cross_county",
         name_zh="外县个税收入高于登记收入",
         category="信息不准",
         severity="medium",

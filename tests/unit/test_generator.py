@@ -15,8 +15,9 @@ from python_calamine import CalamineWorkbook
 from stdnum.cn import ric
 
 from checks.rules import ALL_RULES
+from checks.rules.cross_county import CROSS_COUNTY_RULES
 from checks.thresholds import load_thresholds
-from demo import COUNTY_LIMIT, township_count
+from demo import COUNTY_LIMIT, CROSS_COUNTY_CODES, township_count
 from demo import pools as P
 from demo.county import Builder, build
 from demo.early_warning import E_RULES, UNPLACED, build_feeds, e_findings, place, school_matches
@@ -24,7 +25,7 @@ from demo.ids import make_id, with_check
 from demo.inject import INJECTORS, NEAR_MISSES, missing_injectors
 from demo.model import age_dec31, age_sep1
 from demo.monitoring import Monitor
-from demo.prefecture import CROSS_COUNTY_CODES, county_pools, county_specs, plan_identities
+from demo.prefecture import county_pools, county_specs, plan_identities
 from demo.render import WRITERS, missing_writers
 from demo.xlsx import write_fast
 from department_feeds import FEEDS
@@ -258,3 +259,9 @@ def test_prefecture_plan_and_pools():
         assert (specs[2].name, specs[2].code) == (P.COUNTY, P.COUNTY_CODE)
         assert not codes & set(P.OTHER_AREA_CODES_YN + P.OTHER_AREA_CODES_CN)
     assert (P.COUNTY, P.COUNTY_CODE, list(P.OTHER_AREA_CODES_YN)) == before
+
+
+def test_prefecture_truth_names_the_cross_county_rules():
+    """The generator's cross-county truth uses exactly the catalogue's rule codes (a
+    renamed rule would otherwise read as all missed and all extra)."""
+    assert set(CROSS_COUNTY_CODES.values()) == {r.code for r in CROSS_COUNTY_RULES}
