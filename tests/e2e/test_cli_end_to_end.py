@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from checks import ALL_RULES
+from checks.rules import WARNING_RULE_CODES
 from tests.conftest import clean_env
 
 pytestmark = pytest.mark.slow
@@ -77,8 +78,13 @@ def test_generate_run_rerun_and_missing_feed(county, tmp_path):
     assert (day1 / "report.html").stat().st_size > 10_000
     assert 'id="rules-not-run"' not in (day1 / "report.html").read_text(encoding="utf-8")
     assert (day1 / "data_docs" / "index.html").exists()
-    workbooks = sorted(day1.glob("*/问题清单_*_20261120.xlsx"))
-    assert {p.parent.name for p in workbooks} == {p["township"] for p in problems1}
+    # Each township's findings on its lists: problems on the 问题清单, early warnings
+    # on the 监测预警核实清单 (those of unplaced people: the 未能定位 list).
+    for title, warning in (("问题清单", False), ("监测预警核实清单", True)):
+        workbooks = sorted(day1.glob(f"*/{title}_*_20261120.xlsx"))
+        assert {p.parent.name for p in workbooks} == {
+            p["township"] for p in problems1 if (p["rule_code"] in WARNING_RULE_CODES) == warning
+        }, title
     assert not list((outbox / ".staging").glob("*")), "staging must be swept after publish"
 
     with duckdb.connect(str(wh), read_only=True) as con:

@@ -17,9 +17,11 @@ import openpyxl
 import pytest
 from python_calamine import CalamineWorkbook
 
+from checks.rules import WARNING_RULE_CODES
 from core import office_crypto as oc
 from pipelines.cli import run_pipeline
 from publishing.workbooks import write_township_workbooks
+from rectification.form import UNPLACED_TOWNSHIP
 from tests.conftest import copy_inbox
 from tests.e2e.conftest import generate_county
 from tests.helpers_problem_lists import (
@@ -172,7 +174,8 @@ def test_nightly_job_sends_only_encrypted_lists(tmp_path, dagster_home, monkeypa
     inbox = copy_inbox(county, tmp_path / "inbox")
     outbox, wh = tmp_path / "outbox", tmp_path / "warehouse.duckdb"
     townships = county_townships(inbox)
-    passwords = passwords_for(townships)
+    # The county-level 未能定位 warning list needs its password like a township.
+    passwords = passwords_for([*townships, UNPLACED_TOWNSHIP])
     forgotten = townships[-1]
 
     # A township missing from the file: the run fails naming it, and no list —
@@ -191,29 +194,40 @@ def test_nightly_job_sends_only_encrypted_lists(tmp_path, dagster_home, monkeypa
     day = outbox / NIGHTS[0].isoformat()
     with open(day / "problems.csv", encoding="utf-8-sig") as fh:
         problems = list(csv.DictReader(fh))
+    for title, asset, warning in (
+        ("问题清单", "problem_lists", False),
+        ("监测预警核实清单", "warning_lists", True),
+    ):
+        mine = [p for p in problems if (p["rule_code"] in WARNING_RULE_CODES) == warning]
+        listed = sorted(day.glob(f"*/{title}_*.xlsx"))
+        assert len(listed) == len({p["township"] for p in mine}), title
+        with dg.DagsterInstance.get() as instance:
+            event = instance.get_latest_materialization_event(dg.AssetKey(asset))
+        meta = event.asset_materialization.metadata
+        assert meta["encrypted_workbooks"].value == meta["workbooks"].value == len(listed)
+        for path in listed:
+            township = path.parent.name
+            assert oc.is_encrypted(path), path
+            copy = decrypted_copy(path, passwords[township], tmp_path / "plain.xlsx")
+            assert set(listed_ids(copy)) == {
+                p["problem_id"] for p in mine if p["township"] == township
+            }
+            other = next(t for t in townships if t != township)
+            with pytest.raises(oc.WrongPasswordError):
+                oc.decrypt(path, passwords[other])
     sent = sorted(day.glob("*/问题清单_*.xlsx"))
-    assert sent and len(sent) == len({p["township"] for p in problems})
-    with dg.DagsterInstance.get() as instance:
-        event = instance.get_latest_materialization_event(dg.AssetKey("problem_lists"))
-    meta = event.asset_materialization.metadata
-    assert meta["encrypted_workbooks"].value == meta["workbooks"].value == len(sent)
-    for path in sent:
-        township = path.parent.name
-        assert oc.is_encrypted(path), path
-        copy = decrypted_copy(path, passwords[township], tmp_path / "plain.xlsx")
-        assert set(listed_ids(copy)) == {
-            p["problem_id"] for p in problems if p["township"] == township
-        }
-        other = next(t for t in townships if t != township)
-        with pytest.raises(oc.WrongPasswordError):
-            oc.decrypt(path, passwords[other])
+    assert sent
 
     # A township answers its list and saves it with the same password (as Excel
     # does): next night the answer is read. A list locked with a password that is
     # not ours is refused with a Chinese reason, not a crash.
     first = sent[0]
     township = first.parent.name
-    pid = next(p["problem_id"] for p in problems if p["township"] == township)
+    pid = next(
+        p["problem_id"]
+        for p in problems
+        if p["township"] == township and p["rule_code"] not in WARNING_RULE_CODES
+    )
     plain = decrypted_copy(first, passwords[township], tmp_path / "answer.xlsx")
     answer = {"核实结果": "属实", "整改情况": "整改中", "核实人": "张三", "核实日期": NIGHTS[0]}
     returned = inbox / "feedback" / first.name
