@@ -36,6 +36,25 @@ REJECTS_CSV_COLUMNS = tuple(c for c in columns("rejects") if c != "load_id")
 """``rejects.csv``: the ``rejects`` table without its internal load id."""
 
 
+def _township_workbooks(bidui: BiduiResource, staging: Path, write) -> tuple:
+    """Write one kind of township workbook into ``staging`` with
+    ``write(con, run_day, staging)``, encrypt them when passwords are configured;
+    returns the infos and the metadata both list assets report."""
+    passwords = configured_passwords()  # a bad passwords file fails before writing
+    with bidui.connect(read_only=True) as con:
+        infos = write(con, bidui.run_day, staging)
+    encrypted = encrypt_workbooks(infos, passwords) if passwords is not None else []
+    rows = {i.township: i.rows for i in infos}
+    return infos, {
+        "workbooks": len(infos),
+        "encrypted_workbooks": len(encrypted),
+        "rows_needing_an_answer": sum(i.todo for i in infos),
+        "answers_carried_forward": sum(i.carried for i in infos),
+        "rows_per_township": dg.MetadataValue.json(rows),
+        "dagster/row_count": sum(rows.values()),
+    }
+
+
 @dg.asset(deps=["rectification"], group_name="outputs", kinds={"excel"}, tags=STAGING_OUTPUT_TAGS)
 def problem_lists(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg.MaterializeResult:
     """问题清单: one workbook per township (only that township's rows, built from a
@@ -45,22 +64,11 @@ def problem_lists(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg
     are on the 监测预警核实清单). With `BIDUI_WORKBOOK_PASSWORDS` set, each
     workbook is encrypted with its township's password (docs/security.md)."""
     due_days = load_thresholds(bidui.thresholds or None).due_days
-    passwords = configured_passwords()  # a bad passwords file fails before writing
     staging = bidui.staging_dir(context.run.run_id)
-    with bidui.connect(read_only=True) as con:
-        infos = write_township_workbooks(con, bidui.run_day, staging, due_days)
-    encrypted = encrypt_workbooks(infos, passwords) if passwords is not None else []
-    rows = {i.township: i.rows for i in infos}
-    return dg.MaterializeResult(
-        metadata={
-            "workbooks": len(infos),
-            "encrypted_workbooks": len(encrypted),
-            "rows_needing_an_answer": sum(i.todo for i in infos),
-            "answers_carried_forward": sum(i.carried for i in infos),
-            "rows_per_township": dg.MetadataValue.json(rows),
-            "dagster/row_count": sum(rows.values()),
-        }
+    infos, meta = _township_workbooks(
+        bidui, staging, lambda con, day, out: write_township_workbooks(con, day, out, due_days)
     )
+    return dg.MaterializeResult(metadata=meta)
 
 
 @dg.asset(deps=["rectification"], group_name="outputs", kinds={"excel"}, tags=STAGING_OUTPUT_TAGS)
@@ -74,22 +82,14 @@ def warning_lists(context: dg.AssetExecutionContext, bidui: BiduiResource) -> dg
     county-level `未能定位` list for the office. Waived and 已纳入监测 warnings are
     left off. Encrypted like the 问题清单 when `BIDUI_WORKBOOK_PASSWORDS` is set
     (a password for `未能定位` is needed then)."""
-    passwords = configured_passwords()  # a bad passwords file fails before writing
     staging = bidui.staging_dir(context.run.run_id)
-    with bidui.connect(read_only=True) as con:
-        infos = write_warning_workbooks(con, bidui.run_day, staging)
-    encrypted = encrypt_workbooks(infos, passwords) if passwords is not None else []
-    rows = {i.township: i.rows for i in infos}
+    infos, meta = _township_workbooks(bidui, staging, write_warning_workbooks)
+    rows = meta["rows_per_township"].value
     return dg.MaterializeResult(
         metadata={
-            "workbooks": len(infos),
-            "encrypted_workbooks": len(encrypted),
-            "rows_needing_an_answer": sum(i.todo for i in infos),
+            **meta,
             "overdue": sum(i.overdue for i in infos),
-            "answers_carried_forward": sum(i.carried for i in infos),
             "unplaced_rows": rows.get(UNPLACED_TOWNSHIP, 0),
-            "rows_per_township": dg.MetadataValue.json(rows),
-            "dagster/row_count": sum(rows.values()),
         }
     )
 

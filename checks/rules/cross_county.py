@@ -18,7 +18,12 @@ from __future__ import annotations
 from checks.cross_county import XC_VIEWS
 from checks.rules import ALL_RULES
 from checks.rules.base import Rule, fmt, household_cols, lit_list, person_cols
-from checks.rules.departments import _OWNER_ROLES
+from checks.rules.departments import (
+    _OWNER_ROLES,
+    business_evidence,
+    car_evidence,
+    property_evidence,
+)
 
 
 def _v(table: str) -> str:
@@ -80,15 +85,7 @@ SELECT {person_cols("p", "v.plate")},
     }
                ELSE '' END AS description,
        {_src("v")}
-       || {
-        fmt(
-            "车管：{} {}，{} 初次登记",
-            "v.plate",
-            "v.vehicle_type",
-            "bd_date(v.first_registered_on)",
-        )
-    }
-       || coalesce('，' || v.use_nature, '') AS evidence
+       || {car_evidence("v")} AS evidence
 FROM bd_reg p JOIN {_v("vehicles")} v ON v.owner_id_number = p.id_number
 WHERE p.id_ok AND NOT v.in_own_feed AND v.vehicle_status = '正常' AND {is_car}
   AND (p.is_current
@@ -110,16 +107,7 @@ SELECT {person_cols("p", "r.location")},
         )
     } AS description,
        {_src("r")}
-       || {
-        fmt(
-            "不动产：{}，{}，{}，建筑面积 {}㎡，{} 登记",
-            "r.location",
-            "r.property_kind",
-            "r.usage",
-            "bd_num(r.floor_area_m2)",
-            "bd_date(r.registered_on)",
-        )
-    } AS evidence
+       || {property_evidence("r")} AS evidence
 FROM bd_reg p JOIN {_v("property")} r ON r.owner_id_number = p.id_number
 WHERE p.id_ok AND NOT r.in_own_feed AND p.is_current AND r.area_kind = '城镇'
   AND coalesce(r.property_kind, '') <> '安置房'
@@ -155,18 +143,7 @@ SELECT {person_cols("p", "b.ekey")},
         )
     } AS description,
        {_src("b")}
-       || {
-        fmt(
-            "市场监管：{}（统一社会信用代码 {}），{}，{}，注册资本 {} 万元，{}，{} 成立",
-            "b.entity_name",
-            "coalesce(b.credit_code, '未填')",
-            "b.entity_type",
-            "b.roles",
-            "bd_num(b.capital)",
-            "b.status",
-            "bd_date(b.founded_on)",
-        )
-    } AS evidence
+       || {business_evidence("b")} AS evidence
 FROM bd_reg p JOIN b ON b.id_number = p.id_number
 WHERE p.id_ok AND p.is_current
 """

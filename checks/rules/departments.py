@@ -19,6 +19,48 @@ from department_feeds.social_insurance import PENSION_KINDS
 YEAR_END = "make_date(p.year, 12, 31)"
 
 
+# --- evidence of a department record (shared with checks/rules/cross_county.py) -----
+
+
+def car_evidence(v: str = "v") -> str:
+    """车管 evidence of a ``vehicles`` row aliased ``v``."""
+    return (
+        fmt(
+            "车管：{} {}，{} 初次登记",
+            f"{v}.plate",
+            f"{v}.vehicle_type",
+            f"bd_date({v}.first_registered_on)",
+        )
+        + f" || coalesce('，' || {v}.use_nature, '')"
+    )
+
+
+def property_evidence(r: str = "r") -> str:
+    """不动产 evidence of a ``property`` row aliased ``r``."""
+    return fmt(
+        "不动产：{}，{}，{}，建筑面积 {}㎡，{} 登记",
+        f"{r}.location",
+        f"{r}.property_kind",
+        f"{r}.usage",
+        f"bd_num({r}.floor_area_m2)",
+        f"bd_date({r}.registered_on)",
+    )
+
+
+def business_evidence(b: str = "b") -> str:
+    """市场监管 evidence of an aggregated business row aliased ``b``."""
+    return fmt(
+        "市场监管：{}（统一社会信用代码 {}），{}，{}，注册资本 {} 万元，{}，{} 成立",
+        f"{b}.entity_name",
+        f"coalesce({b}.credit_code, '未填')",
+        f"{b}.entity_type",
+        f"{b}.roles",
+        f"bd_num({b}.capital)",
+        f"{b}.status",
+        f"bd_date({b}.founded_on)",
+    )
+
+
 # --- 公安: hukou ---------------------------------------------------------------------
 
 
@@ -141,8 +183,7 @@ SELECT {person_cols("p", "v.plate")},
                WHEN p.is_exited
                THEN {fmt("，初次登记（{}）早于脱贫年度 {} 年", "bd_date(v.first_registered_on)", "p.exit_year")}
                ELSE '' END AS description,
-       {fmt("车管：{} {}，{} 初次登记", "v.plate", "v.vehicle_type", "bd_date(v.first_registered_on)")}
-       || coalesce('，' || v.use_nature, '') AS evidence
+       {car_evidence("v")} AS evidence
 FROM bd_reg p JOIN bd_vehicles v ON v.owner_id_number = p.id_number
 WHERE p.id_ok AND v.vehicle_status = '正常' AND {is_car}
   AND (p.is_current
@@ -165,16 +206,7 @@ SELECT {person_cols("p", "r.location")},
             "r.location",
         )
     } AS description,
-       {
-        fmt(
-            "不动产：{}，{}，{}，建筑面积 {}㎡，{} 登记",
-            "r.location",
-            "r.property_kind",
-            "r.usage",
-            "bd_num(r.floor_area_m2)",
-            "bd_date(r.registered_on)",
-        )
-    } AS evidence
+       {property_evidence("r")} AS evidence
 FROM bd_reg p JOIN bd_property r ON r.owner_id_number = p.id_number
 WHERE p.id_ok AND p.is_current AND r.area_kind = '城镇'
   AND coalesce(r.property_kind, '') <> '安置房'
@@ -236,18 +268,7 @@ WITH b AS (
 SELECT {person_cols("p", "b.ekey")},
        {fmt("家庭成员 {} 为{}“{}”的{}", "p.name", "b.entity_type", "b.entity_name", "b.roles")}
            AS description,
-       {
-        fmt(
-            "市场监管：{}（统一社会信用代码 {}），{}，{}，注册资本 {} 万元，{}，{} 成立",
-            "b.entity_name",
-            "coalesce(b.credit_code, '未填')",
-            "b.entity_type",
-            "b.roles",
-            "bd_num(b.capital)",
-            "b.status",
-            "bd_date(b.founded_on)",
-        )
-    } AS evidence
+       {business_evidence("b")} AS evidence
 FROM bd_reg p JOIN b ON b.id_number = p.id_number
 WHERE p.id_ok AND p.is_current
 """
