@@ -14,15 +14,26 @@ only when its content changes, so the loader's checksum skips it on a quiet nigh
 Rows of no county (an address naming none or several counties, an ID number that is
 invalid or of nobody in the hukou) are kept with their reason in
 ``<prefecture_dir>/unassigned/<feed>.parquet`` and counted: every row read is either
-assigned or unassigned, never dropped. A file that cannot be read at all stays where
-it is and is reported.
+assigned or unassigned, never dropped. A file that cannot be read at all (damaged, over
+a ``BIDUI_MAX_*`` limit, a wrong header, a format the loader does not read, a symbolic
+link out of ``_prefecture/``) stays where it is, is reported with its reason and
+writes nothing into any county; the counties keep the last good split of it. A feed
+that fails as a whole (an unexpected error) is reported the same way; the other feeds
+are split all the same.
+
+``<prefecture_dir>/split-manifest.json`` records the sha256 of each file the split
+looked at, so the inbox sensor knows which ``_prefecture/`` files are already split.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import logging
+import os
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,9 +41,12 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from core.config import now as office_now
 from core.idcard import normalise_frame
 from department_feeds import FEEDS, SPECS
-from department_feeds.loader import parse_file
+from department_feeds.limits import LimitExceeded, Limits, check_file
+from department_feeds.loader import UNSUPPORTED_SUFFIXES, ParsedFile, parse_file
+from department_feeds.spec import FeedSpec
 from warehouse.export import (
     UNASSIGNED,
     check_county_name,
@@ -47,6 +61,7 @@ log = logging.getLogger("bidui.split")
 
 PREFECTURE_FOLDER = "_prefecture"
 SPLIT_PREFIX = "市级下发_"
+MANIFEST = "split-manifest.json"
 
 
 @dataclass
@@ -64,6 +79,21 @@ class FeedSplit:
     """Files that could not be read at all (left in ``_prefecture``) → why."""
     written: list[Path] = field(default_factory=list)
     """County files written (or rewritten) tonight; unchanged ones are not listed."""
+    error: str = ""
+    """Why the feed as a whole could not be split (an unexpected error), else ""."""
+
+    def counts(self) -> dict:
+        """The feed's numbers and reasons as plain data (run metadata, the manifest)."""
+        return {
+            "files": self.files,
+            "rows_read": self.rows_read,
+            "assigned": dict(sorted(self.assigned.items())),
+            "unassigned": self.unassigned,
+            "unassigned_reasons": dict(self.reasons),
+            "failed_files": dict(self.failed_files),
+            "files_written": len(self.written),
+            "error": self.error,
+        }
 
 
 @dataclass
@@ -75,6 +105,16 @@ class SplitResult:
     @property
     def unassigned(self) -> int:
         return sum(f.unassigned for f in self.feeds.values())
+
+    @property
+    def failed_files(self) -> dict[str, str]:
+        """Every file no county got rows of, with why (``<feed>/<name>`` → reason)."""
+        return {k: v for f in self.feeds.values() for k, v in f.failed_files.items()}
+
+    @property
+    def counties_changed(self) -> list[str]:
+        """Counties with a split file written (or rewritten) tonight."""
+        return sorted({p.parent.parent.name for f in self.feeds.values() for p in f.written})
 
     def summary_zh(self) -> list[str]:
         """One line per feed, for the CLI and the prefecture report."""
@@ -88,6 +128,8 @@ class SplitResult:
             )
             if f.failed_files:
                 line += f"，{len(f.failed_files)} 个文件无法读取"
+            if f.error:
+                line += f"，拆分失败：{f.error}"
             lines.append(line)
         return lines
 
@@ -136,15 +178,70 @@ def _write_if_changed(path: Path, data: bytes) -> bool:
     return True
 
 
-def _local_hukou(inbox: Path, counties: tuple[str, ...]) -> dict[str, str]:
-    """ID → county from each county's own hukou files (not the split ones)."""
+def _read(path: Path, root: Path, limits: Limits) -> tuple[bytes | None, str]:
+    """The file's bytes, or None and why it is not read ("en / zh", as the loader's
+    errors): the ingest's screening (warehouse/ingest.py ``_screen``) for a file no
+    warehouse records. Never reads more than the size cap."""
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+            outside = not target.is_relative_to(root.resolve()) or not target.is_file()
+        except (OSError, RuntimeError):
+            outside = True
+        if outside:
+            return None, (
+                "a symbolic link leading out of the prefecture folder (or to a folder); not "
+                "followed / 该文件是指向市级下发文件夹以外位置（或文件夹）的快捷方式（符号链接），"
+                "为防止读入其他位置的个人信息，未读取；请把文件本身放入该文件夹"
+            )
+    if path.suffix.lower() in UNSUPPORTED_SUFFIXES:
+        return None, (
+            f"unsupported format {path.suffix!r}; only .xlsx and .csv are read / "
+            f"不支持的文件格式（{path.suffix}），未读取；请用Excel另存为“Excel工作簿（*.xlsx）”"
+            "或CSV后重新报送"
+        )
+    try:
+        check_file(path, limits)
+        with open(path, "rb") as fh:
+            data = fh.read(limits.max_file_bytes + 1)
+    except LimitExceeded as exc:
+        return None, f"{exc} / {exc.message_zh}"
+    except OSError as exc:
+        return None, (
+            f"cannot open the file: {exc.strerror or exc} / "
+            "无法打开该文件（可能正被其他程序占用或没有读取权限），本次未拆分，下次将重试"
+        )
+    if len(data) > limits.max_file_bytes:  # grew after the size check
+        return None, (
+            "file too large (it grew while read); not read / 文件过大（读取时仍在增大），未读取"
+        )
+    return data, ""
+
+
+def _parse(
+    spec: FeedSpec, path: Path, root: Path, limits: Limits
+) -> tuple[ParsedFile | None, str, str]:
+    """(parsed file or None, why not, sha256 of the bytes read or "")."""
+    data, why = _read(path, root, limits)
+    if data is None:
+        return None, why, ""
+    pf = parse_file(spec, path, root, data, limits)
+    digest = hashlib.sha256(data).hexdigest()
+    if pf.status == "failed" or pf.raw is None:
+        return None, pf.error or "无法读取", digest
+    return pf, "", digest
+
+
+def _local_hukou(inbox: Path, counties: tuple[str, ...], limits: Limits) -> dict[str, str]:
+    """ID → county from each county's own hukou files (not the split ones); a file
+    that cannot be read is skipped here (the county's own run reports it)."""
     out: dict[str, str] = {}
     for county in counties:
         for path in inbox_files(inbox / county, "hukou"):
             if path.name.startswith(SPLIT_PREFIX):
                 continue
-            pf = parse_file(SPECS["hukou"], path, inbox / county)
-            if pf.typed is None:
+            pf, _, _ = _parse(SPECS["hukou"], path, inbox / county, limits)
+            if pf is None or pf.typed is None:
                 continue
             for idn in pf.typed.filter(pl.col("id_number_problem").is_null())["id_number"]:
                 out.setdefault(idn, county)
@@ -156,14 +253,18 @@ def split_prefecture_feeds(
     counties: tuple[str, ...] | list[str],
     prefecture_dir: str | Path,
     key: str | None | bool = True,
+    limits: Limits | None = None,
 ) -> SplitResult:
     """Split every feed under ``<inbox>/_prefecture/`` into the counties' inboxes.
 
     ``key``: True = the configured warehouse key encrypts the unassigned rows'
     Parquet (as :func:`warehouse.export.export_county`); None = plaintext (folder 0700).
+    ``limits``: the caps a file must keep to be read (default ``BIDUI_MAX_*``, as
+    the ingest). A file that fails is reported in :attr:`FeedSplit.failed_files`.
     """
     inbox = Path(inbox)
     counties = tuple(check_county_name(c) for c in counties)
+    limits = limits or Limits.from_env()
     source = inbox / PREFECTURE_FOLDER
     result = SplitResult()
     if not source.is_dir():
@@ -173,63 +274,122 @@ def split_prefecture_feeds(
     order = sorted(present, key=lambda f: f != "hukou")
     id_county: dict[str, str] = {}
     unassigned_frames: dict[str, list[pl.DataFrame]] = {}
+    seen: dict[str, str] = {}
     for feed in order:
-        spec = SPECS[feed]
         fs = result.feeds[feed] = FeedSplit(feed)
-        if feed != "hukou" and not id_county:
-            id_county = _local_hukou(inbox, counties)
-        for path in inbox_files(source, feed):
-            fs.files += 1
-            pf = parse_file(spec, path, source)
-            if pf.status == "failed" or pf.raw is None:
-                fs.failed_files[pf.source_file] = pf.error or "无法读取"
-                continue
-            raw = pf.raw
-            fs.rows_read += raw.height
-            if feed == "hukou":
-                assigned = _hukou_county(raw["address"], counties)
-                county = pl.Series("county", [c for c, _ in assigned], dtype=pl.String)
-                reason = pl.Series("reason", [r for _, r in assigned], dtype=pl.String)
-            else:
-                ids = _ids(raw, spec.id_columns[0].field)
-                county = pl.Series(
-                    "county", [id_county.get(i) if i else None for i in ids], dtype=pl.String
-                )
-                reason = pl.Series(
-                    "reason",
-                    [
-                        "" if c else ("证件号码无效" if i is None else "证件号码不在本市户籍数据中")
-                        for i, c in zip(ids.to_list(), county.to_list(), strict=True)
-                    ],
-                    dtype=pl.String,
-                )
-            frame = raw.with_columns(county, reason)
-            if feed == "hukou":
-                ids = _ids(raw, "id_number")
-                for i, c in zip(ids.to_list(), county.to_list(), strict=True):
-                    if i and c:
-                        id_county.setdefault(i, c)
-            for c in counties:
-                part = frame.filter(pl.col("county") == c)
-                target = inbox / c / feed / f"{SPLIT_PREFIX}{path.stem}.csv"
-                if part.height == 0:
-                    target.unlink(missing_ok=True)  # tonight's export has none of c's rows
-                    continue
-                fs.assigned[c] = fs.assigned.get(c, 0) + part.height
-                if _write_if_changed(target, _csv_bytes(feed, part)):
-                    fs.written.append(target)
-            rest = frame.filter(pl.col("county").is_null())
-            if rest.height:
-                fs.unassigned += rest.height
-                fs.reasons.update(Counter(rest["reason"].to_list()))
-                unassigned_frames.setdefault(feed, []).append(
-                    rest.drop("county", "load_id", strict=False)
-                )
-        assert fs.rows_read == sum(fs.assigned.values()) + fs.unassigned, feed
+        try:
+            if feed != "hukou" and not id_county:
+                id_county = _local_hukou(inbox, counties, limits)
+            _split_feed(inbox, counties, source, fs, id_county, unassigned_frames, seen, limits)
+        except Exception as exc:  # one feed's bug must not cost the others theirs
+            log.exception("split: %s failed", feed)
+            fs.error = f"{type(exc).__name__}: {exc}"
+            unassigned_frames.pop(feed, None)
     _write_unassigned(prefecture_dir, unassigned_frames, resolve_key(key), result)
+    _write_manifest(Path(prefecture_dir), seen, result)
     for line in result.summary_zh():
         log.info("split: %s", line)
     return result
+
+
+def _split_feed(
+    inbox: Path,
+    counties: tuple[str, ...],
+    source: Path,
+    fs: FeedSplit,
+    id_county: dict[str, str],
+    unassigned_frames: dict[str, list[pl.DataFrame]],
+    seen: dict[str, str],
+    limits: Limits,
+) -> None:
+    """Split the files of one feed (``fs.feed``) of ``source``; hukou fills ``id_county``."""
+    feed = fs.feed
+    spec = SPECS[feed]
+    for path in inbox_files(source, feed):
+        fs.files += 1
+        pf, why, digest = _parse(spec, path, source, limits)
+        rel = path.relative_to(source).as_posix()
+        if digest:
+            seen[rel] = digest
+        if pf is None:
+            fs.failed_files[rel] = why
+            log.warning("split: %s not split: %s", rel, why)
+            continue
+        raw = pf.raw
+        fs.rows_read += raw.height
+        if feed == "hukou":
+            assigned = _hukou_county(raw["address"], counties)
+            county = pl.Series("county", [c for c, _ in assigned], dtype=pl.String)
+            reason = pl.Series("reason", [r for _, r in assigned], dtype=pl.String)
+        else:
+            ids = _ids(raw, spec.id_columns[0].field)
+            county = pl.Series(
+                "county", [id_county.get(i) if i else None for i in ids], dtype=pl.String
+            )
+            reason = pl.Series(
+                "reason",
+                [
+                    "" if c else ("证件号码无效" if i is None else "证件号码不在本市户籍数据中")
+                    for i, c in zip(ids.to_list(), county.to_list(), strict=True)
+                ],
+                dtype=pl.String,
+            )
+        frame = raw.with_columns(county, reason)
+        if feed == "hukou":
+            ids = _ids(raw, "id_number")
+            for i, c in zip(ids.to_list(), county.to_list(), strict=True):
+                if i and c:
+                    id_county.setdefault(i, c)
+        for c in counties:
+            part = frame.filter(pl.col("county") == c)
+            target = inbox / c / feed / f"{SPLIT_PREFIX}{path.stem}.csv"
+            if part.height == 0:
+                target.unlink(missing_ok=True)  # tonight's export has none of c's rows
+                continue
+            fs.assigned[c] = fs.assigned.get(c, 0) + part.height
+            if _write_if_changed(target, _csv_bytes(feed, part)):
+                fs.written.append(target)
+        rest = frame.filter(pl.col("county").is_null())
+        if rest.height:
+            fs.unassigned += rest.height
+            fs.reasons.update(Counter(rest["reason"].to_list()))
+            unassigned_frames.setdefault(feed, []).append(
+                rest.drop("county", "load_id", strict=False)
+            )
+    if fs.rows_read != sum(fs.assigned.values()) + fs.unassigned:
+        raise RuntimeError(f"{feed}: rows read and rows assigned or kept differ")
+
+
+def read_split_manifest(prefecture_dir: str | Path) -> dict[str, str]:
+    """``_prefecture/``-relative path → sha256 of the files the last split read
+    (failed ones included); empty when there is none or it is unreadable."""
+    try:
+        body = json.loads((Path(prefecture_dir) / MANIFEST).read_text(encoding="utf-8"))
+        files = body.get("files", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    if not isinstance(files, dict):
+        return {}
+    return {str(k): str(v) for k, v in files.items() if isinstance(v, str)}
+
+
+def _write_manifest(prefecture_dir: Path, files: dict[str, str], result: SplitResult) -> None:
+    """The files read and the counts per feed (names, hashes, numbers and reasons: no
+    personal data), replaced whole."""
+    body = {
+        "files": dict(sorted(files.items())),
+        "feeds": {feed: fs.counts() for feed, fs in result.feeds.items()},
+        "finished_at": office_now().isoformat(timespec="seconds"),
+    }
+    prefecture_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST}.", suffix=".tmp", dir=prefecture_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(body, fh, ensure_ascii=False, indent=0)
+        os.replace(tmp, prefecture_dir / MANIFEST)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _write_unassigned(
@@ -243,8 +403,10 @@ def _write_unassigned(
     con = duckdb.connect()
     try:
         encrypted = use_parquet_key(con, key, write=True) if frames else False
-        for feed in result.feeds:
+        for feed, fs in result.feeds.items():
             path = folder / f"{feed}.parquet"
+            if fs.error:
+                continue  # tonight's rows of it are unknown: the last file stays
             if feed not in frames:
                 path.unlink(missing_ok=True)
                 continue
