@@ -557,17 +557,17 @@ def validate_feed(
         raise KeyError(f"unknown feed {feed!r}; known feeds: {', '.join(SPECS)}")
     spec = SPECS[feed]
     if data_docs_dir is None:
-        v, _, _ = _validate_one(_new_context(None), con, spec, run_date, max_rows)
-        return v
+        return _validate_one(_new_context(None), con, spec, run_date, max_rows)[0]
     site = Path(data_docs_dir).resolve()
     _check_docs_dir(site)
     with _site_lock(site):
         _drop_other_runs(site, run_date)
         context = _new_context(site)
-        v, key, suite = _validate_one(context, con, spec, run_date, max_rows)
+        v, stored = _validate_one(context, con, spec, run_date, max_rows)
+        key = stored.key if stored is not None else None
         _forget(site, feed)
-        if key is not None:
-            _remember(site, context, v, key, suite)
+        if stored is not None:
+            _remember(site, v, stored)
         _load_remembered(site, context, skip=feed)
         from great_expectations.data_context.types.resource_identifiers import (
             ExpectationSuiteIdentifier,
@@ -621,12 +621,12 @@ def validate_feeds(
         context = _new_context(site)
         targets: list[Any] = []
         for name in names:
-            v, key, suite = _validate_one(context, con, SPECS[name], run_date, max_rows)
+            v, stored = _validate_one(context, con, SPECS[name], run_date, max_rows)
             results[name] = v
-            if key is not None:
-                keys[name] = key
-                _remember(site, context, v, key, suite)
-                targets += [ExpectationSuiteIdentifier(name=name), key]
+            if stored is not None:
+                keys[name] = stored.key
+                _remember(site, v, stored)
+                targets += [ExpectationSuiteIdentifier(name=name), stored.key]
         if targets:
             context.build_data_docs(site_names=[SITE_NAME], resource_identifiers=targets)
         else:  # nothing validated: still an index page, as validate_feed leaves
@@ -658,23 +658,71 @@ def load_validations(data_docs_dir: Path | str) -> dict[str, FeedValidation]:
     return {f: out[f] for f in SPECS if f in out}
 
 
+RESULT_FORMAT = {
+    "result_format": "SUMMARY",
+    "partial_unexpected_count": PARTIAL_UNEXPECTED,
+    # The result never holds the query (GX 1.24 adds it only when asked); False also
+    # spares computing it: one filter of the whole frame per column expectation.
+    "return_unexpected_index_query": False,
+}
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """A validated feed's result as stored in the context: its key, suite and JSON text."""
+
+    key: Any
+    suite: Any
+    result_text: str
+
+
+def _run_definition(definition: Any, frame: pd.DataFrame, run_id: Any) -> tuple[Any, Any]:
+    """``ValidationDefinition.run`` of GX 1.24 without its store write: the same
+    validator, result meta and result key. ``run`` stores the unmasked result, which
+    had to be serialised once more when the masked one replaced it."""
+    from great_expectations.constants import DATAFRAME_REPLACEMENT_STR
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+    from great_expectations.validator.v1_validator import Validator
+
+    validator = Validator(
+        batch_definition=definition.batch_definition,
+        batch_parameters={"dataframe": frame},
+        result_format=RESULT_FORMAT,
+    )
+    result = validator.validate_expectation_suite(definition.suite)
+    result.meta["validation_id"] = definition.id
+    result.meta["checkpoint_id"] = None
+    result.meta["run_id"] = run_id
+    result.meta["validation_time"] = run_id.run_time
+    result.meta["batch_parameters"] = {"dataframe": DATAFRAME_REPLACEMENT_STR}
+    key = ValidationResultIdentifier(
+        batch_identifier=validator.active_batch_id,
+        expectation_suite_identifier=ExpectationSuiteIdentifier(name=definition.suite.name),
+        run_id=run_id,
+    )
+    return result, key
+
+
 def _validate_one(
     context: Any,
     con: duckdb.DuckDBPyConnection,
     spec: FeedSpec,
     run_date: dt.date,
     max_rows: int | None,
-) -> tuple[FeedValidation, Any, Any]:
-    """Run one suite in ``context``; the stored result is masked before returning."""
+) -> tuple[FeedValidation, _Stored | None]:
+    """Run one suite in ``context``; its result is masked, then stored (never unmasked)."""
     gx = _gx()
 
     name = spec.name
     started = time.perf_counter()
     if not _table_exists(con, name):
-        return _not_validated(spec, "数据表不存在，未校验"), None, None
+        return _not_validated(spec, "数据表不存在，未校验"), None
     rows = int(con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0])
     if rows == 0:
-        return _not_validated(spec, "未收到数据（0 行），未校验"), None, None
+        return _not_validated(spec, "未收到数据（0 行），未校验"), None
     plan = plan_suite(spec, run_date)
     frame, sampled = _read_frame(con, spec, plan, rows, max_rows)
     plan = [p for p in plan if all(c in frame.columns for c in p.columns)]
@@ -698,16 +746,13 @@ def _validate_one(
         gx.ValidationDefinition(name=f"{name}_{run_date.isoformat()}", data=batch, suite=suite)
     )
     run_id = gx.RunIdentifier(run_name=run_date.isoformat())
-    result = definition.run(
-        batch_parameters={"dataframe": frame},
-        result_format={"result_format": "SUMMARY", "partial_unexpected_count": PARTIAL_UNEXPECTED},
-        run_id=run_id,
-    )
+    result, key = _run_definition(definition, frame, run_id)
     outcomes = _mask_in_place(result, spec)
-    # Overwrite the stored (unmasked) result with the masked one before any rendering.
-    key = _result_key(context, name, run_id)
-    if key is not None:
-        context.validation_results_store.set(key, result)
+    # Stored once, masked: the Data Docs render it, and the site keeps its text.
+    store = context.validation_results_store
+    text = store.serialize(result)
+    store.store_backend.set(store.key_to_tuple(key), text)
+    stored = _Stored(key=key, suite=suite, result_text=text)
     stats = {k: float(v) for k, v in dict(result.statistics).items() if v is not None}
     note = None
     if sampled:
@@ -736,7 +781,7 @@ def _validate_one(
         "passed" if result.success else "FAILED",
         time.perf_counter() - started,
     )
-    return v, key, suite
+    return v, stored
 
 
 # --------------------------------------------------------------------------- site store
@@ -757,16 +802,15 @@ def _site_lock(site: Path) -> FileLock:
     return FileLock(store / "lock")
 
 
-def _remember(site: Path, context: Any, v: FeedValidation, key: Any, suite: Any) -> None:
+def _remember(site: Path, v: FeedValidation, stored: _Stored) -> None:
     store = _store_dir(site)
-    result = context.validation_results_store.get(key)
     (store / f"{v.feed}.result.json").write_text(
         json.dumps(
             {
-                "run_date": key.run_id.run_name,
-                "key": list(key.to_tuple()),
-                "result": json.loads(context.validation_results_store.serialize(result)),
-                "suite": suite.to_json_dict(),
+                "run_date": stored.key.run_id.run_name,
+                "key": list(stored.key.to_tuple()),
+                "result": json.loads(stored.result_text),
+                "suite": stored.suite.to_json_dict(),
             },
             ensure_ascii=False,
         ),
@@ -817,7 +861,9 @@ def _load_remembered(site: Path, context: Any, skip: str) -> None:
             )
         )
         key = ValidationResultIdentifier.from_tuple(tuple(kept["key"]))
-        store.set(key, store.deserialize(kept["result"]))
+        # The text ValidationResultsStore.serialize made (json.loads of it is kept).
+        text = json.dumps(kept["result"], indent=2, sort_keys=True)
+        store.store_backend.set(store.key_to_tuple(key), text)
 
 
 def _validation_to_json(v: FeedValidation) -> dict[str, Any]:
@@ -867,17 +913,6 @@ def _mask_in_place(result: Any, spec: FeedSpec) -> list[ExpectationOutcome]:
             )
         )
     return outcomes
-
-
-def _result_key(context: Any, suite_name: str, run_id: Any) -> Any:
-    for key in context.validation_results_store.list_keys():
-        if (
-            key.expectation_suite_identifier.name == suite_name
-            and key.run_id.run_name == run_id.run_name
-            and key.run_id.run_time == run_id.run_time
-        ):
-            return key
-    return None
 
 
 def _docs_page(site: Path, key: Any) -> str | None:
