@@ -79,6 +79,10 @@ class FeedSplit:
     """Files that could not be read at all (left in ``_prefecture``) → why."""
     written: list[Path] = field(default_factory=list)
     """County files written (or rewritten) tonight; unchanged ones are not listed."""
+    copies: list[Path] = field(default_factory=list)
+    """Every county copy of tonight's rows, written or unchanged."""
+    removed: list[Path] = field(default_factory=list)
+    """County copies removed tonight: their ``_prefecture`` file is gone."""
     error: str = ""
     """Why the feed as a whole could not be split (an unexpected error), else ""."""
 
@@ -92,6 +96,7 @@ class FeedSplit:
             "unassigned_reasons": dict(self.reasons),
             "failed_files": dict(self.failed_files),
             "files_written": len(self.written),
+            "files_removed": len(self.removed),
             "error": self.error,
         }
 
@@ -114,7 +119,8 @@ class SplitResult:
     @property
     def counties_changed(self) -> list[str]:
         """Counties with a split file written (or rewritten) tonight."""
-        return sorted({p.parent.parent.name for f in self.feeds.values() for p in f.written})
+        changed = [p for f in self.feeds.values() for p in (*f.written, *f.removed)]
+        return sorted({p.parent.parent.name for p in changed})
 
     def summary_zh(self) -> list[str]:
         """One line per feed, for the CLI and the prefecture report."""
@@ -128,6 +134,8 @@ class SplitResult:
             )
             if f.failed_files:
                 line += f"，{len(f.failed_files)} 个文件无法读取"
+            if f.removed:
+                line += f"，删除 {len(f.removed)} 个已不在市级下发文件夹中的文件的拆分结果"
             if f.error:
                 line += f"，拆分失败：{f.error}"
             lines.append(line)
@@ -285,8 +293,9 @@ def split_prefecture_feeds(
             log.exception("split: %s failed", feed)
             fs.error = f"{type(exc).__name__}: {exc}"
             unassigned_frames.pop(feed, None)
+    copies = _remove_stale(inbox, source, prefecture_dir, result)
     _write_unassigned(prefecture_dir, unassigned_frames, resolve_key(key), result)
-    _write_manifest(Path(prefecture_dir), seen, result)
+    _write_manifest(Path(prefecture_dir), seen, copies, result)
     for line in result.summary_zh():
         log.info("split: %s", line)
     return result
@@ -305,6 +314,7 @@ def _split_feed(
     """Split the files of one feed (``fs.feed``) of ``source``; hukou fills ``id_county``."""
     feed = fs.feed
     spec = SPECS[feed]
+    names = _target_names(source, feed)
     for path in inbox_files(source, feed):
         fs.files += 1
         pf, why, digest = _parse(spec, path, source, limits)
@@ -342,11 +352,12 @@ def _split_feed(
                     id_county.setdefault(i, c)
         for c in counties:
             part = frame.filter(pl.col("county") == c)
-            target = inbox / c / feed / f"{SPLIT_PREFIX}{path.stem}.csv"
+            target = inbox / c / feed / names[path]
             if part.height == 0:
                 target.unlink(missing_ok=True)  # tonight's export has none of c's rows
                 continue
             fs.assigned[c] = fs.assigned.get(c, 0) + part.height
+            fs.copies.append(target)
             if _write_if_changed(target, _csv_bytes(feed, part)):
                 fs.written.append(target)
         rest = frame.filter(pl.col("county").is_null())
@@ -360,24 +371,74 @@ def _split_feed(
         raise RuntimeError(f"{feed}: rows read and rows assigned or kept differ")
 
 
+def _target_names(source: Path, feed: str) -> dict[Path, str]:
+    """Each ``_prefecture`` file of ``feed`` → its county copy's name:
+    ``市级下发_<stem>.csv``; when two files share a stem (``户籍.xlsx`` and
+    ``户籍.csv``, or two sub-folders), each gets a short hash of its path too, so
+    neither overwrites the other's rows."""
+    paths = inbox_files(source, feed)
+    stems = Counter(p.stem for p in paths)
+    out = {}
+    for p in paths:
+        name = p.stem
+        if stems[name] > 1:
+            rel = p.relative_to(source).as_posix()
+            name += "_" + hashlib.sha256(rel.encode()).hexdigest()[:8]
+        out[p] = f"{SPLIT_PREFIX}{name}.csv"
+    return out
+
+
+def _remove_stale(
+    inbox: Path, source: Path, prefecture_dir: str | Path, result: SplitResult
+) -> list[str]:
+    """Remove the county copies an earlier split wrote of ``_prefecture`` files that are
+    no longer there (the county's rows of them go, as when its own file is removed);
+    the inbox-relative copies there are now. Only files the manifest lists as the
+    split's own are removed, never a county's file that happens to share the prefix."""
+    keep = {feed: set(_target_names(source, feed).values()) for feed in FEEDS}
+    errored = {f.feed for f in result.feeds.values() if f.error}
+    previous = _read_manifest(prefecture_dir).get("copies", [])
+    tonight = {p.relative_to(inbox).as_posix() for f in result.feeds.values() for p in f.copies}
+    for rel in previous if isinstance(previous, list) else []:
+        parts = Path(str(rel)).parts
+        if len(parts) != 3 or str(rel) in tonight:
+            continue
+        _county, feed, name = parts
+        if feed not in keep or feed in errored or name in keep[feed]:
+            continue  # still delivered (perhaps unreadable tonight): the copy stays
+        path = inbox / str(rel)
+        if path.is_file() and not path.is_symlink():
+            path.unlink()
+            result.feeds.setdefault(feed, FeedSplit(feed)).removed.append(path)
+    here = {str(r) for r in previous if isinstance(previous, list)} | tonight
+    return sorted(r for r in here if (inbox / r).is_file())
+
+
+def _read_manifest(prefecture_dir: str | Path) -> dict:
+    try:
+        body = json.loads((Path(prefecture_dir) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 def read_split_manifest(prefecture_dir: str | Path) -> dict[str, str]:
     """``_prefecture/``-relative path → sha256 of the files the last split read
     (failed ones included); empty when there is none or it is unreadable."""
-    try:
-        body = json.loads((Path(prefecture_dir) / MANIFEST).read_text(encoding="utf-8"))
-        files = body.get("files", {})
-    except (OSError, ValueError, AttributeError):
-        return {}
+    files = _read_manifest(prefecture_dir).get("files", {})
     if not isinstance(files, dict):
         return {}
     return {str(k): str(v) for k, v in files.items() if isinstance(v, str)}
 
 
-def _write_manifest(prefecture_dir: Path, files: dict[str, str], result: SplitResult) -> None:
-    """The files read and the counts per feed (names, hashes, numbers and reasons: no
-    personal data), replaced whole."""
+def _write_manifest(
+    prefecture_dir: Path, files: dict[str, str], copies: list[str], result: SplitResult
+) -> None:
+    """The files read, the county copies the split keeps, and the counts per feed
+    (names, hashes, numbers and reasons: no personal data), replaced whole."""
     body = {
         "files": dict(sorted(files.items())),
+        "copies": copies,
         "feeds": {feed: fs.counts() for feed, fs in result.feeds.items()},
         "finished_at": office_now().isoformat(timespec="seconds"),
     }

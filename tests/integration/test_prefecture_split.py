@@ -238,3 +238,35 @@ def test_manifest_names_the_files_read_and_the_counts(tmp_path):
     assert body["feeds"]["vehicles"]["assigned"] == {B: 1, A: 1}
     assert set(body["feeds"]["vehicles"]["failed_files"]) == {"vehicles/坏.csv"}
     assert make_id(100) not in json.dumps(body, ensure_ascii=False)  # no personal data
+
+
+def test_copies_of_a_removed_prefecture_file_go_but_a_countys_own_file_stays(tmp_path):
+    inbox, _ = prefecture_inbox(tmp_path)
+    pre = tmp_path / "p"
+    own = write_csv(
+        inbox / A / "vehicles" / f"{SPLIT_PREFIX}县里自己的.csv", sample_rows("vehicles")
+    )
+    split_prefecture_feeds(inbox, [A, B], pre, key=None)
+    copies = _split_files(inbox, "全市车辆")
+    assert len(copies) == 2
+    (inbox / "_prefecture" / "vehicles" / "全市车辆.csv").unlink()
+    res = split_prefecture_feeds(inbox, [A, B], pre, key=None)
+    assert _split_files(inbox, "全市车辆") == []
+    assert sorted(res.feeds["vehicles"].removed) == copies
+    assert res.counties_changed == sorted([A, B])
+    assert own.is_file()  # not the split's: never removed
+    assert not (pre / "unassigned" / "vehicles.parquet").exists()
+    assert len(_split_files(inbox, "全市户籍")) == 2  # hukou still delivered: kept
+
+
+def test_two_files_of_one_stem_do_not_overwrite_each_other(tmp_path):
+    inbox, _ = prefecture_inbox(tmp_path)
+    cars = sample_rows("vehicles", 1)
+    cars[1][cars[0].index("所有人证件号码")] = make_id(102)  # 甲县
+    write_xlsx(inbox / "_prefecture" / "vehicles" / "全市车辆.xlsx", cars)
+    res = split_prefecture_feeds(inbox, [A, B], tmp_path / "p", key=None)
+    assert res.feeds["vehicles"].assigned == {A: 2, B: 1}
+    in_a = sorted((inbox / A / "vehicles").glob(f"{SPLIT_PREFIX}全市车辆_*.csv"))
+    assert len(in_a) == 2
+    rows = [parse_file(SPECS["vehicles"], p, inbox / A).rows_loaded for p in in_a]
+    assert sorted(rows) == [1, 1]
