@@ -3,8 +3,9 @@
 Single-county inbox (``<inbox>/register/…``): the ``nightly`` job over the whole
 graph, unpartitioned, exactly as always. Multi-county inbox (``<inbox>/<county>/<feed>/…``,
 or ``BIDUI_COUNTIES``): every county asset is partitioned by the dynamic ``county``
-partitions, and the jobs are the phases of ``pipelines.jobs.PHASES``. Which one is
-decided when the code location loads (``Settings.counties``)."""
+partitions, and the jobs are the phases of ``pipelines.jobs.WAVE_PHASES`` (the split
+of ``<inbox>/_prefecture/`` first). Which one is decided when the code location loads
+(``Settings.counties``)."""
 
 from __future__ import annotations
 
@@ -21,12 +22,19 @@ from assets.rectification import rectification
 from assets.resources import BiduiResource
 from core.config import Settings
 from department_feeds import FEEDS
-from pipelines.jobs import COUNTIES, county_jobs, nightly_job
+from pipelines.jobs import (
+    COUNTIES,
+    COUNTY_INGEST_JOB,
+    PREFECTURE_JOB,
+    PREFECTURE_SPLIT_JOB,
+    county_jobs,
+    nightly_job,
+)
 from pipelines.schedules import county_schedule, nightly_schedule
 from pipelines.sensors import (
+    build_county_inbox_sensor,
     build_phase_sensor,
     county_discovery_sensor,
-    county_inbox_sensor,
     inbox_sensor,
 )
 
@@ -57,16 +65,27 @@ def single_county_definitions() -> dg.Definitions:
     )
 
 
-def _by_county(asset: dg.AssetsDefinition) -> dg.AssetsDefinition:
-    return asset.map_asset_specs(lambda s: s.replace_attributes(partitions_def=COUNTIES))
+def _by_county(asset: dg.AssetsDefinition, after: tuple = ()) -> dg.AssetsDefinition:
+    """``asset`` partitioned by county; ``after``: unpartitioned assets shown upstream
+    (lineage only: a county run does not run or read them)."""
+    return asset.map_asset_specs(
+        lambda s: s.replace_attributes(
+            partitions_def=COUNTIES, deps=[*s.deps, *(dg.AssetDep(a) for a in after)]
+        )
+    )
 
 
 @functools.cache
 def county_definitions() -> dg.Definitions:
-    """Many counties: the county assets partitioned by ``county`` (the prefecture
-    report is not); one job per phase."""
+    """Many counties: the county assets partitioned by ``county`` (the split and the
+    prefecture report are not); one job per phase."""
     # Local: the prefecture layer is only part of the multi-county Definitions.
-    from assets.prefecture import county_export, county_results, prefecture_report
+    from assets.prefecture import (
+        county_export,
+        county_results,
+        prefecture_report,
+        prefecture_split,
+    )
 
     ingest_assets = [*FEED_ASSETS, county_export]
     night_assets = [
@@ -76,22 +95,31 @@ def county_definitions() -> dg.Definitions:
         build_published_outbox(OUTPUT_ASSETS),
         county_results,
     ]
-    county_assets = [_by_county(a) for a in [*ingest_assets, *night_assets]]
+    # The feeds come after the split in the graph (the UI's lineage), as in a night.
+    county_assets = [_by_county(a, (prefecture_split,)) for a in FEED_ASSETS]
+    county_assets += [_by_county(a) for a in [county_export, *night_assets]]
     ingest_keys = [key for a in ingest_assets for key in a.keys]
     night_keys = [key for a in night_assets for key in a.keys]
     # GX checks report what data_docs ran: they run in the night's job, beside it.
     ingest = dg.AssetSelection.assets(*ingest_keys) - dg.AssetSelection.checks(gx_feed_suites)
     night = dg.AssetSelection.assets(*night_keys) | dg.AssetSelection.checks(gx_feed_suites)
-    jobs = county_jobs(ingest, night, dg.AssetSelection.assets(prefecture_report))
+    jobs = county_jobs(
+        ingest,
+        night,
+        dg.AssetSelection.assets(prefecture_report),
+        split=dg.AssetSelection.assets(prefecture_split),
+    )
     return dg.Definitions(
-        assets=[*county_assets, prefecture_report],
+        assets=[prefecture_split, *county_assets, prefecture_report],
         asset_checks=CHECKS,
         jobs=jobs,
         schedules=[county_schedule],
         sensors=[
-            build_phase_sensor(jobs, has_prefecture=len(jobs) > 2),
+            build_phase_sensor(jobs, has_prefecture=any(j.name == PREFECTURE_JOB for j in jobs)),
             county_discovery_sensor,
-            county_inbox_sensor,
+            build_county_inbox_sensor(
+                [j for j in jobs if j.name in (PREFECTURE_SPLIT_JOB, COUNTY_INGEST_JOB)]
+            ),
         ],
         resources={"bidui": BiduiResource()},
         executor=dg.in_process_executor,

@@ -1,6 +1,6 @@
 """Jobs. Single county: ``nightly``, the whole asset graph in one process (one DuckDB
-writer). Many counties: one run per county and phase (``county_ingest``,
-``county_night``), then ``prefecture``; see :data:`PHASES`."""
+writer). Many counties: ``prefecture_split`` once, then one run per county and phase
+(``county_ingest``, ``county_night``), then ``prefecture``; see :data:`WAVE_PHASES`."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ nightly_job = dg.define_asset_job(
 )
 
 # ----------------------------------------------------------------- many counties
+PREFECTURE_SPLIT_JOB = "prefecture_split"
 COUNTY_INGEST_JOB = "county_ingest"
 COUNTY_NIGHT_JOB = "county_night"
 PREFECTURE_JOB = "prefecture"
@@ -35,18 +36,48 @@ per county (partition), in parallel; ``night`` only for the counties whose inges
 succeeded (its cross-county rules read the other counties' exports of ``ingest``);
 ``prefecture`` once, after every county's night ended, failed ones included."""
 
-PHASE_JOBS = {"ingest": COUNTY_INGEST_JOB, "night": COUNTY_NIGHT_JOB, "prefecture": PREFECTURE_JOB}
+SPLIT_PHASE = "split"
+WAVE_PHASES = (SPLIT_PHASE, *PHASES)
+"""The phases of a night under the Dagster daemon: first ``split`` (one unpartitioned
+``prefecture_split`` run: ``<inbox>/_prefecture/`` into the counties' folders), then
+:data:`PHASES`. ``ingest`` starts when the split ended, whether it succeeded or not
+(a damaged prefecture file must not stop the counties' own feeds); ``bidui run``
+splits in its own process before its first phase."""
+
+SPLIT_TAG = "bidui/split"
+"""On the ingest runs after a split: ``ok`` or ``failed`` (the split run's outcome)."""
+
+PHASE_JOBS = {
+    SPLIT_PHASE: PREFECTURE_SPLIT_JOB,
+    "ingest": COUNTY_INGEST_JOB,
+    "night": COUNTY_NIGHT_JOB,
+    "prefecture": PREFECTURE_JOB,
+}
 
 COUNTIES = dg.DynamicPartitionsDefinition(name="county")
 """One partition per county; added by the discovery sensor, the schedule or ``bidui run``."""
 
 
 def county_jobs(
-    ingest: dg.AssetSelection, night: dg.AssetSelection, prefecture: dg.AssetSelection | None
+    ingest: dg.AssetSelection,
+    night: dg.AssetSelection,
+    prefecture: dg.AssetSelection | None,
+    split: dg.AssetSelection | None = None,
 ) -> list[dg.UnresolvedAssetJobDefinition]:
     """The multi-county jobs over the given selections (pipelines/definitions.py)."""
     common = {"executor_def": dg.in_process_executor, "tags": {"dagster/max_retries": "0"}}
-    jobs = [
+    jobs = []
+    if split is not None:
+        jobs.append(
+            dg.define_asset_job(
+                PREFECTURE_SPLIT_JOB,
+                selection=split,
+                description="全市：把市级下发的数据（收件箱 _prefecture 文件夹）按人员所属县拆分到各县收件箱；"
+                "每晚最先运行，结束后（无论成功与否）各县开始入库",
+                **common,
+            )
+        )
+    jobs += [
         dg.define_asset_job(
             COUNTY_INGEST_JOB,
             selection=ingest,

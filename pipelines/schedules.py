@@ -1,8 +1,10 @@
 """Nightly schedule (default 02:00 Asia/Shanghai, both configurable by env).
 
 Single county: one ``nightly`` run. Many counties: the first phase of the night,
-one ``county_ingest`` run per county (partition ``county``); ``phase_sensor``
-(pipelines/sensors.py) launches the next phases as the previous ones end."""
+one ``prefecture_split`` run (``<inbox>/_prefecture/`` into the counties' folders; a
+note and nothing else when there is none); ``phase_sensor`` (pipelines/sensors.py)
+launches one ``county_ingest`` run per county (partition ``county``) when it ended,
+and the next phases as the previous ones end."""
 
 from __future__ import annotations
 
@@ -14,9 +16,10 @@ from core.config import Settings, timezone_name
 from department_feeds import FEEDS
 from pipelines.jobs import (
     COUNTIES,
-    COUNTY_INGEST_JOB,
     NIGHT_TAG,
     PHASE_TAG,
+    PREFECTURE_SPLIT_JOB,
+    SPLIT_PHASE,
     WAVE_TAG,
     nightly_job,
 )
@@ -62,15 +65,33 @@ def county_run_request(
     )
 
 
+def split_run_request(settings: Settings, run_date: str, wave: str, trigger: str) -> dg.RunRequest:
+    """The split run that opens the night ``wave`` (unpartitioned, the prefecture's paths)."""
+    return dg.RunRequest(
+        run_key=f"{wave}:{SPLIT_PHASE}",
+        job_name=PREFECTURE_SPLIT_JOB,
+        run_config={"resources": {"bidui": {"config": {"run_date": run_date}}}},
+        tags={
+            "bidui/trigger": trigger,
+            "bidui/run_date": run_date,
+            NIGHT_TAG: run_date,
+            WAVE_TAG: wave,
+            PHASE_TAG: SPLIT_PHASE,
+            # Its run lock is the prefecture's, as the prefecture report's.
+            "bidui/warehouse": str(settings.warehouse),
+        },
+    )
+
+
 @dg.schedule(
     name="nightly_schedule",
-    job_name=COUNTY_INGEST_JOB,
+    job_name=PREFECTURE_SPLIT_JOB,
     cron_schedule=CRON,
     execution_timezone=TIMEZONE,
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="每晚定时比对：每个县一个运行（先入库，各县入库结束后比对，最后全市报告）",
+    description="每晚定时比对：先拆分市级下发数据，再每个县一个运行（先入库，各县入库结束后比对，最后全市报告）",
 )
-def county_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+def county_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     run_date = context.scheduled_execution_time.date().isoformat()
     settings = Settings.from_env()
     counties = settings.counties(FEEDS)
@@ -78,5 +99,4 @@ def county_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest
     new = [c for c in counties if c not in known]
     if new:  # schedules cannot return partition requests: add them directly
         context.instance.add_dynamic_partitions(COUNTY_PARTITIONS, new)
-    wave = f"schedule-{run_date}"
-    return [county_run_request(settings, c, "ingest", run_date, wave, "schedule") for c in counties]
+    return split_run_request(settings, run_date, f"schedule-{run_date}", "schedule")

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.resources import FINISHED, PARTITION_TAG
-from core.config import Settings, today
+from assets.resources import FINISHED, PARTITION_TAG, run_error
+from core.config import PREFECTURE_FOLDER, Settings, today
 from department_feeds import FEEDS
 from pipelines.jobs import (
     COUNTIES,
@@ -34,26 +34,31 @@ from pipelines.jobs import (
     COUNTY_NIGHT_JOB,
     NIGHT_TAG,
     PHASE_TAG,
-    PHASES,
     PREFECTURE_JOB,
+    SPLIT_PHASE,
+    SPLIT_TAG,
+    WAVE_PHASES,
     WAVE_TAG,
     nightly_job,
 )
-from pipelines.schedules import county_run_request
+from pipelines.schedules import county_run_request, split_run_request
 from warehouse.manifest import read_manifest
+from warehouse.split import SPLIT_PREFIX, read_split_manifest
 
 SETTLE_SECONDS = float(os.environ.get("BIDUI_SETTLE_SECONDS", "30"))
 INTERVAL_SECONDS = int(os.environ.get("BIDUI_SENSOR_INTERVAL", "30"))
 FEED_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".csv"}  # .xls: read in feedback, reported in feeds
 
 
-def scan_inbox(inbox: Path) -> dict[str, tuple[int, float]]:
-    """relative path → (size, mtime) for every feed file under the inbox."""
+def scan_inbox(inbox: Path, skip: tuple[str, ...] = ()) -> dict[str, tuple[int, float]]:
+    """relative path → (size, mtime) for every feed file under the inbox; names
+    starting with one of ``skip`` are left out."""
     if not inbox.is_dir():
         return {}
     out = {}
+    ignored = ("~$", ".", *skip)
     for p in inbox.rglob("*"):
-        if p.is_file() and p.suffix.lower() in FEED_SUFFIXES and not p.name.startswith(("~$", ".")):
+        if p.is_file() and p.suffix.lower() in FEED_SUFFIXES and not p.name.startswith(ignored):
             st = p.stat()
             out[p.relative_to(inbox).as_posix()] = (st.st_size, st.st_mtime)
     return out
@@ -72,18 +77,21 @@ def evaluate(
     cursor: str | None,
     now: float | None = None,
     loaded: Mapping[str, str] | None = None,
+    skip: tuple[str, ...] = (),
 ) -> tuple[bool, str, dict]:
     """Pure sensor logic: (trigger?, new cursor, details). Kept apart for tests.
 
     ``loaded`` (inbox-relative path → sha256, from the warehouse's manifest) is what
     the warehouse has already read: a settled file matching it is no change.
+    ``skip``: file name prefixes not watched (a county's copies of the prefecture's
+    files: the ``_prefecture`` folder itself is watched instead).
     """
     now = time.time() if now is None else now
-    loaded = dict(loaded or {})
+    loaded = {k: v for k, v in (loaded or {}).items() if not Path(k).name.startswith(skip)}
     state = json.loads(cursor) if cursor else {"seen": {}, "hashes": {}, "triggered": {}}
     seen_before: dict = state.get("seen", {})
     hashes: dict = state.get("hashes", {})
-    current = scan_inbox(inbox)
+    current = scan_inbox(inbox, skip)
 
     settled, unsettled = {}, []
     for rel, (size, mtime) in current.items():
@@ -166,53 +174,78 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
 
 
 # ------------------------------------------------------------------ many counties
-# A multi-county night is a wave of runs in phases (pipelines.jobs.PHASES): the
-# schedule (or the county inbox sensor) starts the ingest runs, `phase_sensor`
-# starts each next phase when every run of the previous one has ended.
+# A multi-county night is a wave of runs in phases (pipelines.jobs.WAVE_PHASES): the
+# schedule (or the county inbox sensor, when _prefecture/ changed) starts the split
+# run, `phase_sensor` starts each next phase when every run of the previous one has
+# ended: the county ingest runs after the split, whether it succeeded or not.
+# A county's own change starts a wave at its ingest phase (nothing to split).
 
 WAVE_WINDOW_S = 2 * 24 * 3600  # waves older than this are left alone
 
 
-def next_phase(runs: list[tuple[Mapping[str, str], str]]) -> dict[str, list[str | None]]:
-    """Pure phase logic, for tests: ``runs`` = (tags, status name) of recent runs;
-    returns wave → the next phase's partitions to run (``[None]`` = the
+def next_phases(
+    runs: list[tuple[Mapping[str, str], str]], counties: tuple[str, ...] | list[str] = ()
+) -> dict[str, tuple[str, list[str | None]]]:
+    """Pure phase logic, for tests: ``runs`` = (tags, status name) of recent runs,
+    newest first; returns wave → (the next phase, its partitions; ``[None]`` = the
     unpartitioned prefecture run), only for waves whose current phase has ended.
-    ``night`` runs for the counties whose latest ingest succeeded; ``prefecture``
-    after every night ended (a failed county is reported, not waited for)."""
+    ``ingest`` after the split for every one of ``counties`` (a failed split too: the
+    counties' own feeds still load); ``night`` for the counties whose latest ingest
+    succeeded; ``prefecture`` after every night ended (a failed county is reported,
+    not waited for)."""
     waves: dict[str, list[tuple[Mapping[str, str], str]]] = {}
     for tags, status in runs:
-        if tags.get(WAVE_TAG) and tags.get(PHASE_TAG) in PHASES:
+        if tags.get(WAVE_TAG) and tags.get(PHASE_TAG) in WAVE_PHASES:
             waves.setdefault(tags[WAVE_TAG], []).append((tags, status))
-    out: dict[str, list[str | None]] = {}
+    out: dict[str, tuple[str, list[str | None]]] = {}
     for wave, items in waves.items():
-        current = max(PHASES.index(t[PHASE_TAG]) for t, _ in items)
-        if PHASES[current] == "prefecture":
+        current = max(WAVE_PHASES.index(t[PHASE_TAG]) for t, _ in items)
+        if WAVE_PHASES[current] == "prefecture":
             continue
-        of_phase = [(t, s) for t, s in items if t[PHASE_TAG] == PHASES[current]]
+        of_phase = [(t, s) for t, s in items if t[PHASE_TAG] == WAVE_PHASES[current]]
         if any(s not in FINISHED for _, s in of_phase):
             continue
-        nxt = PHASES[current + 1]
+        nxt = WAVE_PHASES[current + 1]
         if nxt == "prefecture":
-            out[wave] = [None]
+            out[wave] = (nxt, [None])
+            continue
+        if nxt == "ingest":
+            out[wave] = (nxt, list(counties)) if counties else ("prefecture", [None])
             continue
         # runs come newest first: the first seen per county is its latest
         latest: dict[str, str] = {}
         for t, s in of_phase:
             latest.setdefault(t.get(PARTITION_TAG, ""), s)
         ok = sorted(c for c, s in latest.items() if c and s == "SUCCESS")
-        out[wave] = ok or [None]  # no county left: straight to the prefecture report
+        # no county left: straight to the prefecture report
+        out[wave] = (nxt, ok) if ok else ("prefecture", [None])
     return out
 
 
+def next_phase(
+    runs: list[tuple[Mapping[str, str], str]], counties: tuple[str, ...] | list[str] = ()
+) -> dict[str, list[str | None]]:
+    """:func:`next_phases` without the phase names: wave → partitions."""
+    return {wave: targets for wave, (_, targets) in next_phases(runs, counties).items()}
+
+
+def _split_outcome(instance: dg.DagsterInstance, runs: list[dg.DagsterRun]) -> tuple[str, str]:
+    """(``ok`` or ``failed``, why) of a wave's split, from its latest run."""
+    run = runs[0]
+    if run.status.value == "SUCCESS":
+        return "ok", ""
+    return "failed", run_error(instance, run.run_id)
+
+
 def build_phase_sensor(jobs: list, has_prefecture: bool) -> dg.SensorDefinition:
-    """The sensor that moves each night's wave of county runs to its next phase."""
+    """The sensor that moves each night's wave of runs to its next phase."""
 
     @dg.sensor(
         name="phase_sensor",
         jobs=jobs,
         minimum_interval_seconds=INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="各县入库结束后启动各县比对，各县比对结束后启动全市报告",
+        description="市级下发数据拆分结束后启动各县入库，各县入库结束后启动各县比对，各县比对结束后启动全市报告",
     )
     def phase_sensor(context: dg.SensorEvaluationContext):
         since = datetime.now(UTC) - timedelta(seconds=WAVE_WINDOW_S)
@@ -220,13 +253,16 @@ def build_phase_sensor(jobs: list, has_prefecture: bool) -> dg.SensorDefinition:
             filters=dg.RunsFilter(created_after=since), order_by="create_timestamp"
         )
         runs = [(r.dagster_run.tags, r.dagster_run.status.value) for r in records]
-        by_wave = {r.dagster_run.tags.get(WAVE_TAG): r.dagster_run for r in records}
+        by_wave: dict[str, list[dg.DagsterRun]] = {}
+        for r in records:  # newest first
+            by_wave.setdefault(r.dagster_run.tags.get(WAVE_TAG, ""), []).append(r.dagster_run)
         settings = Settings.from_env()
-        requests = []
-        for wave, targets in next_phase(runs).items():
-            tags = by_wave[wave].tags
+        counties = settings.counties(FEEDS)
+        requests, new_counties = [], set()
+        for wave, (phase, targets) in next_phases(runs, counties).items():
+            tags = by_wave[wave][0].tags
             run_date, trigger = tags.get(NIGHT_TAG, ""), tags.get("bidui/trigger", "")
-            if targets == [None]:
+            if phase == "prefecture":
                 if not has_prefecture:
                     continue
                 requests.append(
@@ -243,12 +279,34 @@ def build_phase_sensor(jobs: list, has_prefecture: bool) -> dg.SensorDefinition:
                     )
                 )
                 continue
+            if phase == "ingest":
+                split = [r for r in by_wave[wave] if r.tags.get(PHASE_TAG) == SPLIT_PHASE]
+                outcome, why = _split_outcome(context.instance, split)
+                if outcome != "ok":
+                    context.log.warning(
+                        "wave %s: the split of the prefecture-wide feeds failed (%s); the county "
+                        "ingest runs start all the same, with the copies of the last good split "
+                        "/ 市级下发数据拆分失败，各县仍照常入库（使用上次拆分的结果）",
+                        wave,
+                        why,
+                    )
+                known = set(context.instance.get_dynamic_partitions(COUNTIES.name))
+                new_counties |= {c for c in targets if c not in known}
+                for county in targets:
+                    req = county_run_request(settings, county, "ingest", run_date, wave, trigger)
+                    requests.append(
+                        req.with_replaced_attrs(
+                            job_name=COUNTY_INGEST_JOB, tags={**req.tags, SPLIT_TAG: outcome}
+                        )
+                    )
+                continue
             for county in targets:
                 req = county_run_request(settings, county, "night", run_date, wave, trigger)
                 requests.append(req.with_replaced_attrs(job_name=COUNTY_NIGHT_JOB))
         if not requests:
             return dg.SkipReason("no phase of a night has just ended")
-        return requests
+        adds = [COUNTIES.build_add_request(sorted(new_counties))] if new_counties else []
+        return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=adds)
 
     return phase_sensor
 
@@ -269,37 +327,61 @@ def county_discovery_sensor(context: dg.SensorEvaluationContext) -> dg.SensorRes
     return dg.SensorResult(dynamic_partitions_requests=[COUNTIES.build_add_request(new)])
 
 
-@dg.sensor(
-    name="inbox_sensor",
-    job_name=COUNTY_INGEST_JOB,
-    minimum_interval_seconds=INTERVAL_SECONDS,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="某县收件箱有新文件或文件变化时启动该县的比对 (per county, debounced)",
-)
-def county_inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    settings = Settings.from_env()
-    known = set(context.instance.get_dynamic_partitions(COUNTIES.name))
-    state = json.loads(context.cursor) if context.cursor else {}
-    changed: dict[str, dict] = {}
-    for county in settings.counties(FEEDS):
-        if county not in known:
-            continue  # the discovery sensor adds it first
-        one = settings.for_county(county)
-        fire, state[county], details = evaluate(
-            one.inbox, state.get(county), loaded=read_manifest(one.warehouse)
-        )
-        if fire:
-            changed[county] = details
-    cursor = json.dumps(state, sort_keys=True, ensure_ascii=False)
-    if not changed:
-        return dg.SensorResult(skip_reason="no settled change in any county", cursor=cursor)
-    key = hashlib.sha256(cursor.encode()).hexdigest()[:16]
-    run_date = today().isoformat()
-    context.log.info("inbox changed: %s", changed)
-    return dg.SensorResult(
-        run_requests=[
-            county_run_request(settings, c, "ingest", run_date, f"inbox-{key}", "inbox")
-            for c in sorted(changed)
-        ],
-        cursor=cursor,
+def build_county_inbox_sensor(jobs: list) -> dg.SensorDefinition:
+    """The inbox sensor of many counties: a settled change in ``<inbox>/_prefecture/``
+    starts a whole wave (split, then every county); a change in a county's own
+    files (the split's copies aside) starts that county's ingest."""
+
+    @dg.sensor(
+        name="inbox_sensor",
+        jobs=jobs,
+        minimum_interval_seconds=INTERVAL_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="某县收件箱有新文件或文件变化时启动该县的比对；市级下发文件夹（_prefecture）有变化时"
+        "先拆分，再启动各县的比对 (debounced)",
     )
+    def county_inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        settings = Settings.from_env()
+        known = set(context.instance.get_dynamic_partitions(COUNTIES.name))
+        state = json.loads(context.cursor) if context.cursor else {}
+        changed: dict[str, dict] = {}
+        prefecture = settings.inbox / PREFECTURE_FOLDER
+        if prefecture.is_dir():  # gone: nothing to split (the copies stay), no wave
+            fire, state[PREFECTURE_FOLDER], details = evaluate(
+                prefecture,
+                state.get(PREFECTURE_FOLDER),
+                loaded=read_split_manifest(settings.prefecture_dir),
+            )
+            if fire:
+                changed[PREFECTURE_FOLDER] = details
+        for county in settings.counties(FEEDS):
+            if county not in known:
+                continue  # the discovery sensor adds it first
+            one = settings.for_county(county)
+            fire, state[county], details = evaluate(
+                one.inbox,
+                state.get(county),
+                loaded=read_manifest(one.warehouse),
+                skip=(SPLIT_PREFIX,),
+            )
+            if fire:
+                changed[county] = details
+        cursor = json.dumps(state, sort_keys=True, ensure_ascii=False)
+        if not changed:
+            return dg.SensorResult(skip_reason="no settled change in any county", cursor=cursor)
+        key = hashlib.sha256(cursor.encode()).hexdigest()[:16]
+        run_date = today().isoformat()
+        wave = f"inbox-{key}"
+        context.log.info("inbox changed: %s", changed)
+        if PREFECTURE_FOLDER in changed:  # the wave's ingest takes every county after it
+            requests = [split_run_request(settings, run_date, wave, "inbox")]
+        else:
+            requests = [
+                county_run_request(
+                    settings, c, "ingest", run_date, wave, "inbox"
+                ).with_replaced_attrs(job_name=COUNTY_INGEST_JOB)
+                for c in sorted(changed)
+            ]
+        return dg.SensorResult(run_requests=requests, cursor=cursor)
+
+    return county_inbox_sensor

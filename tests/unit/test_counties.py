@@ -130,3 +130,38 @@ def test_prefecture_after_every_night_ended_even_failed_ones():
         ({"bidui/trigger": "cli"}, "SUCCESS"),  # not a wave
     ]
     assert next_phase(runs) == {"w1": [None], "w2": [None]}
+
+
+def test_ingest_waits_for_the_split_then_takes_every_county_even_after_a_failed_split():
+    from pipelines.sensors import next_phases
+
+    counties = ("甲县", "乙县")
+    runs = [_run("w1", "split", None, "STARTED")]
+    assert next_phases(runs, counties) == {}
+    for status in ("SUCCESS", "FAILURE", "CANCELED"):
+        runs = [_run("w1", "split", None, status)]
+        assert next_phases(runs, counties) == {"w1": ("ingest", ["甲县", "乙县"])}
+    # once the ingest runs exist, the split is behind the wave
+    runs = [_run("w1", "ingest", "甲县", "STARTED"), _run("w1", "split", None, "SUCCESS")]
+    assert next_phases(runs, counties) == {}
+    runs[0] = _run("w1", "ingest", "甲县", "SUCCESS")
+    assert next_phases(runs, counties) == {"w1": ("night", ["甲县"])}
+
+
+def test_a_split_with_no_county_goes_to_the_prefecture_report():
+    from pipelines.sensors import next_phases
+
+    runs = [_run("w1", "split", None, "SUCCESS")]
+    assert next_phases(runs, ()) == {"w1": ("prefecture", [None])}
+    assert next_phase(runs) == {"w1": [None]}
+
+
+def test_phases_are_named():
+    from pipelines.sensors import next_phases
+
+    runs = [
+        _run("w1", "ingest", "甲县", "SUCCESS"),
+        _run("w2", "ingest", "甲县", "SUCCESS"),
+        _run("w2", "night", "甲县", "FAILURE"),
+    ]
+    assert next_phases(runs) == {"w1": ("night", ["甲县"]), "w2": ("prefecture", [None])}

@@ -74,3 +74,27 @@ def test_settle_time_is_configurable(tmp_path, monkeypatch):
     _, cursor, _ = evaluate(tmp_path, None)
     fire, _, _ = evaluate(tmp_path, cursor)
     assert fire
+
+
+def test_skipped_prefixes_are_not_watched_nor_taken_from_the_manifest(tmp_path):
+    """A county's copies of the prefecture's files (市级下发_…) do not start its run:
+    the _prefecture folder is watched instead, so a night's split starts no second wave."""
+    own = tmp_path / "hukou" / "本县.csv"
+    copy = tmp_path / "hukou" / "市级下发_全市户籍.csv"
+    _write(own, b"own")
+    _write(copy, b"copy")
+    loaded = {"hukou/本县.csv": sensors._sha256(own), "hukou/市级下发_全市户籍.csv": "old"}
+    skip = ("市级下发_",)
+    _, cursor, details = evaluate(tmp_path, None, loaded=loaded, skip=skip)
+    assert details["unsettled"] == ["hukou/本县.csv"]
+    fire, cursor, _ = evaluate(tmp_path, cursor, loaded=loaded, skip=skip)
+    assert not fire  # the own file is loaded; the copy changed but is not watched
+    copy.unlink()
+    _, cursor, _ = evaluate(tmp_path, cursor, loaded=loaded, skip=skip)
+    fire, cursor, details = evaluate(tmp_path, cursor, loaded=loaded, skip=skip)
+    assert not fire and details["removed"] == []
+    # without skip the same copy is a change
+    _write(copy, b"copy")
+    _, cursor, _ = evaluate(tmp_path, None, loaded=loaded)
+    fire, _, details = evaluate(tmp_path, cursor, loaded=loaded)
+    assert fire and details["changed"] == ["hukou/市级下发_全市户籍.csv"]
