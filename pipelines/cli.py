@@ -227,11 +227,15 @@ def _execute(
         Settings(inbox, outbox, warehouse).for_county(county).warehouse if county else warehouse
     )
     # One sync per run instead of per event: most of a small county's run time was
-    # Dagster's SQLite commits (core/sqlite_commits.py).
-    with (
-        dg.DagsterInstance.get() as instance,
-        quick_sqlite_commits(instance.root_directory),
-    ):
+    # Dagster's SQLite commits (core/sqlite_commits.py). Open before the instance, so
+    # a first night's instance files are created with one sync each too.
+    home = os.environ.get("DAGSTER_HOME", "")
+    with contextlib.ExitStack() as stack:
+        if home:
+            stack.enter_context(quick_sqlite_commits(home))
+        instance = stack.enter_context(dg.DagsterInstance.get())
+        if not home:  # pragma: no cover - DagsterInstance.get() needs DAGSTER_HOME
+            stack.enter_context(quick_sqlite_commits(instance.root_directory))
         if progress:
             instance.add_event_listener(run_id, _progress_printer(_asset_steps()))
         result = job.execute_in_process(

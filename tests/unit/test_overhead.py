@@ -1,0 +1,69 @@
+"""The fixed cost of a ``bidui run`` outside its steps.
+
+The instance's SQLite files are opened through ``quick_sqlite_commits`` from the
+start: a first night creates its instance inside it (26 syncs instead of 400), and
+the hook resolves each file's place and journal mode once, not per connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from datetime import date
+
+import dagster as dg
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+import core.sqlite_commits as sc
+import pipelines.cli as cli
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_run_opens_quick_commits_before_the_instance(tmp_path, monkeypatch):
+    order: list[str] = []
+
+    @contextlib.contextmanager
+    def quick(root):
+        order.append(f"quick {root}")
+        yield {}
+
+    def get():
+        order.append("instance")
+        raise _Stop
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(cli, "quick_sqlite_commits", quick)
+    monkeypatch.setattr(dg.DagsterInstance, "get", staticmethod(get))
+    with pytest.raises(_Stop):
+        cli._execute(
+            tmp_path / "in", tmp_path / "out", tmp_path / "w.duckdb", date(2026, 1, 20), "", "", "r"
+        )
+    assert order == [f"quick {tmp_path / 'home'}", "instance"]
+
+
+def test_wal_file_known_once_still_commits_normal(tmp_path):
+    """The hook remembers a file is under the folder and in WAL mode; every later
+    connection to it still gets NORMAL, and every row is kept."""
+    path = tmp_path / "runs.db"
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("CREATE TABLE e (id INTEGER)")
+    con.commit()
+    con.close()
+    engine = create_engine(f"sqlite:///{path}", poolclass=NullPool)
+    with sc.quick_sqlite_commits(tmp_path) as keepers:
+        for _ in range(5):
+            with engine.begin() as c:
+                c.execute(text("INSERT INTO e VALUES (1)"))
+                assert c.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+        assert list(keepers) == [str(path.resolve())]
+    with engine.connect() as c:
+        assert c.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL again
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT count(*) FROM e").fetchone()[0] == 5
+    con.close()
