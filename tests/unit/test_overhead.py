@@ -67,3 +67,17 @@ def test_wal_file_known_once_still_commits_normal(tmp_path):
     con = sqlite3.connect(path)
     assert con.execute("SELECT count(*) FROM e").fetchone()[0] == 5
     con.close()
+
+
+def test_generate_formats_still_checked_without_importing_demo_up_front(capsys):
+    """``bidui run`` does not import the demo generator; ``generate --format`` still
+    offers and checks demo's export formats."""
+    from demo import EXPORT_FORMATS
+
+    parser = cli.build_parser()
+    assert parser.parse_args(["generate", "x", "--format", "legacy"]).format == "legacy"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["generate", "x", "--format", "nope"])
+    err = capsys.readouterr().err
+    assert all(repr(f) in err for f in EXPORT_FORMATS)
+    assert list(cli._ExportFormats()) == list(EXPORT_FORMATS)
