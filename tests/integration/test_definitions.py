@@ -113,12 +113,18 @@ def test_single_layout_has_no_partitions():
 
 def test_county_assets_are_partitioned_by_county_and_the_report_is_not():
     from pipelines.definitions import county_definitions
-    from pipelines.jobs import COUNTY_INGEST_JOB, COUNTY_NIGHT_JOB, PREFECTURE_JOB
+    from pipelines.jobs import (
+        COUNTY_INGEST_JOB,
+        COUNTY_NIGHT_JOB,
+        PREFECTURE_JOB,
+        PREFECTURE_SPLIT_JOB,
+    )
 
     county_defs = county_definitions()
     graph = county_defs.resolve_asset_graph()
     keys = {k.to_user_string(): graph.get(k).partitions_def for k in graph.get_all_asset_keys()}
     assert keys.pop("prefecture_report") is None
+    assert keys.pop("prefecture_split") is None
     single = {k.to_user_string() for k in _graph().get_all_asset_keys()}
     assert set(keys) == single | {"county_export", "county_results"}
     assert {type(p).__name__ for p in keys.values()} == {"DynamicPartitionsDefinition"}
@@ -133,6 +139,7 @@ def test_county_assets_are_partitioned_by_county_and_the_report_is_not():
     assert selected(COUNTY_INGEST_JOB) == set(SPECS) | {"county_export"}
     assert selected(COUNTY_NIGHT_JOB) == single - set(SPECS) | {"county_results"}
     assert selected(PREFECTURE_JOB) == {"prefecture_report"}
+    assert selected(PREFECTURE_SPLIT_JOB) == {"prefecture_split"}
     # every check is in exactly one county job; GX reports beside data_docs, in the night
     ingest_checks = county_defs.resolve_job_def(
         COUNTY_INGEST_JOB
@@ -149,7 +156,7 @@ def test_county_assets_are_partitioned_by_county_and_the_report_is_not():
     }
 
 
-def test_county_schedule_requests_one_run_per_county(tmp_path, monkeypatch):
+def test_county_schedule_splits_then_one_ingest_run_per_county(tmp_path, monkeypatch):
     from datetime import datetime
 
     from pipelines.definitions import county_definitions
@@ -157,9 +164,11 @@ def test_county_schedule_requests_one_run_per_county(tmp_path, monkeypatch):
     for county in ("乙县", "甲县"):
         (tmp_path / "inbox" / county / "register").mkdir(parents=True)
     monkeypatch.setenv("BIDUI_INBOX", str(tmp_path / "inbox"))
+    monkeypatch.setenv("BIDUI_OUTBOX", str(tmp_path / "out"))
     monkeypatch.setenv("BIDUI_WAREHOUSE", str(tmp_path / "w" / "x.duckdb"))
-    schedule = county_definitions().resolve_schedule_def("nightly_schedule")
-    assert schedule.job_name == "county_ingest"
+    defs = county_definitions()
+    schedule = defs.resolve_schedule_def("nightly_schedule")
+    assert schedule.job_name == "prefecture_split"
     # Contexts closed in `with`: an open one keeps the dead instance's state storage
     # as Dagster's current one, and later Definitions in this process fail to resolve.
     with (
@@ -168,10 +177,18 @@ def test_county_schedule_requests_one_run_per_county(tmp_path, monkeypatch):
             instance=instance, scheduled_execution_time=datetime(2026, 1, 20, 2, 0)
         ) as ctx,
     ):
-        requests = list(schedule(ctx))
+        split = schedule(ctx)
         assert set(instance.get_dynamic_partitions("county")) == {"乙县", "甲县"}
+        assert split.tags["bidui/phase"] == "split" and split.tags["bidui/night"] == "2026-01-20"
+        job = defs.resolve_job_def("prefecture_split")
+        assert job.execute_in_process(
+            instance=instance, run_config=split.run_config, tags=split.tags
+        ).success
+        with dg.build_sensor_context(instance=instance, definitions=defs) as sensor_ctx:
+            requests = defs.resolve_sensor_def("phase_sensor")(sensor_ctx).run_requests
     assert [r.partition_key for r in requests] == ["乙县", "甲县"]
     for r in requests:
+        assert r.job_name == "county_ingest"
         assert r.tags["bidui/phase"] == "ingest" and r.tags["bidui/night"] == "2026-01-20"
         assert r.tags["bidui/warehouse"] == str(
             tmp_path / "w" / "counties" / f"{r.partition_key}.duckdb"
