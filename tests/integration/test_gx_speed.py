@@ -101,3 +101,79 @@ def test_site_keeps_the_masked_result_stored_once(bad_db, tmp_path):
     assert meta["batch_parameters"] == {"dataframe": "<DATAFRAME>"}
     assert UUID.fullmatch(meta["validation_id"])
     assert "unexpected_index_query" not in text
+
+
+def _as_dates(df):
+    """What ``_read_frame`` does last: datetime columns as ``datetime.date`` or None."""
+    import pandas as pd
+
+    for c in df.columns:
+        if pd.api.types.is_datetime64_any_dtype(df[c]):
+            df[c] = pd.Series(df[c].dt.date, index=df.index, dtype=object).where(
+                df[c].notna(), None
+            )
+    return df
+
+
+def _same_frame(a, b):
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert list(a.dtypes.astype(str)) == list(b.dtypes.astype(str))
+    for c in a.columns:
+        if a[c].dtype == object:
+            assert [type(v) for v in a[c]] == [type(v) for v in b[c]], c
+
+
+def test_frames_from_arrow_equal_df(tmp_path):
+    """``_frame`` gives what ``.df()`` gave, for every column type a suite reads (and
+    falls back to ``.df()`` for others), so GX sees the same frame."""
+    con = duckdb.connect(str(tmp_path / "t.duckdb"))
+    con.execute(
+        "CREATE TABLE t (s VARCHAR, s_some VARCHAR, s_none VARCHAR, i INTEGER, i_some INTEGER,"
+        " b BIGINT, b_some BIGINT, d DOUBLE, m DECIMAL(14, 2), m4 DECIMAL(14, 4), day DATE,"
+        " day_some DATE, i_none INTEGER, day_none DATE, d_some DOUBLE)"
+    )
+    con.execute(
+        "INSERT INTO t SELECT 'v' || x, CASE WHEN x % 3 = 0 THEN NULL ELSE '甲' || x END, NULL,"
+        " x, CASE WHEN x % 2 = 0 THEN NULL ELSE x END, x * 1000000000, NULLIF(x, 7),"
+        " x / 7.0, (x * 1234.57)::DECIMAL(14, 2), (x / 3.0)::DECIMAL(14, 4),"
+        " DATE '2020-01-01' + x::INTEGER,"
+        " CASE WHEN x % 4 = 0 THEN NULL ELSE DATE '1990-05-05' + x::INTEGER END,"
+        " NULL, NULL, CASE WHEN x % 5 = 0 THEN NULL ELSE x / 3.0 END"
+        " FROM range(2000) r(x)"
+    )
+    cols = "s, s_some, s_none, i, i_some, b, b_some, d, day, day_some, i_none, day_none, d_some"
+    for sql in (
+        f"SELECT {cols} FROM t",
+        f"SELECT {cols}, CAST(m AS DOUBLE) AS m, CAST(m4 AS DOUBLE) AS m4 FROM t",
+        "SELECT s, m FROM t",  # DECIMAL left as it is: read with .df()
+        "SELECT s, day > DATE '2021-01-01' AS late, day::TIMESTAMP AS ts FROM t",  # other types
+        f"SELECT {cols} FROM t WHERE i < 0",  # no rows
+    ):
+        _same_frame(_as_dates(con.execute(sql).df()), _as_dates(ex._frame(con, sql)))
+    con.close()
+
+
+def test_read_frame_equals_df_on_both_fixtures(bad_db, tmp_path, monkeypatch):
+    """Every suite's frame, whole and sampled, is the one ``.df()`` gave."""
+    good = build(tmp_path / "good.duckdb", bad=False)
+    for db in (bad_db, good):
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            for name, spec in ex.SPECS.items():
+                if not ex._table_exists(con, name):
+                    continue
+                rows = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+                if not rows:
+                    continue
+                plan = ex.plan_suite(spec, RUN)
+                for max_rows in (ex.MAX_ROWS, 2):  # whole table, and a sample
+                    fast, sampled = ex._read_frame(con, spec, plan, rows, max_rows)
+                    with monkeypatch.context() as m:
+                        m.setattr(ex, "_frame", lambda c, sql: c.execute(sql).df())
+                        slow, sampled_too = ex._read_frame(con, spec, plan, rows, max_rows)
+                    assert sampled == sampled_too == (max_rows == 2 and rows > 2)
+                    _same_frame(slow, fast)
+        finally:
+            con.close()
