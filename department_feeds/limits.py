@@ -174,17 +174,40 @@ def check_cells(sheet: str, rows: int, columns: int, limits: Limits) -> None:
         )
 
 
-_SHEET_DATA = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?sheetData\b")
+_SHEET_DATA = re.compile(rb"<(?:([^\s<>/:!?=\"']+):)?sheetData\b")
 _CHUNK = 4 * 1024 * 1024
 MAX_ROW_XML = 64 * 1024 * 1024
 """No real row is this long (16,384 cells of 4 kB); it bounds the scan's buffer."""
 
+_HIDDEN_ROW = re.compile(
+    rb'<(?:\w+:)?row\b[^>]*?\bhidden="(?:1|true)"[^>]*?(?<!/)>\s*<(?:\w+:)?c\b'
+)
+_HUGE = 10**12
+"""Stands for a row or column number too long to convert (hostile): over any cap."""
+
 
 def _column_index(letters: bytes) -> int:
+    """``A`` → 1, ``XFD`` → 16384; lowercase too (the reader takes it)."""
+    if len(letters) > 8:
+        return _HUGE
     n = 0
     for ch in letters:
-        n = n * 26 + ch - 64
+        n = n * 26 + (ch & 0x1F)
     return n
+
+
+def _ref_number(digits: bytes) -> int:
+    return int(digits) if len(digits) <= 12 else _HUGE
+
+
+@dataclass(frozen=True)
+class PartScan:
+    """What one scan of a worksheet part found: how far its cells with a value
+    reach (1-based; 0 for a part without ``sheetData``) and its hidden rows."""
+
+    rows: int = 0
+    columns: int = 0
+    hidden_rows: int = 0
 
 
 def part_extent(stream) -> tuple[int, int]:
@@ -194,52 +217,145 @@ def part_extent(stream) -> tuple[int, int]:
     Cells with a value end in ``</c>``; an empty formatted cell (``<c r="A9" s="1"/>``)
     does not count, as the reader ignores it. Rows and cells without an ``r``
     reference are counted by position. Elements may carry a namespace prefix
-    (``<x:row>``, as the .NET OpenXML SDK writes them).
+    (``<x:row>``, as the .NET OpenXML SDK writes them). See :func:`scan_part`.
     """
-    last_row = last_col = row = 0
+    scan = scan_part(stream)
+    return scan.rows, scan.columns
+
+
+def scan_part(stream) -> PartScan:
+    """One streamed pass over a worksheet part: :func:`part_extent`'s extent and
+    the rows Excel hides (``<row hidden="1">`` holding cells).
+
+    The XML is cut into pieces at each ``</row>``. In a piece, the last ``<row`` is
+    the row: its ``r``, else the previous row plus the ``<row`` tags in the piece.
+    The piece has a value when a ``</c>`` follows that tag; its column is the ``r``
+    of the last ``<c`` before that ``</c>`` (the row too, when the cell's ``r``
+    names a later one), else the ``<c`` tags counted from the row's start. Rows
+    straddling two chunks are joined; a part without ``</row>`` for more than
+    :data:`MAX_ROW_XML` bytes is refused.
+    """
     tail = b""
-    tokens = None
     while True:
         chunk = stream.read(_CHUNK)
         buf = tail + chunk
-        if tokens is None:
-            m = _SHEET_DATA.search(buf)
-            if m is None:
-                if not chunk:
-                    return 0, 0
-                tail = buf[-256:]  # the tag may straddle two chunks
-                continue
-            prefix = m.group(1) + b":" if m.group(1) else b""
-            tokens = _tokens(prefix)
-            buf = buf[m.end() :]
-        row_end, row_open, cell_end, cell_open, row_r, cell_r = tokens
-        cut = buf.rfind(row_end) if chunk else len(buf)
-        if cut < 0:
-            if len(buf) > MAX_ROW_XML:
-                raise LimitExceeded(
-                    f"a row of more than {human_size(MAX_ROW_XML)} of XML; not read",
-                    f"文件内部结构异常（单行数据超过 {human_size(MAX_ROW_XML)}），未读取；"
-                    "请用Excel另存为后重新报送",
-                )
-            tail = buf
-            continue
-        tail = buf[cut:] if chunk else b""
-        for piece in buf[:cut].split(row_end):
+        m = _SHEET_DATA.search(buf)
+        if m is not None:
+            break
+        if not chunk:
+            return PartScan()
+        # Keep an unfinished tag (a long prefix may straddle two chunks).
+        lt = buf.rfind(b"<")
+        tail = buf[lt:] if lt >= 0 and buf.find(b">", lt) < 0 else buf[-256:]
+        if len(tail) > MAX_ROW_XML:
+            raise _row_too_long()
+    scanner = _SheetScanner(m.group(1) + b":" if m.group(1) else b"")
+    if len(buf) > m.end():
+        scanner.feed(buf[m.end() :])
+    while chunk := stream.read(_CHUNK):
+        scanner.feed(chunk)
+    return scanner.finish()
+
+
+def _row_too_long() -> LimitExceeded:
+    return LimitExceeded(
+        f"a row of more than {human_size(MAX_ROW_XML)} of XML; not read",
+        f"文件内部结构异常（单行数据超过 {human_size(MAX_ROW_XML)}），未读取；"
+        "请用Excel另存为后重新报送",
+    )
+
+
+class _SheetScanner:
+    """The state of :func:`scan_part` after ``sheetData``, fed chunk by chunk.
+
+    Each chunk's whole rows are split at ``</row>`` in one C call and the pieces
+    searched with ``bytes`` methods; rows cut by a chunk edge are joined first.
+    """
+
+    def __init__(self, prefix: bytes) -> None:
+        (
+            self.row_end,
+            self.row_open,
+            self.cell_end,
+            self.cell_open,
+            self.row_r,
+            self.cell_r,
+        ) = _tokens(prefix)
+        self.last_row = self.last_col = self.row = self.hidden = 0
+        self.carry: list[bytes] = []
+        self.carry_len = 0
+        self.tail = b""  # the carried bytes' last few, for a </row> split by a chunk edge
+        self.seen_row_end = False
+
+    def feed(self, chunk: bytes) -> None:
+        end, n = self.row_end, len(self.row_end)
+        first = -1  # where the first </row> starts, from the chunk's start
+        found = False
+        if self.tail:
+            # One may straddle the carried bytes and this chunk.
+            j = (self.tail + chunk[: n - 1]).find(end)
+            if j >= 0:
+                first, found = j - len(self.tail), True
+        if not found:
+            first = chunk.find(end)
+            found = first >= 0
+        if not found:
+            self.carry.append(chunk)
+            self.carry_len += len(chunk)
+            self.tail = (self.tail + chunk)[-(n - 1) :] if len(chunk) < n else chunk[-(n - 1) :]
+            if not self.seen_row_end and self.carry_len > MAX_ROW_XML:
+                raise _row_too_long()
+            return
+        self.seen_row_end = True
+        head = b"".join(self.carry)
+        self._pieces([head[: len(head) + first] if first < 0 else head + chunk[:first]])
+        start = first + n
+        last = chunk.rfind(end, start)
+        if last >= 0:
+            self._region(chunk[start:last])
+            start = last + n
+        rest = chunk[start:]
+        self.carry = [rest] if rest else []
+        self.carry_len = len(rest)
+        self.tail = rest[-(n - 1) :]
+
+    def finish(self) -> PartScan:
+        self._pieces([b"".join(self.carry)])
+        self.carry = []
+        return PartScan(self.last_row, self.last_col, self.hidden)
+
+    def _region(self, region: bytes) -> None:
+        self._pieces(region.split(self.row_end), region)
+
+    def _pieces(self, pieces: list[bytes], region: bytes | None = None) -> None:
+        """The pieces (texts between two ``</row>``) in order: the row is the last
+        ``<row`` of a piece, etc. (see :func:`scan_part`)."""
+        text = pieces[0] if region is None else region
+        if b"hidden=" in text:
+            self.hidden += len(_HIDDEN_ROW.findall(text))
+        row_open, cell_end, cell_open = self.row_open, self.cell_end, self.cell_open
+        row_match, cell_match = self.row_r.match, self.cell_r.match
+        row, last_row, last_col = self.row, self.last_row, self.last_col
+        for piece in pieces:
             start = piece.rfind(row_open)
             if start < 0:
                 continue
-            m = row_r.match(piece, start)
-            row = int(m.group(1)) if m else row + piece.count(row_open)
+            m = row_match(piece, start)
+            row = _ref_number(m[1]) if m else row + piece.count(row_open)
             end = piece.rfind(cell_end)
             if end < start:
                 continue  # no cell with a value
-            last_row = max(last_row, row)
-            c = piece.rfind(cell_open, start, end)
-            m = cell_r.match(piece, c)
-            col = _column_index(m.group(1)) if m else piece.count(cell_open, start, end)
-            last_col = max(last_col, col)
-        if not chunk:
-            return last_row, last_col
+            if row > last_row:
+                last_row = row
+            m = cell_match(piece, piece.rfind(cell_open, start, end))  # -1: matched at 0
+            if m is None:
+                col = piece.count(cell_open, start, end)
+            else:
+                col = _column_index(m[1])
+                last_row = max(last_row, _ref_number(m[2]))  # a cell naming a later row
+            if col > last_col:
+                last_col = col
+        self.row, self.last_row, self.last_col = row, last_row, last_col
 
 
 def _tokens(prefix: bytes) -> tuple:
@@ -251,8 +367,38 @@ def _tokens(prefix: bytes) -> tuple:
         b"</" + prefix + b"c>",
         b"<" + prefix + b"c",
         re.compile(b"<" + p + rb'row\b[^>]*?\sr="(\d+)"'),
-        re.compile(b"<" + p + rb'c\b[^>]*?\sr="([A-Z]{1,4})(\d+)"'),
+        re.compile(b"<" + p + rb'c\b[^>]*?\sr="([A-Za-z]+)(\d+)"'),
     )
+
+
+def scan_xlsx(path: Path | BinaryIO, limits: Limits) -> dict[str, int]:
+    """:func:`check_xlsx_extent`, returning the hidden rows found per worksheet part
+    (zip member name → rows with cells that Excel hides) from the same pass."""
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return {}
+    rows = cells = strings = 0
+    hidden: dict[str, int] = {}
+    with zf:
+        for info in zf.infolist():
+            if info.is_dir() or info.file_size == 0:
+                continue
+            with zf.open(info) as stream:
+                if info.filename.lower().endswith("sharedstrings.xml"):
+                    strings += count_shared_strings(stream)
+                    continue
+                scan = scan_part(stream)
+            if scan.hidden_rows:
+                hidden[info.filename] = scan.hidden_rows
+            if not scan.rows:
+                continue
+            check_cells(Path(info.filename).stem, scan.rows, scan.columns, limits)
+            rows += scan.rows
+            cells += scan.rows * scan.columns
+    check_rows(rows, limits)
+    check_shared_strings(strings, cells)
+    return hidden
 
 
 def check_xlsx_extent(path: Path | BinaryIO, limits: Limits) -> None:
@@ -265,33 +411,13 @@ def check_xlsx_extent(path: Path | BinaryIO, limits: Limits) -> None:
     all passes, and so does a zip without SpreadsheetML ``sheetData`` (an ODS or
     xlsb): callers must refuse those before handing them to the reader.
     """
-    try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        return
-    rows = cells = strings = 0
-    with zf:
-        for info in zf.infolist():
-            if info.is_dir() or info.file_size == 0:
-                continue
-            with zf.open(info) as stream:
-                if info.filename.lower().endswith("sharedstrings.xml"):
-                    strings += count_shared_strings(stream)
-                    continue
-                height, width = part_extent(stream)
-            if not height:
-                continue
-            check_cells(Path(info.filename).stem, height, width, limits)
-            rows += height
-            cells += height * width
-    check_rows(rows, limits)
-    check_shared_strings(strings, cells)
+    scan_xlsx(path, limits)
 
 
 SHARED_STRINGS_SLACK = 10_000
 """Distinct strings allowed beyond the sheets' cells (stale entries some writers keep)."""
 
-_SI = re.compile(rb"<(?:\w+:)?si[\s>/]")
+_SI = re.compile(rb"<(?:[^\s<>/:!?=\"']*:)?si[\s>/]")
 
 
 def count_shared_strings(stream) -> int:
@@ -327,6 +453,9 @@ __all__ = [
     "check_xlsx_extent",
     "count_shared_strings",
     "part_extent",
+    "PartScan",
+    "scan_part",
+    "scan_xlsx",
     "check_zip",
     "human_size",
 ]

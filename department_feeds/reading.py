@@ -36,7 +36,8 @@ from department_feeds.limits import (
     Limits,
     check_cells,
     check_rows,
-    check_xlsx_extent,
+    scan_part,
+    scan_xlsx,
 )
 
 HEAD_ROWS = 20
@@ -265,7 +266,8 @@ def read_xlsx(data: bytes, limits: Limits | None = None) -> list[RawSheet]:
     limits = limits or Limits()
     sniff_workbook(data)
     try:
-        names = {n.lower() for n in zipfile.ZipFile(io.BytesIO(data)).namelist()}
+        book = zipfile.ZipFile(io.BytesIO(data))
+        names = {n.lower() for n in book.namelist()}
         if "xl/workbook.xml" not in names:
             # An .ods or .xlsb (or any zip) named .xlsx: the reader would take it by
             # its content, past the extent scan, which knows SpreadsheetML only.
@@ -275,7 +277,8 @@ def read_xlsx(data: bytes, limits: Limits | None = None) -> list[RawSheet]:
                 f"文件不是xlsx格式（{kind or '其他压缩文件'}，只是扩展名为.xlsx）；"
                 "请用Excel另存为“Excel工作簿（*.xlsx）”再报送",
             )
-        check_xlsx_extent(io.BytesIO(data), limits)
+        # One pass over the sheet XML: the extent caps and the hidden rows.
+        hidden_parts = scan_xlsx(io.BytesIO(data), limits)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
         # Damaged data, a lying directory, zip-level encryption, an unknown method.
         raise ReadError(
@@ -285,7 +288,7 @@ def read_xlsx(data: bytes, limits: Limits | None = None) -> list[RawSheet]:
     try:
         wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
         hidden = {m.name for m in wb.sheets_metadata if m.visible != SheetVisibleEnum.Visible}
-        hidden_rows = count_hidden_rows(data)
+        hidden_rows = _by_sheet_name(book, hidden_parts)
         sheets = []
         rows = 0
         for name in wb.sheet_names:
@@ -319,49 +322,51 @@ def read_xlsx(data: bytes, limits: Limits | None = None) -> list[RawSheet]:
 _SHEET_TAG = re.compile(rb"<(?:\w+:)?sheet\b[^>]*>")
 _ATTR = re.compile(rb'([\w:]+)="([^"]*)"')
 _REL_TAG = re.compile(rb"<(?:\w+:)?Relationship\b[^>]*>")
-_HIDDEN_ROW = re.compile(
-    rb'<(?:\w+:)?row\b[^>]*?\bhidden="(?:1|true)"[^>]*?(?<!/)>\s*<(?:\w+:)?c\b'
-)
-_ROW_START = re.compile(rb"<(?:\w+:)?row\b")
 
 
 def count_hidden_rows(data: bytes) -> dict[str, int]:
     """Sheet name → rows with cells that Excel hides, from the sheet XML (streamed;
-    its size is already bounded by the limits). Best effort: {} when unsure."""
+    its size is already bounded by the limits). Best effort: {} when unsure.
+    (:func:`read_xlsx` takes them from its extent scan instead.)"""
     try:
         z = zipfile.ZipFile(io.BytesIO(data))
-        targets = {}
-        for tag in _REL_TAG.findall(z.read("xl/_rels/workbook.xml.rels")):
-            a = dict(_ATTR.findall(tag))
-            target = a.get(b"Target", b"").decode("utf-8", "replace").lstrip("/")
-            targets[a.get(b"Id")] = target if target.startswith("xl/") else f"xl/{target}"
-        out = {}
-        for tag in _SHEET_TAG.findall(z.read("xl/workbook.xml")):
-            a = {k.split(b":")[-1]: v for k, v in _ATTR.findall(tag)}
-            part = targets.get(a.get(b"id"))
-            if part is None or part not in z.namelist():
-                continue
-            n = _hidden_in_part(z, part)
-            if n:
-                name = a.get(b"name", b"").decode("utf-8", "replace")
-                out[html.unescape(name)] = n
-        return out
-    except (KeyError, zipfile.BadZipFile, zlib.error, OSError, ValueError):
+        parts = {}
+        for part, _ in _sheet_parts(z):
+            with z.open(part) as fh:
+                parts[part] = scan_part(fh).hidden_rows
+        return _by_sheet_name(z, parts)
+    except (KeyError, zipfile.BadZipFile, zlib.error, OSError, ValueError, LimitExceeded):
         return {}
 
 
-def _hidden_in_part(z: zipfile.ZipFile, part: str) -> int:
-    n, tail = 0, b""
-    with z.open(part) as fh:
-        while chunk := fh.read(1 << 20):
-            buf = tail + chunk
-            # Cut before the last row tag (it may go on in the next chunk).
-            starts = [m.start() for m in _ROW_START.finditer(buf, max(0, len(buf) - 65536))]
-            cut = starts[-1] if starts else max(0, len(buf) - 16)
-            done, tail = buf[:cut], buf[cut:]
-            if b"hidden=" in done:
-                n += len(_HIDDEN_ROW.findall(done))
-    return n + len(_HIDDEN_ROW.findall(tail))
+def _sheet_parts(z: zipfile.ZipFile) -> list[tuple[str, str]]:
+    """(zip member, sheet name) of each sheet in ``workbook.xml``, in its order."""
+    targets = {}
+    for tag in _REL_TAG.findall(z.read("xl/_rels/workbook.xml.rels")):
+        a = dict(_ATTR.findall(tag))
+        target = a.get(b"Target", b"").decode("utf-8", "replace").lstrip("/")
+        targets[a.get(b"Id")] = target if target.startswith("xl/") else f"xl/{target}"
+    members = set(z.namelist())
+    out = []
+    for tag in _SHEET_TAG.findall(z.read("xl/workbook.xml")):
+        a = {k.split(b":")[-1]: v for k, v in _ATTR.findall(tag)}
+        part = targets.get(a.get(b"id"))
+        if part is not None and part in members:
+            name = html.unescape(a.get(b"name", b"").decode("utf-8", "replace"))
+            out.append((part, name))
+    return out
+
+
+def _by_sheet_name(z: zipfile.ZipFile, hidden_parts: dict[str, int]) -> dict[str, int]:
+    """Hidden rows per zip member → per sheet name. Best effort: {} when unsure."""
+    if not hidden_parts:
+        return {}
+    try:
+        return {
+            name: hidden_parts[part] for part, name in _sheet_parts(z) if hidden_parts.get(part)
+        }
+    except (KeyError, zipfile.BadZipFile, zlib.error, OSError, ValueError):
+        return {}
 
 
 def decode(data: bytes) -> tuple[str, str]:
