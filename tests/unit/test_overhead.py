@@ -81,3 +81,47 @@ def test_generate_formats_still_checked_without_importing_demo_up_front(capsys):
     err = capsys.readouterr().err
     assert all(repr(f) in err for f in EXPORT_FORMATS)
     assert list(cli._ExportFormats()) == list(EXPORT_FORMATS)
+
+
+def _execute_until_instance(tmp_path, monkeypatch, **kwargs) -> list[str]:
+    """Run ``_execute`` up to the Dagster instance; what happened before it, in order."""
+    import checks.expectations as gx
+
+    order: list[str] = []
+
+    def get():
+        order.append("instance")
+        raise _Stop
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(gx, "preload_gx", lambda: order.append("preload"))
+    monkeypatch.setattr(dg.DagsterInstance, "get", staticmethod(get))
+    with pytest.raises(_Stop):
+        cli._execute(
+            tmp_path / "in",
+            tmp_path / "out",
+            tmp_path / "w.duckdb",
+            date(2026, 1, 20),
+            "",
+            "",
+            "r",
+            **kwargs,
+        )
+    return order
+
+
+def test_nightly_run_imports_gx_on_a_thread_before_its_steps(tmp_path, monkeypatch):
+    """The feed assets start GX's import only when the run names data_docs in its
+    asset selection; a ``bidui run`` of the whole job has an empty one, so the CLI
+    starts it (else data_docs waits ~3 s for the import)."""
+    assert _execute_until_instance(tmp_path, monkeypatch) == ["preload", "instance"]
+
+
+def test_run_without_data_docs_does_not_import_gx(tmp_path, monkeypatch):
+    @dg.asset
+    def thing():
+        return 1
+
+    small = dg.Definitions(assets=[thing], jobs=[dg.define_asset_job("small")])
+    order = _execute_until_instance(tmp_path, monkeypatch, job_name="small", definitions=small)
+    assert order == ["instance"]
