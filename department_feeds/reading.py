@@ -20,13 +20,17 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import gc
 import html
 import io
 import re
+import threading
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import itemgetter
 
 import polars as pl
 from python_calamine import CalamineWorkbook, SheetVisibleEnum
@@ -98,16 +102,20 @@ def _column_series(name: str, values: Sequence[object]) -> pl.Series:
     typed as text) are converted column-wise; only a column holding dates,
     booleans or errors goes cell by cell through :func:`cell_text`.
     """
+    try:
+        # The common case, text only: Polars checks the types while it copies.
+        text = pl.Series(name, values, dtype=pl.String, strict=True)
+        if not text.null_count():
+            return text
+    except (TypeError, pl.exceptions.PolarsError):
+        pass
     types = set(map(type, values))
-    if types <= {str}:
-        # The common case for text columns: no per-cell Python at all.
-        return pl.Series(name, values, dtype=pl.String)
+    if types <= _NUMBER_TYPES:
+        return _numbers_text(pl.Series(values, dtype=pl.Float64, strict=False)).rename(name)
     if types <= _NUMBER_TYPES | {str}:
         numbers = pl.Series(
             [None if type(v) is str else v for v in values], dtype=pl.Float64, strict=False
         )
-        if types <= _NUMBER_TYPES:
-            return _numbers_text(numbers).rename(name)
         text = pl.Series([v if type(v) is str else None for v in values], dtype=pl.String)
         return text.zip_with(numbers.is_null(), _numbers_text(numbers)).rename(name)
     return pl.Series(name, [cell_text(v) for v in values], dtype=pl.String)
@@ -137,9 +145,35 @@ def _rows_frame(body: list[list[object]], width: int) -> pl.DataFrame | None:
     return frame.with_columns(_cell_text_expr(pl.col(c)).alias(c) for c in frame.columns)
 
 
-def _numeric_flags(name: str, values: Sequence[object]) -> pl.Series:
+def _numeric_flags(name: str, values: Iterable[object]) -> pl.Series:
     """Which cells the workbook stored as numbers (only asked for ID columns)."""
-    return pl.Series(name, [type(v) is float or type(v) is int for v in values], dtype=pl.Boolean)
+    flags = list(map(_NUMBER_TYPES.__contains__, map(type, values)))
+    return pl.Series(name, flags, dtype=pl.Boolean)
+
+
+_GC_GUARD = threading.Lock()
+_gc_holds = 0
+_gc_was_enabled = False
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Cyclic garbage collection off while a sheet becomes millions of Python
+    objects (lists of cells, none of them in a cycle): each collection would walk
+    them all again. Counted across threads; the last one out restores it."""
+    global _gc_holds, _gc_was_enabled
+    with _GC_GUARD:
+        if _gc_holds == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_holds += 1
+    try:
+        yield
+    finally:
+        with _GC_GUARD:
+            _gc_holds -= 1
+            if _gc_holds == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 @dataclass
@@ -189,10 +223,20 @@ class RawSheet:
         if not body:
             empty = [pl.Series(f"c{j}", [], dtype=pl.String) for j in range(width)]
             return empty, {j: pl.Series(f"n{j}", [], dtype=pl.Boolean) for j in numeric}
+        with _gc_paused():
+            return self._body_columns(body, width, numeric)
+
+    @staticmethod
+    def _body_columns(
+        body: list[list[object]], width: int, numeric: set[int]
+    ) -> tuple[list[pl.Series], dict[int, pl.Series]]:
         fast = _rows_frame(body, width)
         if fast is not None:
+            narrowest = min(map(len, body))
             flags = {
-                j: pl.Series(
+                j: _numeric_flags(f"n{j}", map(itemgetter(j), body))
+                if j < narrowest
+                else pl.Series(
                     f"n{j}",
                     [j < len(r) and type(r[j]) in _NUMBER_TYPES for r in body],
                     dtype=pl.Boolean,
@@ -300,7 +344,8 @@ def read_xlsx(data: bytes, limits: Limits | None = None) -> list[RawSheet]:
                 rows += height
                 check_rows(rows, limits)
             # skip_empty_area=False: row 0 is Excel row 1, so row numbers are exact.
-            rows_ = sheet.to_python(skip_empty_area=False)
+            with _gc_paused():
+                rows_ = sheet.to_python(skip_empty_area=False)
             sheets.append(
                 RawSheet(
                     name=name,
