@@ -18,20 +18,12 @@ from checks.thresholds import FeedQuality, load_thresholds
 from core.config import local_time
 from department_feeds.spec import FeedSpec
 
-FEED_RUNS_DDL = """
-CREATE TABLE IF NOT EXISTS feed_runs (
-    run_id VARCHAR, run_date DATE, feed VARCHAR, files INTEGER, rows_read BIGINT,
-    rows_loaded BIGINT, rows_rejected BIGINT, newest_file_mtime TIMESTAMP,
-    recorded_at TIMESTAMP DEFAULT current_timestamp
-)
-"""
-
 
 def record_feed_run(
     con: duckdb.DuckDBPyConnection, run_id: str, run_date: date, feed: str, newest_mtime: float
 ) -> None:
-    """Append this run's totals for a feed (the volume check compares with them)."""
-    con.execute(FEED_RUNS_DDL)
+    """Append this run's totals for a feed (the volume check compares with them).
+    ``feed_runs`` is a warehouse table (warehouse.schema), made by ``connect``."""
     con.execute("DELETE FROM feed_runs WHERE run_id = ? AND feed = ?", [run_id, feed])
     con.execute(
         """
@@ -52,7 +44,6 @@ def quality_thresholds(bidui: BiduiResource) -> FeedQuality:
 
 
 def _two_latest_runs(con: duckdb.DuckDBPyConnection, feed: str) -> list[tuple]:
-    con.execute(FEED_RUNS_DDL)
     return con.execute(
         """
         SELECT run_id, rows_read, files, newest_file_mtime FROM feed_runs

@@ -70,6 +70,8 @@ def write_manifest(con: duckdb.DuckDBPyConnection, warehouse: str | Path) -> Pat
     path = manifest_path(warehouse)
     with _WRITE:
         body = {"version": VERSION, "files": dict(sorted(loaded_files(con).items()))}
+        if _current(path) == body:
+            return path  # each feed step writes it; most find it as it is (no fsync)
         try:
             fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         except OSError as exc:
@@ -89,6 +91,14 @@ def write_manifest(con: duckdb.DuckDBPyConnection, warehouse: str | Path) -> Pat
             Path(tmp).unlink(missing_ok=True)
             raise
     return path
+
+
+def _current(path: Path) -> object:
+    """The manifest file's JSON as it is, None when missing or unreadable."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def read_manifest(warehouse: str | Path) -> dict[str, str]:
