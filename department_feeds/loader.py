@@ -31,7 +31,9 @@ import json
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -206,17 +208,7 @@ def _sheet_frame(spec: FeedSpec, sheet: RawSheet, match: HeaderMatch) -> pl.Data
     frame = frame.with_columns(pl.col(n).replace("", None) for n in names)
     blank = pl.all_horizontal(nz.blank_to_null(pl.col(n)).is_null() for n in names)
     total_any = pl.any_horizontal(nz.is_total_word(pl.col(n)) for n in names)
-
-    headers = lookup(spec)
-    mapped = sorted(match.fields)
-    header_hits = [
-        nz.squeeze(pl.col(f"c{j}"))
-        .is_in([k for k, e in headers.items() if e.field == match.fields[j]])
-        .fill_null(False)
-        .cast(pl.Int32)
-        for j in mapped
-    ]
-    header_again = pl.sum_horizontal(header_hits) >= max(2, (len(mapped) + 1) // 2)
+    header_again = _header_again(spec, match, frame)
 
     extras = [
         j
@@ -246,16 +238,48 @@ def _sheet_frame(spec: FeedSpec, sheet: RawSheet, match: HeaderMatch) -> pl.Data
         *[pl.lit(True).alias(f"__inv_{f}") for f in match.inverted],
         *[pl.lit(True).alias(f"__wan_{f}") for f in match.wan],
         extra_json.alias("extra_columns"),
-        total_any.alias("__total_any"),
-        header_again.alias("__header_again"),
-        blank.alias("__blank"),
+        pl.col("__total_any"),
+        pl.col("__header_again"),
+        *[pl.col(f"__num_{match.fields[j]}") for j in id_positions],
     ]
     frame = frame.with_columns(
-        pl.Series(f"__num_{match.fields[j]}", flags[j]) for j in id_positions
+        blank.alias("__blank"),
+        total_any.alias("__total_any"),
+        header_again,
+        *[pl.Series(f"__num_{match.fields[j]}", flags[j]) for j in id_positions],
     )
-    out += [pl.col(f"__num_{match.fields[j]}") for j in id_positions]
-    match.conflicts = _conflicts(spec, match, frame.filter(~blank))
-    return frame.select(out).filter(~pl.col("__blank")).drop("__blank")
+    keep = ~frame["__blank"]
+    # Only a field named by two columns can conflict: no filtered copy otherwise.
+    if duplicate_columns(spec, match):
+        match.conflicts = _conflicts(spec, match, frame.filter(keep))
+    return frame.select(out).filter(keep)
+
+
+def _header_hits(values: pl.Series, keys: list[str]) -> pl.Series:
+    """``squeeze(values).is_in(keys)``, null as False; only the few values that
+    :func:`~department_feeds.normalise.squeeze` changes are squeezed."""
+    hits = values.is_in(keys).fill_null(False)
+    changed = values.str.contains_any(nz.SQUEEZABLE).fill_null(False)
+    if changed.any():
+        where = changed.arg_true()
+        part = values.gather(where).to_frame("v")
+        hits = hits.scatter(where, part.select(nz.squeeze(pl.col("v")).is_in(keys)).to_series())
+    return hits
+
+
+def _header_again(spec: FeedSpec, match: HeaderMatch, frame: pl.DataFrame) -> pl.Series:
+    """Rows repeating the header: at least half (and two) of the mapped cells are
+    a header of their field."""
+    headers = lookup(spec)
+    mapped = sorted(match.fields)
+    needed = max(2, (len(mapped) + 1) // 2)
+    total = pl.zeros(frame.height, pl.Int32, eager=True)
+    for done, j in enumerate(mapped):
+        if (total.max() or 0) + len(mapped) - done < needed:
+            break  # no row can reach ``needed`` with the columns left
+        keys = [k for k, e in headers.items() if e.field == match.fields[j]]
+        total = total + _header_hits(frame[f"c{j}"], keys).cast(pl.Int32)
+    return (total >= needed).alias("__header_again")
 
 
 def _conflicts(
@@ -296,18 +320,66 @@ def _count_rows_below(sheet: RawSheet, match: HeaderMatch) -> int:
 # --------------------------------------------------------------------------- typing
 
 
-def _typed_columns(spec: FeedSpec, frame: pl.DataFrame, file_year: int | None) -> list[pl.Expr]:
-    """Expressions for the typed columns (and ``X_raw``/``X_problem`` of IDs)."""
-    bool_fields = [c.field for c in spec.columns if c.kind == "bool"]
-    tick_columns: set[str] = set()
-    if bool_fields:
-        any_tick = frame.select(
-            nz.squeeze(pl.col(f"__raw_{f}")).is_in(list(nz.TICKS)).any().alias(f)
-            for f in bool_fields
-        ).row(0, named=True)
-        tick_columns = {f for f, v in any_tick.items() if v}
+DISTINCT_MIN_ROWS = 2_000
+"""A frame this long or longer may be parsed once per distinct value (:func:`_per_distinct`)."""
+DISTINCT_SAMPLE = 4_096
+DISTINCT_SHARE = 0.5
+"""Parse per distinct value when at most this share of the rows are distinct
+(a township, an enum, a year, a person's rows in a monthly list…)."""
 
-    exprs: list[pl.Expr] = []
+
+def _repeats(keys: pl.DataFrame, thorough: bool) -> bool:
+    """Whether the rows of ``keys`` repeat enough that parsing each distinct row once
+    and joining the results back costs less than parsing every row. Judged on the
+    first rows, then (``thorough``, for a costly parse) on all of their hashes."""
+    if keys.height < DISTINCT_MIN_ROWS:
+        return False
+    head = keys.head(DISTINCT_SAMPLE)
+    if head.n_unique() <= head.height * DISTINCT_SHARE:
+        return True
+    return thorough and keys.hash_rows().n_unique() <= keys.height * DISTINCT_SHARE
+
+
+def _per_distinct(
+    frame: pl.DataFrame,
+    inputs: list[str],
+    compute: Callable[[pl.DataFrame], pl.DataFrame],
+    outputs: list[str],
+    thorough: bool = True,
+) -> pl.DataFrame:
+    """``compute(frame.select(inputs)).select(outputs)``, computed once per distinct
+    row of ``inputs`` when rows repeat. ``compute`` must be row-wise: each output
+    row a function of its input row only (the parsers are), so the result is the same."""
+    keys = frame.select(inputs)
+    if not _repeats(keys, thorough):
+        return compute(keys).select(outputs)
+    distinct = compute(keys.unique()).select(*inputs, *outputs)
+    joined = keys.join(distinct, on=inputs, how="left", nulls_equal=True, maintain_order="left")
+    return joined.select(outputs)
+
+
+def _expr_values(frame: pl.DataFrame, expr: pl.Expr, thorough: bool = True) -> pl.Series:
+    """``frame.select(expr)`` for a row-wise expression, per distinct input."""
+    inputs = list(dict.fromkeys(expr.meta.root_names()))
+    name = expr.meta.output_name()
+    if not inputs:
+        return frame.select(expr).to_series()
+    compute = lambda k: k.with_columns(expr)  # noqa: E731
+    return _per_distinct(frame, inputs, compute, [name], thorough).to_series()
+
+
+def _typed_columns(spec: FeedSpec, frame: pl.DataFrame, file_year: int | None) -> list[pl.Series]:
+    """The typed columns other than IDs (``_normalise_ids``), each parsed once per
+    distinct raw value when values repeat."""
+    tick_columns = {
+        c.field
+        for c in spec.columns
+        if c.kind == "bool"
+        and _expr_values(
+            frame, nz.squeeze(pl.col(f"__raw_{c.field}")).is_in(list(nz.TICKS)).alias(c.field)
+        ).any()
+    }
+    out: list[pl.Series] = []
     for col in spec.columns:
         r = pl.col(f"__raw_{col.field}")
         if col.kind == "id":
@@ -318,8 +390,9 @@ def _typed_columns(spec: FeedSpec, frame: pl.DataFrame, file_year: int | None) -
         if col.parse == "year":
             # A year not yet begun (2027 typed for 2025) would become the working year.
             v = pl.when(v <= _latest_year()).then(v)
-        exprs.append(v.alias(col.field))
-    return exprs
+        # Text parses cheaply: not worth hashing a column of names to find repeats.
+        out.append(_expr_values(frame, v.alias(col.field), thorough=col.kind != "text"))
+    return out
 
 
 def _latest_year() -> int:
@@ -334,23 +407,33 @@ def _normalise_ids(spec: FeedSpec, frame: pl.DataFrame) -> pl.DataFrame:
     """
     for col in spec.id_columns:
         raw = f"__raw_{col.field}"
+        num = f"__num_{col.field}"
+        problem = f"{col.field}_problem"
         certificate = None
         if col.certificate_when is not None:
             kind_field, kind = col.certificate_when
             certificate = "__certificate"
             kind_col = spec.column(kind_field)
             frame = frame.with_columns(
-                (_parse(kind_col, pl.col(f"__raw_{kind_field}"), False, frame) == kind)
-                .fill_null(False)
-                .alias(certificate)
+                _expr_values(
+                    frame,
+                    (_parse(kind_col, pl.col(f"__raw_{kind_field}"), False, frame) == kind)
+                    .fill_null(False)
+                    .alias(certificate),
+                )
             )
-        frame = normalise_frame(
-            frame,
-            raw,
-            stored_as_number=f"__num_{col.field}",
+
+        ids = partial(
+            normalise_frame,
+            raw=raw,
+            stored_as_number=num,
             id_number=col.field,
-            problem=f"{col.field}_problem",
+            problem=problem,
             certificate=certificate,
+        )
+        inputs = [raw, num] + ([certificate] if certificate else [])
+        frame = frame.with_columns(
+            _per_distinct(frame, inputs, ids, [problem, col.field]).get_columns()
         ).with_columns(pl.col(raw).alias(f"{col.field}_raw"))
         if certificate is not None:
             frame = frame.drop(certificate)

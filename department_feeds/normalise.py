@@ -44,6 +44,16 @@ def squeeze(e: pl.Expr) -> pl.Expr:
     return e.str.replace_all(r"[\s\u3000]+", "").str.replace_many({"（": "(", "）": ")"})
 
 
+WHITESPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+"""The Unicode White_Space characters: regex ``\\s`` and ``str.strip_chars()``."""
+
+SQUEEZABLE = [*WHITESPACE, "（", "）"]
+"""The characters :func:`squeeze` changes: text without one is its own squeezed form."""
+
+
 _TOTAL_RAW = (
     r"^[\s\u3000]*(?:[^\s\u3000][\s\u3000]*){0,6}[合总小][\s\u3000]*计[\s\u3000]*[:：]?[\s\u3000]*$"
 )
