@@ -468,19 +468,30 @@ def _has_utf8_lines(data: bytes) -> bool:
     """Whether some line with Chinese text is valid UTF-8 although the whole file is
     not: the file is a splice of UTF-8 and GBK. (A GBK line of a few Chinese
     characters practically never happens to be valid UTF-8.)"""
-    for line in data.split(b"\n"):
-        if line.isascii():
-            continue
-        try:
-            line.decode("utf-8")
-        except UnicodeDecodeError:
-            continue
-        if len(_NON_ASCII.findall(line)) >= 9:  # three or more Chinese characters
-            return True
-    return False
+    # One pattern pass yields only the lines that are wholly valid UTF-8 with at
+    # least one multi-byte character (no per-line decode attempt).
+    # Three or more Chinese characters: 9 bytes above 0x7f.
+    return any(len(_NON_ASCII.findall(m[0])) >= 9 for m in _UTF8_LINE.finditer(data))
 
 
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
+_UTF8_CHAR = (  # a multi-byte UTF-8 character as the strict decoder accepts it (RFC 3629)
+    rb"(?:[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
+    rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
+    rb"|\xf4[\x80-\x8f][\x80-\xbf]{2})"
+)
+_LINE_ASCII = rb"[\x00-\x09\x0b-\x7f]"
+_UTF8_LINE = re.compile(
+    rb"(?m)^"
+    + _LINE_ASCII
+    + rb"*+"
+    + _UTF8_CHAR
+    + rb"(?:"
+    + _LINE_ASCII
+    + rb"|"
+    + _UTF8_CHAR
+    + rb")*+$"
+)
 
 
 def _sniff(text: str) -> tuple[str, int]:
@@ -518,7 +529,8 @@ def read_csv(data: bytes, limits: Limits | None = None) -> tuple[RawSheet, str]:
             "请另存为CSV或xlsx后重新报送",
         )
     # CR-only line endings (old Mac exports) count too, or the cap is passed as one line.
-    lines = max(data.count(b"\n"), data.count(b"\r")) + (not data.endswith((b"\n", b"\r")))
+    n_lf, n_cr = data.count(b"\n"), data.count(b"\r")
+    lines = max(n_lf, n_cr) + (not data.endswith((b"\n", b"\r")))
     check_rows(lines, limits)
     nul = data.count(b"\x00")
     if nul * 20 > len(data) and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -534,10 +546,16 @@ def read_csv(data: bytes, limits: Limits | None = None) -> tuple[RawSheet, str]:
             "文件含有大量二进制内容，不是文本格式的CSV；请重新导出后报送",
         )
     text, encoding = decode(data)
-    if "\x00" in text:
-        text = text.replace("\x00", "")
-    text = _unify_line_endings(text)
-    if not text.strip():
+    changed = False
+    if nul and "\x00" in text:
+        text, changed = text.replace("\x00", ""), True
+    # Outside UTF-16 each CR/LF character is one such byte: fewer CRs than LFs
+    # leaves nothing to unify (the counts are the bytes' above).
+    if encoding == "utf-16" or n_cr > n_lf:
+        unified = _unify_line_endings(text)
+        changed = changed or unified is not text
+        text = unified
+    if not text or text.isspace():
         return RawSheet(name="", frame=pl.DataFrame()), encoding
     delimiter, width = _sniff(text)
     check_cells("", lines, width, limits)  # every line is padded to the widest sampled one
@@ -545,9 +563,15 @@ def read_csv(data: bytes, limits: Limits | None = None) -> tuple[RawSheet, str]:
     # as wide as the widest sampled row keeps title lines from narrowing the frame.
     names = [f"column_{j}" for j in range(width)]
     synthetic = delimiter.join(names) + "\n"
+    if encoding.startswith("utf-8") and not changed:
+        # The bytes already are this text in UTF-8: no second encoding.
+        body = data[len(codecs.BOM_UTF8) :] if encoding == "utf-8-sig" else data
+        payload = synthetic.encode("utf-8") + body
+    else:
+        payload = (synthetic + text).encode("utf-8")
     try:
         frame = pl.read_csv(
-            io.BytesIO((synthetic + text).encode("utf-8")),
+            io.BytesIO(payload),
             has_header=True,
             infer_schema=False,
             separator=delimiter,
