@@ -209,8 +209,6 @@ def _execute(
     import dagster as dg
 
     # lazy: builds every asset and check (~1 s)
-    from assets.expectations import DATA_DOCS_KEY
-    from checks.expectations import preload_gx
     from pipelines.definitions import county_definitions, defs
 
     if definitions is not None:
@@ -226,10 +224,6 @@ def _execute(
         "thresholds": thresholds,
     }
     job = defs.resolve_job_def(job_name)
-    if DATA_DOCS_KEY in (getattr(job.asset_layer, "executable_asset_keys", None) or ()):
-        # GX's ~3 s import on a thread while the feeds load, not inside data_docs: the
-        # feed assets' own call skips a run whose asset selection is empty (all assets).
-        preload_gx()
     own_warehouse = (
         Settings(inbox, outbox, warehouse).for_county(county).warehouse if county else warehouse
     )
@@ -243,8 +237,8 @@ def _execute(
         instance = stack.enter_context(dg.DagsterInstance.get())
         if not home:  # pragma: no cover - DagsterInstance.get() needs DAGSTER_HOME
             stack.enter_context(quick_sqlite_commits(instance.root_directory))
-        if progress:
-            instance.add_event_listener(run_id, _progress_printer(_asset_steps()))
+        for listener in _run_listeners(job, progress):
+            instance.add_event_listener(run_id, listener)
         result = job.execute_in_process(
             run_config={
                 "resources": {"bidui": {"config": config}},
@@ -294,6 +288,41 @@ def _asset_steps() -> list[str]:
     from pipelines.definitions import defs  # lazy: builds every asset and check (~1 s)
 
     return [k.to_python_identifier() for k in defs.resolve_asset_graph().get_all_asset_keys()]
+
+
+def _run_listeners(job, progress: bool) -> list:
+    """The instance event listeners of a CLI run: the progress lines, and the start of
+    GX's import when the job has data_docs."""
+    from assets.expectations import DATA_DOCS_KEY  # lazy: with the definitions
+
+    listeners = [_progress_printer(_asset_steps())] if progress else []
+    if DATA_DOCS_KEY in (getattr(job.asset_layer, "executable_asset_keys", None) or ()):
+        listeners.append(_on_first_step(_preload_gx))
+    return listeners
+
+
+def _preload_gx() -> None:
+    """GX's ~3 s import on a thread while the feeds load, not inside data_docs (the feed
+    assets start it only for a run naming data_docs in its asset selection, and a
+    ``bidui run`` of the whole job has an empty one)."""
+    from checks.expectations import preload_gx  # lazy: pandas and duckdb, for runs only
+
+    preload_gx()
+
+
+def _on_first_step(action):
+    """An instance event listener calling ``action`` once, when the first step starts
+    (the feeds: their time is mostly outside Python, so a thread's import overlaps)."""
+    done: list[bool] = []
+
+    def on_event(entry) -> None:
+        event = entry.dagster_event
+        if done or event is None or event.event_type_value != "STEP_START":
+            return
+        done.append(True)
+        action()
+
+    return on_event
 
 
 def _progress_printer(steps: list[str]):

@@ -83,45 +83,45 @@ def test_generate_formats_still_checked_without_importing_demo_up_front(capsys):
     assert list(cli._ExportFormats()) == list(EXPORT_FORMATS)
 
 
-def _execute_until_instance(tmp_path, monkeypatch, **kwargs) -> list[str]:
-    """Run ``_execute`` up to the Dagster instance; what happened before it, in order."""
-    import checks.expectations as gx
+class _Entry:
+    """The part of an event log entry the CLI's listeners read."""
 
-    order: list[str] = []
-
-    def get():
-        order.append("instance")
-        raise _Stop
-
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(gx, "preload_gx", lambda: order.append("preload"))
-    monkeypatch.setattr(dg.DagsterInstance, "get", staticmethod(get))
-    with pytest.raises(_Stop):
-        cli._execute(
-            tmp_path / "in",
-            tmp_path / "out",
-            tmp_path / "w.duckdb",
-            date(2026, 1, 20),
-            "",
-            "",
-            "r",
-            **kwargs,
-        )
-    return order
+    def __init__(self, kind: str):
+        self.dagster_event = type("E", (), {"event_type_value": kind, "step_key": "x"})()
 
 
-def test_nightly_run_imports_gx_on_a_thread_before_its_steps(tmp_path, monkeypatch):
+def _steps(listeners, kinds):
+    for kind in kinds:
+        for listener in listeners:
+            listener(_Entry(kind))
+
+
+def test_nightly_run_imports_gx_on_a_thread_from_its_first_step(monkeypatch):
     """The feed assets start GX's import only when the run names data_docs in its
     asset selection; a ``bidui run`` of the whole job has an empty one, so the CLI
-    starts it (else data_docs waits ~3 s for the import)."""
-    assert _execute_until_instance(tmp_path, monkeypatch) == ["preload", "instance"]
+    starts it when the first step starts (else data_docs waits ~3 s for the import)."""
+    import checks.expectations as gx
+    from pipelines.definitions import defs
+
+    calls: list[str] = []
+    monkeypatch.setattr(gx, "preload_gx", lambda: calls.append("preload"))
+    listeners = cli._run_listeners(defs.resolve_job_def(cli.NIGHTLY_JOB_NAME), progress=False)
+    _steps(listeners, ["RUN_START", "ASSET_MATERIALIZATION_PLANNED"])
+    assert calls == []  # not during the run's set-up
+    _steps(listeners, ["STEP_START", "STEP_SUCCESS", "STEP_START"])
+    assert calls == ["preload"]  # once
 
 
-def test_run_without_data_docs_does_not_import_gx(tmp_path, monkeypatch):
+def test_run_without_data_docs_does_not_import_gx(monkeypatch):
+    import checks.expectations as gx
+
     @dg.asset
     def thing():
         return 1
 
     small = dg.Definitions(assets=[thing], jobs=[dg.define_asset_job("small")])
-    order = _execute_until_instance(tmp_path, monkeypatch, job_name="small", definitions=small)
-    assert order == ["instance"]
+    calls: list[str] = []
+    monkeypatch.setattr(gx, "preload_gx", lambda: calls.append("preload"))
+    listeners = cli._run_listeners(small.resolve_job_def("small"), progress=False)
+    _steps(listeners, ["STEP_START"])
+    assert calls == []
