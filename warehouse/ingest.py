@@ -817,8 +817,10 @@ class ParseAhead:
                 if job is None:
                     break
                 self._run(process, job)
-        except BaseException:  # logged; load_feed then parses the files itself
-            log.exception("parse-ahead worker stopped")
+        except ParseProcessError as exc:  # load_feed then parses the files itself
+            log.warning("parse-ahead: %s; the loads parse their own files", exc)
+        except BaseException:
+            log.exception("parse-ahead worker stopped; the loads parse their own files")
         finally:
             if process is not None:
                 process.close()
