@@ -56,7 +56,7 @@ from rectification.status import accept_waivers, pending_waivers
 from warehouse import connect
 from warehouse.connection import WarehouseKeyError, WarehouseLockedError
 from warehouse.rekey import convert
-from warehouse.split import split_prefecture_feeds
+from warehouse.split import SplitResult, split_prefecture_feeds
 
 log = logging.getLogger("bidui")
 
@@ -774,6 +774,16 @@ def _print_county(run: CountyRun) -> None:
         print(f"[{run.phase}] {run.county}: {state}{took}", flush=True)
 
 
+def split_for_night(settings: Settings) -> SplitResult | None:
+    """Split ``<inbox>/_prefecture/`` for every county of the inbox (None without it).
+
+    Every county, not only those this night runs (``--county``): a row of a county
+    left out would be recorded as belonging to none."""
+    if not (settings.inbox / PREFECTURE_FOLDER).is_dir():
+        return None
+    return split_prefecture_feeds(settings.inbox, settings.counties(FEEDS), settings.prefecture_dir)
+
+
 def run_counties(
     settings: Settings,
     counties: list[str],
@@ -803,10 +813,9 @@ def run_counties(
     # The prefecture's own locks for the whole night: a second `bidui run` on the same
     # prefecture is refused at once; the prefecture run adopts them.
     with hold_run_locks(settings.warehouse, settings.outbox, prefecture_run, wait):
-        if (settings.inbox / PREFECTURE_FOLDER).is_dir():
-            split = split_prefecture_feeds(settings.inbox, counties, settings.prefecture_dir)
-            for line in split.summary_zh():
-                print(f"  市级下发拆分 {line}", flush=True)
+        split = split_for_night(settings)
+        for line in split.summary_zh() if split is not None else ():
+            print(f"  市级下发拆分 {line}", flush=True)
         night = {"run_date": run_date, "thresholds": thresholds, "jobs": jobs, "verbose": verbose}
         clock = time.monotonic()
         ingest = run_county_phase(settings, counties, "ingest", **night)

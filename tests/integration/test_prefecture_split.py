@@ -270,3 +270,21 @@ def test_two_files_of_one_stem_do_not_overwrite_each_other(tmp_path):
     assert len(in_a) == 2
     rows = [parse_file(SPECS["vehicles"], p, inbox / A).rows_loaded for p in in_a]
     assert sorted(rows) == [1, 1]
+
+
+def test_bidui_run_for_one_county_splits_for_every_county(tmp_path, monkeypatch):
+    """`bidui run --county 甲县` still splits for the whole prefecture: 乙县's people are
+    assigned to 乙县, not recorded as being of no county."""
+    from core.config import Settings
+    from pipelines.cli import split_for_night
+
+    inbox, _ = prefecture_inbox(tmp_path)
+    for county in (A, B):
+        (inbox / county / "register").mkdir(parents=True)
+    monkeypatch.delenv("BIDUI_COUNTIES", raising=False)
+    monkeypatch.setenv("BIDUI_INBOX", str(inbox))
+    monkeypatch.setenv("BIDUI_WAREHOUSE", str(tmp_path / "w" / "x.duckdb"))
+    monkeypatch.setenv("BIDUI_OUTBOX", str(tmp_path / "out"))
+    res = split_for_night(Settings.from_env())
+    h = res.feeds["hukou"]
+    assert (h.assigned, h.unassigned) == ({A: 2, B: 1}, 2)
