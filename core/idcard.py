@@ -140,14 +140,15 @@ def _problem_of_digits(s: pl.Expr, numeric: pl.Expr, is15: pl.Expr, check: pl.Ex
     in E notation, has no other characters and the right length, and it has lost
     precision when it was a number cell (not upgraded) ending in a digit."""
     birth = s.str.slice(6, 8).str.to_date("%Y%m%d", strict=False)
+    # Each sub-expression once: an eager select would compute a repeated one twice.
     return (
         pl.when(numeric & ~is15 & ~s.str.ends_with("X"))
         .then(pl.lit("precision_lost"))
         .when(~s.str.slice(0, 2).is_in(list(PROVINCE_CODES)))
         .then(pl.lit("province"))
-        .when(birth.is_null() | (birth < pl.date(1880, 1, 1)))
+        .when(~(birth >= pl.date(1880, 1, 1)).fill_null(False))
         .then(pl.lit("birth_date"))
-        .when(s.str.slice(17, 1) != check)
+        .when(~s.str.ends_with(check))
         .then(pl.lit("checksum"))
         .otherwise(pl.lit(None, dtype=pl.String))
     )
@@ -207,8 +208,44 @@ def normalise_frame(
     person's ID number, normalised and validated like any other.
     """
     s, is15, check, num = "__idcard_s", "__idcard_is15", "__idcard_check", "__idcard_num"
+    text = frame[raw].cast(pl.String)
+    # A number already of 18-digit shape is its own cleaned form (and no 残疾人证号):
+    # the other rows only are cleaned, cut and upgraded.
+    rest = ~text.str.contains(_DIGITS18).fill_null(False)
+    cleaned, old = text, pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True)
+    if rest.any():
+        where = rest.arg_true()
+        part = frame.select(raw, *([certificate] if certificate is not None else []))[where]
+        part_s, part_old = _cleaned(part, raw, certificate)
+        cleaned = cleaned.clone().scatter(where, part_s)
+        old = old.scatter(where, part_old)
     numeric = _numeric(None if stored_as_number is None else pl.col(stored_as_number))
-    # Eager stages: an eager select does not share a sub-expression used twice.
+    parts = pl.DataFrame(
+        [
+            cleaned.alias(s),
+            old.alias(is15),
+            _check_digits_ascii(cleaned.str.slice(0, 17)).alias(check),
+            frame.with_columns(numeric.alias(num))[num],
+        ]
+    )
+    args = (pl.col(s), pl.col(num), pl.col(is15), pl.col(check))
+    # Most numbers are 18 digits: the checks their shape passes are not run on them.
+    problems = parts.select(_problem_of_digits(*args)).to_series()
+    other = ~cleaned.str.contains(_DIGITS18).fill_null(False)
+    if other.any():
+        where = other.arg_true()
+        problems = problems.scatter(where, parts[where].select(_problem(*args)).to_series())
+    ids = parts.select(
+        pl.when(pl.col(s) == "").then(pl.lit(None, dtype=pl.String)).otherwise(pl.col(s))
+    ).to_series()
+    return frame.with_columns(problems.alias(problem), ids.alias(id_number))
+
+
+def _cleaned(frame: pl.DataFrame, raw: str, certificate: str | None) -> tuple[pl.Series, pl.Series]:
+    """The cleaned number (a 残疾人证号 cut to its ID number, a 15-digit number
+    upgraded) and whether it had 15 digits, in eager stages: an eager select does
+    not share a sub-expression used twice."""
+    s, is15 = "__idcard_s", "__idcard_is15"
     out = frame.with_columns(_clean_series(frame[raw]).alias(s))
     if certificate is not None:
         cleaned = pl.col(s)
@@ -225,26 +262,7 @@ def normalise_frame(
         body = part.select(_body15(pl.col(s))).to_series()
         upgraded = body.to_frame(s).select(pl.col(s) + _check_digit_expr(pl.col(s))).to_series()
         out = out.with_columns(out[s].clone().scatter(where, upgraded))
-    parts = out.select(
-        pl.col(s),
-        pl.col(is15),
-        _check_digits_ascii(out[s].str.slice(0, 17)).alias(check),
-        numeric.alias(num),
-    )
-    args = (pl.col(s), pl.col(num), pl.col(is15), pl.col(check))
-    # Most numbers are 18 digits: the checks their shape passes are not run on them.
-    problems = parts.select(_problem_of_digits(*args)).to_series()
-    other = ~parts[s].str.contains(_DIGITS18).fill_null(False)
-    if other.any():
-        where = other.arg_true()
-        problems = problems.scatter(where, parts[where].select(_problem(*args)).to_series())
-    return out.with_columns(
-        problems.alias(problem),
-        pl.when(pl.col(s) == "")
-        .then(pl.lit(None, dtype=pl.String))
-        .otherwise(pl.col(s))
-        .alias(id_number),
-    ).drop(s, is15)
+    return out[s], out[is15]
 
 
 def normalise(

@@ -206,7 +206,7 @@ def _sheet_frame(spec: FeedSpec, sheet: RawSheet, match: HeaderMatch) -> pl.Data
     frame = pl.DataFrame(cols)
     names = frame.columns
     frame = frame.with_columns(pl.col(n).replace("", None) for n in names)
-    blank = pl.all_horizontal(nz.blank_to_null(pl.col(n)).is_null() for n in names)
+    blank = _blank_rows(frame)
     total_any = pl.any_horizontal(nz.is_total_word(pl.col(n)) for n in names)
     header_again = _header_again(spec, match, frame)
 
@@ -243,7 +243,7 @@ def _sheet_frame(spec: FeedSpec, sheet: RawSheet, match: HeaderMatch) -> pl.Data
         *[pl.col(f"__num_{match.fields[j]}") for j in id_positions],
     ]
     frame = frame.with_columns(
-        blank.alias("__blank"),
+        blank,
         total_any.alias("__total_any"),
         header_again,
         *[pl.Series(f"__num_{match.fields[j]}", flags[j]) for j in id_positions],
@@ -253,6 +253,21 @@ def _sheet_frame(spec: FeedSpec, sheet: RawSheet, match: HeaderMatch) -> pl.Data
     if duplicate_columns(spec, match):
         match.conflicts = _conflicts(spec, match, frame.filter(keep))
     return frame.select(out).filter(keep)
+
+
+def _blank_rows(frame: pl.DataFrame) -> pl.Series:
+    """Rows whose every cell is null or whitespace, column by column over the rows
+    still blank: most rows are settled by their first cells."""
+    rows = pl.int_range(frame.height, dtype=pl.UInt32, eager=True)
+    for name in frame.columns:
+        cells = frame[name] if len(rows) == frame.height else frame[name].gather(rows)
+        rows = rows.filter(
+            cells.to_frame().select(nz.blank_to_null(pl.col(name)).is_null()).to_series()
+        )
+        if rows.is_empty():
+            break
+    blank = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True)
+    return blank.scatter(rows, True).alias("__blank")
 
 
 def _header_hits(values: pl.Series, keys: list[str]) -> pl.Series:
@@ -353,6 +368,17 @@ def _per_distinct(
     keys = frame.select(inputs)
     if not _repeats(keys, thorough):
         return compute(keys).select(outputs)
+    if len(inputs) == 1 and keys.schema[inputs[0]] == pl.String:
+        # The codes of a fresh categorical number the distinct values in one hash
+        # pass; null is numbered last. Cheaper than unique() and a join back.
+        categories = pl.Categories.random()
+        coded = keys.to_series().cast(pl.Categorical(categories))
+        values = categories.to_series()  # while ``coded`` holds them
+        codes = coded.to_physical()
+        if codes.max() is not None and codes.max() >= len(values):
+            raise RuntimeError("categorical codes beyond their categories")
+        distinct = pl.concat([values, pl.Series([None], dtype=pl.String)]).to_frame(inputs[0])
+        return compute(distinct).select(outputs)[codes.fill_null(len(values))]
     distinct = compute(keys.unique()).select(*inputs, *outputs)
     joined = keys.join(distinct, on=inputs, how="left", nulls_equal=True, maintain_order="left")
     return joined.select(outputs)
@@ -956,8 +982,12 @@ def _warnings(spec: FeedSpec, pf: ParsedFile, loaded: pl.DataFrame) -> pl.DataFr
         raw = pl.col(f"__raw_{col.field}")
         bad = nz.blank_to_null(raw).is_not_null() & pl.col(col.field).is_null()
         zh, en = _value_reason(spec, col, False, None)
+        # The NULL values first (a bitmap), then the text test on those rows only.
+        nulls = loaded.select("sheet", "row_number", f"__raw_{col.field}", col.field).filter(
+            loaded[col.field].is_null()
+        )
         parts.append(
-            loaded.filter(bad).select(
+            nulls.filter(bad).select(
                 pl.col("sheet"),
                 pl.col("row_number"),
                 pl.lit(col.field).alias("column_name"),

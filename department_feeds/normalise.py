@@ -8,6 +8,8 @@ the raw text to decide between a warning (optional column) and a reject
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from functools import partial
 
 import polars as pl
 
@@ -69,6 +71,16 @@ def _numeric(e: pl.Expr) -> pl.Expr:
     return e.str.replace_many(_FULLWIDTH).str.replace_all(r"[\s,¥￥]", "")
 
 
+def _numeric_series(raw: pl.Series) -> pl.Series:
+    """:func:`_numeric` of a column, skipping each replacement that finds nothing."""
+    t = raw
+    if t.str.contains_any(list(_FULLWIDTH)).any():
+        t = t.str.replace_many(_FULLWIDTH)
+    if t.str.contains(r"[\s,¥￥]").any():
+        t = t.str.replace_all(r"[\s,¥￥]", "")
+    return t
+
+
 INVISIBLE = r"[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]"
 """Characters that show as nothing (zero-width space/joiners, BOM, soft hyphen,
 direction marks): pasted into a name they make a second, identical-looking name."""
@@ -77,12 +89,27 @@ PLACE_FIELDS = frozenset({"county", "township", "village", "village_group"})
 """Place names: NFKC-folded, so ``１组`` and ``1组`` are one group (and one list)."""
 
 
-def parse_text(e: pl.Expr, compact: bool = False, fold: bool = False) -> pl.Expr:
-    e = e.str.replace_all(INVISIBLE, "")
+def _text_series(raw: pl.Series, compact: bool, fold: bool) -> pl.Series:
+    s = raw
+    if s.str.contains(INVISIBLE).any():
+        s = s.str.replace_all(INVISIBLE, "")
     if fold:
-        e = e.str.normalize("NFKC")
-    t = e.str.replace_all(r"[\s\u3000]+", "") if compact else e.str.strip_chars()
-    return blank_to_null(t)
+        s = s.str.normalize("NFKC")
+    if not compact:
+        s = s.str.strip_chars()
+    elif s.str.contains_any(list(WHITESPACE)).any():
+        s = s.str.replace_all(r"[\s\u3000]+", "")
+    return s.to_frame("t").select(blank_to_null(pl.col("t"))).to_series().rename(raw.name)
+
+
+def parse_text(e: pl.Expr, compact: bool = False, fold: bool = False) -> pl.Expr:
+    """Text without invisible characters, trimmed (``compact``: without any space),
+    NFKC-folded (``fold``); blank → null.
+
+    Runs per batch, each stage once and only when it finds something to change: as
+    an eager expression the stages were computed twice (``blank_to_null``).
+    """
+    return e.map_batches(partial(_text_series, compact=compact, fold=fold), return_dtype=pl.String)
 
 
 def parse_int(e: pl.Expr) -> pl.Expr:
@@ -105,20 +132,33 @@ def parse_year(e: pl.Expr) -> pl.Expr:
 _WAN_SUFFIX = r"万元?$"
 
 
+def _money_series(raw: pl.Series, wan_header: pl.Series | None = None) -> pl.Series:
+    t = _numeric_series(raw)
+    has_wan = t.str.contains(_WAN_SUFFIX)
+    wan = has_wan
+    if wan_header is not None:
+        wan = wan | (wan_header.fill_null(False) & ~t.str.contains(r"元$"))
+    v = t.str.replace(_WAN_SUFFIX, "") if has_wan.any() else t
+    if v.str.ends_with("元").any():
+        v = v.str.replace(r"元$", "")
+    frame = pl.DataFrame({"v": v.cast(pl.Float64, strict=False), "wan": wan})
+    v = pl.when(pl.col("wan")).then(pl.col("v") * 10_000).otherwise(pl.col("v"))
+    return frame.select(v.round(2).cast(pl.Decimal(14, 2), strict=False)).to_series()
+
+
 def parse_money(e: pl.Expr, wan_header: pl.Expr | None = None) -> pl.Expr:
     """Yuan → DECIMAL(14,2): ``1,234.50``, ``1234.5元``, ``￥１２３４``, ``3.5万元``.
 
     A value with a 万/万元 suffix is ×10000. ``wan_header`` flags rows read
     from a header in 万元 (``收入额(万元)``): their plain numbers are ×10000 too,
     a value written with an explicit ``元`` stays yuan.
+
+    Runs per batch, each stage once (see :func:`parse_text`).
     """
-    t = _numeric(e)
-    wan = t.str.contains(_WAN_SUFFIX)
-    if wan_header is not None:
-        wan = wan | (wan_header.fill_null(False) & ~t.str.contains(r"元$"))
-    v = t.str.replace(_WAN_SUFFIX, "").str.replace(r"元$", "").cast(pl.Float64, strict=False)
-    v = pl.when(wan).then(v * 10_000).otherwise(v)
-    return v.round(2).cast(pl.Decimal(14, 2), strict=False)
+    dtype = pl.Decimal(14, 2)
+    if wan_header is None:
+        return e.map_batches(_money_series, return_dtype=dtype)
+    return pl.map_batches([e, wan_header], lambda s: _money_series(s[0], s[1]), return_dtype=dtype)
 
 
 def parse_decimal(e: pl.Expr, col: Column) -> pl.Expr:
@@ -141,20 +181,53 @@ def parse_decimal(e: pl.Expr, col: Column) -> pl.Expr:
     return v
 
 
-def _parse_date_series(raw: pl.Series) -> pl.Series:
-    """:func:`parse_date` on a whole column, each stage materialised once."""
+_ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+"""Text every stage of :func:`_date_text` leaves as it is: read with the format alone."""
+
+
+def _where(t: pl.Series, mask: pl.Series, change: Callable[[pl.Series], pl.Series]) -> pl.Series:
+    """``t`` with ``change`` applied to the rows of ``mask`` only (the others are
+    rows ``change`` leaves as they are): a replacement with groups is slow."""
+    mask = mask.fill_null(False)
+    if not mask.any():
+        return t
+    where = mask.arg_true()
+    return t.clone().scatter(where, change(t.gather(where)))
+
+
+def _date_text(raw: pl.Series) -> pl.Series:
+    """The dates of a column of any of the styles :func:`parse_date` reads."""
     t = raw.str.replace_many(_FULLWIDTH).str.strip_chars()
-    t = t.str.replace(r"^(\S+?)(?:[T\s].*)?$", "${1}")  # drop a time part
+    # Drop a time part: text without a T or a space is its own first part.
+    t = _where(
+        t,
+        t.str.contains_any(["T", *WHITESPACE]),
+        lambda p: p.str.replace(r"^(\S+?)(?:[T\s].*)?$", "${1}"),
+    )
     t = t.str.replace(r"日$", "").str.replace_all(r"[年月/.]", "-")
-    t = t.str.replace(r"^(\d{4})(\d{2})(\d{2})$", "${1}-${2}-${3}")  # 20240301
+    t = _where(  # 20240301
+        t,
+        t.str.contains(r"^\d{8}$"),
+        lambda p: p.str.replace(r"^(\d{4})(\d{2})(\d{2})$", "${1}-${2}-${3}"),
+    )
     serial = t.str.extract(r"^(\d{5})(?:\.\d+)?$", 1).cast(pl.Int64, strict=False)
     frame = pl.DataFrame({"t": t, "serial": serial})
-    d = frame.select(
+    return frame.select(
         pl.when(pl.col("serial").is_not_null())
         .then(pl.lit(_EXCEL_EPOCH) + pl.duration(days=pl.col("serial")))
         .otherwise(pl.col("t").str.to_date("%Y-%m-%d", strict=False))
         .alias("d")
     ).to_series()
+
+
+def _parse_date_series(raw: pl.Series) -> pl.Series:
+    """:func:`parse_date` on a whole column, each stage materialised once; the
+    (usual) ``2024-03-01`` rows skip the stages that would not change them."""
+    d = raw.str.to_date("%Y-%m-%d", strict=False)
+    other = ~raw.str.contains(_ISO_DATE).fill_null(False)
+    if other.any():
+        where = other.arg_true()
+        d = d.scatter(where, _date_text(raw.gather(where)))
     return d.set(~d.is_between(_MIN_DATE, _MAX_DATE).fill_null(True), None).rename(raw.name)
 
 
