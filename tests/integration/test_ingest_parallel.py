@@ -223,12 +223,13 @@ def test_a_dead_parse_process_leaves_the_files_to_the_loads(tmp_path, inbox, mon
         assert _tables(par) == _tables(seq)
 
 
-def test_a_runs_feed_steps_share_one_parse_ahead_and_close_it(tmp_path, inbox):
+def test_a_runs_feed_steps_share_one_parse_ahead_and_close_it(tmp_path, inbox, monkeypatch):
     import dagster as dg
 
     from assets.feeds import _RUNS, FEED_ASSETS
     from assets.resources import BiduiResource
 
+    monkeypatch.setenv("BIDUI_PARSE_PROCESSES", "1")  # whatever the machine's load
     _first_night(inbox)
     wh = tmp_path / "w" / "run.duckdb"
     bidui = BiduiResource(inbox=str(inbox), outbox=str(tmp_path / "out"), warehouse=str(wh))
@@ -246,3 +247,19 @@ def test_a_runs_feed_steps_share_one_parse_ahead_and_close_it(tmp_path, inbox):
     assert {t: r for t, r in got.items() if t != "feed_runs"} == {
         t: r for t, r in want.items() if t != "feed_runs"
     }
+
+
+def test_parse_processes_follow_the_setting_and_the_idle_cores(monkeypatch):
+    monkeypatch.setenv("BIDUI_PARSE_PROCESSES", "0")
+    assert ingest.parse_processes() == 0
+    monkeypatch.setenv("BIDUI_PARSE_PROCESSES", "1")
+    assert ingest.parse_processes() == 1
+    monkeypatch.delenv("BIDUI_PARSE_PROCESSES")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1})
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+    assert ingest.parse_processes() == 1  # an idle core: parse beside the loads
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.5, 3.5, 3.5))
+    assert ingest.parse_processes() == 0  # a busy machine: the loads parse alone
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0})
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert ingest.parse_processes() == 0
