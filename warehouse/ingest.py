@@ -649,12 +649,31 @@ class _FrameFile:
     path: str
 
 
+SHM = Path("/dev/shm")
+
+
 def _shm_folder() -> str | None:
-    """A private folder in ``/dev/shm`` for the frames, None without one."""
+    """A private folder (0700) in ``/dev/shm`` for the frames, None without one.
+    Folders a killed run left behind (its pid gone) are removed first: they may
+    hold a file's rows."""
+    for old in SHM.glob("bidui-parse-*-*") if SHM.is_dir() else ():
+        pid = old.name.split("-")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
     try:
-        return tempfile.mkdtemp(prefix="bidui-parse-", dir="/dev/shm")
+        return tempfile.mkdtemp(prefix=f"bidui-parse-{os.getpid()}-", dir=SHM)
     except OSError:
         return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
 
 
 def _frames_to_files(pf: ParsedFile, folder: str) -> None:

@@ -263,3 +263,26 @@ def test_parse_processes_follow_the_setting_and_the_idle_cores(monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0})
     monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     assert ingest.parse_processes() == 0
+
+
+def test_frames_pass_through_a_private_shm_folder_left_clean(con, inbox, tmp_path, monkeypatch):
+    monkeypatch.setattr(ingest, "SHM", tmp_path / "shm")
+    (tmp_path / "shm").mkdir()
+    dead = tmp_path / "shm" / "bidui-parse-999999999-abc"  # a killed run's leftovers
+    dead.mkdir()
+    (dead / "x.arrow").write_bytes(b"rows")
+    write_csv(inbox / "hukou" / "h.csv", sample_rows("hukou", 3))
+    ahead = ParseAhead.for_run(con, inbox, ["hukou"], processes=1)
+    try:
+        _wait_for(lambda: ahead.parsed_by_worker == 1)
+        (folder,) = (tmp_path / "shm").iterdir()  # ours; the dead run's is gone
+        assert folder.name.startswith(f"bidui-parse-{os.getpid()}-")
+        assert oct(folder.stat().st_mode & 0o777) == "0o700"
+        load_feed(con, "hukou", inbox, ahead=ahead)
+        assert list(folder.iterdir()) == []  # read and removed at once
+    finally:
+        ahead.close()
+        for t in ahead._threads:
+            t.join(30)
+    assert list((tmp_path / "shm").iterdir()) == []
+    assert loads_row(con, "hukou/h.csv")["rows_loaded"] == 3
