@@ -23,6 +23,7 @@ file of a few hundred bytes would ask for 512 GB and abort the process.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import zipfile
@@ -254,7 +255,17 @@ def scan_part(stream) -> PartScan:
         scanner.feed(buf[m.end() :])
     while chunk := stream.read(_CHUNK):
         scanner.feed(chunk)
-    return scanner.finish()
+    scan = scanner.finish()
+    if scanner.plain:
+        return scan
+    # A form the fast pass cannot place (comment, other prefix, quoting, cells out of
+    # order, mixed r): read the part again tag by tag, as the reader does.
+    try:
+        stream.seek(0)
+    except (AttributeError, OSError, ValueError):
+        raise _odd_part() from None
+    rows, columns = _exact_extent(stream)
+    return PartScan(rows, columns, scan.hidden_rows)
 
 
 def _row_too_long() -> LimitExceeded:
@@ -262,6 +273,13 @@ def _row_too_long() -> LimitExceeded:
         f"a row of more than {human_size(MAX_ROW_XML)} of XML; not read",
         f"文件内部结构异常（单行数据超过 {human_size(MAX_ROW_XML)}），未读取；"
         "请用Excel另存为后重新报送",
+    )
+
+
+def _odd_part() -> LimitExceeded:
+    return LimitExceeded(
+        "worksheet XML the extent scan cannot follow; not read",
+        "文件内部结构异常（工作表数据格式不规范），未读取；请用Excel另存为后重新报送",
     )
 
 
@@ -281,7 +299,14 @@ class _SheetScanner:
             self.row_r,
             self.cell_r,
         ) = _tokens(prefix)
+        self.prefix = prefix
         self.last_row = self.last_col = self.row = self.hidden = 0
+        self.plain = True
+        """False once a form the fast pass cannot place exactly is seen."""
+        self.done = False  # past </sheetData>
+        self.beyond: re.Pattern[bytes] | None = None
+        self.beyond_at = (-1, -1)
+        self.empty_rows = re.compile(b"(?:<" + re.escape(prefix) + rb"row\b[^<>]*/>\s*)*")
         self.carry: list[bytes] = []
         self.carry_len = 0
         self.tail = b""  # the carried bytes' last few, for a </row> split by a chunk edge
@@ -320,26 +345,45 @@ class _SheetScanner:
         self.tail = rest[-(n - 1) :]
 
     def finish(self) -> PartScan:
-        self._pieces([b"".join(self.carry)])
+        self._pieces([b"".join(self.carry)], final=True)
         self.carry = []
         return PartScan(self.last_row, self.last_col, self.hidden)
 
     def _region(self, region: bytes) -> None:
         self._pieces(region.split(self.row_end), region)
 
-    def _pieces(self, pieces: list[bytes], region: bytes | None = None) -> None:
+    def _pieces(self, pieces: list[bytes], region: bytes | None = None, final=False) -> None:
         """The pieces (texts between two ``</row>``) in order: the row is the last
         ``<row`` of a piece, etc. (see :func:`scan_part`)."""
+        if self.done:
+            return
         text = pieces[0] if region is None else region
+        if final:
+            # The reader stops at </sheetData>; what follows (<cfRule>, extLst) is not cells.
+            end = text.find(b"</" + self.prefix + b"sheetData")
+            if end >= 0:
+                self.done = True
+                text = pieces[0] = text[:end]
+        if self.plain and not self._plain(text):
+            self.plain = False
         if b"hidden=" in text:
             self.hidden += len(_HIDDEN_ROW.findall(text))
         row_open, cell_end, cell_open = self.row_open, self.cell_end, self.cell_open
         row_match, cell_match = self.row_r.match, self.cell_r.match
         row, last_row, last_col = self.row, self.last_row, self.last_col
+        plain = self.plain
         for piece in pieces:
             start = piece.rfind(row_open)
             if start < 0:
+                if plain and (not final or cell_open in piece):
+                    plain = False  # a stray </row> counts a row on; cells outside rows
                 continue
+            if plain:
+                first = piece.find(row_open)
+                if piece.find(cell_open, 0, first) >= 0 or (
+                    first != start and not self.empty_rows.fullmatch(piece, first, start)
+                ):
+                    plain = False  # cells outside a row, two rows before one </row>
             m = row_match(piece, start)
             row = _ref_number(m[1]) if m else row + piece.count(row_open)
             end = piece.rfind(cell_end)
@@ -356,6 +400,250 @@ class _SheetScanner:
             if col > last_col:
                 last_col = col
         self.row, self.last_row, self.last_col = row, last_row, last_col
+        self.plain = plain
+        if plain:
+            self._beyond(text)
+
+    def _plain(self, text: bytes) -> bool:
+        """Whether the fast pass places every cell of ``text`` as the reader does:
+        no comment/CDATA/PI, row and cell tags of one prefix written plainly (one
+        space before ``r="``, no space in end tags), cells either all with ``r``
+        first or none with ``r``. Rare bytes and long needles first: each full
+        scan of a chunk costs a few ms, and this runs on every chunk."""
+        p = self.prefix
+        if _odd_bytes(text):
+            return False  # a comment, CDATA, PI; r='…', </c\n>, <c\tr=…
+        if b"r =" in text or b"r= " in text or b'" r="' in text:
+            return False  # r spaced or not first: the exact pass reads it
+        if b"</" + p + b"c " in text or b"</" + p + b"row " in text:
+            return False  # the reader trims the space
+        if p:
+            if _other_prefix(p).search(text):
+                return False
+        elif (b":c" in text or b":row" in text) and _OTHER_PREFIX.search(text):
+            return False
+        cells_r = text.count(b"<" + p + b'c r="')
+        if cells_r:
+            tags = text.count(b"<" + p + b"c ") + text.count(b"<" + p + b"c>")
+            if tags + text.count(b"<" + p + b"c/") != cells_r:
+                return False  # a cell without r carries the column of one with r
+        return True
+
+    def _beyond(self, text: bytes) -> None:
+        """A cell with a value beyond the extent found so far (a far cell before a
+        near one, a cell naming a later row): take every cell of ``text``."""
+        if (self.last_row, self.last_col) != self.beyond_at:
+            self.beyond_at = (self.last_row, self.last_col)
+            self.beyond = _beyond_pattern(self.prefix, self.last_row, self.last_col)
+        if self.beyond is None or not self.beyond.search(text):
+            return
+        for letters, digits, attrs in _value_cell(self.prefix).findall(text):
+            if attrs.endswith(b"/"):
+                continue
+            self.last_col = max(self.last_col, _column_index(letters))
+            self.last_row = max(self.last_row, _ref_number(digits))
+
+
+_TOKEN = re.compile(
+    rb"<(?:!--.*?--|!\[CDATA\[.*?\]\]|\?.*?\?|!(?!--|\[CDATA\[)[^>]*"
+    rb"|(/?)([^\s/>!?][^\s/>]*)((?:[^>\"']|\"[^\"]*\"|'[^']*')*))>",
+    re.S,
+)
+_ATTR = re.compile(rb"""([^\s=/]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_CELL_REF = re.compile(rb"([A-Za-z]+)([0-9]+)")
+
+
+def _r_attr(attrs: bytes) -> bytes | None:
+    """The ``r`` attribute's raw value (the reader does not unescape it); two: odd."""
+    found = [a or b for key, a, b in _ATTR.findall(attrs) if key == b"r"]
+    if len(found) > 1:
+        raise _odd_part()
+    return found[0] if found else None
+
+
+def _exact_extent(stream) -> tuple[int, int]:
+    """(last row, last column) of the cells with a value, tag by tag as the reader
+    places them: the first ``sheetData`` of any prefix; a row's ``r`` sets the row,
+    ``</row>`` moves to the next and back to column 1; a cell's own ``r`` wins, else
+    it takes the row's current position; each cell moves the column on by one; a
+    cell holds a value when it has a child element (``<v>``, ``<is>``; ``<f>`` alone
+    not). Comments, CDATA and processing instructions are skipped. A reference the
+    reader could not parse, or a value element nested in itself, is refused."""
+    rows = columns = 0
+    row = col = 0  # the reader's 0-based position
+    started = in_cell = value = False
+    skip: bytes | None = None  # inside <v>/<is>/<f>: until its end tag
+    cell = (0, 0)
+    buf = b""
+    final = False
+    while not final:
+        chunk = stream.read(_CHUNK)
+        final = not chunk
+        buf += chunk
+        pos = 0
+        while True:
+            i = buf.find(b"<", pos)
+            if i < 0:
+                pos = len(buf)
+                break
+            m = _TOKEN.match(buf, i)
+            if m is None:
+                if not final:
+                    pos = i  # an unfinished tag: wait for the next chunk
+                    break
+                pos = i + 1
+                continue
+            pos = m.end()
+            name = m[2]
+            if name is None:
+                continue  # comment, CDATA, PI, declaration
+            end, attrs = m[1] == b"/", m[3]
+            empty = attrs.endswith(b"/")
+            local = name.partition(b":")[2] if b":" in name else name
+            if skip is not None:
+                if end and name == skip:
+                    skip = None
+                elif not end and name == skip and not empty:
+                    raise _odd_part()
+                continue
+            if not started:
+                if local == b"sheetData" and not end:
+                    started = True
+                    if empty:
+                        return rows, columns
+                continue
+            if in_cell:
+                if end:
+                    if local == b"c":
+                        in_cell = False
+                        col += 1
+                        if value:
+                            rows, columns = max(rows, cell[0] + 1), max(columns, cell[1] + 1)
+                    continue
+                value = value or local != b"f"
+                if not empty:
+                    skip = name
+                continue
+            if end:
+                if local == b"row":
+                    row, col = row + 1, 0
+                elif local == b"sheetData":
+                    return rows, columns
+                continue
+            if local == b"row":
+                r = _r_attr(attrs)
+                if r is not None:
+                    if not r.isdigit() or not r.strip(b"0"):
+                        raise _odd_part()
+                    row = _ref_number(r) - 1
+                if empty:
+                    row, col = row + 1, 0
+            elif local == b"c":
+                r = _r_attr(attrs)
+                if r is not None:
+                    ref = _CELL_REF.fullmatch(r)
+                    if ref is None or not ref[2].strip(b"0"):
+                        raise _odd_part()
+                    col = _column_index(ref[1]) - 1
+                    cell = (_ref_number(ref[2]) - 1, col)
+                else:
+                    cell = (row, col)
+                if empty:
+                    col += 1
+                else:
+                    in_cell, value = True, False
+        buf = buf[pos:]
+        if len(buf) > MAX_ROW_XML:
+            raise _row_too_long()
+    return rows, columns
+
+
+def _odd_bytes(text: bytes) -> bool:
+    """Markup starting ``<!`` or ``<?``, or a tab, newline or ``'`` inside a tag.
+    Each of these bytes is rare, so it is looked at where it occurs (an ID written
+    ``'5325…`` in a value is common and harmless)."""
+    for ch in (b"!", b"?"):
+        i = text.find(ch)
+        while i >= 0:
+            if i and text[i - 1] == 0x3C:  # "<"
+                return True
+            i = text.find(ch, i + 1)
+    for ch in (b"\t", b"\n", b"\r", b"'"):
+        i = text.find(ch)
+        while i >= 0:
+            lt, gt = text.rfind(b"<", 0, i), text.rfind(b">", 0, i)
+            # Inside a tag, or after a ">" inside a quoted value of one.
+            if lt > gt or (lt >= 0 and text.count(b'"', lt, gt) % 2):
+                return True
+            i = text.find(ch, i + 1)
+    return False
+
+
+_OTHER_PREFIX = re.compile(rb"</?[^\s<>/!?=]*:(?:row|c)[\s/>]")
+_QUOTED = rb"""(?:[^>"']|"[^"]*"|'[^']*')"""
+
+
+@functools.cache
+def _other_prefix(prefix: bytes) -> re.Pattern[bytes]:
+    p = re.escape(prefix)
+    return re.compile(rb"</?(?!" + p + rb"(?:row|c)[\s/>])(?:[^\s<>/!?=:]*:)?(?:row|c)[\s/>]")
+
+
+@functools.cache
+def _attr_r(tag: bytes) -> re.Pattern[bytes]:
+    """A ``tag`` start tag with an ``r`` attribute anywhere, in any quoting."""
+    return re.compile(b"<" + re.escape(tag) + rb"\s" + _QUOTED + rb"*?(?<=\s)r\s*=")
+
+
+@functools.cache
+def _value_cell(prefix: bytes) -> re.Pattern[bytes]:
+    return re.compile(b"<" + re.escape(prefix) + rb'c r="([A-Za-z]+)(\d+)"(' + _QUOTED + rb"*)>")
+
+
+def _beyond_pattern(prefix: bytes, rows: int, columns: int) -> re.Pattern[bytes] | None:
+    """Cells (``r`` first) whose column is past ``columns`` or row past ``rows``
+    (a longer number, leading zeros included, counts as past: checked exactly)."""
+    if rows >= _HUGE or columns >= _HUGE:
+        return None  # over any cap already
+    col = _greater_letters(_column_letters(columns)) if columns else rb"[A-Za-z]"
+    digits = b"%d" % rows
+    row_alts = [rb"\d{%d,}" % (len(digits) + 1)]
+    for i, ch in enumerate(digits):
+        if ch < ord("9"):
+            rest = len(digits) - i - 1
+            row_alts.append(
+                re.escape(digits[:i]) + b"[%c-9]" % (ch + 1) + (rb"\d{%d}" % rest if rest else b"")
+            )
+    return re.compile(
+        b"<"
+        + re.escape(prefix)
+        + rb'c r="(?:(?:'
+        + col
+        + rb")[A-Za-z]*\d|[A-Za-z]+(?:"
+        + b"|".join(row_alts)
+        + rb')")',
+        re.IGNORECASE,
+    )
+
+
+def _column_letters(n: int) -> bytes:
+    out = b""
+    while n:
+        n, rem = divmod(n - 1, 26)
+        out = bytes([65 + rem]) + out
+    return out
+
+
+def _greater_letters(letters: bytes) -> bytes:
+    """A pattern for the start of any column after ``letters`` (same or more letters)."""
+    alts = [rb"[A-Z]{%d}" % (len(letters) + 1)]
+    for i, ch in enumerate(letters):
+        if ch < ord("Z"):
+            rest = len(letters) - i - 1
+            alts.append(
+                letters[:i] + b"[%c-Z]" % (ch + 1) + (rb"[A-Z]{%d}" % rest if rest else b"")
+            )
+    return b"|".join(alts)
 
 
 def _tokens(prefix: bytes) -> tuple:
