@@ -256,45 +256,70 @@ def _sheet_frame(spec: FeedSpec, sheet: RawSheet, match: HeaderMatch) -> pl.Data
 
 
 def _blank_rows(frame: pl.DataFrame) -> pl.Series:
-    """Rows whose every cell is null or whitespace, column by column over the rows
-    still blank: most rows are settled by their first cells."""
-    rows = pl.int_range(frame.height, dtype=pl.UInt32, eager=True)
-    for name in frame.columns:
-        cells = frame[name] if len(rows) == frame.height else frame[name].gather(rows)
-        rows = rows.filter(
-            cells.to_frame().select(nz.blank_to_null(pl.col(name)).is_null()).to_series()
+    """Rows whose every cell is null or whitespace: the first column over every row,
+    the others over the rows it leaves blank (few: most rows start with a value)."""
+    names = frame.columns
+    first = frame.select(nz.blank_to_null(pl.col(names[0])).is_null()).to_series()
+    rows = first.arg_true()
+    if len(names) > 1 and len(rows):
+        rest = frame.select(names[1:])[rows]
+        still = rest.select(
+            pl.all_horizontal(nz.blank_to_null(pl.col(n)).is_null() for n in names[1:])
         )
-        if rows.is_empty():
-            break
+        rows = rows.filter(still.to_series())
     blank = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True)
     return blank.scatter(rows, True).alias("__blank")
 
 
-def _header_hits(values: pl.Series, keys: list[str]) -> pl.Series:
-    """``squeeze(values).is_in(keys)``, null as False; only the few values that
-    :func:`~department_feeds.normalise.squeeze` changes are squeezed."""
-    hits = values.is_in(keys).fill_null(False)
-    changed = values.str.contains_any(nz.SQUEEZABLE).fill_null(False)
-    if changed.any():
-        where = changed.arg_true()
-        part = values.gather(where).to_frame("v")
-        hits = hits.scatter(where, part.select(nz.squeeze(pl.col("v")).is_in(keys)).to_series())
-    return hits
+_SQUEEZED_HITS: dict[tuple, pl.Expr] = {}
+
+
+def _header_hit(spec: FeedSpec, column: str, field: str) -> pl.Expr:
+    """1 where the squeezed cell of ``column`` is a header of ``field``, else 0."""
+    key = (spec.name, column, field)
+    cached = _SQUEEZED_HITS.get(key)
+    if cached is None:
+        keys = [k for k, e in lookup(spec).items() if e.field == field]
+        cached = nz.squeeze(pl.col(column)).is_in(keys).fill_null(False).cast(pl.Int32)
+        _SQUEEZED_HITS[key] = cached
+    return cached
 
 
 def _header_again(spec: FeedSpec, match: HeaderMatch, frame: pl.DataFrame) -> pl.Series:
     """Rows repeating the header: at least half (and two) of the mapped cells are
-    a header of their field."""
+    a header of their field (compared squeezed).
+
+    A row with ``needed`` hits among the mapped columns has one among any
+    ``len - needed + 1`` of them: those are tested on every row (``squeeze`` only
+    where it changes the text), all of them on the few rows with a hit.
+    """
     headers = lookup(spec)
     mapped = sorted(match.fields)
     needed = max(2, (len(mapped) + 1) // 2)
-    total = pl.zeros(frame.height, pl.Int32, eager=True)
-    for done, j in enumerate(mapped):
-        if (total.max() or 0) + len(mapped) - done < needed:
-            break  # no row can reach ``needed`` with the columns left
-        keys = [k for k, e in headers.items() if e.field == match.fields[j]]
-        total = total + _header_hits(frame[f"c{j}"], keys).cast(pl.Int32)
-    return (total >= needed).alias("__header_again")
+    first = mapped[: max(len(mapped) - needed + 1, 0)]
+    again = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True)
+    if not first:
+        return again.alias("__header_again")
+    keys = {j: [k for k, e in headers.items() if e.field == match.fields[j]] for j in first}
+    tests = frame.select(
+        *[pl.col(f"c{j}").is_in(keys[j]).fill_null(False).alias(f"h{j}") for j in first],
+        *[pl.col(f"c{j}").str.contains_any(nz.SQUEEZABLE).any().alias(f"s{j}") for j in first],
+    )
+    hits = {j: tests[f"h{j}"] for j in first}
+    for j in first:
+        if tests[f"s{j}"][0]:  # some cells squeeze differently: test those squeezed
+            cells = frame[f"c{j}"]
+            where = cells.str.contains_any(nz.SQUEEZABLE).fill_null(False).arg_true()
+            part = cells.gather(where).to_frame()
+            squeezed = part.select(_header_hit(spec, f"c{j}", match.fields[j]) == 1).to_series()
+            hits[j] = hits[j].scatter(where, squeezed)
+    rows = pl.DataFrame(list(hits.values())).select(pl.any_horizontal(pl.all())).to_series()
+    rows = rows.arg_true()
+    if len(rows):
+        part = frame.select(f"c{j}" for j in mapped)[rows]
+        total = pl.sum_horizontal(_header_hit(spec, f"c{j}", match.fields[j]) for j in mapped)
+        again = again.scatter(rows, part.select(total >= needed).to_series())
+    return again.alias("__header_again")
 
 
 def _conflicts(
@@ -355,70 +380,127 @@ def _repeats(keys: pl.DataFrame, thorough: bool) -> bool:
     return thorough and keys.hash_rows().n_unique() <= keys.height * DISTINCT_SHARE
 
 
+def _repeating(frame: pl.DataFrame, names: set[str], thorough: set[str]) -> list[str]:
+    """The columns among ``names`` whose values repeat (as :func:`_repeats`, for many
+    columns at once)."""
+    if frame.height < DISTINCT_MIN_ROWS or not names:
+        return []
+    names_ = sorted(names)
+    head = frame.head(DISTINCT_SAMPLE)
+    counts = head.select(pl.col(n).n_unique() for n in names_).row(0)
+    out = [n for n, c in zip(names_, counts, strict=True) if c <= head.height * DISTINCT_SHARE]
+    rest = [n for n in names_ if n not in out and n in thorough]
+    if rest:
+        counts = frame.select(pl.col(n).hash().n_unique() for n in rest).row(0)
+        limit = frame.height * DISTINCT_SHARE
+        out += [n for n, c in zip(rest, counts, strict=True) if c <= limit]
+    return out
+
+
+def _numbered(values: pl.Series) -> tuple[pl.DataFrame, pl.Series]:
+    """(the distinct values then null, each row's index among them) of a text column.
+
+    The codes of a fresh categorical number the distinct values in one hash pass:
+    cheaper than ``unique()`` and a join back."""
+    categories = pl.Categories.random()
+    coded = values.cast(pl.Categorical(categories))
+    distinct = categories.to_series()  # while ``coded`` holds them
+    codes = coded.to_physical()
+    if codes.max() is not None and codes.max() >= len(distinct):
+        raise RuntimeError("categorical codes beyond their categories")
+    table = pl.concat([distinct, pl.Series([None], dtype=pl.String)]).to_frame(values.name)
+    return table, codes.fill_null(len(distinct)) if codes.null_count() else codes
+
+
+class _Columns:
+    """A frame's text columns, those whose values repeat numbered by distinct value
+    (:func:`_numbered`): a row-wise expression of one of them is computed once per
+    value and gathered back. Row-wise, so the result is the one of ``frame.select``."""
+
+    def __init__(self, frame: pl.DataFrame, names: set[str], thorough: set[str]) -> None:
+        self.frame = frame
+        self.numbered = {
+            n: _numbered(frame[n])
+            for n in _repeating(frame, names, thorough)
+            if frame.schema[n] == pl.String
+        }
+
+    def select(self, exprs: list[pl.Expr]) -> list[pl.Series]:
+        """``frame.select(exprs)`` as Series (every expression row-wise)."""
+        out: dict[int, pl.Series] = {}
+        direct: list[int] = []
+        for i, e in enumerate(exprs):
+            inputs = set(e.meta.root_names())
+            name = inputs.pop() if len(inputs) == 1 else None
+            if name in self.numbered:
+                table, codes = self.numbered[name]
+                out[i] = table.select(e).to_series().gather(codes)
+            else:
+                direct.append(i)
+        if direct:
+            names = [exprs[i].meta.output_name() for i in direct]
+            done = self.frame.with_columns(exprs[i] for i in direct).select(names)
+            out.update(zip(direct, done.get_columns(), strict=True))
+        return [out[i] for i in range(len(exprs))]
+
+
 def _per_distinct(
     frame: pl.DataFrame,
     inputs: list[str],
     compute: Callable[[pl.DataFrame], pl.DataFrame],
     outputs: list[str],
-    thorough: bool = True,
 ) -> pl.DataFrame:
     """``compute(frame.select(inputs)).select(outputs)``, computed once per distinct
     row of ``inputs`` when rows repeat. ``compute`` must be row-wise: each output
     row a function of its input row only (the parsers are), so the result is the same."""
     keys = frame.select(inputs)
-    if not _repeats(keys, thorough):
+    if not _repeats(keys, thorough=True):
         return compute(keys).select(outputs)
-    if len(inputs) == 1 and keys.schema[inputs[0]] == pl.String:
-        # The codes of a fresh categorical number the distinct values in one hash
-        # pass; null is numbered last. Cheaper than unique() and a join back.
-        categories = pl.Categories.random()
-        coded = keys.to_series().cast(pl.Categorical(categories))
-        values = categories.to_series()  # while ``coded`` holds them
-        codes = coded.to_physical()
-        if codes.max() is not None and codes.max() >= len(values):
-            raise RuntimeError("categorical codes beyond their categories")
-        distinct = pl.concat([values, pl.Series([None], dtype=pl.String)]).to_frame(inputs[0])
-        return compute(distinct).select(outputs)[codes.fill_null(len(values))]
     distinct = compute(keys.unique()).select(*inputs, *outputs)
     joined = keys.join(distinct, on=inputs, how="left", nulls_equal=True, maintain_order="left")
     return joined.select(outputs)
 
 
-def _expr_values(frame: pl.DataFrame, expr: pl.Expr, thorough: bool = True) -> pl.Series:
-    """``frame.select(expr)`` for a row-wise expression, per distinct input."""
-    inputs = list(dict.fromkeys(expr.meta.root_names()))
-    name = expr.meta.output_name()
-    if not inputs:
-        return frame.select(expr).to_series()
-    compute = lambda k: k.with_columns(expr)  # noqa: E731
-    return _per_distinct(frame, inputs, compute, [name], thorough).to_series()
+_TYPED: dict[tuple, pl.Expr] = {}
+
+
+def _typed_expr(spec: FeedSpec, col: Column, frame: pl.DataFrame, ticks: bool, year: int | None):
+    """The typed column of ``col`` as an expression of its raw text (built once per
+    spec, column and variant: building expressions costs more than small files)."""
+    wan, inv = f"__wan_{col.field}" in frame.columns, f"__inv_{col.field}" in frame.columns
+    year = year if col.field == spec.year_from_file_name else None
+    latest = _latest_year() if col.parse == "year" else None
+    key = (spec.name, col.field, ticks, wan, inv, year, latest)
+    cached = _TYPED.get(key)
+    if cached is not None:
+        return cached
+    v = _parse(col, pl.col(f"__raw_{col.field}"), ticks, frame)
+    if year is not None:
+        v = v.fill_null(pl.lit(year, dtype=pl.Int32))
+    if latest is not None:
+        # A year not yet begun (2027 typed for 2025) would become the working year.
+        v = pl.when(v <= latest).then(v)
+    _TYPED[key] = v = v.alias(col.field)
+    return v
 
 
 def _typed_columns(spec: FeedSpec, frame: pl.DataFrame, file_year: int | None) -> list[pl.Series]:
     """The typed columns other than IDs (``_normalise_ids``), each parsed once per
     distinct raw value when values repeat."""
-    tick_columns = {
-        c.field
-        for c in spec.columns
-        if c.kind == "bool"
-        and _expr_values(
-            frame, nz.squeeze(pl.col(f"__raw_{c.field}")).is_in(list(nz.TICKS)).alias(c.field)
-        ).any()
-    }
-    out: list[pl.Series] = []
-    for col in spec.columns:
-        r = pl.col(f"__raw_{col.field}")
-        if col.kind == "id":
-            continue  # done by ``_normalise_ids`` (one materialised stage at a time)
-        v = _parse(col, r, col.field in tick_columns, frame)
-        if col.field == spec.year_from_file_name and file_year is not None:
-            v = v.fill_null(pl.lit(file_year, dtype=pl.Int32))
-        if col.parse == "year":
-            # A year not yet begun (2027 typed for 2025) would become the working year.
-            v = pl.when(v <= _latest_year()).then(v)
-        # Text parses cheaply: not worth hashing a column of names to find repeats.
-        out.append(_expr_values(frame, v.alias(col.field), thorough=col.kind != "text"))
-    return out
+    cols = [c for c in spec.columns if c.kind != "id"]
+    # Text parses cheaply: not worth hashing a column of names to find repeats.
+    columns = _Columns(
+        frame,
+        {f"__raw_{c.field}" for c in cols},
+        {f"__raw_{c.field}" for c in cols if c.kind != "text"},
+    )
+    bools = [c.field for c in cols if c.kind == "bool"]
+    ticks = columns.select(
+        [nz.squeeze(pl.col(f"__raw_{f}")).is_in(list(nz.TICKS)).alias(f) for f in bools]
+    )
+    tick_columns = {s.name for s in ticks if s.any()}
+    exprs = [_typed_expr(spec, c, frame, c.field in tick_columns, file_year) for c in cols]
+    return columns.select(exprs)
 
 
 def _latest_year() -> int:
@@ -440,13 +522,11 @@ def _normalise_ids(spec: FeedSpec, frame: pl.DataFrame) -> pl.DataFrame:
             kind_field, kind = col.certificate_when
             certificate = "__certificate"
             kind_col = spec.column(kind_field)
+            raw_kind = f"__raw_{kind_field}"
+            is_kind = _parse(kind_col, pl.col(raw_kind), False, frame) == kind
+            columns = _Columns(frame, {raw_kind}, {raw_kind})
             frame = frame.with_columns(
-                _expr_values(
-                    frame,
-                    (_parse(kind_col, pl.col(f"__raw_{kind_field}"), False, frame) == kind)
-                    .fill_null(False)
-                    .alias(certificate),
-                )
+                columns.select([is_kind.fill_null(False).alias(certificate)])
             )
 
         ids = partial(
@@ -488,6 +568,19 @@ def _value_reason(
     spec: FeedSpec, col: Column, required: bool, file_year: int | None
 ) -> tuple[pl.Expr, pl.Expr]:
     """(zh, en) for a value that is blank or unreadable, as expressions of the raw text."""
+    key = (spec.name, col.field, required, file_year is None, _latest_year())
+    cached = _REASONS.get(key)
+    if cached is None:
+        cached = _REASONS[key] = _build_value_reason(spec, col, required, file_year)
+    return cached
+
+
+_REASONS: dict[tuple, tuple[pl.Expr, pl.Expr]] = {}
+
+
+def _build_value_reason(
+    spec: FeedSpec, col: Column, required: bool, file_year: int | None
+) -> tuple[pl.Expr, pl.Expr]:
     raw = pl.col(f"__raw_{col.field}")
     blank = nz.blank_to_null(raw).is_null()
     hint_zh = ""
@@ -972,22 +1065,29 @@ def _reject_exprs(spec: FeedSpec, column: str, file_year: int | None) -> list[pl
 
 def _warnings(spec: FeedSpec, pf: ParsedFile, loaded: pl.DataFrame) -> pl.DataFrame:
     """One row per optional value of a loaded row that was set to NULL."""
-    parts = []
-    for col in spec.columns:
-        if col.kind in ("id", "text"):
-            # IDs: the register keeps problems in X_problem (rule id_invalid). Text
-            # cannot fail to parse; a NULL there comes from ``finish`` (a village total's
-            # 合计 group), not from an unreadable value.
+    # IDs: the register keeps problems in X_problem (rule id_invalid). Text cannot
+    # fail to parse; a NULL there comes from ``finish`` (a village total's 合计
+    # group), not from an unreadable value.
+    cols = [c for c in spec.columns if c.kind not in ("id", "text")]
+    # Candidates first, all columns in one pass of bitmaps: NULL typed, text present.
+    maybe = loaded.select(
+        (pl.col(c.field).is_null() & pl.col(f"__raw_{c.field}").is_not_null()).any().alias(c.field)
+        for c in cols
+    )
+    parts = (
+        [pl.DataFrame(schema=_SHEET_WARNING_SCHEMA | {"column_name": pl.String})] if cols else []
+    )
+    for col in cols:
+        if not maybe[col.field].item():
             continue
         raw = pl.col(f"__raw_{col.field}")
         bad = nz.blank_to_null(raw).is_not_null() & pl.col(col.field).is_null()
         zh, en = _value_reason(spec, col, False, None)
-        # The NULL values first (a bitmap), then the text test on those rows only.
-        nulls = loaded.select("sheet", "row_number", f"__raw_{col.field}", col.field).filter(
-            loaded[col.field].is_null()
+        rows = loaded.select("sheet", "row_number", f"__raw_{col.field}", col.field).filter(
+            pl.col(col.field).is_null() & raw.is_not_null()
         )
         parts.append(
-            nulls.filter(bad).select(
+            rows.filter(bad).select(
                 pl.col("sheet"),
                 pl.col("row_number"),
                 pl.lit(col.field).alias("column_name"),

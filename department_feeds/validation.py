@@ -51,18 +51,41 @@ def loadable_schema(spec: FeedSpec) -> pa.DataFrameSchema:
     return schema
 
 
+_VALUE_SCHEMAS: dict[str, pa.DataFrameSchema] = {}
+_ACCEPTED: dict[str, pl.Schema] = {}
+"""Per feed, the column types of a frame the whole schema accepted (its type checks)."""
+
+
+def _value_schema(spec: FeedSpec) -> pa.DataFrameSchema:
+    """The columns of :func:`loadable_schema` whose values can fail: not nullable, or
+    with a check. The others can fail on their type only."""
+    cached = _VALUE_SCHEMAS.get(spec.name)
+    if cached is None:
+        schema = loadable_schema(spec)
+        names = [n for n, c in schema.columns.items() if not c.nullable or c.checks]
+        cached = _VALUE_SCHEMAS[spec.name] = schema.select_columns(names)
+    return cached
+
+
 def failures(spec: FeedSpec, typed: pl.DataFrame) -> pl.DataFrame:
     """``(index, column)`` of every failed check: the row position in ``typed``
     and the column (``X_problem`` for an ID problem). Empty when all rows pass.
 
     A failure without a row index (a missing column, a wrong dtype) is a bug in
-    the loader, not in the data, and is raised.
+    the loader, not in the data, and is raised. Once the schema has accepted a
+    frame with these very column types, only the columns whose values can fail
+    are validated again (same failures, a fraction of pandera's per-column cost).
     """
     import pandera.polars as pa  # lazy: see loadable_schema
 
     schema = loadable_schema(spec)
+    frame = typed.select(list(schema.columns))
+    whole = _ACCEPTED.get(spec.name) != frame.schema
+    if not whole:
+        schema = _value_schema(spec)
+        frame = frame.select(list(schema.columns))
     try:
-        schema.validate(typed.select(list(schema.columns)), lazy=True)
+        schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
         if cases["index"].null_count():
@@ -70,5 +93,9 @@ def failures(spec: FeedSpec, typed: pl.DataFrame) -> pl.DataFrame:
                 f"{spec.name}: typed frame does not match its schema:\n"
                 f"{cases.filter(pl.col('index').is_null())}"
             ) from exc
+        if whole:
+            _ACCEPTED[spec.name] = frame.schema
         return cases.select(pl.col("index").cast(pl.UInt32), pl.col("column")).unique()
+    if whole:
+        _ACCEPTED[spec.name] = frame.schema
     return pl.DataFrame(schema={"index": pl.UInt32, "column": pl.String})
