@@ -306,6 +306,7 @@ class _SheetScanner:
         self.done = False  # past </sheetData>
         self.beyond: re.Pattern[bytes] | None = None
         self.beyond_at = (-1, -1)
+        self.cells_r = 0  # cells with r first in the text last checked
         self.empty_rows = re.compile(b"(?:<" + re.escape(prefix) + rb"row\b[^<>]*/>\s*)*")
         self.carry: list[bytes] = []
         self.carry_len = 0
@@ -401,7 +402,7 @@ class _SheetScanner:
                 last_col = col
         self.row, self.last_row, self.last_col = row, last_row, last_col
         self.plain = plain
-        if plain:
+        if plain and self.cells_r:  # cells without r are placed by position, in order
             self._beyond(text)
 
     def _plain(self, text: bytes) -> bool:
@@ -422,7 +423,7 @@ class _SheetScanner:
                 return False
         elif (b":c" in text or b":row" in text) and _OTHER_PREFIX.search(text):
             return False
-        cells_r = text.count(b"<" + p + b'c r="')
+        cells_r = self.cells_r = text.count(b"<" + p + b'c r="')
         if cells_r:
             tags = text.count(b"<" + p + b"c ") + text.count(b"<" + p + b"c>")
             if tags + text.count(b"<" + p + b"c/") != cells_r:
