@@ -37,6 +37,7 @@ import duckdb
 import polars as pl
 
 from core.config import now as office_now
+from core.config import warehouse_key
 from department_feeds import FEEDS, SPECS
 from department_feeds.limits import LimitExceeded, Limits, check_file
 from department_feeds.loader import (
@@ -653,9 +654,15 @@ SHM = Path("/dev/shm")
 
 
 def _shm_folder() -> str | None:
-    """A private folder (0700) in ``/dev/shm`` for the frames, None without one.
-    Folders a killed run left behind (its pid gone) are removed first: they may
-    hold a file's rows."""
+    """A private folder (0700) in ``/dev/shm`` for the frames, None without one,
+    or when the warehouse is encrypted (no file of rows outside it, even in
+    memory). Folders a killed run left behind (its pid gone) are removed first:
+    they may hold a file's rows."""
+    try:
+        if warehouse_key() is not None:
+            return None
+    except Exception:  # a key configured but unreadable: connect() says so
+        return None
     for old in SHM.glob("bidui-parse-*-*") if SHM.is_dir() else ():
         pid = old.name.split("-")[2]
         if pid.isdigit() and not _alive(int(pid)):

@@ -286,3 +286,11 @@ def test_frames_pass_through_a_private_shm_folder_left_clean(con, inbox, tmp_pat
             t.join(30)
     assert list((tmp_path / "shm").iterdir()) == []
     assert loads_row(con, "hukou/h.csv")["rows_loaded"] == 3
+
+
+def test_no_shm_files_for_an_encrypted_warehouse(tmp_path, monkeypatch):
+    monkeypatch.setattr(ingest, "SHM", tmp_path)
+    monkeypatch.setenv("BIDUI_WAREHOUSE_KEY", "k" * 32)
+    assert ingest._shm_folder() is None  # the frames are pickled through the socket
+    monkeypatch.delenv("BIDUI_WAREHOUSE_KEY")
+    assert ingest._shm_folder() is not None
