@@ -400,16 +400,16 @@ def _repeating(frame: pl.DataFrame, names: set[str], thorough: set[str]) -> list
 def _numbered(values: pl.Series) -> tuple[pl.DataFrame, pl.Series]:
     """(the distinct values then null, each row's index among them) of a text column.
 
-    The codes of a fresh categorical number the distinct values in one hash pass:
-    cheaper than ``unique()`` and a join back."""
-    categories = pl.Categories.random()
-    coded = values.cast(pl.Categorical(categories))
-    distinct = categories.to_series()  # while ``coded`` holds them
+    The codes of a fresh categorical number the distinct values 0, 1, … in one
+    hash pass: cheaper than ``unique()`` on the text and a join back."""
+    coded = values.cast(pl.Categorical(pl.Categories.random()))
     codes = coded.to_physical()
-    if codes.max() is not None and codes.max() >= len(distinct):
-        raise RuntimeError("categorical codes beyond their categories")
-    table = pl.concat([distinct, pl.Series([None], dtype=pl.String)]).to_frame(values.name)
-    return table, codes.fill_null(len(distinct)) if codes.null_count() else codes
+    seen = coded.unique().drop_nulls()
+    table = pl.DataFrame({"code": seen.to_physical(), "text": seen.cast(pl.String)}).sort("code")
+    if table.height and table["code"][-1] != table.height - 1:
+        raise RuntimeError("categorical codes are not 0, 1, … for a fresh categorical")
+    text = pl.concat([table["text"], pl.Series([None], dtype=pl.String)]).alias(values.name)
+    return text.to_frame(), codes.fill_null(table.height) if codes.null_count() else codes
 
 
 class _Columns:
@@ -1025,8 +1025,11 @@ def _finish(spec: FeedSpec, pf: ParsedFile, frame: pl.DataFrame, file_year: int 
         load_id=pl.lit(pf.load_id), feed=pl.lit(spec.name), source_file=pl.lit(pf.source_file)
     ).select(list(REJECT_SCHEMA))
 
-    loaded = typed.filter(~pl.col("__idx").is_in(rejected_idx.implode()))
     norm_cols = [c for c, _ in spec.normalised_columns()]
+    # Only what the typed table and the warnings read is copied by the filter.
+    wanted = [c for c in norm_cols if c not in meta]
+    wanted += [f"__raw_{c.field}" for c in spec.columns if c.kind not in ("id", "text")]
+    loaded = typed.select(wanted).filter(~typed["__idx"].is_in(rejected_idx.implode()))
     pf.typed = loaded.with_columns(**meta).select(norm_cols)
     pf.warnings = _warnings(spec, pf, loaded)
 
