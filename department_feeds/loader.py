@@ -205,9 +205,9 @@ def _sheet_frame(spec: FeedSpec, sheet: RawSheet, match: HeaderMatch) -> pl.Data
         return pl.DataFrame()
     frame = pl.DataFrame(cols)
     names = frame.columns
-    frame = frame.with_columns(pl.col(n).replace("", None) for n in names)
+    frame = frame.with_columns(_cell_test("empty_to_null", n) for n in names)
     blank = _blank_rows(frame)
-    total_any = pl.any_horizontal(nz.is_total_word(pl.col(n)) for n in names)
+    total_any = pl.any_horizontal(_cell_test("total", n) for n in names)
     header_again = _header_again(spec, match, frame)
 
     extras = [
@@ -255,17 +255,34 @@ def _sheet_frame(spec: FeedSpec, sheet: RawSheet, match: HeaderMatch) -> pl.Data
     return frame.select(out).filter(keep)
 
 
+_CELL_TESTS = {
+    "empty_to_null": lambda c: c.replace("", None),
+    "blank": lambda c: nz.blank_to_null(c).is_null(),
+    "total": nz.is_total_word,
+    "squeezable": lambda c: c.str.contains_any(nz.SQUEEZABLE),
+}
+_CELL_EXPRS: dict[tuple[str, str], pl.Expr] = {}
+
+
+def _cell_test(test: str, column: str) -> pl.Expr:
+    """``_CELL_TESTS[test]`` of a sheet column (``c0``…), built once."""
+    expr = _CELL_EXPRS.get((test, column))
+    if expr is None:
+        expr = _CELL_TESTS[test](pl.col(column))
+        if len(_CELL_EXPRS) < 4096:  # a hostile sheet thousands of columns wide
+            _CELL_EXPRS[test, column] = expr
+    return expr
+
+
 def _blank_rows(frame: pl.DataFrame) -> pl.Series:
     """Rows whose every cell is null or whitespace: the first column over every row,
     the others over the rows it leaves blank (few: most rows start with a value)."""
     names = frame.columns
-    first = frame.select(nz.blank_to_null(pl.col(names[0])).is_null()).to_series()
+    first = frame.select(_cell_test("blank", names[0])).to_series()
     rows = first.arg_true()
     if len(names) > 1 and len(rows):
         rest = frame.select(names[1:])[rows]
-        still = rest.select(
-            pl.all_horizontal(nz.blank_to_null(pl.col(n)).is_null() for n in names[1:])
-        )
+        still = rest.select(pl.all_horizontal(_cell_test("blank", n) for n in names[1:]))
         rows = rows.filter(still.to_series())
     blank = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True)
     return blank.scatter(rows, True).alias("__blank")
@@ -303,13 +320,14 @@ def _header_again(spec: FeedSpec, match: HeaderMatch, frame: pl.DataFrame) -> pl
     keys = {j: [k for k, e in headers.items() if e.field == match.fields[j]] for j in first}
     tests = frame.select(
         *[pl.col(f"c{j}").is_in(keys[j]).fill_null(False).alias(f"h{j}") for j in first],
-        *[pl.col(f"c{j}").str.contains_any(nz.SQUEEZABLE).any().alias(f"s{j}") for j in first],
+        *[_cell_test("squeezable", f"c{j}").any().alias(f"s{j}") for j in first],
     )
     hits = {j: tests[f"h{j}"] for j in first}
     for j in first:
         if tests[f"s{j}"][0]:  # some cells squeeze differently: test those squeezed
             cells = frame[f"c{j}"]
-            where = cells.str.contains_any(nz.SQUEEZABLE).fill_null(False).arg_true()
+            where = cells.to_frame().select(_cell_test("squeezable", cells.name)).to_series()
+            where = where.fill_null(False).arg_true()
             part = cells.gather(where).to_frame()
             squeezed = part.select(_header_hit(spec, f"c{j}", match.fields[j]) == 1).to_series()
             hits[j] = hits[j].scatter(where, squeezed)
@@ -922,13 +940,21 @@ def _fail(
 
 def _finish(spec: FeedSpec, pf: ParsedFile, frame: pl.DataFrame, file_year: int | None) -> None:
     """Type, validate and split the rows of a readable file."""
+    # Absent fields, ID flags and copy marks, flags without nulls: one pass.
+    present = set(frame.columns)
+    added: list[pl.Expr] = []
     for col in spec.columns:
-        if col.field not in frame.columns:
-            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(col.field))
-        if col.kind == "id" and f"__num_{col.field}" not in frame.columns:
-            frame = frame.with_columns(pl.lit(False).alias(f"__num_{col.field}"))
-    for flag in [c for c in frame.columns if c.startswith(("__num_", "__inv_", "__wan_"))]:
-        frame = frame.with_columns(pl.col(flag).fill_null(False))
+        if col.field not in present:
+            added.append(pl.lit(None, dtype=pl.String).alias(col.field))
+        if col.kind == "id" and f"__num_{col.field}" not in present:
+            added.append(pl.lit(False).alias(f"__num_{col.field}"))
+    flags = [c for c in frame.columns if c.startswith(("__num_", "__inv_", "__wan_"))]
+    copies = [c for c in ("__copy_of", "__copy_zh", "__copy_en") if c not in present]
+    frame = frame.with_columns(
+        *added,
+        *[pl.col(c).fill_null(False) for c in flags],
+        *[pl.lit(None, dtype=pl.String).alias(c) for c in copies],
+    )
 
     # Summary rows: feed-specific rule, else any cell saying 合计/总计/小计.
     if spec.summary_row is not None:
@@ -939,9 +965,6 @@ def _finish(spec: FeedSpec, pf: ParsedFile, frame: pl.DataFrame, file_year: int 
         summary = spec.summary_row(blank_or_total)
     else:
         summary = pl.col("__total_any")
-    for c in ("__copy_of", "__copy_zh", "__copy_en"):
-        if c not in frame.columns:
-            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(c))
     frame = frame.with_columns(
         pl.when(pl.col("__copy_of").is_not_null())
         .then(pl.lit("copy"))
@@ -1077,9 +1100,7 @@ def _warnings(spec: FeedSpec, pf: ParsedFile, loaded: pl.DataFrame) -> pl.DataFr
         (pl.col(c.field).is_null() & pl.col(f"__raw_{c.field}").is_not_null()).any().alias(c.field)
         for c in cols
     )
-    parts = (
-        [pl.DataFrame(schema=_SHEET_WARNING_SCHEMA | {"column_name": pl.String})] if cols else []
-    )
+    parts = [pl.DataFrame(schema=_SHEET_WARNING_SCHEMA)] if cols else []
     for col in cols:
         if not maybe[col.field].item():
             continue
