@@ -45,6 +45,18 @@ def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     )
 
 
+def _night_tags(trigger: str, run_date: str, wave: str, phase: str, warehouse) -> dict[str, str]:
+    """The tags of one run of a multi-county night."""
+    return {
+        "bidui/trigger": trigger,
+        "bidui/run_date": run_date,
+        NIGHT_TAG: run_date,
+        WAVE_TAG: wave,
+        PHASE_TAG: phase,
+        "bidui/warehouse": str(warehouse),
+    }
+
+
 def county_run_request(
     settings: Settings, county: str, phase: str, run_date: str, wave: str, trigger: str
 ) -> dg.RunRequest:
@@ -53,15 +65,8 @@ def county_run_request(
         run_key=f"{wave}:{phase}:{county}",
         partition_key=county,
         run_config={"resources": {"bidui": {"config": {"run_date": run_date}}}},
-        tags={
-            "bidui/trigger": trigger,
-            "bidui/run_date": run_date,
-            NIGHT_TAG: run_date,
-            WAVE_TAG: wave,
-            PHASE_TAG: phase,
-            # The run queue's one-run-per-warehouse limit sees the county's own file.
-            "bidui/warehouse": str(settings.for_county(county).warehouse),
-        },
+        # The run queue's one-run-per-warehouse limit sees the county's own file.
+        tags=_night_tags(trigger, run_date, wave, phase, settings.for_county(county).warehouse),
     )
 
 
@@ -71,15 +76,8 @@ def split_run_request(settings: Settings, run_date: str, wave: str, trigger: str
         run_key=f"{wave}:{SPLIT_PHASE}",
         job_name=PREFECTURE_SPLIT_JOB,
         run_config={"resources": {"bidui": {"config": {"run_date": run_date}}}},
-        tags={
-            "bidui/trigger": trigger,
-            "bidui/run_date": run_date,
-            NIGHT_TAG: run_date,
-            WAVE_TAG: wave,
-            PHASE_TAG: SPLIT_PHASE,
-            # Its run lock is the prefecture's, as the prefecture report's.
-            "bidui/warehouse": str(settings.warehouse),
-        },
+        # Its run lock is the prefecture's, as the prefecture report's.
+        tags=_night_tags(trigger, run_date, wave, SPLIT_PHASE, settings.warehouse),
     )
 
 

@@ -17,6 +17,7 @@ from python_calamine import CalamineWorkbook
 
 from department_feeds.limits import LimitExceeded, Limits, check_xlsx_extent, part_extent
 from department_feeds.reading import read_xlsx
+from tests.unit.test_xlsx_scan import _zip
 
 NS = b'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
 Y = b' xmlns:y="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
@@ -90,43 +91,10 @@ def _letters(n: int) -> list[bytes]:
 
 
 def _book(sheet: bytes) -> bytes:
-    b = io.BytesIO()
-    with zipfile.ZipFile(b, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr(
-            "[Content_Types].xml",
-            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
-            'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
-            '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.'
-            'openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override '
-            'PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.'
-            'openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>',
-        )
-        z.writestr(
-            "_rels/.rels",
-            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
-            'relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.'
-            'org/officeDocument/2006/relationships/officeDocument" '
-            'Target="xl/workbook.xml"/></Relationships>',
-        )
-        z.writestr(
-            "xl/workbook.xml",
-            '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
-            'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
-            '<sheets><sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>',
-        )
-        z.writestr(
-            "xl/_rels/workbook.xml.rels",
-            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
-            'relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.'
-            'org/officeDocument/2006/relationships/worksheet" '
-            'Target="worksheets/sheet1.xml"/></Relationships>',
-        )
-        z.writestr(
-            "xl/worksheets/sheet1.xml",
-            b"<worksheet " + NS + Y + b"><sheetData>" + sheet + b"</sheetData></worksheet>",
-        )
-    return b.getvalue()
+    # The minimal workbook of the scan tests, with this file's namespaces.
+    return _zip(
+        b"<worksheet " + NS + Y + b"><sheetData>" + sheet + b"</sheetData></worksheet>"
+    ).getvalue()
 
 
 BOMBS = _forms(b"XFD", 1048576, 16384)
@@ -146,7 +114,7 @@ def test_a_far_cell_in_any_form_is_refused_not_an_abort(form):
 
 
 def _calamine_extent(data: bytes) -> tuple[int, int]:
-    end = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_name("S").end
+    end = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0).end
     return (end[0] + 1, end[1] + 1) if end else (0, 0)
 
 
