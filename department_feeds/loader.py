@@ -415,17 +415,18 @@ def _repeating(frame: pl.DataFrame, names: set[str], thorough: set[str]) -> list
     return out
 
 
-def _numbered(values: pl.Series) -> tuple[pl.DataFrame, pl.Series]:
-    """(the distinct values then null, each row's index among them) of a text column.
+def _numbered(values: pl.Series) -> tuple[pl.DataFrame, pl.Series] | None:
+    """(the distinct values then null, each row's index among them) of a text column,
+    None if its categorical codes are not 0, 1, … (then it is parsed row by row).
 
-    The codes of a fresh categorical number the distinct values 0, 1, … in one
-    hash pass: cheaper than ``unique()`` on the text and a join back."""
+    The codes of a fresh categorical number the distinct values in one hash pass:
+    cheaper than ``unique()`` on the text and a join back."""
     coded = values.cast(pl.Categorical(pl.Categories.random()))
     codes = coded.to_physical()
     seen = coded.unique().drop_nulls()
     table = pl.DataFrame({"code": seen.to_physical(), "text": seen.cast(pl.String)}).sort("code")
     if table.height and table["code"][-1] != table.height - 1:
-        raise RuntimeError("categorical codes are not 0, 1, … for a fresh categorical")
+        return None
     text = pl.concat([table["text"], pl.Series([None], dtype=pl.String)]).alias(values.name)
     return text.to_frame(), codes.fill_null(table.height) if codes.null_count() else codes
 
@@ -437,11 +438,10 @@ class _Columns:
 
     def __init__(self, frame: pl.DataFrame, names: set[str], thorough: set[str]) -> None:
         self.frame = frame
-        self.numbered = {
-            n: _numbered(frame[n])
-            for n in _repeating(frame, names, thorough)
-            if frame.schema[n] == pl.String
-        }
+        self.numbered: dict[str, tuple[pl.DataFrame, pl.Series]] = {}
+        for n in _repeating(frame, names, thorough):
+            if frame.schema[n] == pl.String and (numbered := _numbered(frame[n])) is not None:
+                self.numbered[n] = numbered
 
     def select(self, exprs: list[pl.Expr]) -> list[pl.Series]:
         """``frame.select(exprs)`` as Series (every expression row-wise)."""

@@ -247,7 +247,9 @@ def test_typed_columns_match_one_select(rows):
 
 def test_numbered_values_and_codes():
     values = pl.Series("v", ["b", None, "a", "b", "c", None, "a"])
-    table, codes = ld._numbered(values)
+    numbered = ld._numbered(values)
+    assert numbered is not None
+    table, codes = numbered
     assert table["v"].gather(codes).to_list() == values.to_list()
     assert table["v"][-1] is None
 
