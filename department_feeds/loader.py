@@ -315,7 +315,7 @@ def _header_again(spec: FeedSpec, match: HeaderMatch, frame: pl.DataFrame) -> pl
     needed = max(2, (len(mapped) + 1) // 2)
     first = mapped[: max(len(mapped) - needed + 1, 0)]
     again = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True)
-    if not first:
+    if not first or frame.height == 0:  # no rows: the aggregate tests below have none
         return again.alias("__header_again")
     keys = {j: [k for k, e in headers.items() if e.field == match.fields[j]] for j in first}
     tests = frame.select(
